@@ -1,0 +1,79 @@
+package parley
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// NewID returns a time-ordered UUIDv7 string, so that ids sort by creation
+// and keyset pagination needs no second column.
+func NewID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+// Now is the current time in UTC at microsecond precision: the precision
+// both stores keep, so that a value read back equals the value written.
+func Now() time.Time {
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// TokenPrefix starts every API token so that leaked tokens are easy to grep
+// for and to tell from other secrets.
+const TokenPrefix = "prly_"
+
+// NewToken returns a new random API token and the hash to store for it.
+func NewToken() (secret string, hash []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	secret = TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return secret, HashToken(secret)
+}
+
+// HashToken returns the stored form of a token. Tokens carry 256 random bits,
+// so a plain SHA-256 is enough: there is nothing to brute-force.
+func HashToken(secret string) []byte {
+	h := sha256.Sum256([]byte(strings.TrimSpace(secret)))
+	return h[:]
+}
+
+// MergeKV applies a key-value patch: keys with a null value are removed,
+// others are set. It returns a new map and leaves both inputs alone.
+func MergeKV(old, patch map[string]any) map[string]any {
+	out := make(map[string]any, len(old)+len(patch))
+	for k, v := range old {
+		out[k] = v
+	}
+	for k, v := range patch {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// SearchTerms splits free text into the words a full-text query matches:
+// letters, digits, apostrophes and underscores. Everything else (operators,
+// quotes, brackets) is a separator, so user input can never be query syntax.
+// At most 16 words are kept.
+func SearchTerms(s string) []string {
+	words := strings.FieldsFunc(s, func(r rune) bool {
+		return !(r == '_' || r == '\'' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127)
+	})
+	out := words[:0]
+	for _, w := range words {
+		if w = strings.Trim(w, "'"); w != "" {
+			out = append(out, strings.ToLower(w))
+		}
+	}
+	if len(out) > 16 {
+		out = out[:16]
+	}
+	return out
+}

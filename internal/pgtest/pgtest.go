@@ -1,0 +1,48 @@
+// Package pgtest gives tests their own PostgreSQL schema on the server named
+// by PARLEY_TEST_POSTGRES_URL (scripts/test.sh starts one on loopback).
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/parley-chat/parley"
+)
+
+// URL returns the test server's URL. Without one the test is skipped on a
+// developer's machine and fails on CI, where PostgreSQL is required.
+func URL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("PARLEY_TEST_POSTGRES_URL")
+	if url == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PARLEY_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh")
+		}
+		t.Skip("PARLEY_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)")
+	}
+	return url
+}
+
+// Schema returns a fresh schema name, dropped when the test ends.
+func Schema(t testing.TB) string {
+	t.Helper()
+	url := URL(t)
+	name := "t_" + strings.ReplaceAll(parley.NewID(), "-", "")
+	t.Cleanup(func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("pgtest: connect: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, fmt.Sprintf("DROP SCHEMA IF EXISTS %s CASCADE", pgx.Identifier{name}.Sanitize())); err != nil {
+			t.Errorf("pgtest: drop schema: %v", err)
+		}
+	})
+	return name
+}

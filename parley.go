@@ -1,0 +1,243 @@
+// Package parley holds Parley's domain: the types every other package speaks
+// in and the error codes the HTTP layer maps to statuses. It depends on
+// nothing but the standard library; stores, the HTTP API and the workers
+// depend on it, never the other way round.
+package parley
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Limits are explicit so that the API, the stores and the docs agree.
+const (
+	MaxIDLen        = 128     // client-chosen ids: bots, users, V1 conversation ids
+	MaxTextLen      = 32_000  // one message's text, in bytes
+	MaxBubbles      = 50      // bubbles of one message
+	MaxMedia        = 20      // attachments of one message
+	MaxURLLen       = 2048    // webhook and media URLs
+	MaxPersonaLen   = 32_000  // bot persona / system prompt
+	MaxKVPairs      = 100     // user key-value context entries
+	MaxKVBytes      = 16_000  // encoded key-value context
+	MaxPageLimit    = 200     // largest page of any list
+	DefaultPageSize = 50      // page size when limit is not given
+	MaxBodyBytes    = 256_000 // request bodies; larger answer 413
+)
+
+// Principal is who a request acts for: one tenant, through one token.
+type Principal struct {
+	TenantID string
+	TokenID  string
+	Admin    bool
+}
+
+// Tenant is an isolated customer. Every row of every table belongs to one.
+type Tenant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Token is an API token. Only a hash of the secret is ever stored.
+type Token struct {
+	ID        string    `json:"id"`
+	TenantID  string    `json:"tenant_id"`
+	Name      string    `json:"name"`
+	Admin     bool      `json:"admin"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ModelSettings say how the reply pipeline talks to a model for one bot.
+// Zero values mean "use the server default".
+type ModelSettings struct {
+	Provider      string   `json:"provider,omitempty" enum:"openai,builtin" doc:"openai (any OpenAI-compatible endpoint) or builtin (offline responder)"`
+	BaseURL       string   `json:"base_url,omitempty" maxLength:"2048"`
+	Model         string   `json:"model,omitempty" maxLength:"200"`
+	Temperature   *float64 `json:"temperature,omitempty" minimum:"0" maximum:"2"`
+	MaxTokens     int      `json:"max_tokens,omitempty" minimum:"0" maximum:"32000"`
+	ContextTokens int      `json:"context_tokens,omitempty" minimum:"0" maximum:"1000000" doc:"token budget of the context sent to the model"`
+}
+
+// Bot is a chat bot of a tenant. Its id is chosen by the client ("bot-456").
+type Bot struct {
+	ID        string        `json:"id"`
+	Name      string        `json:"name"`
+	Persona   string        `json:"persona"`
+	Language  string        `json:"language"`
+	Webhook   string        `json:"webhook"`
+	Model     ModelSettings `json:"model"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// BotPatch changes the fields that are non-nil.
+type BotPatch struct {
+	Name     *string
+	Persona  *string
+	Language *string
+	Webhook  *string
+	Model    *ModelSettings
+}
+
+// User is an end user of a tenant's bots, known by the tenant's external id.
+type User struct {
+	ID        string         `json:"id"`
+	Platform  string         `json:"platform"`
+	Language  string         `json:"language"`
+	KV        map[string]any `json:"kv"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// UserPatch changes the fields that are non-nil. KV entries are merged key by
+// key; a key whose value is null is removed.
+type UserPatch struct {
+	Platform *string
+	Language *string
+	KV       map[string]any
+}
+
+// Conversation is the thread between one bot and one user.
+type Conversation struct {
+	ID            string    `json:"id"`
+	BotID         string    `json:"bot_id"`
+	UserID        string    `json:"user_id"`
+	ExternalID    string    `json:"external_id,omitempty" doc:"the V1 conversation_id this conversation was created for, if any"`
+	Webhook       string    `json:"webhook"`
+	Platform      string    `json:"platform"`
+	Language      string    `json:"language"`
+	MessageCount  int64     `json:"message_count"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	LastMessageAt *time.Time `json:"last_message_at"`
+}
+
+// ConversationKey identifies the conversation of a bot and a user.
+type ConversationKey struct {
+	BotID      string
+	UserID     string
+	ExternalID string // empty for native V3 conversations
+}
+
+// NewConversation is what get-or-create needs.
+type NewConversation struct {
+	ConversationKey
+	Webhook    string
+	Platform   string
+	Language   string
+	CreateUser bool
+}
+
+// Media is one attachment: either a URL with a media type, or a content id
+// from the bot's library.
+type Media struct {
+	URL       string `json:"url,omitempty" maxLength:"2048"`
+	MediaType string `json:"media_type,omitempty" maxLength:"100"`
+	ContentID string `json:"content_id,omitempty" maxLength:"128"`
+}
+
+// Message is one entry of a conversation. Seq numbers each conversation's
+// messages 1, 2, 3, ... with no gaps.
+type Message struct {
+	ID             string          `json:"id"`
+	ConversationID string          `json:"conversation_id"`
+	Seq            int64           `json:"seq"`
+	FromBot        bool            `json:"from_bot"`
+	Text           string          `json:"text"`
+	Bubbles        []string        `json:"bubbles"`
+	AttachedMedia  []Media         `json:"attached_media"`
+	Metadata       json.RawMessage `json:"metadata,omitempty"`
+	CreatedAt      time.Time       `json:"created_at"`
+}
+
+// NewMessage is what an append needs. IdempotencyKey, when set, makes a
+// retry return the first message instead of storing another; RequestHash
+// tells a true retry from a different request reusing the key.
+type NewMessage struct {
+	FromBot        bool
+	Text           string
+	Bubbles        []string
+	AttachedMedia  []Media
+	Metadata       json.RawMessage
+	IdempotencyKey string
+	RequestHash    string
+}
+
+// AppendResult tells whether an append stored a message or replayed one.
+type AppendResult struct {
+	Message  *Message
+	Replayed bool
+}
+
+// Page asks for one page of a keyset-paginated list.
+type Page struct {
+	Limit  int
+	Cursor string // opaque; empty for the first page
+}
+
+// Order of a message history page.
+type Order string
+
+const (
+	Ascending  Order = "asc"
+	Descending Order = "desc"
+)
+
+// HistoryQuery asks for a page of one conversation's messages.
+type HistoryQuery struct {
+	Limit int
+	Order Order
+	// AfterSeq and BeforeSeq bound the page (exclusive); zero means unbounded.
+	AfterSeq  int64
+	BeforeSeq int64
+}
+
+// ConversationFilter selects conversations; every field is optional.
+type ConversationFilter struct {
+	BotID        string
+	UserID       string
+	Platform     string
+	Language     string
+	Query        string // full-text search over message text
+	CreatedAfter time.Time
+	UpdatedAfter time.Time
+	Limit        int
+	// BeforeID is the keyset cursor: only conversations with smaller ids.
+	BeforeID string
+}
+
+// Apply sets the patched fields on b.
+func (p BotPatch) Apply(b *Bot) {
+	if p.Name != nil {
+		b.Name = *p.Name
+	}
+	if p.Persona != nil {
+		b.Persona = *p.Persona
+	}
+	if p.Language != nil {
+		b.Language = *p.Language
+	}
+	if p.Webhook != nil {
+		b.Webhook = *p.Webhook
+	}
+	if p.Model != nil {
+		b.Model = *p.Model
+	}
+}
+
+// Apply sets the patched fields on u and merges its key-value context.
+func (p UserPatch) Apply(u *User) error {
+	if p.Platform != nil {
+		u.Platform = *p.Platform
+	}
+	if p.Language != nil {
+		u.Language = *p.Language
+	}
+	if p.KV != nil {
+		u.KV = MergeKV(u.KV, p.KV)
+		if len(u.KV) > MaxKVPairs {
+			return FieldError(EINVALID, "body.kv", "at most %d key-value pairs per user", MaxKVPairs)
+		}
+	}
+	return nil
+}

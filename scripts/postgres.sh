@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Starts a throwaway PostgreSQL on loopback and prints its URL; with "stop DIR"
+# stops it and removes DIR. PostgreSQL refuses to run as root, so as root the
+# server runs as the postgres user (created by the Debian package).
+set -euo pipefail
+
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+if [ "${1:-}" = stop ]; then
+	dir=$2
+	bin=$(cat "$dir/bin")
+	as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$dir"
+	exit 0
+fi
+
+bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+	echo "postgres.sh: PostgreSQL server binaries not found (apt-get install postgresql)" >&2
+	exit 1
+fi
+dir=$(mktemp -d /tmp/parley-pg.XXXXXX)
+echo "$bin" >"$dir/bin"
+[ "$(id -u)" = 0 ] && chown postgres "$dir"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+as_pg "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 >"$dir/initdb.log" 2>&1
+# fsync stays on: the tests include crash-durability checks.
+as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o \
+	"-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB" start >/dev/null
+echo "$dir postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"

@@ -1,0 +1,90 @@
+-- +goose Up
+CREATE TABLE tenants (
+    id         text PRIMARY KEY,
+    name       text NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL
+);
+
+CREATE TABLE tokens (
+    id         text PRIMARY KEY,
+    tenant_id  text NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    hash       bytea NOT NULL UNIQUE,
+    name       text NOT NULL,
+    admin      boolean NOT NULL,
+    created_at timestamptz NOT NULL
+);
+CREATE INDEX tokens_tenant ON tokens (tenant_id, id);
+
+CREATE TABLE bots (
+    tenant_id  text NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id         text NOT NULL,
+    name       text NOT NULL,
+    persona    text NOT NULL,
+    language   text NOT NULL,
+    webhook    text NOT NULL,
+    model      jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE users (
+    tenant_id  text NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id         text NOT NULL,
+    platform   text NOT NULL,
+    language   text NOT NULL,
+    kv         jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE conversations (
+    id              text PRIMARY KEY,
+    tenant_id       text NOT NULL,
+    bot_id          text NOT NULL,
+    user_id         text NOT NULL,
+    external_id     text NOT NULL DEFAULT '',
+    webhook         text NOT NULL,
+    platform        text NOT NULL,
+    language        text NOT NULL,
+    last_seq        bigint NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    last_message_at timestamptz,
+    UNIQUE (tenant_id, bot_id, user_id, external_id),
+    FOREIGN KEY (tenant_id, bot_id) REFERENCES bots (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX conversations_tenant ON conversations (tenant_id, id);
+CREATE INDEX conversations_user ON conversations (tenant_id, user_id);
+
+-- The tsvector is generated in the row, so search is consistent with the
+-- data at commit (PostgreSQL writers run concurrently; no indexer needed).
+CREATE TABLE messages (
+    conversation_id text NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    seq             bigint NOT NULL,
+    id              text NOT NULL,
+    tenant_id       text NOT NULL,
+    from_bot        boolean NOT NULL,
+    text            text NOT NULL,
+    bubbles         jsonb NOT NULL,
+    media           jsonb NOT NULL,
+    metadata        json, -- kept verbatim, as the client sent it
+    idempotency_key text,
+    request_hash    text,
+    created_at      timestamptz NOT NULL,
+    tsv             tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED,
+    PRIMARY KEY (conversation_id, seq)
+);
+CREATE UNIQUE INDEX messages_idempotency ON messages (conversation_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX messages_tsv ON messages USING gin (tsv);
+
+-- +goose Down
+DROP TABLE messages;
+DROP TABLE conversations;
+DROP TABLE users;
+DROP TABLE bots;
+DROP TABLE tokens;
+DROP TABLE tenants;

@@ -1,0 +1,74 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// indexBatch bounds one indexing transaction so that appends waiting for the
+// writer connection are not held up for long.
+const indexBatch = 2000
+
+// runIndexer keeps messages_fts up to date. Full-text indexing costs more
+// than the rest of an append together, so it is taken off the request path:
+// appends commit without it and this loop indexes what is new, advancing a
+// watermark in the same transaction. The watermark is durable, so after a
+// crash the loop resumes where it stopped and nothing is missed or indexed
+// twice. Search therefore lags appends by a few hundred milliseconds at most.
+func (db *DB) runIndexer(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := db.IndexPending(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				db.logger.Error("search indexer", "err", err)
+				break
+			}
+			if n < indexBatch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-db.indexed:
+		}
+	}
+}
+
+// IndexPending indexes up to one batch of messages not yet in the full-text
+// index and returns how many it indexed.
+func (db *DB) IndexPending(ctx context.Context) (int, error) {
+	var n int64
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		var from, to int64
+		if err := tx.QueryRowContext(ctx, `SELECT last_rowid FROM search_index_state`).Scan(&from); err != nil {
+			return fmt.Errorf("sqlite: read index watermark: %w", err)
+		}
+		if err := tx.QueryRowContext(ctx,
+			`SELECT coalesce(max(rowid), ?), count(*) FROM (SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?)`,
+			from, from, indexBatch).Scan(&to, &n); err != nil {
+			return fmt.Errorf("sqlite: find unindexed messages: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO messages_fts (rowid, text) SELECT rowid, text FROM messages WHERE rowid > ? AND rowid <= ?`,
+			from, to); err != nil {
+			return fmt.Errorf("sqlite: index messages: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE search_index_state SET last_rowid = ?`, to); err != nil {
+			return fmt.Errorf("sqlite: advance index watermark: %w", err)
+		}
+		return nil
+	})
+	return int(n), err
+}

@@ -1,0 +1,106 @@
+-- +goose Up
+-- Times are INTEGER microseconds since the Unix epoch (UTC): compact, and
+-- compared and sorted as numbers.
+CREATE TABLE tenants (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE tokens (
+    id         TEXT PRIMARY KEY,
+    tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    hash       BLOB NOT NULL UNIQUE,
+    name       TEXT NOT NULL,
+    admin      INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX tokens_tenant ON tokens (tenant_id, id);
+
+CREATE TABLE bots (
+    tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id         TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    persona    TEXT NOT NULL,
+    language   TEXT NOT NULL,
+    webhook    TEXT NOT NULL,
+    model      TEXT NOT NULL, -- JSON ModelSettings
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE users (
+    tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    id         TEXT NOT NULL,
+    platform   TEXT NOT NULL,
+    language   TEXT NOT NULL,
+    kv         TEXT NOT NULL, -- JSON object
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE conversations (
+    id              TEXT PRIMARY KEY,
+    tenant_id       TEXT NOT NULL,
+    bot_id          TEXT NOT NULL,
+    user_id         TEXT NOT NULL,
+    external_id     TEXT NOT NULL DEFAULT '',
+    webhook         TEXT NOT NULL,
+    platform        TEXT NOT NULL,
+    language        TEXT NOT NULL,
+    last_seq        INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    last_message_at INTEGER,
+    UNIQUE (tenant_id, bot_id, user_id, external_id),
+    FOREIGN KEY (tenant_id, bot_id) REFERENCES bots (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX conversations_tenant ON conversations (tenant_id, id);
+CREATE INDEX conversations_user ON conversations (tenant_id, user_id);
+
+-- pk is the rowid the full-text index refers to. AUTOINCREMENT because the
+-- indexer's watermark needs rowids that are never reused after a delete.
+CREATE TABLE messages (
+    pk              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    tenant_id       TEXT NOT NULL,
+    from_bot        INTEGER NOT NULL,
+    text            TEXT NOT NULL,
+    bubbles         TEXT NOT NULL, -- JSON array of strings
+    media           TEXT NOT NULL, -- JSON array of Media
+    metadata        TEXT,
+    idempotency_key TEXT,
+    request_hash    TEXT,
+    created_at      INTEGER NOT NULL,
+    UNIQUE (conversation_id, seq)
+) STRICT;
+CREATE UNIQUE INDEX messages_idempotency ON messages (conversation_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+
+-- Contentless: the text lives in messages; deletes go by rowid.
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    text, content = '', contentless_delete = 1, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+
+-- The indexer's durable watermark: messages with rowid <= last_rowid are in
+-- messages_fts. It lets the index catch up after a crash.
+CREATE TABLE search_index_state (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    last_rowid INTEGER NOT NULL
+) STRICT;
+INSERT INTO search_index_state (id, last_rowid) VALUES (1, 0);
+
+-- +goose Down
+DROP TABLE search_index_state;
+DROP TABLE messages_fts;
+DROP TABLE messages;
+DROP TABLE conversations;
+DROP TABLE users;
+DROP TABLE bots;
+DROP TABLE tokens;
+DROP TABLE tenants;

@@ -1,0 +1,172 @@
+// Package sqlite is Parley's embedded store: SQLite (modernc.org/sqlite, pure
+// Go) in WAL mode in the data directory. It needs no other service.
+//
+// SQLite has one writer at a time, so the store keeps two handles: a writer
+// with exactly one connection (River shares it, as its SQLite driver asks)
+// and a pool of read-only connections. Message appends from concurrent
+// requests are committed together in one transaction (group commit): each
+// request still gets its answer only after its data is durable, but the cost
+// of a commit is shared by everyone waiting.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/parley-chat/parley"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is the SQLite store.
+type DB struct {
+	write  *sql.DB
+	read   *sql.DB
+	logger *slog.Logger
+
+	appends chan *appendOp
+	indexed chan struct{} // nudges the search indexer
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Options tune a store; the zero value is the production default.
+type Options struct {
+	Logger *slog.Logger
+	// IndexInterval is how often the search indexer looks for new messages
+	// when nothing nudges it. Default 200ms.
+	IndexInterval time.Duration
+}
+
+// Open opens (creating if needed) the database at path and migrates it.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.IndexInterval == 0 {
+		opts.IndexInterval = 200 * time.Millisecond
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+	}
+	// synchronous(FULL): an acknowledged write survives power loss too, not
+	// only a crash of the process. Group commit pays for the extra fsync.
+	base := "file:" + url.PathEscape(path) + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_time_format=sqlite"
+	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open writer: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open readers: %w", err)
+	}
+	read.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
+	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
+
+	db := &DB{write: write, read: read, logger: opts.Logger,
+		appends: make(chan *appendOp, 4096), indexed: make(chan struct{}, 1)}
+	if err := db.migrate(ctx); err != nil {
+		db.closeHandles()
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	db.stop = cancel
+	db.wg.Add(2)
+	go func() { defer db.wg.Done(); db.runAppends(bg) }()
+	go func() { defer db.wg.Done(); db.runIndexer(bg, opts.IndexInterval) }()
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	provider, err := goose.NewProvider(goose.DialectSQLite3, db.write, mustSub(migrations, "migrations"))
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return nil
+}
+
+// Writer is the single-connection handle that River must share.
+func (db *DB) Writer() *sql.DB { return db.write }
+
+// Close stops the background loops and closes the database. Appends still
+// queued are answered with an error, never dropped silently.
+func (db *DB) Close() error {
+	db.stop()
+	db.wg.Wait()
+	return db.closeHandles()
+}
+
+func (db *DB) closeHandles() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// Ping checks that both handles answer.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping readers: %w", err)
+	}
+	return nil
+}
+
+// withTx runs fn in a write transaction on the single writer connection.
+func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+func isForeignKeyViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func fromNullMicros(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+var _ = parley.NewID
