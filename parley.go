@@ -99,16 +99,16 @@ type UserPatch struct {
 
 // Conversation is the thread between one bot and one user.
 type Conversation struct {
-	ID            string    `json:"id"`
-	BotID         string    `json:"bot_id"`
-	UserID        string    `json:"user_id"`
-	ExternalID    string    `json:"external_id,omitempty" doc:"the V1 conversation_id this conversation was created for, if any"`
-	Webhook       string    `json:"webhook"`
-	Platform      string    `json:"platform"`
-	Language      string    `json:"language"`
-	MessageCount  int64     `json:"message_count"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	ID            string     `json:"id"`
+	BotID         string     `json:"bot_id"`
+	UserID        string     `json:"user_id"`
+	ExternalID    string     `json:"external_id,omitempty" doc:"the V1 conversation_id this conversation was created for, if any"`
+	Webhook       string     `json:"webhook"`
+	Platform      string     `json:"platform"`
+	Language      string     `json:"language"`
+	MessageCount  int64      `json:"message_count"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
 	LastMessageAt *time.Time `json:"last_message_at"`
 }
 

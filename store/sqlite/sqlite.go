@@ -24,10 +24,10 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
-
-	"github.com/parley-chat/parley"
 )
 
 //go:embed migrations/*.sql
@@ -105,6 +105,15 @@ func (db *DB) migrate(ctx context.Context) error {
 	if _, err := provider.Up(ctx); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
+	// The job queue's tables live in the same database, so that jobs are
+	// inserted in the same transaction as the data they follow.
+	migrator, err := rivermigrate.New(riversqlite.New(db.write), &rivermigrate.Config{Logger: db.logger})
+	if err != nil {
+		return fmt.Errorf("sqlite: queue migrations: %w", err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("sqlite: migrate queue: %w", err)
+	}
 	return nil
 }
 
@@ -168,5 +177,3 @@ func fromNullMicros(v sql.NullInt64) *time.Time {
 	t := fromMicros(v.Int64)
 	return &t
 }
-
-var _ = parley.NewID

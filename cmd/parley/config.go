@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/store/postgres"
+	"github.com/parley-chat/parley/store/sqlite"
+)
+
+// config is what every command reads. Each field has a flag and a PARLEY_*
+// environment variable; the flag wins.
+type config struct {
+	Addr                 string
+	DataDir              string
+	DatabaseURL          string
+	BootstrapToken       string
+	AllowPrivateNetworks bool
+	LogLevel             string
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(name string) bool {
+	v, _ := strconv.ParseBool(os.Getenv(name))
+	return v
+}
+
+// storeFlags registers the flags that say where the data is.
+func (c *config) storeFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", envOr("PARLEY_DATA_DIR", "./parley-data"),
+		"directory of the embedded SQLite database and local files (PARLEY_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", os.Getenv("PARLEY_DATABASE_URL"),
+		"postgres://... to use PostgreSQL instead of SQLite (PARLEY_DATABASE_URL)")
+	fs.StringVar(&c.LogLevel, "log-level", envOr("PARLEY_LOG_LEVEL", "info"), "debug, info, warn or error (PARLEY_LOG_LEVEL)")
+}
+
+func (c *config) serveFlags(fs *flag.FlagSet) {
+	c.storeFlags(fs)
+	fs.StringVar(&c.Addr, "addr", envOr("PARLEY_ADDR", "127.0.0.1:8080"), "address to listen on (PARLEY_ADDR)")
+	fs.StringVar(&c.BootstrapToken, "bootstrap-token", os.Getenv("PARLEY_BOOTSTRAP_TOKEN"),
+		"ensure this admin token of the default tenant at start-up (PARLEY_BOOTSTRAP_TOKEN)")
+	fs.BoolVar(&c.AllowPrivateNetworks, "allow-private-networks", envBool("PARLEY_ALLOW_PRIVATE_NETWORKS"),
+		"let outbound requests reach loopback and private addresses (PARLEY_ALLOW_PRIVATE_NETWORKS)")
+}
+
+func (c *config) logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// store is what the commands need: the API's view plus closing.
+type store interface {
+	httpapi.Store
+	Close() error
+}
+
+func (c *config) openStore(ctx context.Context, logger *slog.Logger) (store, error) {
+	if c.DatabaseURL != "" {
+		if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+			return nil, fmt.Errorf("PARLEY_DATABASE_URL must be a postgres:// URL")
+		}
+		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger})
+	}
+	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger})
+}
+
+// defaultTenant is the tenant of the bootstrap token and of CLI commands that
+// name none.
+const defaultTenant = "default"

@@ -1,0 +1,69 @@
+// Command parley runs the Parley conversation server and its operator tools.
+//
+//	parley serve                       run the server
+//	parley token create [--admin]      print a new API token
+//	parley bot create --id bot-456     create a bot
+//	parley bot list                    list bots
+//
+// Every command reads the same configuration: flags, or PARLEY_* variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "parley:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `parley — a self-hosted conversation server for AI chat bots
+
+Usage:
+  parley serve                  run the server (SQLite in ./parley-data unless PARLEY_DATABASE_URL is set)
+  parley token create           create an API token and print it (--tenant NAME, --admin, --name)
+  parley bot create --id ID     create a bot (--name, --persona, --language, --webhook, --tenant)
+  parley bot list               list a tenant's bots (--tenant)
+  parley version                print the version
+
+Run "parley COMMAND -h" for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return serve(ctx, rest, stderr)
+	case "token":
+		return tokenCmd(ctx, rest, stdout, stderr)
+	case "bot":
+		return botCmd(ctx, rest, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}

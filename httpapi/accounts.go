@@ -1,0 +1,357 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/parley-chat/parley"
+)
+
+func requireAdmin(ctx context.Context) error {
+	if !principal(ctx).Admin {
+		return huma.Error403Forbidden("this call needs an admin token")
+	}
+	return nil
+}
+
+// ---- bots
+
+type BotFields struct {
+	Name     *string               `json:"name,omitempty" maxLength:"200"`
+	Persona  *string               `json:"persona,omitempty" maxLength:"32000" doc:"system prompt: who the bot is and how it answers"`
+	Language *string               `json:"language,omitempty" maxLength:"35" doc:"default language (BCP 47), e.g. es"`
+	Webhook  *string               `json:"webhook,omitempty" maxLength:"2048" doc:"default webhook of the bot's conversations"`
+	Model    *parley.ModelSettings `json:"model,omitempty"`
+}
+
+func (b BotFields) patch() (parley.BotPatch, error) {
+	if b.Webhook != nil {
+		if err := validURL(*b.Webhook, "body.webhook"); err != nil {
+			return parley.BotPatch{}, err
+		}
+	}
+	if b.Model != nil && b.Model.BaseURL != "" {
+		if err := validURL(b.Model.BaseURL, "body.model.base_url"); err != nil {
+			return parley.BotPatch{}, err
+		}
+	}
+	return parley.BotPatch{Name: b.Name, Persona: b.Persona, Language: b.Language, Webhook: b.Webhook, Model: b.Model}, nil
+}
+
+type createBotInput struct {
+	Body struct {
+		ID string `json:"id" minLength:"1" maxLength:"128" doc:"the client's id for the bot, e.g. bot-456"`
+		BotFields
+	}
+}
+
+type botOutput struct {
+	Body *parley.Bot
+}
+
+type botPath struct {
+	ID string `path:"id" maxLength:"128"`
+}
+
+type patchBotInput struct {
+	botPath
+	Body BotFields
+}
+
+type listBotsInput struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"200" default:"50"`
+	Cursor string `query:"cursor" maxLength:"512"`
+}
+
+type listBotsOutput struct {
+	Body struct {
+		Bots       []parley.Bot `json:"bots"`
+		NextCursor string       `json:"next_cursor"`
+	}
+}
+
+func (s *Server) registerBots() {
+	o := op("createBot", http.MethodPost, "/api/bots", "Create a bot (admin)", "bots")
+	o.DefaultStatus = http.StatusCreated
+	huma.Register(s.api, o, func(ctx context.Context, in *createBotInput) (*botOutput, error) {
+		if err := requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		if err := validID(in.Body.ID, "body.id"); err != nil {
+			return nil, err
+		}
+		p, err := in.Body.patch()
+		if err != nil {
+			return nil, err
+		}
+		b := &parley.Bot{ID: in.Body.ID}
+		p.Apply(b)
+		b, err = s.store.CreateBot(ctx, principal(ctx).TenantID, b)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return &botOutput{Body: b}, nil
+	})
+	huma.Register(s.api, op("listBots", http.MethodGet, "/api/bots", "List bots", "bots"),
+		func(ctx context.Context, in *listBotsInput) (*listBotsOutput, error) {
+			var cur listCursor
+			if err := decodeCursor(in.Cursor, "cursor", &cur); err != nil {
+				return nil, err
+			}
+			bots, err := s.store.ListBots(ctx, principal(ctx).TenantID, cur.ID, in.Limit+1)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out := &listBotsOutput{}
+			if len(bots) > in.Limit {
+				bots = bots[:in.Limit]
+				out.Body.NextCursor = encodeCursor(listCursor{ID: bots[len(bots)-1].ID})
+			}
+			out.Body.Bots = append([]parley.Bot{}, bots...)
+			return out, nil
+		})
+	huma.Register(s.api, op("getBot", http.MethodGet, "/api/bots/{id}", "Get a bot", "bots"),
+		func(ctx context.Context, in *botPath) (*botOutput, error) {
+			b, err := s.store.GetBot(ctx, principal(ctx).TenantID, in.ID)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			return &botOutput{Body: b}, nil
+		})
+	huma.Register(s.api, op("updateBot", http.MethodPatch, "/api/bots/{id}", "Change a bot (admin)", "bots"),
+		func(ctx context.Context, in *patchBotInput) (*botOutput, error) {
+			if err := requireAdmin(ctx); err != nil {
+				return nil, err
+			}
+			p, err := in.Body.patch()
+			if err != nil {
+				return nil, err
+			}
+			b, err := s.store.UpdateBot(ctx, principal(ctx).TenantID, in.ID, p)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			return &botOutput{Body: b}, nil
+		})
+	o = op("deleteBot", http.MethodDelete, "/api/bots/{id}", "Delete a bot with its conversations (admin)", "bots")
+	o.DefaultStatus = http.StatusNoContent
+	huma.Register(s.api, o, func(ctx context.Context, in *botPath) (*struct{}, error) {
+		if err := requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		if err := s.store.DeleteBot(ctx, principal(ctx).TenantID, in.ID); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return nil, nil
+	})
+}
+
+// ---- users
+
+type userPath struct {
+	ID string `path:"id" maxLength:"128"`
+}
+
+type userBody struct {
+	Platform *string        `json:"platform,omitempty" maxLength:"64"`
+	Language *string        `json:"language,omitempty" maxLength:"35"`
+	KV       map[string]any `json:"kv,omitempty" doc:"key-value context (V1: user_kv_pairs); PATCH merges key by key and a null value removes a key"`
+}
+
+type putUserInput struct {
+	userPath
+	Body userBody
+}
+
+type userOutput struct {
+	Status int
+	Body   *parley.User
+}
+
+func validKV(kv map[string]any) error {
+	if len(kv) > parley.MaxKVPairs {
+		return fieldProblem("body.kv", "at most %d key-value pairs", parley.MaxKVPairs)
+	}
+	size := 0
+	for k, v := range kv {
+		size += len(k)
+		if s, ok := v.(string); ok {
+			size += len(s)
+		}
+		if _, nested := v.(map[string]any); nested {
+			return fieldProblem("body.kv."+k, "values are strings, numbers, booleans or null")
+		}
+		if _, nested := v.([]any); nested {
+			return fieldProblem("body.kv."+k, "values are strings, numbers, booleans or null")
+		}
+	}
+	if size > parley.MaxKVBytes {
+		return fieldProblem("body.kv", "key-value context larger than %d bytes", parley.MaxKVBytes)
+	}
+	return nil
+}
+
+func (s *Server) registerUsers() {
+	huma.Register(s.api, op("getUser", http.MethodGet, "/api/users/{id}", "Get a user", "users"),
+		func(ctx context.Context, in *userPath) (*userOutput, error) {
+			u, err := s.store.GetUser(ctx, principal(ctx).TenantID, in.ID)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			return &userOutput{Status: http.StatusOK, Body: u}, nil
+		})
+	huma.Register(s.api, op("putUser", http.MethodPut, "/api/users/{id}", "Create or replace a user", "users"),
+		func(ctx context.Context, in *putUserInput) (*userOutput, error) {
+			if err := firstError(validID(in.ID, "path.id"), validKV(in.Body.KV)); err != nil {
+				return nil, err
+			}
+			u := &parley.User{ID: in.ID, KV: in.Body.KV}
+			if in.Body.Platform != nil {
+				u.Platform = *in.Body.Platform
+			}
+			if in.Body.Language != nil {
+				u.Language = *in.Body.Language
+			}
+			for k, v := range u.KV {
+				if v == nil {
+					delete(u.KV, k)
+				}
+			}
+			u, created, err := s.store.PutUser(ctx, principal(ctx).TenantID, u)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out := &userOutput{Status: http.StatusOK, Body: u}
+			if created {
+				out.Status = http.StatusCreated
+			}
+			return out, nil
+		})
+	huma.Register(s.api, op("patchUser", http.MethodPatch, "/api/users/{id}", "Change a user; kv merges", "users"),
+		func(ctx context.Context, in *putUserInput) (*userOutput, error) {
+			if err := validKV(in.Body.KV); err != nil {
+				return nil, err
+			}
+			u, err := s.store.PatchUser(ctx, principal(ctx).TenantID, in.ID,
+				parley.UserPatch{Platform: in.Body.Platform, Language: in.Body.Language, KV: in.Body.KV})
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			return &userOutput{Status: http.StatusOK, Body: u}, nil
+		})
+	o := op("deleteUser", http.MethodDelete, "/api/users/{id}", "Erase a user with their conversations", "users")
+	o.DefaultStatus = http.StatusNoContent
+	huma.Register(s.api, o, func(ctx context.Context, in *userPath) (*struct{}, error) {
+		if err := s.store.DeleteUser(ctx, principal(ctx).TenantID, in.ID); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return nil, nil
+	})
+}
+
+// ---- tokens and tenants
+
+type tokenPath struct {
+	ID string `path:"id" maxLength:"64"`
+}
+
+type createTokenInput struct {
+	Body struct {
+		Name  string `json:"name,omitempty" maxLength:"200"`
+		Admin bool   `json:"admin,omitempty"`
+	}
+}
+
+type NewToken struct {
+	Token  *parley.Token `json:"token"`
+	Secret string        `json:"secret" doc:"the token itself; shown once, stored only as a hash"`
+}
+
+type createTokenOutput struct {
+	Body NewToken
+}
+
+type listTokensOutput struct {
+	Body struct {
+		Tokens []parley.Token `json:"tokens"`
+	}
+}
+
+type createTenantInput struct {
+	Body struct {
+		Name string `json:"name" minLength:"1" maxLength:"128"`
+	}
+}
+
+type createTenantOutput struct {
+	Body struct {
+		Tenant *parley.Tenant `json:"tenant"`
+		NewToken
+	}
+}
+
+func (s *Server) registerTokens() {
+	o := op("createToken", http.MethodPost, "/api/tokens", "Create a token of the caller's tenant (admin)", "tokens")
+	o.DefaultStatus = http.StatusCreated
+	huma.Register(s.api, o, func(ctx context.Context, in *createTokenInput) (*createTokenOutput, error) {
+		if err := requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		secret, hash := parley.NewToken()
+		tok, err := s.store.CreateToken(ctx, principal(ctx).TenantID, in.Body.Name, in.Body.Admin, hash)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return &createTokenOutput{Body: NewToken{Token: tok, Secret: secret}}, nil
+	})
+	huma.Register(s.api, op("listTokens", http.MethodGet, "/api/tokens", "List the tenant's tokens (admin)", "tokens"),
+		func(ctx context.Context, _ *struct{}) (*listTokensOutput, error) {
+			if err := requireAdmin(ctx); err != nil {
+				return nil, err
+			}
+			toks, err := s.store.ListTokens(ctx, principal(ctx).TenantID)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out := &listTokensOutput{}
+			out.Body.Tokens = append([]parley.Token{}, toks...)
+			return out, nil
+		})
+	o = op("deleteToken", http.MethodDelete, "/api/tokens/{id}", "Revoke a token (admin)", "tokens")
+	o.DefaultStatus = http.StatusNoContent
+	huma.Register(s.api, o, func(ctx context.Context, in *tokenPath) (*struct{}, error) {
+		if err := requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		if err := s.store.DeleteToken(ctx, principal(ctx).TenantID, in.ID); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		return nil, nil
+	})
+	o = op("createTenant", http.MethodPost, "/api/tenants",
+		"Create a tenant and an admin token for it (admin of the default tenant)", "tokens")
+	o.DefaultStatus = http.StatusCreated
+	huma.Register(s.api, o, func(ctx context.Context, in *createTenantInput) (*createTenantOutput, error) {
+		p := principal(ctx)
+		if !p.Admin || p.TenantID != s.defaultTenant {
+			return nil, huma.Error403Forbidden("creating tenants needs an admin token of the default tenant")
+		}
+		if err := validID(in.Body.Name, "body.name"); err != nil {
+			return nil, err
+		}
+		t, err := s.store.EnsureTenant(ctx, in.Body.Name)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		secret, hash := parley.NewToken()
+		tok, err := s.store.CreateToken(ctx, t.ID, "admin", true, hash)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		out := &createTenantOutput{}
+		out.Body.Tenant, out.Body.Token, out.Body.Secret = t, tok, secret
+		return out, nil
+	})
+}

@@ -1,0 +1,398 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/parley-chat/parley"
+)
+
+type conversationBody struct {
+	Conversation *parley.Conversation `json:"conversation"`
+}
+
+type createConversationInput struct {
+	Body struct {
+		BotID                 string `json:"bot_id" minLength:"1" maxLength:"128" doc:"the bot's id, e.g. bot-456"`
+		UserID                string `json:"user_id" minLength:"1" maxLength:"128" doc:"the user's external id, e.g. user-789"`
+		CreateUserIfNotExists bool   `json:"create_user_if_not_exists,omitempty" doc:"create the user when unknown instead of answering 404"`
+		Webhook               string `json:"webhook,omitempty" maxLength:"2048" doc:"where this conversation's bot replies are delivered; defaults to the bot's webhook"`
+		Platform              string `json:"platform,omitempty" maxLength:"64"`
+		Language              string `json:"language,omitempty" maxLength:"35" doc:"BCP 47 tag; defaults to the user's, then the bot's language"`
+	}
+}
+
+type createConversationOutput struct {
+	Status int
+	Body   conversationBody
+}
+
+type getConversationInput struct {
+	ID string `path:"id" maxLength:"64"`
+	HistoryParams
+}
+
+type HistoryParams struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"200" default:"50" doc:"messages per page"`
+	Order  string `query:"order" enum:"asc,desc" default:"asc" doc:"asc: oldest first; desc: newest first"`
+	Cursor string `query:"cursor" maxLength:"256" doc:"next_cursor or prev_cursor of a previous page"`
+}
+
+type HistoryPage struct {
+	Messages   []parley.Message `json:"messages"`
+	NextCursor string           `json:"next_cursor" doc:"the following page; empty on the last page"`
+	PrevCursor string           `json:"prev_cursor" doc:"the preceding page; empty on the first page"`
+}
+
+type getConversationOutput struct {
+	Body struct {
+		Conversation *parley.Conversation `json:"conversation"`
+		HistoryPage
+	}
+}
+
+type listMessagesOutput struct {
+	Body HistoryPage
+}
+
+type attachment struct{ parley.Media }
+
+// Schema lets an attachment be either a library content id (a string) or an
+// object with a URL and media type, or a content id.
+func (attachment) Schema(r huma.Registry) *huma.Schema {
+	return &huma.Schema{OneOf: []*huma.Schema{
+		{Type: huma.TypeString, MinLength: ptr(1), MaxLength: ptr(128), Description: "a content id from the bot's library"},
+		r.Schema(reflectTypeOfMedia, true, "Media"),
+	}}
+}
+
+func (a *attachment) UnmarshalJSON(b []byte) error {
+	var id string
+	if err := json.Unmarshal(b, &id); err == nil {
+		a.Media = parley.Media{ContentID: id}
+		return nil
+	}
+	return json.Unmarshal(b, &a.Media)
+}
+
+type messageInput struct {
+	Text          string          `json:"text,omitempty" maxLength:"32000" doc:"the message text; may be empty when media is attached"`
+	FromBot       bool            `json:"from_bot,omitempty" doc:"true for a bot-side message (e.g. a human operator); it triggers no reply"`
+	AttachedMedia []attachment    `json:"attached_media,omitempty" maxItems:"20" nullable:"true"`
+	Bubbles       []string        `json:"bubbles,omitempty" maxItems:"50" doc:"text bubbles as the platform shows them; default: the text as one bubble"`
+	Metadata      json.RawMessage `json:"metadata,omitempty" doc:"any JSON object, stored and returned as is"`
+}
+
+type appendMessageInput struct {
+	ID             string `path:"id" maxLength:"64"`
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"a retry with the same key returns the first answer and stores nothing"`
+	Body           struct {
+		Message messageInput `json:"message"`
+	}
+}
+
+type appendMessageOutput struct {
+	Replayed bool `header:"Idempotent-Replayed"`
+	Status   int
+	Body     struct {
+		Message *parley.Message `json:"message"`
+	}
+}
+
+type listConversationsInput struct {
+	BotID        string `query:"bot_id" maxLength:"128"`
+	UserID       string `query:"user_id" maxLength:"128"`
+	Platform     string `query:"platform" maxLength:"64"`
+	Language     string `query:"language" maxLength:"35"`
+	Q            string `query:"q" maxLength:"500" doc:"full-text search over message text: conversations with a message containing every word"`
+	CreatedAfter string `query:"created_after" doc:"RFC 3339 time"`
+	UpdatedAfter string `query:"updated_after" doc:"RFC 3339 time"`
+	Limit        int    `query:"limit" minimum:"1" maximum:"200" default:"50"`
+	Cursor       string `query:"cursor" maxLength:"256"`
+}
+
+type listConversationsOutput struct {
+	Body struct {
+		Conversations []parley.Conversation `json:"conversations"`
+		NextCursor    string                `json:"next_cursor"`
+	}
+}
+
+func (s *Server) registerConversations() {
+	huma.Register(s.api, op("createConversation", http.MethodPost, "/api/conversations",
+		"Get or create the conversation of a bot and a user", "conversations"), s.createConversation)
+	huma.Register(s.api, op("listConversations", http.MethodGet, "/api/conversations",
+		"Search conversations", "conversations"), s.listConversations)
+	huma.Register(s.api, op("getConversation", http.MethodGet, "/api/conversations/{id}",
+		"A conversation and a page of its history", "conversations"), s.getConversation)
+	huma.Register(s.api, op("listMessages", http.MethodGet, "/api/conversations/{id}/messages",
+		"A page of a conversation's history", "conversations"), s.listMessages)
+	o := op("appendMessage", http.MethodPost, "/api/conversations/{id}/messages",
+		"Append a message; a user message makes the bot reply", "conversations")
+	o.DefaultStatus = http.StatusCreated
+	huma.Register(s.api, o, s.appendMessage)
+}
+
+func (s *Server) createConversation(ctx context.Context, in *createConversationInput) (*createConversationOutput, error) {
+	b := in.Body
+	if err := firstError(validID(b.BotID, "body.bot_id"), validID(b.UserID, "body.user_id"),
+		validURL(b.Webhook, "body.webhook")); err != nil {
+		return nil, err
+	}
+	p := principal(ctx)
+	c, created, err := s.store.GetOrCreateConversation(ctx, p.TenantID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: b.BotID, UserID: b.UserID},
+		Webhook:         b.Webhook, Platform: b.Platform, Language: b.Language, CreateUser: b.CreateUserIfNotExists})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	// An existing conversation takes the webhook the caller gives now: the
+	// integrator's endpoint may have moved since it was created.
+	if !created && b.Webhook != "" && b.Webhook != c.Webhook {
+		if c, err = s.store.UpdateConversation(ctx, p.TenantID, c.ID, b.Webhook, "", ""); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+	}
+	out := &createConversationOutput{Status: http.StatusOK}
+	if created {
+		out.Status = http.StatusCreated
+	}
+	out.Body.Conversation = c
+	return out, nil
+}
+
+func (s *Server) getConversation(ctx context.Context, in *getConversationInput) (*getConversationOutput, error) {
+	p := principal(ctx)
+	c, err := s.store.GetConversation(ctx, p.TenantID, in.ID)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	page, err := s.history(ctx, p.TenantID, in.ID, in.HistoryParams)
+	if err != nil {
+		return nil, err
+	}
+	out := &getConversationOutput{}
+	out.Body.Conversation, out.Body.HistoryPage = c, *page
+	return out, nil
+}
+
+func (s *Server) listMessages(ctx context.Context, in *getConversationInput) (*listMessagesOutput, error) {
+	page, err := s.history(ctx, principal(ctx).TenantID, in.ID, in.HistoryParams)
+	if err != nil {
+		return nil, err
+	}
+	return &listMessagesOutput{Body: *page}, nil
+}
+
+// history reads one page of messages. A cursor pages forward (after a
+// sequence number) or backward (before one) in the order the client asked
+// for; a page read against that order is reversed before it is returned.
+func (s *Server) history(ctx context.Context, tenantID, id string, hp HistoryParams) (*HistoryPage, error) {
+	cur := historyCursor{Order: hp.Order}
+	if err := decodeCursor(hp.Cursor, "cursor", &cur); err != nil {
+		return nil, err
+	}
+	if hp.Cursor != "" && cur.Order != hp.Order {
+		return nil, huma.Error400BadRequest("cursor belongs to the other order",
+			&huma.ErrorDetail{Message: "pass the same order as the page the cursor came from", Location: "query.order", Value: hp.Order})
+	}
+	asc := hp.Order != string(parley.Descending)
+	q := parley.HistoryQuery{Limit: hp.Limit + 1, AfterSeq: cur.After, BeforeSeq: cur.Before, Order: parley.Ascending}
+	// Reading toward the start of the shown order: before in asc, after in desc.
+	backward := (asc && cur.Before > 0) || (!asc && cur.After > 0)
+	if asc == backward {
+		q.Order = parley.Descending
+	}
+	msgs, err := s.store.ListMessages(ctx, tenantID, id, q)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	more := len(msgs) > hp.Limit
+	if more {
+		msgs = msgs[:hp.Limit]
+	}
+	if backward {
+		slices.Reverse(msgs)
+	}
+	page := &HistoryPage{Messages: msgs}
+	if len(msgs) == 0 {
+		return page, nil
+	}
+	first, last := msgs[0].Seq, msgs[len(msgs)-1].Seq
+	next := historyCursor{Order: hp.Order}
+	prev := historyCursor{Order: hp.Order}
+	if asc {
+		next.After, prev.Before = last, first
+	} else {
+		next.Before, prev.After = last, first
+	}
+	// Going forward, "more" is known; backward, a next page exists because
+	// the cursor came from one. The same holds the other way round.
+	if (!backward && more) || backward {
+		page.NextCursor = encodeCursor(next)
+	}
+	if (backward && more) || (!backward && hp.Cursor != "") {
+		page.PrevCursor = encodeCursor(prev)
+	}
+	return page, nil
+}
+
+func (s *Server) appendMessage(ctx context.Context, in *appendMessageInput) (*appendMessageOutput, error) {
+	nm, err := newMessage(in.Body.Message)
+	if err != nil {
+		return nil, err
+	}
+	if in.IdempotencyKey != "" {
+		nm.IdempotencyKey = in.IdempotencyKey
+		nm.RequestHash = requestHash(in.Body.Message)
+	}
+	res, err := s.store.AppendMessage(ctx, principal(ctx).TenantID, in.ID, nm)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out := &appendMessageOutput{Status: http.StatusCreated, Replayed: res.Replayed}
+	out.Body.Message = res.Message
+	return out, nil
+}
+
+// newMessage validates a message and fills its defaults: the text as the only
+// bubble, or the bubbles joined as the text.
+func newMessage(m messageInput) (parley.NewMessage, error) {
+	nm := parley.NewMessage{FromBot: m.FromBot, Text: m.Text, Bubbles: m.Bubbles}
+	for i, a := range m.AttachedMedia {
+		field := fmt.Sprintf("body.message.attached_media[%d]", i)
+		if a.ContentID == "" && a.URL == "" {
+			return nm, fieldProblem(field, "an attachment needs a url or a content_id")
+		}
+		if a.URL != "" {
+			if err := validURL(a.URL, field+".url"); err != nil {
+				return nm, err
+			}
+		}
+		nm.AttachedMedia = append(nm.AttachedMedia, a.Media)
+	}
+	for i, b := range m.Bubbles {
+		if len(b) > parley.MaxTextLen {
+			return nm, fieldProblem(fmt.Sprintf("body.message.bubbles[%d]", i), "bubble longer than %d bytes", parley.MaxTextLen)
+		}
+	}
+	switch {
+	case nm.Text == "" && len(nm.Bubbles) > 0:
+		nm.Text = strings.Join(nm.Bubbles, "\n")
+		if len(nm.Text) > parley.MaxTextLen {
+			return nm, fieldProblem("body.message.bubbles", "bubbles longer than %d bytes together", parley.MaxTextLen)
+		}
+	case len(nm.Bubbles) == 0 && nm.Text != "":
+		nm.Bubbles = []string{nm.Text}
+	}
+	if strings.TrimSpace(nm.Text) == "" && len(nm.AttachedMedia) == 0 {
+		return nm, fieldProblem("body.message.text", "a message needs text or attached media")
+	}
+	if len(m.Metadata) > 0 && string(m.Metadata) != "null" {
+		if m.Metadata[0] != '{' {
+			return nm, fieldProblem("body.message.metadata", "metadata must be a JSON object")
+		}
+		nm.Metadata = m.Metadata
+	}
+	return nm, nil
+}
+
+// requestHash identifies a request's content, so that a key reused for a
+// different message is told apart from a retry.
+func requestHash(m messageInput) string {
+	b, _ := json.Marshal(m) // a decoded request always encodes again
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func (s *Server) listConversations(ctx context.Context, in *listConversationsInput) (*listConversationsOutput, error) {
+	f := parley.ConversationFilter{BotID: in.BotID, UserID: in.UserID, Platform: in.Platform, Language: in.Language,
+		Query: in.Q, Limit: in.Limit + 1}
+	var err error
+	if f.CreatedAfter, err = parseTime(in.CreatedAfter, "query.created_after"); err != nil {
+		return nil, err
+	}
+	if f.UpdatedAfter, err = parseTime(in.UpdatedAfter, "query.updated_after"); err != nil {
+		return nil, err
+	}
+	var cur listCursor
+	if err := decodeCursor(in.Cursor, "cursor", &cur); err != nil {
+		return nil, err
+	}
+	f.BeforeID = cur.ID
+	convs, err := s.store.ListConversations(ctx, principal(ctx).TenantID, f)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out := &listConversationsOutput{}
+	if len(convs) > in.Limit {
+		convs = convs[:in.Limit]
+		out.Body.NextCursor = encodeCursor(listCursor{ID: convs[len(convs)-1].ID})
+	}
+	if convs == nil {
+		convs = []parley.Conversation{}
+	}
+	out.Body.Conversations = convs
+	return out, nil
+}
+
+func parseTime(s, field string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, huma.Error422UnprocessableEntity("invalid time",
+			&huma.ErrorDetail{Message: "expected an RFC 3339 time such as 2026-01-02T15:04:05Z", Location: field, Value: s})
+	}
+	return t.UTC(), nil
+}
+
+func fieldProblem(field, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	return huma.Error422UnprocessableEntity(msg, &huma.ErrorDetail{Message: msg, Location: field})
+}
+
+// validID checks a client-chosen id: printable, no surrounding spaces.
+func validID(id, field string) error {
+	if !utf8.ValidString(id) || strings.TrimSpace(id) != id || strings.IndexFunc(id, unicode.IsControl) >= 0 {
+		return fieldProblem(field, "ids are printable text without surrounding spaces")
+	}
+	return nil
+}
+
+// validURL checks an absolute http(s) URL. Whether it may be fetched is the
+// delivery side's decision, made on the resolved address.
+func validURL(s, field string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s) > parley.MaxURLLen {
+		return fieldProblem(field, "expected an absolute http or https URL")
+	}
+	return nil
+}
+
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,135 @@
+// Package httpapi serves Parley's HTTP API: the V3 conversation API of the
+// seeds, bots, users and tokens, health checks, metrics and the OpenAPI
+// document. Handlers are declared with huma, which validates requests against
+// the same schema it publishes and answers RFC 9457 problem JSON.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parley-chat/parley"
+)
+
+// Store is what the API needs from a store. Both store/sqlite and
+// store/postgres provide it.
+type Store interface {
+	EnsureTenant(ctx context.Context, name string) (*parley.Tenant, error)
+	CreateToken(ctx context.Context, tenantID, name string, admin bool, hash []byte) (*parley.Token, error)
+	Authenticate(ctx context.Context, hash []byte) (*parley.Principal, error)
+	ListTokens(ctx context.Context, tenantID string) ([]parley.Token, error)
+	DeleteToken(ctx context.Context, tenantID, id string) error
+
+	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
+	GetBot(ctx context.Context, tenantID, id string) (*parley.Bot, error)
+	ListBots(ctx context.Context, tenantID, afterID string, limit int) ([]parley.Bot, error)
+	UpdateBot(ctx context.Context, tenantID, id string, p parley.BotPatch) (*parley.Bot, error)
+	DeleteBot(ctx context.Context, tenantID, id string) error
+
+	GetUser(ctx context.Context, tenantID, id string) (*parley.User, error)
+	PutUser(ctx context.Context, tenantID string, u *parley.User) (*parley.User, bool, error)
+	PatchUser(ctx context.Context, tenantID, id string, p parley.UserPatch) (*parley.User, error)
+	DeleteUser(ctx context.Context, tenantID, id string) error
+
+	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
+	UpdateConversation(ctx context.Context, tenantID, id, webhook, platform, language string) (*parley.Conversation, error)
+	GetConversation(ctx context.Context, tenantID, id string) (*parley.Conversation, error)
+	ListConversations(ctx context.Context, tenantID string, f parley.ConversationFilter) ([]parley.Conversation, error)
+	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
+	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
+
+	Ping(ctx context.Context) error
+}
+
+// Config configures the API.
+type Config struct {
+	Store   Store
+	Logger  *slog.Logger
+	Version string
+	// DefaultTenantID is the operators' tenant: its admin tokens may create
+	// other tenants.
+	DefaultTenantID string
+	// Registry receives the API's metrics; nil means a fresh registry.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP API.
+type Server struct {
+	store         Store
+	logger        *slog.Logger
+	defaultTenant string
+	metrics       *metrics
+	handler       http.Handler
+	api           huma.API
+}
+
+// New builds the API.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{store: cfg.Store, logger: cfg.Logger, defaultTenant: cfg.DefaultTenantID,
+		metrics: newMetrics(cfg.Registry)}
+
+	mux := http.NewServeMux()
+	hc := huma.DefaultConfig("Parley", cfg.Version)
+	hc.Info.Description = "Self-hosted conversation server for AI chat bots."
+	// No "$schema" link in every response body: the seeds' clients read
+	// bodies as plain objects.
+	hc.CreateHooks = nil
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "an API token (prly_...)"},
+	}
+	hc.Security = []map[string][]string{{"bearer": {}}}
+	s.api = humago.New(mux, hc)
+	s.register()
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+
+	s.handler = s.observe(s.authenticate(jsonByDefault(mux)))
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// OpenAPI returns the API's OpenAPI 3.1 description.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.store.Ping(r.Context()); err != nil {
+		s.logger.Error("readiness check failed", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"unavailable"}`))
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ok"}`))
+}
+
+// register declares every operation.
+func (s *Server) register() {
+	s.registerConversations()
+	s.registerBots()
+	s.registerUsers()
+	s.registerTokens()
+}
+
+// op fills what every operation shares.
+func op(id, method, path, summary string, tags ...string) huma.Operation {
+	return huma.Operation{OperationID: id, Method: method, Path: path, Summary: summary, Tags: tags,
+		MaxBodyBytes: parley.MaxBodyBytes}
+}
