@@ -51,12 +51,12 @@ type botOutput struct {
 	Body *parley.Bot
 }
 
-type botPath struct {
+type BotPath struct {
 	ID string `path:"id" maxLength:"128"`
 }
 
 type patchBotInput struct {
-	botPath
+	BotPath
 	Body BotFields
 }
 
@@ -113,7 +113,7 @@ func (s *Server) registerBots() {
 			return out, nil
 		})
 	huma.Register(s.api, op("getBot", http.MethodGet, "/api/bots/{id}", "Get a bot", "bots"),
-		func(ctx context.Context, in *botPath) (*botOutput, error) {
+		func(ctx context.Context, in *BotPath) (*botOutput, error) {
 			b, err := s.store.GetBot(ctx, principal(ctx).TenantID, in.ID)
 			if err != nil {
 				return nil, s.problem(ctx, err)
@@ -137,7 +137,7 @@ func (s *Server) registerBots() {
 		})
 	o = op("deleteBot", http.MethodDelete, "/api/bots/{id}", "Delete a bot with its conversations (admin)", "bots")
 	o.DefaultStatus = http.StatusNoContent
-	huma.Register(s.api, o, func(ctx context.Context, in *botPath) (*struct{}, error) {
+	huma.Register(s.api, o, func(ctx context.Context, in *BotPath) (*struct{}, error) {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
@@ -150,7 +150,7 @@ func (s *Server) registerBots() {
 
 // ---- users
 
-type userPath struct {
+type UserPath struct {
 	ID string `path:"id" maxLength:"128"`
 }
 
@@ -161,7 +161,7 @@ type userBody struct {
 }
 
 type putUserInput struct {
-	userPath
+	UserPath
 	Body userBody
 }
 
@@ -195,7 +195,7 @@ func validKV(kv map[string]any) error {
 
 func (s *Server) registerUsers() {
 	huma.Register(s.api, op("getUser", http.MethodGet, "/api/users/{id}", "Get a user", "users"),
-		func(ctx context.Context, in *userPath) (*userOutput, error) {
+		func(ctx context.Context, in *UserPath) (*userOutput, error) {
 			u, err := s.store.GetUser(ctx, principal(ctx).TenantID, in.ID)
 			if err != nil {
 				return nil, s.problem(ctx, err)
@@ -243,7 +243,7 @@ func (s *Server) registerUsers() {
 		})
 	o := op("deleteUser", http.MethodDelete, "/api/users/{id}", "Erase a user with their conversations", "users")
 	o.DefaultStatus = http.StatusNoContent
-	huma.Register(s.api, o, func(ctx context.Context, in *userPath) (*struct{}, error) {
+	huma.Register(s.api, o, func(ctx context.Context, in *UserPath) (*struct{}, error) {
 		if err := s.store.DeleteUser(ctx, principal(ctx).TenantID, in.ID); err != nil {
 			return nil, s.problem(ctx, err)
 		}
@@ -253,7 +253,7 @@ func (s *Server) registerUsers() {
 
 // ---- tokens and tenants
 
-type tokenPath struct {
+type TokenPath struct {
 	ID string `path:"id" maxLength:"64"`
 }
 
@@ -321,7 +321,7 @@ func (s *Server) registerTokens() {
 		})
 	o = op("deleteToken", http.MethodDelete, "/api/tokens/{id}", "Revoke a token (admin)", "tokens")
 	o.DefaultStatus = http.StatusNoContent
-	huma.Register(s.api, o, func(ctx context.Context, in *tokenPath) (*struct{}, error) {
+	huma.Register(s.api, o, func(ctx context.Context, in *TokenPath) (*struct{}, error) {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
