@@ -46,3 +46,25 @@ func Schema(t testing.TB) string {
 	})
 	return name
 }
+
+// SchemaURL creates a fresh schema and returns the server's URL with its
+// search_path set to it, for processes (the real binary) that take a URL.
+func SchemaURL(t testing.TB) string {
+	t.Helper()
+	url := URL(t)
+	name := Schema(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: create schema: %v", err)
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "search_path=" + name
+}

@@ -1,0 +1,230 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley/internal/pgtest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds cmd/parley once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "parley-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "parley")
+		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+type server struct {
+	url   string
+	token string
+	cmd   *exec.Cmd
+	logs  *bytes.Buffer
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs "parley serve" with env and waits until it is ready.
+func start(t *testing.T, env ...string) *server {
+	t.Helper()
+	addr := freeAddr(t)
+	s := &server{url: "http://" + addr, token: "prly_e2e-bootstrap-token", logs: &bytes.Buffer{}}
+	s.cmd = exec.Command(binary(t), "serve")
+	s.cmd.Env = append(os.Environ(), "PARLEY_ADDR="+addr, "PARLEY_BOOTSTRAP_TOKEN="+s.token)
+	s.cmd.Env = append(s.cmd.Env, env...)
+	s.cmd.Stderr = s.logs
+	require.NoError(t, s.cmd.Start())
+	t.Cleanup(func() { s.kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(s.url + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return s
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server did not become ready:\n%s", s.logs)
+	return nil
+}
+
+func (s *server) kill() {
+	if s.cmd.Process != nil && s.cmd.ProcessState == nil {
+		_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		_ = s.cmd.Wait()
+	}
+}
+
+func (s *server) call(method, path string, body any) (int, map[string]any, error) {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.url+path, r)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	err = json.NewDecoder(res.Body).Decode(&out)
+	if err == io.EOF {
+		err = nil
+	}
+	return res.StatusCode, out, err
+}
+
+// stores runs fn with the environment for each store of the real binary.
+func stores(t *testing.T, fn func(t *testing.T, env []string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		fn(t, []string{"PARLEY_DATA_DIR=" + t.TempDir(), "PARLEY_DATABASE_URL="})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		fn(t, []string{"PARLEY_DATABASE_URL=" + pgtest.SchemaURL(t)})
+	})
+}
+
+// TestKillNine appends from several clients, kills the server with SIGKILL
+// in the middle, restarts it and checks that every acknowledged message is
+// there, once, in a gap-free sequence.
+func TestKillNine(t *testing.T) {
+	t.Parallel()
+	stores(t, func(t *testing.T, env []string) {
+		s := start(t, env...)
+		status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-1"})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		status, body, err := s.call("POST", "/api/conversations",
+			map[string]any{"bot_id": "bot-1", "user_id": "u", "create_user_if_not_exists": true})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		conv := body["conversation"].(map[string]any)["id"].(string)
+
+		var acked sync.Map // text -> seq
+		var count atomic.Int64
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					text := fmt.Sprintf("w%d-%d", w, i)
+					status, body, err := s.call("POST", "/api/conversations/"+conv+"/messages",
+						map[string]any{"message": map[string]any{"text": text}})
+					if err != nil {
+						return // the server is gone
+					}
+					if status == 201 {
+						acked.Store(text, body["message"].(map[string]any)["seq"].(float64))
+						count.Add(1)
+					}
+				}
+			}()
+		}
+		for count.Load() < 200 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		s.kill()
+		wg.Wait()
+
+		s = start(t, env...)
+		stored := map[string]float64{}
+		cursor := ""
+		for {
+			status, body, err := s.call("GET", "/api/conversations/"+conv+"/messages?limit=200&cursor="+cursor, nil)
+			require.NoError(t, err)
+			require.Equal(t, 200, status)
+			for _, m := range body["messages"].([]any) {
+				m := m.(map[string]any)
+				_, dup := stored[m["text"].(string)]
+				require.False(t, dup, "stored twice: %v", m["text"])
+				stored[m["text"].(string)] = m["seq"].(float64)
+				require.Equal(t, float64(len(stored)), m["seq"], "sequence numbers have no gaps")
+			}
+			if cursor = body["next_cursor"].(string); cursor == "" {
+				break
+			}
+		}
+		n := 0
+		acked.Range(func(k, v any) bool {
+			n++
+			require.Equal(t, v, stored[k.(string)], "acknowledged message %v lost or moved", k)
+			return true
+		})
+		require.GreaterOrEqual(t, n, 200)
+		t.Logf("%d acknowledged, %d stored", n, len(stored))
+	})
+}
+
+// TestSeedClient runs the seeds' JavaScript client code, unchanged, under
+// Node against the real server.
+func TestSeedClient(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is required on CI")
+		}
+		t.Skip("node not installed")
+	}
+	stores(t, func(t *testing.T, env []string) {
+		s := start(t, env...)
+		status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-456", "name": "Seed bot"})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		cmd := exec.Command(node, "testdata/seed_client.mjs")
+		cmd.Env = append(os.Environ(), "PARLEY_URL="+s.url, "PARLEY_TOKEN="+s.token)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "node:\n%s\nserver:\n%s", out, s.logs)
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		var last string
+		for sc.Scan() {
+			last = sc.Text()
+		}
+		require.Equal(t, "seed client OK", strings.TrimSpace(last), string(out))
+	})
+}

@@ -1,0 +1,152 @@
+// Runs the seeds' V3 client code (../shared/seeds/), copied verbatim between
+// the BEGIN/END markers, against a real Parley server. The only adaptation is
+// the one the seeds assume: their fetch paths are relative, so fetch resolves
+// them against the server's base URL.
+import assert from 'node:assert/strict';
+
+const BASE = process.env.PARLEY_URL;
+const token = process.env.PARLEY_TOKEN;
+const realFetch = globalThis.fetch;
+globalThis.fetch = (path, init) => realFetch(new URL(path, BASE), init);
+
+// ---- BEGIN seed 000: V3 - Stateful Pattern
+class ConversationSession {
+  constructor(token) {
+    this.token = token;
+    this.conversations = new Map();
+  }
+
+  async getOrCreateConversation(botId, userId, webhook) {
+    const key = `${botId}-${userId}`;
+    
+    if (this.conversations.has(key)) {
+      return this.conversations.get(key);
+    }
+
+    const response = await fetch('/api/conversations', {
+      method: 'POST',
+      headers: { 'Authorization': `Bearer ${this.token}` },
+      body: JSON.stringify({
+        bot_id: botId,
+        user_id: userId,
+        create_user_if_not_exists: true,
+        webhook: webhook
+      })
+    });
+
+    const conversation = await response.json();
+    this.conversations.set(key, conversation.conversation);
+    return conversation.conversation;
+  }
+
+  async sendMessage(conversationId, text) {
+    return await fetch(`/api/conversations/${conversationId}/messages`, {
+      method: 'POST',
+      headers: { 'Authorization': `Bearer ${this.token}` },
+      body: JSON.stringify({
+        message: { text, from_bot: false }
+      })
+    });
+  }
+}
+// ---- END seed 000
+
+// ---- BEGIN seed 002: Phase 2 - Native V3 (the methods this server has)
+class ChatServiceV3 {
+  constructor(token) {
+    this.token = token;
+    this.conversationCache = new Map();
+  }
+
+  async createConversation(botId, userId, webhook) {
+    const response = await fetch('/api/conversations', {
+      method: 'POST',
+      headers: { 'Authorization': `Bearer ${this.token}` },
+      body: JSON.stringify({
+        bot_id: botId,
+        user_id: userId,
+        create_user_if_not_exists: true,
+        webhook: webhook
+      })
+    });
+    
+    const conversation = await response.json();
+    this.conversationCache.set(`${botId}-${userId}`, conversation);
+    return conversation;
+  }
+
+  async sendMessage(conversationId, text, attachedMedia = null) {
+    return await fetch(`/api/conversations/${conversationId}/messages`, {
+      method: 'POST',
+      headers: { 'Authorization': `Bearer ${this.token}` },
+      body: JSON.stringify({
+        message: {
+          text: text,
+          from_bot: false,
+          attached_media: attachedMedia
+        }
+      })
+    });
+  }
+
+  async getConversationHistory(conversationId) {
+    const response = await fetch(`/api/conversations/${conversationId}`, {
+      headers: { 'Authorization': `Bearer ${this.token}` }
+    });
+    return await response.json();
+  }
+
+  async searchConversations(filters) {
+    const params = new URLSearchParams(filters);
+    return await fetch(`/api/conversations?${params}`, {
+      headers: { 'Authorization': `Bearer ${this.token}` }
+    });
+  }
+}
+// ---- END seed 002
+
+// Seed 000, steps 1 to 3.
+const session = new ConversationSession(token);
+const conversation = await session.getOrCreateConversation(
+  "bot-456", 
+  "user-789", 
+  "https://webhook.example.com"
+);
+assert.ok(conversation.id, 'conversation has an id');
+assert.equal(conversation.bot_id, 'bot-456');
+assert.equal(conversation.webhook, 'https://webhook.example.com');
+const sent = await session.sendMessage(conversation.id, "Hello");
+assert.equal(sent.status, 201);
+assert.equal((await sent.json()).message.text, 'Hello');
+
+// Seed 002: the same conversation through the native V3 service.
+const service = new ChatServiceV3(token);
+const created = await service.createConversation("bot-456", "user-789", "https://webhook.example.com");
+assert.equal(created.conversation.id, conversation.id, 'get-or-create finds the same conversation');
+const withMedia = await service.sendMessage(conversation.id, "Look at this", [
+  { url: "https://example.com/cat.png", media_type: "image/png" }]);
+assert.equal(withMedia.status, 201);
+const noMedia = await service.sendMessage(conversation.id, "And this");
+assert.equal(noMedia.status, 201);
+
+const history = await service.getConversationHistory(conversation.id);
+const texts = history.messages.filter(m => !m.from_bot).map(m => m.text);
+assert.deepEqual(texts, ["Hello", "Look at this", "And this"]);
+assert.equal(history.messages[1].attached_media[0].url, "https://example.com/cat.png");
+
+const other = await service.createConversation("bot-456", "user-000", "https://webhook.example.com");
+await service.sendMessage(other.conversation.id, "Completely different topic");
+
+let found;
+for (let i = 0; i < 100; i++) { // the SQLite search index trails writes briefly
+  const res = await service.searchConversations({ bot_id: "bot-456", q: "Look" });
+  assert.equal(res.status, 200);
+  found = await res.json();
+  if (found.conversations.length > 0) break;
+  await new Promise(r => setTimeout(r, 50));
+}
+assert.deepEqual(found.conversations.map(c => c.id), [conversation.id]);
+const byUser = await (await service.searchConversations({ user_id: "user-000" })).json();
+assert.deepEqual(byUser.conversations.map(c => c.id), [other.conversation.id]);
+
+console.log("seed client OK");

@@ -1,0 +1,60 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+)
+
+// FuzzDecodeCursor: any string a client sends as a cursor is either a clean
+// 400 or a cursor that encodes back to an equivalent one.
+func FuzzDecodeCursor(f *testing.F) {
+	f.Add(encodeCursor(historyCursor{Order: "asc", After: 3}))
+	f.Add(encodeCursor(listCursor{ID: "01a2"}))
+	f.Add("")
+	f.Add("%%%")
+	f.Add("eyJvIjoxfQ")
+	f.Fuzz(func(t *testing.T, s string) {
+		var c historyCursor
+		if err := decodeCursor(s, "cursor", &c); err != nil {
+			return
+		}
+		var again historyCursor
+		require.NoError(t, decodeCursor(encodeCursor(c), "cursor", &again))
+		require.Equal(t, c, again)
+	})
+}
+
+// FuzzMessageInput: whatever body decodes as a message either fails
+// validation with a problem or yields a message within every limit.
+func FuzzMessageInput(f *testing.F) {
+	f.Add(`{"text":"hi","from_bot":false,"attached_media":null}`)
+	f.Add(`{"text":"","attached_media":["c-1",{"url":"https://e.com/a.png","media_type":"image/png"}]}`)
+	f.Add(`{"bubbles":["a","b"],"metadata":{"k":1}}`)
+	f.Add(`{"text":"x","attached_media":[{}]}`)
+	f.Add(`{"text":"x","metadata":[1]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var in messageInput
+		if json.Unmarshal([]byte(body), &in) != nil {
+			return
+		}
+		nm, err := newMessage(in)
+		if err != nil {
+			return
+		}
+		require.True(t, nm.Text != "" || len(nm.AttachedMedia) > 0, "a message has text or media")
+		if nm.Text != "" {
+			require.NotEmpty(t, nm.Bubbles, "text comes with bubbles")
+		}
+		for _, m := range nm.AttachedMedia {
+			require.True(t, m.URL != "" || m.ContentID != "")
+		}
+		if len(nm.Metadata) > 0 {
+			require.Equal(t, byte('{'), nm.Metadata[0])
+		}
+		require.NotEmpty(t, requestHash(in))
+		_ = utf8.ValidString(nm.Text)
+	})
+}
