@@ -328,6 +328,7 @@ func (s *Server) registerTokens() {
 		if err := s.store.DeleteToken(ctx, principal(ctx).TenantID, in.ID); err != nil {
 			return nil, s.problem(ctx, err)
 		}
+		s.auth.forgetToken(in.ID)
 		return nil, nil
 	})
 	o = op("createTenant", http.MethodPost, "/api/tenants",

@@ -46,7 +46,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeProblem(w, http.StatusUnauthorized, "missing bearer token", "header.Authorization")
 			return
 		}
-		p, err := s.store.Authenticate(r.Context(), parley.HashToken(secret))
+		hash := parley.HashToken(secret)
+		if p, ok := s.auth.get(hash); ok {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+			return
+		}
+		p, err := s.store.Authenticate(r.Context(), hash)
 		if err != nil {
 			if parley.ErrorCode(err) == parley.EUNAUTHORIZED {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="parley", error="invalid_token"`)
@@ -57,6 +62,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeProblem(w, http.StatusInternalServerError, "internal error", "")
 			return
 		}
+		s.auth.put(hash, p)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 	})
 }

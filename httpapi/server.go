@@ -65,6 +65,7 @@ type Server struct {
 	logger        *slog.Logger
 	defaultTenant string
 	metrics       *metrics
+	auth          *authCache
 	handler       http.Handler
 	api           huma.API
 }
@@ -78,7 +79,7 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{store: cfg.Store, logger: cfg.Logger, defaultTenant: cfg.DefaultTenantID,
-		metrics: newMetrics(cfg.Registry)}
+		metrics: newMetrics(cfg.Registry), auth: newAuthCache()}
 
 	mux := http.NewServeMux()
 	hc := huma.DefaultConfig("Parley", cfg.Version)

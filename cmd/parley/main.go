@@ -39,6 +39,7 @@ Usage:
   parley token create           create an API token and print it (--tenant NAME, --admin, --name)
   parley bot create --id ID     create a bot (--name, --persona, --language, --webhook, --tenant)
   parley bot list               list a tenant's bots (--tenant)
+  parley bench                  measure appends, history pages and search (see README)
   parley version                print the version
 
 Run "parley COMMAND -h" for a command's flags.
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenCmd(ctx, rest, stdout, stderr)
 	case "bot":
 		return botCmd(ctx, rest, stdout, stderr)
+	case "bench":
+		return benchCmd(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil

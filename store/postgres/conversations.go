@@ -347,3 +347,13 @@ func firstNonEmpty(vs ...string) string {
 	}
 	return ""
 }
+
+// RawInsert writes one message row in its own transaction with nothing else:
+// no conversation lock, no sequence check. It is the baseline the benchmark
+// compares appends with.
+func (db *DB) RawInsert(ctx context.Context, tenantID, conversationID string, seq int64, text string) error {
+	_, err := db.pool.Exec(ctx,
+		`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, created_at)
+		 VALUES ($1, $2, $3, $4, false, $5, '[]', '[]', $6)`, conversationID, seq, parley.NewID(), tenantID, text, parley.Now())
+	return err
+}

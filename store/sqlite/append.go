@@ -68,10 +68,6 @@ func (db *DB) runAppends(ctx context.Context) {
 			}
 		}
 		db.commitBatch(batch)
-		select {
-		case db.indexed <- struct{}{}:
-		default:
-		}
 	}
 }
 
@@ -86,6 +82,38 @@ func (db *DB) failQueued(err error) {
 	}
 }
 
+// appendStmts are the statements of an append, prepared once on the writer
+// connection: preparing costs more than running them.
+type appendStmts struct {
+	exists, idempotent, advance, insert *sql.Stmt
+}
+
+func prepareAppend(ctx context.Context, write *sql.DB) (*appendStmts, error) {
+	var st appendStmts
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&st.exists, `SELECT 1 FROM conversations WHERE tenant_id = ? AND id = ?`},
+		{&st.idempotent, `SELECT ` + messageColumns + `, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`},
+		{&st.insert, `INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
+		   idempotency_key, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		// One statement takes the next sequence number and checks the tenant.
+		{&st.advance, `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?1, last_message_at = ?1
+		   WHERE tenant_id = ?2 AND id = ?3 RETURNING last_seq`},
+	} {
+		var err error
+		if *p.dst, err = write.PrepareContext(ctx, p.query); err != nil {
+			return nil, fmt.Errorf("sqlite: prepare append: %w", err)
+		}
+	}
+	return &st, nil
+}
+
+// commitBatch runs a batch of appends in one transaction. The failures an
+// append can expect (unknown conversation, reused key) are found before it
+// writes anything, so they fail that append alone; a failed write fails the
+// whole batch, which then commits nothing.
 func (db *DB) commitBatch(batch []*appendOp) {
 	results := make([]appendDone, len(batch))
 	// The batch runs under a background context: one caller going away must
@@ -93,26 +121,23 @@ func (db *DB) commitBatch(batch []*appendOp) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		st := &appendStmts{exists: tx.StmtContext(ctx, db.stmts.exists), idempotent: tx.StmtContext(ctx, db.stmts.idempotent),
+			insert: tx.StmtContext(ctx, db.stmts.insert), advance: tx.StmtContext(ctx, db.stmts.advance)}
 		for i, op := range batch {
 			if err := op.ctx.Err(); err != nil {
 				results[i].err = err
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT append_op`); err != nil {
-				return fmt.Errorf("sqlite: savepoint: %w", err)
-			}
-			res, err := appendOne(ctx, tx, op)
-			if err != nil {
+			res, err := appendOne(ctx, st, op)
+			var perr *parley.Error
+			if errors.As(err, &perr) {
 				results[i].err = err
-				if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO append_op`); rerr != nil {
-					return fmt.Errorf("sqlite: rollback to savepoint: %w", rerr)
-				}
-			} else {
-				results[i].res = res
+				continue
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE append_op`); err != nil {
-				return fmt.Errorf("sqlite: release savepoint: %w", err)
+			if err != nil {
+				return err
 			}
+			results[i].res = res
 		}
 		return nil
 	})
@@ -125,22 +150,20 @@ func (db *DB) commitBatch(batch []*appendOp) {
 	}
 }
 
-func appendOne(ctx context.Context, tx *sql.Tx, op *appendOp) (parley.AppendResult, error) {
-	var lastSeq int64
-	err := tx.QueryRowContext(ctx, `SELECT last_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
-		op.tenantID, op.conversationID).Scan(&lastSeq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return parley.AppendResult{}, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)
-	}
-	if err != nil {
-		return parley.AppendResult{}, fmt.Errorf("sqlite: read conversation: %w", err)
-	}
+func appendOne(ctx context.Context, st *appendStmts, op *appendOp) (parley.AppendResult, error) {
+	notFound := parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)
 	m := op.msg
 	if m.IdempotencyKey != "" {
+		var one int
+		err := st.exists.QueryRowContext(ctx, op.tenantID, op.conversationID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return parley.AppendResult{}, notFound
+		}
+		if err != nil {
+			return parley.AppendResult{}, fmt.Errorf("sqlite: read conversation: %w", err)
+		}
 		var hash sql.NullString
-		prev, err := scanMessageWithHash(tx.QueryRowContext(ctx,
-			`SELECT `+messageColumns+`, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`,
-			op.conversationID, m.IdempotencyKey), &hash)
+		prev, err := scanMessageWithHash(st.idempotent.QueryRowContext(ctx, op.conversationID, m.IdempotencyKey), &hash)
 		if err == nil {
 			if hash.String != m.RequestHash {
 				return parley.AppendResult{}, parley.FieldError(parley.ECONFLICT, "header.Idempotency-Key",
@@ -157,19 +180,20 @@ func appendOne(ctx context.Context, tx *sql.Tx, op *appendOp) (parley.AppendResu
 		return parley.AppendResult{}, err
 	}
 	now := parley.Now()
-	msg := &parley.Message{ID: parley.NewID(), ConversationID: op.conversationID, Seq: lastSeq + 1, FromBot: m.FromBot,
-		Text: m.Text, Bubbles: nonNil(m.Bubbles), AttachedMedia: nonNil(m.AttachedMedia), Metadata: m.Metadata, CreatedAt: now}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
-		   idempotency_key, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		msg.ID, msg.ConversationID, msg.Seq, op.tenantID, msg.FromBot, msg.Text, bubbles, media,
-		nullString(string(m.Metadata)), nullString(m.IdempotencyKey), nullString(m.RequestHash), micros(now)); err != nil {
-		return parley.AppendResult{}, fmt.Errorf("sqlite: insert message: %w", err)
+	var seq int64
+	err = st.advance.QueryRowContext(ctx, micros(now), op.tenantID, op.conversationID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return parley.AppendResult{}, notFound // nothing was written
 	}
-	if _, err := tx.ExecContext(ctx,
-		`UPDATE conversations SET last_seq = ?, updated_at = ?, last_message_at = ? WHERE id = ?`,
-		msg.Seq, micros(now), micros(now), op.conversationID); err != nil {
+	if err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: advance conversation: %w", err)
+	}
+	msg := &parley.Message{ID: parley.NewID(), ConversationID: op.conversationID, Seq: seq, FromBot: m.FromBot,
+		Text: m.Text, Bubbles: nonNil(m.Bubbles), AttachedMedia: nonNil(m.AttachedMedia), Metadata: m.Metadata, CreatedAt: now}
+	if _, err := st.insert.ExecContext(ctx, msg.ID, msg.ConversationID, msg.Seq, op.tenantID, msg.FromBot, msg.Text,
+		bubbles, media, nullString(string(m.Metadata)), nullString(m.IdempotencyKey), nullString(m.RequestHash),
+		micros(now)); err != nil {
+		return parley.AppendResult{}, fmt.Errorf("sqlite: insert message: %w", err)
 	}
 	return parley.AppendResult{Message: msg}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/parley-chat/parley"
 )
 
 // indexBatch bounds one indexing transaction so that appends waiting for the
@@ -38,7 +40,6 @@ func (db *DB) runIndexer(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-db.indexed:
 		}
 	}
 }
@@ -71,4 +72,14 @@ func (db *DB) IndexPending(ctx context.Context) (int, error) {
 		return nil
 	})
 	return int(n), err
+}
+
+// RawInsert writes one message row in its own transaction with nothing else:
+// no conversation lookup, no batching, no index. It is the baseline the
+// benchmark compares appends with.
+func (db *DB) RawInsert(ctx context.Context, tenantID, conversationID string, seq int64, text string) error {
+	_, err := db.write.ExecContext(ctx,
+		`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, created_at)
+		 VALUES (?, ?, ?, ?, 0, ?, '[]', '[]', ?)`, parley.NewID(), conversationID, seq, tenantID, text, micros(parley.Now()))
+	return err
 }

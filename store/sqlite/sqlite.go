@@ -40,7 +40,7 @@ type DB struct {
 	logger *slog.Logger
 
 	appends chan *appendOp
-	indexed chan struct{} // nudges the search indexer
+	stmts   *appendStmts
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -48,8 +48,9 @@ type DB struct {
 // Options tune a store; the zero value is the production default.
 type Options struct {
 	Logger *slog.Logger
-	// IndexInterval is how often the search indexer looks for new messages
-	// when nothing nudges it. Default 200ms.
+	// IndexInterval is how often the search indexer looks for new messages.
+	// Indexing in batches every interval, rather than after every commit,
+	// keeps the full-text index in few, large segments. Default 200ms.
 	IndexInterval time.Duration
 }
 
@@ -84,8 +85,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
 
 	db := &DB{write: write, read: read, logger: opts.Logger,
-		appends: make(chan *appendOp, 4096), indexed: make(chan struct{}, 1)}
+		appends: make(chan *appendOp, 4096)}
 	if err := db.migrate(ctx); err != nil {
+		db.closeHandles()
+		return nil, err
+	}
+	if db.stmts, err = prepareAppend(ctx, write); err != nil {
 		db.closeHandles()
 		return nil, err
 	}
