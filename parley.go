@@ -58,6 +58,39 @@ type ModelSettings struct {
 	ContextTokens int      `json:"context_tokens,omitempty" minimum:"0" maximum:"1000000" doc:"token budget of the context sent to the model"`
 }
 
+// Reply policies: what a user message does while a reply is pending.
+const (
+	PolicyCoalesce  = "coalesce"  // one reply to the whole burst (default)
+	PolicyEnqueue   = "enqueue"   // one reply per message, in order
+	PolicyReject    = "reject"    // refuse the message while a reply is pending
+	PolicyInterrupt = "interrupt" // drop the reply being made; answer everything at once
+)
+
+// DefaultDebounce is how long a coalescing bot waits for more messages.
+const DefaultDebounce = 1000 // milliseconds
+
+// ReplySettings say how a bot handles user messages that arrive in bursts.
+type ReplySettings struct {
+	Policy     string `json:"policy,omitempty" enum:"coalesce,enqueue,reject,interrupt" doc:"default coalesce"`
+	DebounceMS *int   `json:"debounce_ms,omitempty" minimum:"0" maximum:"60000" doc:"coalesce: wait this long for more messages (default 1000)"`
+}
+
+// EffectivePolicy is the policy with its default.
+func (r ReplySettings) EffectivePolicy() string {
+	if r.Policy == "" {
+		return PolicyCoalesce
+	}
+	return r.Policy
+}
+
+// Debounce is the debounce with its default.
+func (r ReplySettings) Debounce() time.Duration {
+	if r.DebounceMS == nil {
+		return DefaultDebounce * time.Millisecond
+	}
+	return time.Duration(*r.DebounceMS) * time.Millisecond
+}
+
 // Bot is a chat bot of a tenant. Its id is chosen by the client ("bot-456").
 type Bot struct {
 	ID        string        `json:"id"`
@@ -66,6 +99,7 @@ type Bot struct {
 	Language  string        `json:"language"`
 	Webhook   string        `json:"webhook"`
 	Model     ModelSettings `json:"model"`
+	Reply     ReplySettings `json:"reply"`
 	CreatedAt time.Time     `json:"created_at"`
 	UpdatedAt time.Time     `json:"updated_at"`
 }
@@ -77,6 +111,7 @@ type BotPatch struct {
 	Language *string
 	Webhook  *string
 	Model    *ModelSettings
+	Reply    *ReplySettings
 }
 
 // User is an end user of a tenant's bots, known by the tenant's external id.
@@ -147,6 +182,40 @@ type Message struct {
 	Bubbles        []string        `json:"bubbles"`
 	AttachedMedia  []Media         `json:"attached_media"`
 	Metadata       json.RawMessage `json:"metadata,omitempty"`
+	Status         string          `json:"status,omitempty" doc:"reply_failed: no reply could be made to this user message"`
+	CreatedAt      time.Time       `json:"created_at"`
+}
+
+// Message statuses.
+const StatusReplyFailed = "reply_failed"
+
+// ReplyJob asks for the bot's reply in a conversation. It is inserted in the
+// same transaction as the user message that needs it. Seq is set under the
+// enqueue policy (answer up to that message); otherwise the reply answers
+// every user message not yet answered.
+type ReplyJob struct {
+	TenantID       string `json:"tenant_id"`
+	ConversationID string `json:"conversation_id"`
+	Seq            int64  `json:"seq,omitempty"`
+}
+
+// Kind names the job for the queue.
+func (ReplyJob) Kind() string { return "reply" }
+
+// Event types, as webhooks and live streams name them.
+const (
+	EventMessageCreated      = "message.created"
+	EventReplyFailed         = "reply.failed"
+	EventConversationCreated = "conversation.created"
+)
+
+// Event is something that happened to a conversation. IDs increase, so a
+// live stream resumes after the last id it saw.
+type Event struct {
+	ID             int64           `json:"id"`
+	Type           string          `json:"type"`
+	ConversationID string          `json:"conversation_id"`
+	Data           json.RawMessage `json:"data"`
 	CreatedAt      time.Time       `json:"created_at"`
 }
 
@@ -223,6 +292,9 @@ func (p BotPatch) Apply(b *Bot) {
 	if p.Model != nil {
 		b.Model = *p.Model
 	}
+	if p.Reply != nil {
+		b.Reply = *p.Reply
+	}
 }
 
 // Apply sets the patched fields on u and merges its key-value context.
@@ -240,4 +312,32 @@ func (p UserPatch) Apply(u *User) error {
 		}
 	}
 	return nil
+}
+
+// ReplyState is everything the reply pipeline reads about a conversation.
+type ReplyState struct {
+	TenantID     string
+	Conversation Conversation
+	Bot          Bot
+	User         User
+	LastUserSeq  int64
+	AnsweredSeq  int64
+	Summary      string
+	SummarySeq   int64
+}
+
+// Reply is a generated bot reply to store. UptoSeq is the newest user
+// message it answers; a reply whose UptoSeq is already answered is not
+// stored again, which makes storing a reply idempotent.
+type Reply struct {
+	UptoSeq int64
+	Message NewMessage
+	Context json.RawMessage // what the model was sent
+	// Summary replaces the rolling summary when SummarySeq is past the
+	// stored one.
+	Summary    string
+	SummarySeq int64
+	// DropIfNewer stores nothing when a user message newer than UptoSeq has
+	// arrived meanwhile (the interrupt policy: the next reply covers all).
+	DropIfNewer bool
 }

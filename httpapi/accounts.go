@@ -24,6 +24,7 @@ type BotFields struct {
 	Language *string               `json:"language,omitempty" maxLength:"35" doc:"default language (BCP 47), e.g. es"`
 	Webhook  *string               `json:"webhook,omitempty" maxLength:"2048" doc:"default webhook of the bot's conversations"`
 	Model    *parley.ModelSettings `json:"model,omitempty"`
+	Reply    *parley.ReplySettings `json:"reply,omitempty" doc:"what user messages do while a reply is pending"`
 }
 
 func (b BotFields) patch() (parley.BotPatch, error) {
@@ -37,7 +38,8 @@ func (b BotFields) patch() (parley.BotPatch, error) {
 			return parley.BotPatch{}, err
 		}
 	}
-	return parley.BotPatch{Name: b.Name, Persona: b.Persona, Language: b.Language, Webhook: b.Webhook, Model: b.Model}, nil
+	return parley.BotPatch{Name: b.Name, Persona: b.Persona, Language: b.Language, Webhook: b.Webhook, Model: b.Model,
+		Reply: b.Reply}, nil
 }
 
 type createBotInput struct {

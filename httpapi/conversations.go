@@ -139,6 +139,8 @@ func (s *Server) registerConversations() {
 		"A conversation and a page of its history", "conversations"), s.getConversation)
 	huma.Register(s.api, op("listMessages", http.MethodGet, "/api/conversations/{id}/messages",
 		"A page of a conversation's history", "conversations"), s.listMessages)
+	huma.Register(s.api, op("getReplyContext", http.MethodGet, "/api/conversations/{id}/messages/{seq}/context",
+		"What the model was sent for a bot reply, with token counts per part", "conversations"), s.replyContext)
 	o := op("appendMessage", http.MethodPost, "/api/conversations/{id}/messages",
 		"Append a message; a user message makes the bot reply", "conversations")
 	o.DefaultStatus = http.StatusCreated
@@ -247,6 +249,23 @@ func (s *Server) history(ctx context.Context, tenantID, id string, hp HistoryPar
 		page.PrevCursor = encodeCursor(prev)
 	}
 	return page, nil
+}
+
+type replyContextInput struct {
+	ID  string `path:"id" maxLength:"64"`
+	Seq int64  `path:"seq" minimum:"1"`
+}
+
+type replyContextOutput struct {
+	Body json.RawMessage
+}
+
+func (s *Server) replyContext(ctx context.Context, in *replyContextInput) (*replyContextOutput, error) {
+	c, err := s.store.ReplyContext(ctx, principal(ctx).TenantID, in.ID, in.Seq)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return &replyContextOutput{Body: c}, nil
 }
 
 func (s *Server) appendMessage(ctx context.Context, in *appendMessageInput) (*appendMessageOutput, error) {

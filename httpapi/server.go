@@ -6,6 +6,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 
@@ -43,6 +44,7 @@ type Store interface {
 	ListConversations(ctx context.Context, tenantID string, f parley.ConversationFilter) ([]parley.Conversation, error)
 	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
 	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
+	ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error)
 
 	Ping(ctx context.Context) error
 }

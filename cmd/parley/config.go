@@ -10,8 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
 
 	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
 )
@@ -25,6 +29,11 @@ type config struct {
 	BootstrapToken       string
 	AllowPrivateNetworks bool
 	LogLevel             string
+	LLMBaseURL           string
+	LLMAPIKey            string
+	LLMModel             string
+	ReplyTimeout         time.Duration
+	Workers              int
 }
 
 func envOr(name, def string) string {
@@ -55,6 +64,27 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 		"ensure this admin token of the default tenant at start-up (PARLEY_BOOTSTRAP_TOKEN)")
 	fs.BoolVar(&c.AllowPrivateNetworks, "allow-private-networks", envBool("PARLEY_ALLOW_PRIVATE_NETWORKS"),
 		"let outbound requests reach loopback and private addresses (PARLEY_ALLOW_PRIVATE_NETWORKS)")
+	fs.StringVar(&c.LLMBaseURL, "llm-base-url", os.Getenv("PARLEY_LLM_BASE_URL"),
+		"OpenAI-compatible endpoint, e.g. http://localhost:11434/v1; empty: the built-in offline responder (PARLEY_LLM_BASE_URL)")
+	fs.StringVar(&c.LLMAPIKey, "llm-api-key", os.Getenv("PARLEY_LLM_API_KEY"), "API key of the endpoint (PARLEY_LLM_API_KEY)")
+	fs.StringVar(&c.LLMModel, "llm-model", os.Getenv("PARLEY_LLM_MODEL"), "default model name (PARLEY_LLM_MODEL)")
+	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", envDuration("PARLEY_REPLY_TIMEOUT", 2*time.Minute),
+		"longest attempt at one reply; a crashed attempt is retried after it (PARLEY_REPLY_TIMEOUT)")
+	fs.IntVar(&c.Workers, "workers", envInt("PARLEY_WORKERS", 20), "background jobs run at once (PARLEY_WORKERS)")
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return n
+	}
+	return def
 }
 
 func (c *config) logger(w io.Writer) *slog.Logger {
@@ -65,20 +95,27 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// store is what the commands need: the API's view plus closing.
+// store is what the commands need: the API's and the workers' views, the
+// job queue, and closing.
 type store interface {
 	httpapi.Store
+	reply.Store
+	StartWorkers(ctx context.Context) error
 	Close() error
 }
 
-func (c *config) openStore(ctx context.Context, logger *slog.Logger) (store, error) {
+// openStore opens the configured store. With workers, its job queue runs
+// them once StartWorkers is called; without, it only enqueues.
+func (c *config) openStore(ctx context.Context, logger *slog.Logger, workers *river.Workers) (store, error) {
 	if c.DatabaseURL != "" {
 		if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 			return nil, fmt.Errorf("PARLEY_DATABASE_URL must be a postgres:// URL")
 		}
-		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger})
+		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger,
+			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, JobTimeout: c.ReplyTimeout}})
 	}
-	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger})
+	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger,
+		Queue: sqlite.QueueOptions{Workers: workers, Concurrency: c.Workers, JobTimeout: c.ReplyTimeout}})
 }
 
 // defaultTenant is the tenant of the bootstrap token and of CLI commands that

@@ -13,8 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/riverqueue/river"
+
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/llm"
+	"github.com/parley-chat/parley/reply"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -26,7 +31,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := cfg.logger(stderr)
-	st, err := cfg.openStore(ctx, logger)
+	workers := river.NewWorkers()
+	st, err := cfg.openStore(ctx, logger, workers)
 	if err != nil {
 		return err
 	}
@@ -44,6 +50,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	egressClient := egress.NewClient(egress.Options{AllowPrivate: cfg.AllowPrivateNetworks})
+	providers := &reply.Providers{DefaultModel: cfg.LLMModel, APIKey: cfg.LLMAPIKey, Egress: egressClient}
+	if cfg.LLMBaseURL != "" {
+		// The operator's own endpoint is trusted: it is often on a private
+		// network (vLLM, Ollama), so it does not go through the egress guard.
+		providers.Default = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel})
+	}
+	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg),
+		Logger: logger, JobTimeout: cfg.ReplyTimeout})
+	if err := st.StartWorkers(ctx); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
 	api := httpapi.New(httpapi.Config{Store: st, Logger: logger, Version: version, DefaultTenantID: tenant.ID, Registry: reg})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -58,7 +77,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.DatabaseURL != "" {
 		store = "postgres"
 	}
-	logger.Info("parley listening", "addr", ln.Addr().String(), "store", store, "version", version)
+	model := "builtin offline responder"
+	if cfg.LLMBaseURL != "" {
+		model = cfg.LLMBaseURL
+	}
+	logger.Info("parley listening", "addr", ln.Addr().String(), "store", store, "model", model, "version", version)
 
 	select {
 	case err := <-errc:

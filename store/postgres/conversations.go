@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/reply"
 )
 
 const conversationColumns = `id, bot_id, user_id, external_id, webhook, platform, language, last_seq,
@@ -99,7 +100,7 @@ func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc p
 			return fmt.Errorf("postgres: insert conversation: %w", err)
 		}
 		created = true
-		return nil
+		return insertEvent(ctx, tx, tenantID, out.ID, parley.EventConversationCreated, out, out.CreatedAt)
 	})
 	return out, created, err
 }
@@ -205,13 +206,23 @@ func tsQuery(s string) string {
 	return strings.Join(words, " & ")
 }
 
-const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, created_at`
+// tsQueryAny matches documents with any of the words, for relevance
+// ranking (retrieval) rather than filtering.
+func tsQueryAny(s string) string {
+	words := parley.SearchTerms(s)
+	for i, w := range words {
+		words[i] = "'" + strings.ReplaceAll(w, "'", "''") + "'"
+	}
+	return strings.Join(words, " | ")
+}
+
+const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, status, created_at`
 
 func scanMessage(row pgx.Row, extra ...any) (*parley.Message, error) {
 	var m parley.Message
 	var metadata []byte
 	dest := append([]any{&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &m.Bubbles, &m.AttachedMedia,
-		&metadata, &m.CreatedAt}, extra...)
+		&metadata, &m.Status, &m.CreatedAt}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -225,15 +236,20 @@ func scanMessage(row pgx.Row, extra ...any) (*parley.Message, error) {
 // AppendMessage stores a message at the end of a conversation. With an
 // idempotency key already used for this conversation it returns the stored
 // message (Replayed) and stores nothing; a different request under the same
-// key is a conflict.
+// key is a conflict. A user message enqueues the bot's reply in the same
+// transaction, as the bot's reply policy says.
 func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string, nm parley.NewMessage) (parley.AppendResult, error) {
 	var res parley.AppendResult
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		// The row lock serialises appends to one conversation: no gaps, no
-		// duplicate sequence numbers, and the idempotency check below is safe.
-		var lastSeq int64
-		err := tx.QueryRow(ctx, `SELECT last_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
-			tenantID, conversationID).Scan(&lastSeq)
+		// duplicate sequence numbers, and the checks below are safe.
+		var lastSeq, lastUser, answered int64
+		var settings parley.ReplySettings
+		err := tx.QueryRow(ctx,
+			`SELECT c.last_seq, c.last_user_seq, c.answered_seq, b.reply FROM conversations c
+			 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
+			 WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE OF c`,
+			tenantID, conversationID).Scan(&lastSeq, &lastUser, &answered, &settings)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
@@ -257,6 +273,10 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 				return fmt.Errorf("postgres: read idempotent message: %w", err)
 			}
 		}
+		if !nm.FromBot && settings.EffectivePolicy() == parley.PolicyReject && lastUser > answered {
+			return parley.FieldError(parley.ECONFLICT, "body.message",
+				"the bot is still replying to an earlier message (reply policy: reject)")
+		}
 		now := parley.Now()
 		m := &parley.Message{ID: parley.NewID(), ConversationID: conversationID, Seq: lastSeq + 1, FromBot: nm.FromBot,
 			Text: nm.Text, Bubbles: nonNil(nm.Bubbles), AttachedMedia: nonNil(nm.AttachedMedia), Metadata: nm.Metadata,
@@ -273,11 +293,22 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 			return fmt.Errorf("postgres: insert message: %w", err)
 		}
 		if _, err := tx.Exec(ctx,
-			`UPDATE conversations SET last_seq = $2, updated_at = $3, last_message_at = $3 WHERE id = $1`,
-			conversationID, m.Seq, now); err != nil {
+			`UPDATE conversations SET last_seq = $2, updated_at = $3, last_message_at = $3,
+			   last_user_seq = CASE WHEN $4 THEN last_user_seq ELSE $2 END WHERE id = $1`,
+			conversationID, m.Seq, now, nm.FromBot); err != nil {
 			return fmt.Errorf("postgres: advance conversation: %w", err)
 		}
 		res = parley.AppendResult{Message: m}
+		if nm.FromBot {
+			return insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now)
+		}
+		job := parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID}
+		if settings.EffectivePolicy() == parley.PolicyEnqueue {
+			job.Seq = m.Seq
+		}
+		if _, err := db.queue.InsertTx(ctx, tx, job, reply.InsertOpts()); err != nil {
+			return fmt.Errorf("postgres: enqueue reply: %w", err)
+		}
 		return nil
 	})
 	return res, err
@@ -295,7 +326,7 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string,
 	}
 	// The tenant check is part of the same statement: no second round trip.
 	rows, err := db.pool.Query(ctx,
-		`SELECT m.id, m.conversation_id, m.seq, m.from_bot, m.text, m.bubbles, m.media, m.metadata, m.created_at
+		`SELECT m.id, m.conversation_id, m.seq, m.from_bot, m.text, m.bubbles, m.media, m.metadata, m.status, m.created_at
 		 FROM conversations c LEFT JOIN LATERAL (
 		   SELECT * FROM messages WHERE conversation_id = c.id AND seq > $3 AND seq < $4 ORDER BY seq `+order+` LIMIT $5
 		 ) m ON true
@@ -316,15 +347,16 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string,
 		var bubbles []string
 		var media []parley.Media
 		var metadata []byte
+		var status *string
 		var created *time.Time
-		if err := rows.Scan(&id, &convID, &seq, &fromBot, &text, &bubbles, &media, &metadata, &created); err != nil {
+		if err := rows.Scan(&id, &convID, &seq, &fromBot, &text, &bubbles, &media, &metadata, &status, &created); err != nil {
 			return nil, fmt.Errorf("postgres: scan message: %w", err)
 		}
 		if id == nil { // the conversation exists but the page is empty
 			continue
 		}
 		m := parley.Message{ID: *id, ConversationID: *convID, Seq: *seq, FromBot: *fromBot, Text: *text,
-			Bubbles: nonNil(bubbles), AttachedMedia: nonNil(media), CreatedAt: created.UTC()}
+			Bubbles: nonNil(bubbles), AttachedMedia: nonNil(media), Status: *status, CreatedAt: created.UTC()}
 		if metadata != nil {
 			m.Metadata = json.RawMessage(metadata)
 		}

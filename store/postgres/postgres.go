@@ -12,12 +12,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 )
@@ -29,6 +31,9 @@ var migrations embed.FS
 type DB struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
+
+	queue     *river.Client[pgx.Tx]
+	queueOpts QueueOptions
 }
 
 // Options tune a store; the zero value is the production default.
@@ -37,6 +42,7 @@ type Options struct {
 	// Schema, when set, puts every table in that schema (created if needed).
 	// Tests use one schema each so that they can run in parallel.
 	Schema string
+	Queue  QueueOptions
 }
 
 // Open connects to PostgreSQL and migrates the database.
@@ -64,8 +70,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	db := &DB{pool: pool, logger: opts.Logger}
+	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue}
 	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if db.queue, err = newQueue(pool, opts.Queue, opts); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -116,6 +126,11 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Close closes the pool.
 func (db *DB) Close() error {
+	if db.queueOpts.Workers != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = db.queue.Stop(stopCtx) // jobs cut short are retried: they are durable
+		cancel()
+	}
 	db.pool.Close()
 	return nil
 }

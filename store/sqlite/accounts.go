@@ -110,17 +110,20 @@ func (db *DB) DeleteToken(ctx context.Context, tenantID, id string) error {
 	})
 }
 
-const botColumns = `id, name, persona, language, webhook, model, created_at, updated_at`
+const botColumns = `id, name, persona, language, webhook, model, reply, created_at, updated_at`
 
 func scanBot(row interface{ Scan(...any) error }) (*parley.Bot, error) {
 	var b parley.Bot
-	var model string
+	var model, reply string
 	var created, updated int64
-	if err := row.Scan(&b.ID, &b.Name, &b.Persona, &b.Language, &b.Webhook, &model, &created, &updated); err != nil {
+	if err := row.Scan(&b.ID, &b.Name, &b.Persona, &b.Language, &b.Webhook, &model, &reply, &created, &updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(model), &b.Model); err != nil {
 		return nil, fmt.Errorf("decode bot model settings: %w", err)
+	}
+	if err := json.Unmarshal([]byte(reply), &b.Reply); err != nil {
+		return nil, fmt.Errorf("decode bot reply settings: %w", err)
 	}
 	b.CreatedAt, b.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &b, nil
@@ -128,17 +131,17 @@ func scanBot(row interface{ Scan(...any) error }) (*parley.Bot, error) {
 
 // CreateBot stores a new bot; an existing id is a conflict.
 func (db *DB) CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error) {
-	model, err := json.Marshal(b.Model)
+	model, reply, err := encodeBotSettings(b)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: encode model settings: %w", err)
+		return nil, err
 	}
 	now := parley.Now()
 	var out *parley.Bot
 	err = db.withTx(ctx, func(tx *sql.Tx) error {
 		row := tx.QueryRowContext(ctx,
-			`INSERT INTO bots (tenant_id, id, name, persona, language, webhook, model, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+botColumns,
-			tenantID, b.ID, b.Name, b.Persona, b.Language, b.Webhook, string(model), micros(now), micros(now))
+			`INSERT INTO bots (tenant_id, id, name, persona, language, webhook, model, reply, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+botColumns,
+			tenantID, b.ID, b.Name, b.Persona, b.Language, b.Webhook, model, reply, micros(now), micros(now))
 		var err error
 		out, err = scanBot(row)
 		if isUniqueViolation(err) {
@@ -197,14 +200,14 @@ func (db *DB) UpdateBot(ctx context.Context, tenantID, id string, p parley.BotPa
 			return fmt.Errorf("sqlite: read bot: %w", err)
 		}
 		p.Apply(b)
-		model, err := json.Marshal(b.Model)
+		model, reply, err := encodeBotSettings(b)
 		if err != nil {
-			return fmt.Errorf("sqlite: encode model settings: %w", err)
+			return err
 		}
 		out, err = scanBot(tx.QueryRowContext(ctx,
-			`UPDATE bots SET name = ?, persona = ?, language = ?, webhook = ?, model = ?, updated_at = ?
+			`UPDATE bots SET name = ?, persona = ?, language = ?, webhook = ?, model = ?, reply = ?, updated_at = ?
 			 WHERE tenant_id = ? AND id = ? RETURNING `+botColumns,
-			b.Name, b.Persona, b.Language, b.Webhook, string(model), micros(parley.Now()), tenantID, id))
+			b.Name, b.Persona, b.Language, b.Webhook, model, reply, micros(parley.Now()), tenantID, id))
 		if err != nil {
 			return fmt.Errorf("sqlite: update bot: %w", err)
 		}
@@ -362,4 +365,16 @@ func nonNilKV(kv map[string]any) map[string]any {
 		return map[string]any{}
 	}
 	return kv
+}
+
+func encodeBotSettings(b *parley.Bot) (model, reply string, err error) {
+	m, err := json.Marshal(b.Model)
+	if err != nil {
+		return "", "", fmt.Errorf("sqlite: encode model settings: %w", err)
+	}
+	r, err := json.Marshal(b.Reply)
+	if err != nil {
+		return "", "", fmt.Errorf("sqlite: encode reply settings: %w", err)
+	}
+	return string(m), string(r), nil
 }

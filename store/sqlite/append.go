@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/reply"
 )
 
 // maxBatch bounds one group commit: big enough to amortise the fsync, small
@@ -85,7 +86,7 @@ func (db *DB) failQueued(err error) {
 // appendStmts are the statements of an append, prepared once on the writer
 // connection: preparing costs more than running them.
 type appendStmts struct {
-	exists, idempotent, advance, insert *sql.Stmt
+	state, idempotent, advance, insert *sql.Stmt
 }
 
 func prepareAppend(ctx context.Context, write *sql.DB) (*appendStmts, error) {
@@ -94,13 +95,16 @@ func prepareAppend(ctx context.Context, write *sql.DB) (*appendStmts, error) {
 		dst   **sql.Stmt
 		query string
 	}{
-		{&st.exists, `SELECT 1 FROM conversations WHERE tenant_id = ? AND id = ?`},
+		{&st.state, `SELECT c.last_user_seq, c.answered_seq, b.reply FROM conversations c
+		   JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.tenant_id = ? AND c.id = ?`},
 		{&st.idempotent, `SELECT ` + messageColumns + `, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`},
 		{&st.insert, `INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
 		   idempotency_key, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		// One statement takes the next sequence number and checks the tenant.
-		{&st.advance, `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?1, last_message_at = ?1
-		   WHERE tenant_id = ?2 AND id = ?3 RETURNING last_seq`},
+		// Takes the next sequence number; a user message also becomes the
+		// newest one waiting for a reply.
+		{&st.advance, `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?1, last_message_at = ?1,
+		   last_user_seq = CASE WHEN ?2 THEN last_user_seq ELSE last_seq + 1 END
+		   WHERE id = ?3 RETURNING last_seq`},
 	} {
 		var err error
 		if *p.dst, err = write.PrepareContext(ctx, p.query); err != nil {
@@ -121,14 +125,14 @@ func (db *DB) commitBatch(batch []*appendOp) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := db.withTx(ctx, func(tx *sql.Tx) error {
-		st := &appendStmts{exists: tx.StmtContext(ctx, db.stmts.exists), idempotent: tx.StmtContext(ctx, db.stmts.idempotent),
+		st := &appendStmts{state: tx.StmtContext(ctx, db.stmts.state), idempotent: tx.StmtContext(ctx, db.stmts.idempotent),
 			insert: tx.StmtContext(ctx, db.stmts.insert), advance: tx.StmtContext(ctx, db.stmts.advance)}
 		for i, op := range batch {
 			if err := op.ctx.Err(); err != nil {
 				results[i].err = err
 				continue
 			}
-			res, err := appendOne(ctx, st, op)
+			res, err := db.appendOne(ctx, tx, st, op)
 			var perr *parley.Error
 			if errors.As(err, &perr) {
 				results[i].err = err
@@ -150,18 +154,18 @@ func (db *DB) commitBatch(batch []*appendOp) {
 	}
 }
 
-func appendOne(ctx context.Context, st *appendStmts, op *appendOp) (parley.AppendResult, error) {
-	notFound := parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)
+func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *appendOp) (parley.AppendResult, error) {
+	var lastUser, answered int64
+	var replyJSON string
+	err := st.state.QueryRowContext(ctx, op.tenantID, op.conversationID).Scan(&lastUser, &answered, &replyJSON)
+	if errors.Is(err, sql.ErrNoRows) {
+		return parley.AppendResult{}, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)
+	}
+	if err != nil {
+		return parley.AppendResult{}, fmt.Errorf("sqlite: read conversation: %w", err)
+	}
 	m := op.msg
 	if m.IdempotencyKey != "" {
-		var one int
-		err := st.exists.QueryRowContext(ctx, op.tenantID, op.conversationID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return parley.AppendResult{}, notFound
-		}
-		if err != nil {
-			return parley.AppendResult{}, fmt.Errorf("sqlite: read conversation: %w", err)
-		}
 		var hash sql.NullString
 		prev, err := scanMessageWithHash(st.idempotent.QueryRowContext(ctx, op.conversationID, m.IdempotencyKey), &hash)
 		if err == nil {
@@ -175,17 +179,21 @@ func appendOne(ctx context.Context, st *appendStmts, op *appendOp) (parley.Appen
 			return parley.AppendResult{}, fmt.Errorf("sqlite: read idempotent message: %w", err)
 		}
 	}
+	var settings parley.ReplySettings
+	if err := json.Unmarshal([]byte(replyJSON), &settings); err != nil {
+		return parley.AppendResult{}, fmt.Errorf("sqlite: decode reply settings: %w", err)
+	}
+	if !m.FromBot && settings.EffectivePolicy() == parley.PolicyReject && lastUser > answered {
+		return parley.AppendResult{}, parley.FieldError(parley.ECONFLICT, "body.message",
+			"the bot is still replying to an earlier message (reply policy: reject)")
+	}
 	bubbles, media, err := encodeContent(m)
 	if err != nil {
 		return parley.AppendResult{}, err
 	}
 	now := parley.Now()
 	var seq int64
-	err = st.advance.QueryRowContext(ctx, micros(now), op.tenantID, op.conversationID).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return parley.AppendResult{}, notFound // nothing was written
-	}
-	if err != nil {
+	if err := st.advance.QueryRowContext(ctx, micros(now), m.FromBot, op.conversationID).Scan(&seq); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: advance conversation: %w", err)
 	}
 	msg := &parley.Message{ID: parley.NewID(), ConversationID: op.conversationID, Seq: seq, FromBot: m.FromBot,
@@ -194,6 +202,21 @@ func appendOne(ctx context.Context, st *appendStmts, op *appendOp) (parley.Appen
 		bubbles, media, nullString(string(m.Metadata)), nullString(m.IdempotencyKey), nullString(m.RequestHash),
 		micros(now)); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: insert message: %w", err)
+	}
+	if m.FromBot {
+		// A bot-side message (an operator taking over) triggers no reply,
+		// but it is news for the integrator.
+		if err := insertEvent(ctx, tx, op.tenantID, op.conversationID, parley.EventMessageCreated, msg, now); err != nil {
+			return parley.AppendResult{}, err
+		}
+		return parley.AppendResult{Message: msg}, nil
+	}
+	job := parley.ReplyJob{TenantID: op.tenantID, ConversationID: op.conversationID}
+	if settings.EffectivePolicy() == parley.PolicyEnqueue {
+		job.Seq = seq
+	}
+	if _, err := db.queue.InsertTx(ctx, tx, job, reply.InsertOpts()); err != nil {
+		return parley.AppendResult{}, fmt.Errorf("sqlite: enqueue reply: %w", err)
 	}
 	return parley.AppendResult{Message: msg}, nil
 }

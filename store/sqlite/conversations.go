@@ -83,7 +83,7 @@ func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc p
 			return fmt.Errorf("sqlite: insert conversation: %w", err)
 		}
 		created = true
-		return nil
+		return insertEvent(ctx, tx, tenantID, out.ID, parley.EventConversationCreated, out, out.CreatedAt)
 	})
 	return out, created, err
 }
@@ -155,7 +155,7 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 	}
 	if q := ftsQuery(f.Query); q != "" {
 		where = append(where, `c.id IN (SELECT m.conversation_id FROM messages_fts
-			JOIN messages m ON m.rowid = messages_fts.rowid
+			JOIN messages m ON m.pk = messages_fts.rowid
 			WHERE messages_fts MATCH ? AND m.tenant_id = ?)`)
 		args = append(args, q, tenantID)
 	} else if strings.TrimSpace(f.Query) != "" {
@@ -180,14 +180,14 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 	return out, rows.Err()
 }
 
-const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, created_at`
+const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, status, created_at`
 
 func scanMessage(row interface{ Scan(...any) error }) (*parley.Message, error) {
 	var m parley.Message
 	var bubbles, media string
 	var metadata sql.NullString
 	var created int64
-	if err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &bubbles, &media, &metadata, &created); err != nil {
+	if err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &bubbles, &media, &metadata, &m.Status, &created); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(bubbles), &m.Bubbles); err != nil {
@@ -257,6 +257,16 @@ func ftsQuery(s string) string {
 		words[len(words)-1] += "*"
 	}
 	return strings.Join(words, " ")
+}
+
+// ftsQueryAny matches documents with any of the words, for relevance
+// ranking (retrieval) rather than filtering.
+func ftsQueryAny(s string) string {
+	words := parley.SearchTerms(s)
+	for i, w := range words {
+		words[i] = `"` + strings.ReplaceAll(w, `"`, `""`) + `"`
+	}
+	return strings.Join(words, " OR ")
 }
 
 func prefixed(prefix, columns string) string {

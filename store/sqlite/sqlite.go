@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"modernc.org/sqlite"
@@ -41,8 +42,11 @@ type DB struct {
 
 	appends chan *appendOp
 	stmts   *appendStmts
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
+
+	queue     *river.Client[*sql.Tx]
+	queueOpts QueueOptions
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // Options tune a store; the zero value is the production default.
@@ -52,6 +56,7 @@ type Options struct {
 	// Indexing in batches every interval, rather than after every commit,
 	// keeps the full-text index in few, large segments. Default 200ms.
 	IndexInterval time.Duration
+	Queue         QueueOptions
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -87,6 +92,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db := &DB{write: write, read: read, logger: opts.Logger,
 		appends: make(chan *appendOp, 4096)}
 	if err := db.migrate(ctx); err != nil {
+		db.closeHandles()
+		return nil, err
+	}
+	db.queueOpts = opts.Queue
+	if db.queue, err = newQueue(write, opts.Queue, opts); err != nil {
 		db.closeHandles()
 		return nil, err
 	}
@@ -128,6 +138,11 @@ func (db *DB) Writer() *sql.DB { return db.write }
 // Close stops the background loops and closes the database. Appends still
 // queued are answered with an error, never dropped silently.
 func (db *DB) Close() error {
+	if db.queueOpts.Workers != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = db.queue.Stop(stopCtx) // jobs cut short are retried: they are durable
+		cancel()
+	}
 	db.stop()
 	db.wg.Wait()
 	return db.closeHandles()

@@ -23,6 +23,7 @@ CREATE TABLE bots (
     language   text NOT NULL,
     webhook    text NOT NULL,
     model      jsonb NOT NULL,
+    reply      jsonb NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, id)
@@ -49,6 +50,10 @@ CREATE TABLE conversations (
     platform        text NOT NULL,
     language        text NOT NULL,
     last_seq        bigint NOT NULL DEFAULT 0,
+    last_user_seq   bigint NOT NULL DEFAULT 0, -- newest user message
+    answered_seq    bigint NOT NULL DEFAULT 0, -- newest user message a reply (or failure) covers
+    summary         text NOT NULL DEFAULT '',  -- rolling summary of the history up to summary_seq
+    summary_seq     bigint NOT NULL DEFAULT 0,
     created_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL,
     last_message_at timestamptz,
@@ -71,6 +76,7 @@ CREATE TABLE messages (
     bubbles         jsonb NOT NULL,
     media           jsonb NOT NULL,
     metadata        json, -- kept verbatim, as the client sent it
+    status          text NOT NULL DEFAULT '',
     idempotency_key text,
     request_hash    text,
     created_at      timestamptz NOT NULL,
@@ -81,7 +87,33 @@ CREATE UNIQUE INDEX messages_idempotency ON messages (conversation_id, idempoten
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX messages_tsv ON messages USING gin (tsv);
 
+CREATE TABLE reply_contexts (
+    conversation_id text NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    seq             bigint NOT NULL,
+    context         jsonb NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+);
+
+CREATE TABLE reply_locks (
+    conversation_id text PRIMARY KEY,
+    holder          text NOT NULL,
+    expires_at      timestamptz NOT NULL
+);
+
+CREATE TABLE events (
+    id              bigserial PRIMARY KEY,
+    tenant_id       text NOT NULL,
+    conversation_id text NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    type            text NOT NULL,
+    data            jsonb NOT NULL,
+    created_at      timestamptz NOT NULL
+);
+CREATE INDEX events_conversation ON events (conversation_id, id);
+
 -- +goose Down
+DROP TABLE events;
+DROP TABLE reply_locks;
+DROP TABLE reply_contexts;
 DROP TABLE messages;
 DROP TABLE conversations;
 DROP TABLE users;

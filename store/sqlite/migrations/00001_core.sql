@@ -25,6 +25,7 @@ CREATE TABLE bots (
     language   TEXT NOT NULL,
     webhook    TEXT NOT NULL,
     model      TEXT NOT NULL, -- JSON ModelSettings
+    reply      TEXT NOT NULL DEFAULT '{}', -- JSON ReplySettings
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, id)
@@ -51,6 +52,10 @@ CREATE TABLE conversations (
     platform        TEXT NOT NULL,
     language        TEXT NOT NULL,
     last_seq        INTEGER NOT NULL DEFAULT 0,
+    last_user_seq   INTEGER NOT NULL DEFAULT 0, -- newest user message
+    answered_seq    INTEGER NOT NULL DEFAULT 0, -- newest user message a reply (or failure) covers
+    summary         TEXT NOT NULL DEFAULT '',   -- rolling summary of the history up to summary_seq
+    summary_seq     INTEGER NOT NULL DEFAULT 0,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
     last_message_at INTEGER,
@@ -74,6 +79,7 @@ CREATE TABLE messages (
     bubbles         TEXT NOT NULL, -- JSON array of strings
     media           TEXT NOT NULL, -- JSON array of Media
     metadata        TEXT,
+    status          TEXT NOT NULL DEFAULT '', -- reply_failed on a user message nobody could answer
     idempotency_key TEXT,
     request_hash    TEXT,
     created_at      INTEGER NOT NULL,
@@ -95,7 +101,37 @@ CREATE TABLE search_index_state (
 ) STRICT;
 INSERT INTO search_index_state (id, last_rowid) VALUES (1, 0);
 
+-- What the model was sent for each bot reply, for operators debugging a bot.
+CREATE TABLE reply_contexts (
+    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    context         TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+) STRICT, WITHOUT ROWID;
+
+-- At most one reply is generated per conversation at a time: a lease.
+CREATE TABLE reply_locks (
+    conversation_id TEXT PRIMARY KEY,
+    holder          TEXT NOT NULL,
+    expires_at      INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Everything that happened to a conversation, in order: live streams resume
+-- from an event id, and webhook deliveries follow events.
+CREATE TABLE events (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id       TEXT NOT NULL,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    type            TEXT NOT NULL,
+    data            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX events_conversation ON events (conversation_id, id);
+
 -- +goose Down
+DROP TABLE events;
+DROP TABLE reply_locks;
+DROP TABLE reply_contexts;
 DROP TABLE search_index_state;
 DROP TABLE messages_fts;
 DROP TABLE messages;

@@ -1,0 +1,61 @@
+// Package llm talks to language models: any OpenAI-compatible
+// chat-completions endpoint, and a built-in offline responder used when no
+// endpoint is configured.
+package llm
+
+import (
+	"context"
+	"time"
+)
+
+// Roles of chat messages.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// Message is one chat message sent to a model.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Request is one completion request.
+type Request struct {
+	Model       string
+	Messages    []Message
+	Temperature *float64
+	MaxTokens   int
+	// OnDelta, when set, receives the text as the model streams it.
+	OnDelta func(text string)
+	// Hints carry the structured context the messages were made from. Real
+	// models read the messages; the built-in responder reads the hints.
+	Hints Hints
+}
+
+// Hints are the parts of the context, unrendered.
+type Hints struct {
+	BotName   string
+	Language  string
+	UserText  string         // the user messages being answered
+	Retrieved []string       // earlier messages relevant to them
+	KV        map[string]any // the user's key-value context
+}
+
+// Response is a completed reply.
+type Response struct {
+	Text             string
+	Provider         string
+	Model            string
+	PromptTokens     int
+	CompletionTokens int
+	FinishReason     string
+	Latency          time.Duration
+}
+
+// Provider completes chat requests.
+type Provider interface {
+	Complete(ctx context.Context, req Request) (*Response, error)
+	Name() string
+}

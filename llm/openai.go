@@ -1,0 +1,143 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+// OpenAIConfig configures an OpenAI-compatible endpoint: OpenAI, vLLM,
+// llama.cpp server, Ollama, LM Studio and the like.
+type OpenAIConfig struct {
+	BaseURL string // e.g. https://api.openai.com/v1 or http://localhost:11434/v1
+	APIKey  string
+	Model   string // default model when a request names none
+	// Timeout bounds one HTTP attempt. Default 60 s.
+	Timeout time.Duration
+	// MaxRetries is how often the SDK retries 429s, 5xx and connection
+	// errors, with back-off and honouring Retry-After. Default 2; negative
+	// means none.
+	MaxRetries int
+	// HTTPClient is the client requests go through (an egress-guarded one
+	// for endpoints that tenants configure).
+	HTTPClient *http.Client
+}
+
+// OpenAI is a Provider for OpenAI-compatible chat-completions endpoints,
+// through the official SDK.
+type OpenAI struct {
+	client openai.Client
+	model  string
+}
+
+// NewOpenAI returns a provider for the endpoint.
+func NewOpenAI(cfg OpenAIConfig) *OpenAI {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 2
+	}
+	cfg.MaxRetries = max(cfg.MaxRetries, 0)
+	opts := []option.RequestOption{
+		option.WithBaseURL(cfg.BaseURL),
+		option.WithAPIKey(cfg.APIKey),
+		option.WithMaxRetries(cfg.MaxRetries),
+		option.WithRequestTimeout(cfg.Timeout),
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
+	}
+	return &OpenAI{client: openai.NewClient(opts...), model: cfg.Model}
+}
+
+// Name is "openai".
+func (p *OpenAI) Name() string { return "openai" }
+
+// Complete streams the completion, passing deltas to req.OnDelta. An
+// endpoint that refuses to stream is asked again without streaming.
+func (p *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
+	start := time.Now()
+	params := p.params(req)
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+	stream := p.client.Chat.Completions.NewStreaming(ctx, params)
+	var acc openai.ChatCompletionAccumulator
+	chunks := 0
+	for stream.Next() {
+		chunk := stream.Current()
+		acc.AddChunk(chunk)
+		chunks++
+		if req.OnDelta != nil && len(chunk.Choices) > 0 && chunk.Choices[0].Delta.Content != "" {
+			req.OnDelta(chunk.Choices[0].Delta.Content)
+		}
+	}
+	err := stream.Err()
+	_ = stream.Close()
+	var apiErr *openai.Error
+	if err != nil && chunks == 0 && errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 &&
+		apiErr.StatusCode != http.StatusTooManyRequests && apiErr.StatusCode != http.StatusUnauthorized {
+		return p.completeOnce(ctx, req, start)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("llm: openai stream: %w", err)
+	}
+	if len(acc.Choices) == 0 {
+		return nil, errors.New("llm: openai: the endpoint returned no choices")
+	}
+	return &Response{Text: acc.Choices[0].Message.Content, Provider: p.Name(), Model: firstNonEmpty(acc.Model, params.Model),
+		PromptTokens: int(acc.Usage.PromptTokens), CompletionTokens: int(acc.Usage.CompletionTokens),
+		FinishReason: acc.Choices[0].FinishReason, Latency: time.Since(start)}, nil
+}
+
+func (p *OpenAI) completeOnce(ctx context.Context, req Request, start time.Time) (*Response, error) {
+	params := p.params(req)
+	res, err := p.client.Chat.Completions.New(ctx, params)
+	if err != nil {
+		return nil, fmt.Errorf("llm: openai: %w", err)
+	}
+	if len(res.Choices) == 0 {
+		return nil, errors.New("llm: openai: the endpoint returned no choices")
+	}
+	text := res.Choices[0].Message.Content
+	if req.OnDelta != nil && text != "" {
+		req.OnDelta(text)
+	}
+	return &Response{Text: text, Provider: p.Name(), Model: firstNonEmpty(res.Model, params.Model),
+		PromptTokens: int(res.Usage.PromptTokens), CompletionTokens: int(res.Usage.CompletionTokens),
+		FinishReason: res.Choices[0].FinishReason, Latency: time.Since(start)}, nil
+}
+
+func (p *OpenAI) params(req Request) openai.ChatCompletionNewParams {
+	params := openai.ChatCompletionNewParams{Model: firstNonEmpty(req.Model, p.model)}
+	for _, m := range req.Messages {
+		switch m.Role {
+		case RoleSystem:
+			params.Messages = append(params.Messages, openai.SystemMessage(m.Content))
+		case RoleAssistant:
+			params.Messages = append(params.Messages, openai.AssistantMessage(m.Content))
+		default:
+			params.Messages = append(params.Messages, openai.UserMessage(m.Content))
+		}
+	}
+	if req.Temperature != nil {
+		params.Temperature = openai.Float(*req.Temperature)
+	}
+	if req.MaxTokens > 0 {
+		params.MaxTokens = openai.Int(int64(req.MaxTokens))
+	}
+	return params
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,80 @@
+package reply
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// EstimateTokens estimates how many tokens a model's tokenizer makes of s.
+// No tokenizer ships with Parley (their vocabularies are downloads), so this
+// is the documented rule of thumb of BPE tokenizers: about four bytes of
+// English per token, and at least one token per word or per CJK character.
+// Tests hold it within a factor of 1.5 of common tokenizers' counts on the
+// sample texts.
+func EstimateTokens(s string) int {
+	if s == "" {
+		return 0
+	}
+	words := len(strings.Fields(s))
+	byBytes := (len(s) + 3) / 4
+	wide := 0
+	for _, r := range s {
+		if r >= 0x2E80 { // CJK and beyond: a token or more per character
+			wide++
+		}
+	}
+	return max(byBytes, words, wide)
+}
+
+// messageOverhead is what chat formats add per message (role markers).
+const messageOverhead = 4
+
+// maxBubble is the longest bubble: chat platforms cut or refuse longer ones.
+const maxBubble = 1000
+
+// SplitBubbles splits a reply into the bubbles chat platforms show:
+// paragraphs (blank-line separated), with paragraphs longer than maxBubble
+// cut at sentence ends, or at spaces when a sentence is too long itself.
+func SplitBubbles(text string) []string {
+	var out []string
+	for _, para := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n\n") {
+		para = strings.TrimSpace(para)
+		for para != "" {
+			if utf8.RuneCountInString(para) <= maxBubble {
+				out = append(out, para)
+				break
+			}
+			cut := cutPoint(para, maxBubble)
+			out = append(out, strings.TrimSpace(para[:cut]))
+			para = strings.TrimSpace(para[cut:])
+		}
+	}
+	return out
+}
+
+// cutPoint returns a byte offset within the first n runes of s: after the
+// last sentence end, else the last space, else n runes.
+func cutPoint(s string, n int) int {
+	limit := len(s)
+	for i := range s {
+		if n == 0 {
+			limit = i
+			break
+		}
+		n--
+	}
+	head := s[:limit]
+	best := -1
+	for _, end := range []string{". ", "! ", "? ", "。", "\n"} {
+		if i := strings.LastIndex(head, end); i >= 0 && i+len(end) > best {
+			best = i + len(end)
+		}
+	}
+	if best > limit/2 {
+		return best
+	}
+	if i := strings.LastIndexByte(head, ' '); i > limit/2 {
+		return i + 1
+	}
+	return limit
+}

@@ -1,0 +1,329 @@
+// Package reply makes the bot's replies: a durable job per user message (or
+// burst), context assembly within a token budget, the model call, and the
+// reply stored exactly once.
+package reply
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/llm"
+)
+
+// Store is what the worker needs from a store.
+type Store interface {
+	ReplyState(ctx context.Context, tenantID, conversationID string) (*parley.ReplyState, error)
+	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
+	SearchMessages(ctx context.Context, tenantID, conversationID, query string, limit int) ([]parley.Message, error)
+	AcquireReplyLock(ctx context.Context, conversationID, holder string, ttl time.Duration) (bool, error)
+	ReleaseReplyLock(ctx context.Context, conversationID, holder string) error
+	StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
+	FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error
+}
+
+// Memories recalls what the bot learned about a user. The memories
+// capability provides it; without one, replies use no memories.
+type Memories interface {
+	Recall(ctx context.Context, tenantID, botID, userID, query string, limit int) ([]string, error)
+}
+
+// Worker is the River worker of parley.ReplyJob.
+type Worker struct {
+	river.WorkerDefaults[parley.ReplyJob]
+
+	Store     Store
+	Providers *Providers
+	Memories  Memories // optional
+	Metrics   *Metrics
+	Logger    *slog.Logger
+	// JobTimeout bounds one attempt; the reply lease outlives it a little.
+	JobTimeout time.Duration
+	// RetryDelays override the waits between attempts (tests).
+	RetryDelays []time.Duration
+	// OnDelta, when set, receives streamed text as the model makes it.
+	OnDelta func(tenantID, conversationID string, uptoSeq int64, text string)
+}
+
+func (w *Worker) logger() *slog.Logger {
+	if w.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return w.Logger
+}
+
+// Timeout bounds one attempt.
+func (w *Worker) Timeout(*river.Job[parley.ReplyJob]) time.Duration { return w.jobTimeout() }
+
+func (w *Worker) jobTimeout() time.Duration {
+	if w.JobTimeout > 0 {
+		return w.JobTimeout
+	}
+	return 2 * time.Minute
+}
+
+// retryDelays are the waits before attempts 2, 3, ...: a chat user will not
+// wait for River's default hour-long back-off.
+var retryDelays = []time.Duration{time.Second, 3 * time.Second, 10 * time.Second, 30 * time.Second}
+
+// NextRetry spaces retries for a chat's patience.
+func (w *Worker) NextRetry(job *river.Job[parley.ReplyJob]) time.Time {
+	delays := retryDelays
+	if len(w.RetryDelays) > 0 {
+		delays = w.RetryDelays
+	}
+	i := min(max(job.Attempt-1, 0), len(delays)-1)
+	return time.Now().Add(delays[i])
+}
+
+// historyPage and historyCap bound what one reply reads: pages of the newest
+// messages until the budget is covered and the summary has caught up.
+const (
+	historyPage = 100
+	historyCap  = 1000
+)
+
+// Work makes one reply.
+func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) error {
+	start := time.Now()
+	a := job.Args
+	st, err := w.Store.ReplyState(ctx, a.TenantID, a.ConversationID)
+	if parley.ErrorCode(err) == parley.ENOTFOUND {
+		return river.JobCancel(err) // the conversation was deleted
+	}
+	if err != nil {
+		return err
+	}
+	target := st.LastUserSeq
+	if a.Seq > 0 {
+		target = a.Seq
+	}
+	if st.AnsweredSeq >= target {
+		w.Metrics.outcome("already_answered")
+		return nil // an earlier reply covered this message (coalesced, or a retry)
+	}
+	holder := "job-" + strconv.FormatInt(job.ID, 10)
+	ok, err := w.Store.AcquireReplyLock(ctx, a.ConversationID, holder, w.jobTimeout()+30*time.Second)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return river.JobSnooze(250 * time.Millisecond) // another reply is being made here
+	}
+	defer func() {
+		if err := w.Store.ReleaseReplyLock(context.WithoutCancel(ctx), a.ConversationID, holder); err != nil {
+			w.logger().Error("release reply lock", "conversation_id", a.ConversationID, "err", err)
+		}
+	}()
+
+	history, err := w.history(ctx, st, target)
+	if err != nil {
+		return err
+	}
+	if a.Seq > 0 { // enqueue: answer in order
+		for _, m := range history {
+			if !m.FromBot && m.Seq > st.AnsweredSeq && m.Seq < target {
+				return river.JobSnooze(100 * time.Millisecond)
+			}
+		}
+	} else if wait := debounceLeft(st.Bot.Reply, history); wait > 0 {
+		// The burst is still going: wait until it has been quiet for the
+		// debounce. Sliding, so a long burst still gets one reply.
+		return river.JobSnooze(wait)
+	}
+	provider, model := w.Providers.For(st.Bot)
+	in := Input{Bot: st.Bot, Conversation: st.Conversation, User: st.User, Summary: st.Summary,
+		SummarySeq: st.SummarySeq, History: history, AnsweredSeq: st.AnsweredSeq}
+	query := pendingText(history, st.AnsweredSeq)
+	if in.Retrieved, err = w.retrieve(ctx, st, query, history); err != nil {
+		return err
+	}
+	if w.Memories != nil {
+		if in.Memories, err = w.Memories.Recall(ctx, a.TenantID, st.Bot.ID, st.User.ID, query, 5); err != nil {
+			return err
+		}
+	}
+	c := Assemble(in)
+	summary, summarySeq := st.Summary, st.SummarySeq
+	if len(c.Unsummarised) > 0 {
+		// Messages left the window: extend the summary with them, then
+		// assemble again so that the model sees the extended summary.
+		maxTokens := c.Budget / summaryShare
+		if _, builtin := provider.(llm.Builtin); builtin {
+			summary = ExtractiveSummary(summary, c.Unsummarised, maxTokens)
+		} else if summary, err = ModelSummary(ctx, provider, model, summary, c.Unsummarised, maxTokens); err != nil {
+			return w.fail(ctx, job, target, fmt.Errorf("summary: %w", err))
+		}
+		summarySeq = c.Unsummarised[len(c.Unsummarised)-1].Seq
+		in.Summary, in.SummarySeq = summary, summarySeq
+		c = Assemble(in)
+	}
+	assembled := time.Since(start)
+
+	genCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	interrupt := st.Bot.Reply.EffectivePolicy() == parley.PolicyInterrupt
+	if interrupt {
+		go w.watchInterrupt(genCtx, cancel, st, target)
+	}
+	req := llm.Request{Model: model, Messages: c.Messages, Temperature: st.Bot.Model.Temperature,
+		MaxTokens: st.Bot.Model.MaxTokens, Hints: c.Hints}
+	if w.OnDelta != nil {
+		req.OnDelta = func(text string) { w.OnDelta(a.TenantID, a.ConversationID, target, text) }
+	}
+	res, err := provider.Complete(genCtx, req)
+	if err != nil && interrupt && genCtx.Err() != nil && ctx.Err() == nil {
+		w.Metrics.outcome("interrupted")
+		return nil // a newer message arrived: its job answers everything
+	}
+	if err != nil {
+		return w.fail(ctx, job, target, err)
+	}
+	bubbles := SplitBubbles(res.Text)
+	if len(bubbles) == 0 {
+		return w.fail(ctx, job, target, errors.New("the model returned an empty reply"))
+	}
+	queueWait := max(start.Sub(job.ScheduledAt), 0)
+	meta, _ := json.Marshal(map[string]any{ // plain values: cannot fail
+		"reply": map[string]any{
+			"provider": res.Provider, "model": res.Model, "prompt_tokens": res.PromptTokens,
+			"completion_tokens": res.CompletionTokens, "finish_reason": res.FinishReason,
+			"queue_wait_ms": queueWait.Milliseconds(), "model_latency_ms": res.Latency.Milliseconds(),
+			"assembly_us": assembled.Microseconds(), "answers_seq": []int64{st.AnsweredSeq + 1, target},
+			"offline": res.Provider == llm.Builtin{}.Name(),
+		},
+	})
+	ctxJSON, _ := json.Marshal(struct {
+		Context
+		Provider string `json:"provider"`
+		Model    string `json:"model"`
+	}{c, res.Provider, res.Model})
+	m, err := w.Store.StoreReply(ctx, a.TenantID, a.ConversationID, parley.Reply{UptoSeq: target,
+		Message: parley.NewMessage{FromBot: true, Text: strings.Join(bubbles, "\n\n"), Bubbles: bubbles, Metadata: meta},
+		Context: ctxJSON, Summary: summary, SummarySeq: summarySeq, DropIfNewer: interrupt})
+	if err != nil {
+		return err
+	}
+	if m == nil {
+		w.Metrics.outcome("dropped")
+		return nil
+	}
+	w.Metrics.observe(queueWait, res.Latency, time.Since(start)+queueWait)
+	w.Metrics.outcome("replied")
+	return nil
+}
+
+// fail retries the job, or after its last attempt records the failure.
+func (w *Worker) fail(ctx context.Context, job *river.Job[parley.ReplyJob], target int64, cause error) error {
+	if job.Attempt < job.MaxAttempts {
+		w.Metrics.outcome("retried")
+		return cause
+	}
+	w.logger().Error("reply failed", "conversation_id", job.Args.ConversationID, "attempts", job.Attempt, "err", cause)
+	if err := w.Store.FailReply(ctx, job.Args.TenantID, job.Args.ConversationID, target, cause.Error()); err != nil {
+		return errors.Join(cause, err)
+	}
+	w.Metrics.outcome("failed")
+	return nil
+}
+
+// history reads the newest messages up to target, oldest first: enough to
+// fill the budget and to reach back to the summary.
+func (w *Worker) history(ctx context.Context, st *parley.ReplyState, target int64) ([]parley.Message, error) {
+	budget := st.Bot.Model.ContextTokens
+	if budget <= 0 {
+		budget = DefaultBudget
+	}
+	var out []parley.Message
+	before := target + 1
+	tokens := 0
+	for len(out) < historyCap {
+		page, err := w.Store.ListMessages(ctx, st.TenantID, st.Conversation.ID,
+			parley.HistoryQuery{Limit: historyPage, Order: parley.Descending, BeforeSeq: before})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		for _, m := range page {
+			tokens += EstimateTokens(m.Text) + messageOverhead
+		}
+		if len(page) < historyPage || (tokens > budget && page[len(page)-1].Seq <= st.SummarySeq+1) {
+			break
+		}
+		before = page[len(page)-1].Seq
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// retrieve finds earlier messages relevant to the pending text, leaving out
+// those already in the history read.
+func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query string, history []parley.Message) ([]parley.Message, error) {
+	if query == "" {
+		return nil, nil
+	}
+	found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, query, 8)
+	if err != nil {
+		return nil, err
+	}
+	oldest := int64(1 << 62)
+	if len(history) > 0 {
+		oldest = history[0].Seq
+	}
+	var out []parley.Message
+	for _, m := range found {
+		if m.Seq < oldest && len(out) < 3 {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (w *Worker) watchInterrupt(ctx context.Context, cancel context.CancelFunc, st *parley.ReplyState, target int64) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now, err := w.Store.ReplyState(ctx, st.TenantID, st.Conversation.ID)
+			if err == nil && now.LastUserSeq > target {
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// debounceLeft is how long to wait until the newest user message is as old
+// as the bot's debounce.
+func debounceLeft(settings parley.ReplySettings, history []parley.Message) time.Duration {
+	for i := len(history) - 1; i >= 0; i-- {
+		if !history[i].FromBot {
+			return settings.Debounce() - time.Since(history[i].CreatedAt)
+		}
+	}
+	return 0
+}
+
+// pendingText is the text of the user messages being answered.
+func pendingText(history []parley.Message, answered int64) string {
+	var parts []string
+	for _, m := range history {
+		if !m.FromBot && m.Seq > answered {
+			parts = append(parts, m.Text)
+		}
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,241 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley"
+)
+
+// eventChannel is the LISTEN/NOTIFY channel that tells every replica of a
+// new event, so that live streams follow replies made anywhere.
+const eventChannel = "parley_events"
+
+func insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
+	var id int64
+	if err := tx.QueryRow(ctx,
+		`INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		tenantID, conversationID, typ, data, now).Scan(&id); err != nil {
+		return fmt.Errorf("postgres: insert event: %w", err)
+	}
+	// Delivered at commit, and only then.
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, eventChannel, conversationID); err != nil {
+		return fmt.Errorf("postgres: notify event: %w", err)
+	}
+	return nil
+}
+
+// ReplyState reads what the reply pipeline needs about a conversation.
+func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (*parley.ReplyState, error) {
+	st := parley.ReplyState{TenantID: tenantID}
+	var c parley.Conversation
+	var b parley.Bot
+	var u parley.User
+	err := db.pool.QueryRow(ctx,
+		`SELECT c.id, c.bot_id, c.user_id, c.external_id, c.webhook, c.platform, c.language, c.last_seq,
+		   c.created_at, c.updated_at, c.last_message_at, c.last_user_seq, c.answered_seq, c.summary, c.summary_seq,
+		   b.id, b.name, b.persona, b.language, b.webhook, b.model, b.reply, b.created_at, b.updated_at,
+		   u.id, u.platform, u.language, u.kv, u.created_at, u.updated_at
+		 FROM conversations c
+		 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
+		 JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.user_id
+		 WHERE c.tenant_id = $1 AND c.id = $2`, tenantID, conversationID).Scan(
+		&c.ID, &c.BotID, &c.UserID, &c.ExternalID, &c.Webhook, &c.Platform, &c.Language, &c.MessageCount,
+		&c.CreatedAt, &c.UpdatedAt, &c.LastMessageAt, &st.LastUserSeq, &st.AnsweredSeq, &st.Summary, &st.SummarySeq,
+		&b.ID, &b.Name, &b.Persona, &b.Language, &b.Webhook, &b.Model, &b.Reply, &b.CreatedAt, &b.UpdatedAt,
+		&u.ID, &u.Platform, &u.Language, &u.KV, &u.CreatedAt, &u.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read reply state: %w", err)
+	}
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	b.CreatedAt, b.UpdatedAt = b.CreatedAt.UTC(), b.UpdatedAt.UTC()
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	if u.KV == nil {
+		u.KV = map[string]any{}
+	}
+	st.Conversation, st.Bot, st.User = c, b, u
+	return &st, nil
+}
+
+// SearchMessages ranks a conversation's messages against free text.
+func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, limit int) ([]parley.Message, error) {
+	q := tsQueryAny(query)
+	if q == "" {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx,
+		`SELECT `+messageColumns+` FROM messages
+		 WHERE conversation_id = $1 AND tenant_id = $2 AND tsv @@ to_tsquery('english', $3)
+		 ORDER BY ts_rank(tsv, to_tsquery('english', $3)) DESC, seq DESC LIMIT $4`, conversationID, tenantID, q, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: search messages: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.Message, error) {
+		m, err := scanMessage(row)
+		if err != nil {
+			return parley.Message{}, err
+		}
+		return *m, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: scan messages: %w", err)
+	}
+	return out, nil
+}
+
+// AcquireReplyLock takes the conversation's reply lease for holder, unless
+// another holder has it and it has not expired.
+func (db *DB) AcquireReplyLock(ctx context.Context, conversationID, holder string, ttl time.Duration) (bool, error) {
+	now := time.Now()
+	tag, err := db.pool.Exec(ctx,
+		`INSERT INTO reply_locks (conversation_id, holder, expires_at) VALUES ($1, $2, $3)
+		 ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		 WHERE reply_locks.holder = excluded.holder OR reply_locks.expires_at < $4`,
+		conversationID, holder, now.Add(ttl), now)
+	if err != nil {
+		return false, fmt.Errorf("postgres: acquire reply lock: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ReleaseReplyLock gives the lease back if holder still has it.
+func (db *DB) ReleaseReplyLock(ctx context.Context, conversationID, holder string) error {
+	if _, err := db.pool.Exec(ctx, `DELETE FROM reply_locks WHERE conversation_id = $1 AND holder = $2`, conversationID, holder); err != nil {
+		return fmt.Errorf("postgres: release reply lock: %w", err)
+	}
+	return nil
+}
+
+// StoreReply stores a bot reply, its context and the updated summary, and
+// marks the user messages up to r.UptoSeq answered, all at once. It returns
+// nil when there was nothing to store: already answered (a retried job), or
+// dropped because a newer user message arrived (r.DropIfNewer).
+func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error) {
+	var out *parley.Message
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		var lastUser, answered, lastSeq, summarySeq int64
+		err := tx.QueryRow(ctx,
+			`SELECT last_user_seq, answered_seq, last_seq, summary_seq FROM conversations
+			 WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, conversationID).Scan(&lastUser, &answered, &lastSeq, &summarySeq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: lock conversation: %w", err)
+		}
+		if answered >= r.UptoSeq || (r.DropIfNewer && lastUser > r.UptoSeq) {
+			return nil
+		}
+		now := parley.Now()
+		m := &parley.Message{ID: parley.NewID(), ConversationID: conversationID, Seq: lastSeq + 1, FromBot: true,
+			Text: r.Message.Text, Bubbles: nonNil(r.Message.Bubbles), AttachedMedia: nonNil(r.Message.AttachedMedia),
+			Metadata: r.Message.Metadata, CreatedAt: now}
+		var metadata []byte
+		if len(m.Metadata) > 0 {
+			metadata = m.Metadata
+		}
+		if _, err := tx.Exec(ctx,
+			`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata, created_at)
+			 VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9)`,
+			conversationID, m.Seq, m.ID, tenantID, m.Text, m.Bubbles, m.AttachedMedia, metadata, now); err != nil {
+			return fmt.Errorf("postgres: insert reply: %w", err)
+		}
+		summary, newSummarySeq := "", summarySeq
+		if r.SummarySeq > summarySeq {
+			summary, newSummarySeq = r.Summary, r.SummarySeq
+		}
+		if _, err := tx.Exec(ctx,
+			`UPDATE conversations SET last_seq = $2, answered_seq = $3, updated_at = $4, last_message_at = $4,
+			   summary = CASE WHEN $5 > summary_seq THEN $6 ELSE summary END, summary_seq = $5
+			 WHERE id = $1`,
+			conversationID, m.Seq, r.UptoSeq, now, newSummarySeq, summary); err != nil {
+			return fmt.Errorf("postgres: advance conversation: %w", err)
+		}
+		if len(r.Context) > 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO reply_contexts (conversation_id, seq, context) VALUES ($1, $2, $3)`,
+				conversationID, m.Seq, []byte(r.Context)); err != nil {
+				return fmt.Errorf("postgres: insert reply context: %w", err)
+			}
+		}
+		if err := insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
+			return err
+		}
+		out = m
+		return nil
+	})
+	return out, err
+}
+
+// FailReply marks the user messages up to uptoSeq as not answerable and
+// records a reply.failed event with the reason.
+func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error {
+	return db.withTx(ctx, func(tx pgx.Tx) error {
+		var answered int64
+		err := tx.QueryRow(ctx, `SELECT answered_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+			tenantID, conversationID).Scan(&answered)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: lock conversation: %w", err)
+		}
+		if answered >= uptoSeq {
+			return nil
+		}
+		if _, err := tx.Exec(ctx,
+			`UPDATE messages SET status = $1 WHERE conversation_id = $2 AND seq > $3 AND seq <= $4 AND NOT from_bot`,
+			parley.StatusReplyFailed, conversationID, answered, uptoSeq); err != nil {
+			return fmt.Errorf("postgres: mark failed messages: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE conversations SET answered_seq = $2 WHERE id = $1`, conversationID, uptoSeq); err != nil {
+			return fmt.Errorf("postgres: advance answered: %w", err)
+		}
+		return insertEvent(ctx, tx, tenantID, conversationID, parley.EventReplyFailed,
+			map[string]any{"conversation_id": conversationID, "from_seq": answered + 1, "to_seq": uptoSeq, "reason": reason},
+			parley.Now())
+	})
+}
+
+// ReplyContext returns what the model was sent for the bot reply at seq.
+func (db *DB) ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error) {
+	var c []byte
+	err := db.pool.QueryRow(ctx,
+		`SELECT rc.context::text FROM reply_contexts rc JOIN conversations c ON c.id = rc.conversation_id
+		 WHERE c.tenant_id = $1 AND rc.conversation_id = $2 AND rc.seq = $3`, tenantID, conversationID, seq).Scan(&c)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, parley.Errorf(parley.ENOTFOUND, "no reply context for message %d of conversation %q", seq, conversationID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read reply context: %w", err)
+	}
+	return json.RawMessage(c), nil
+}
+
+// ListEvents returns a conversation's events after an event id, oldest first.
+func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error) {
+	rows, err := db.pool.Query(ctx,
+		`SELECT id, type, conversation_id, data::text, created_at FROM events
+		 WHERE tenant_id = $1 AND conversation_id = $2 AND id > $3 ORDER BY id LIMIT $4`, tenantID, conversationID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.Event, error) {
+		var e parley.Event
+		var data string
+		err := row.Scan(&e.ID, &e.Type, &e.ConversationID, &data, &e.CreatedAt)
+		e.Data, e.CreatedAt = json.RawMessage(data), e.CreatedAt.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: scan events: %w", err)
+	}
+	return out, nil
+}

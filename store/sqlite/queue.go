@@ -1,0 +1,56 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+)
+
+// QueueOptions configure the durable job queue (River) of the store.
+type QueueOptions struct {
+	// Workers run the jobs; nil makes an insert-only queue (CLI commands,
+	// and tests that only look at what was enqueued).
+	Workers *river.Workers
+	// Concurrency is how many jobs run at once. Default 20.
+	Concurrency int
+	// JobTimeout bounds one attempt of a job. Default 2 minutes.
+	JobTimeout time.Duration
+}
+
+func newQueue(write *sql.DB, o QueueOptions, opts Options) (*river.Client[*sql.Tx], error) {
+	cfg := &river.Config{Logger: opts.Logger, Workers: o.Workers}
+	if o.Workers != nil {
+		n := o.Concurrency
+		if n <= 0 {
+			n = 20
+		}
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}
+		cfg.JobTimeout = o.JobTimeout
+		if cfg.JobTimeout == 0 {
+			cfg.JobTimeout = 2 * time.Minute
+		}
+		// A job still "running" after a crash is retried once it is older
+		// than any live attempt can be.
+		cfg.RescueStuckJobsAfter = cfg.JobTimeout + 10*time.Second
+		// SQLite has no LISTEN/NOTIFY: poll often, it is a local file.
+		cfg.FetchPollInterval = 50 * time.Millisecond
+		cfg.FetchCooldown = 20 * time.Millisecond
+	}
+	client, err := river.NewClient(riversqlite.New(write), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: job queue: %w", err)
+	}
+	return client, nil
+}
+
+// StartWorkers starts working jobs (a no-op for an insert-only queue).
+func (db *DB) StartWorkers(ctx context.Context) error {
+	if db.queueOpts.Workers == nil {
+		return nil
+	}
+	return db.queue.Start(ctx)
+}

@@ -1,0 +1,243 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parley-chat/parley"
+)
+
+func insertEvent(ctx context.Context, tx *sql.Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("sqlite: encode event: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)`,
+		tenantID, conversationID, typ, string(b), micros(now)); err != nil {
+		return fmt.Errorf("sqlite: insert event: %w", err)
+	}
+	return nil
+}
+
+// ReplyState reads what the reply pipeline needs about a conversation.
+func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (*parley.ReplyState, error) {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: begin read: %w", err)
+	}
+	defer tx.Rollback()
+	st := parley.ReplyState{TenantID: tenantID}
+	c, err := scanConversation(extraScan{row: tx.QueryRowContext(ctx,
+		`SELECT `+conversationColumns+`, last_user_seq, answered_seq, summary, summary_seq
+		 FROM conversations WHERE tenant_id = ? AND id = ?`, tenantID, conversationID),
+		extra: []any{&st.LastUserSeq, &st.AnsweredSeq, &st.Summary, &st.SummarySeq}})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read conversation: %w", err)
+	}
+	st.Conversation = *c
+	b, err := scanBot(tx.QueryRowContext(ctx, `SELECT `+botColumns+` FROM bots WHERE tenant_id = ? AND id = ?`, tenantID, c.BotID))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read bot: %w", err)
+	}
+	st.Bot = *b
+	u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE tenant_id = ? AND id = ?`, tenantID, c.UserID))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read user: %w", err)
+	}
+	st.User = *u
+	return &st, nil
+}
+
+// SearchMessages ranks a conversation's messages against free text (BM25).
+func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, limit int) ([]parley.Message, error) {
+	q := ftsQueryAny(query)
+	if q == "" {
+		return nil, nil
+	}
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT `+prefixed("m.", messageColumns)+` FROM messages_fts f JOIN messages m ON m.pk = f.rowid
+		 WHERE messages_fts MATCH ? AND m.conversation_id = ? AND m.tenant_id = ?
+		 ORDER BY bm25(messages_fts) LIMIT ?`, q, conversationID, tenantID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search messages: %w", err)
+	}
+	defer rows.Close()
+	var out []parley.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: scan message: %w", err)
+		}
+		out = append(out, *m)
+	}
+	return out, rows.Err()
+}
+
+// AcquireReplyLock takes the conversation's reply lease for holder, unless
+// another holder has it and it has not expired.
+func (db *DB) AcquireReplyLock(ctx context.Context, conversationID, holder string, ttl time.Duration) (bool, error) {
+	var got bool
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		now := time.Now()
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO reply_locks (conversation_id, holder, expires_at) VALUES (?, ?, ?)
+			 ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+			 WHERE reply_locks.holder = excluded.holder OR reply_locks.expires_at < ?`,
+			conversationID, holder, micros(now.Add(ttl)), micros(now))
+		if err != nil {
+			return fmt.Errorf("sqlite: acquire reply lock: %w", err)
+		}
+		n, err := res.RowsAffected()
+		got = n == 1
+		return err
+	})
+	return got, err
+}
+
+// ReleaseReplyLock gives the lease back if holder still has it.
+func (db *DB) ReleaseReplyLock(ctx context.Context, conversationID, holder string) error {
+	return db.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM reply_locks WHERE conversation_id = ? AND holder = ?`, conversationID, holder)
+		if err != nil {
+			return fmt.Errorf("sqlite: release reply lock: %w", err)
+		}
+		return nil
+	})
+}
+
+// StoreReply stores a bot reply, its context and the updated summary, and
+// marks the user messages up to r.UptoSeq answered, all at once. It returns
+// nil when there was nothing to store: already answered (a retried job), or
+// dropped because a newer user message arrived (r.DropIfNewer).
+func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error) {
+	var out *parley.Message
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		var lastUser, answered, lastSeq, summarySeq int64
+		err := tx.QueryRowContext(ctx,
+			`SELECT last_user_seq, answered_seq, last_seq, summary_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
+			tenantID, conversationID).Scan(&lastUser, &answered, &lastSeq, &summarySeq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: read conversation: %w", err)
+		}
+		if answered >= r.UptoSeq || (r.DropIfNewer && lastUser > r.UptoSeq) {
+			return nil
+		}
+		bubbles, media, err := encodeContent(r.Message)
+		if err != nil {
+			return err
+		}
+		now := parley.Now()
+		m := &parley.Message{ID: parley.NewID(), ConversationID: conversationID, Seq: lastSeq + 1, FromBot: true,
+			Text: r.Message.Text, Bubbles: nonNil(r.Message.Bubbles), AttachedMedia: nonNil(r.Message.AttachedMedia),
+			Metadata: r.Message.Metadata, CreatedAt: now}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata, created_at)
+			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
+			m.ID, conversationID, m.Seq, tenantID, m.Text, bubbles, media, nullString(string(m.Metadata)), micros(now)); err != nil {
+			return fmt.Errorf("sqlite: insert reply: %w", err)
+		}
+		summary, newSummarySeq := "", summarySeq
+		if r.SummarySeq > summarySeq {
+			summary, newSummarySeq = r.Summary, r.SummarySeq
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE conversations SET last_seq = ?, answered_seq = ?, updated_at = ?, last_message_at = ?,
+			   summary = CASE WHEN ? > summary_seq THEN ? ELSE summary END, summary_seq = ?
+			 WHERE id = ?`,
+			m.Seq, r.UptoSeq, micros(now), micros(now), newSummarySeq, summary, newSummarySeq, conversationID); err != nil {
+			return fmt.Errorf("sqlite: advance conversation: %w", err)
+		}
+		if len(r.Context) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO reply_contexts (conversation_id, seq, context) VALUES (?, ?, ?)`,
+				conversationID, m.Seq, string(r.Context)); err != nil {
+				return fmt.Errorf("sqlite: insert reply context: %w", err)
+			}
+		}
+		if err := insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
+			return err
+		}
+		out = m
+		return nil
+	})
+	return out, err
+}
+
+// FailReply marks the user messages up to uptoSeq as not answerable and
+// records a reply.failed event with the reason. Later replies do not answer
+// them again.
+func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error {
+	return db.withTx(ctx, func(tx *sql.Tx) error {
+		var answered int64
+		err := tx.QueryRowContext(ctx, `SELECT answered_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
+			tenantID, conversationID).Scan(&answered)
+		if errors.Is(err, sql.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: read conversation: %w", err)
+		}
+		if answered >= uptoSeq {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE messages SET status = ? WHERE conversation_id = ? AND seq > ? AND seq <= ? AND from_bot = 0`,
+			parley.StatusReplyFailed, conversationID, answered, uptoSeq); err != nil {
+			return fmt.Errorf("sqlite: mark failed messages: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE conversations SET answered_seq = ? WHERE id = ?`, uptoSeq, conversationID); err != nil {
+			return fmt.Errorf("sqlite: advance answered: %w", err)
+		}
+		return insertEvent(ctx, tx, tenantID, conversationID, parley.EventReplyFailed,
+			map[string]any{"conversation_id": conversationID, "from_seq": answered + 1, "to_seq": uptoSeq, "reason": reason},
+			parley.Now())
+	})
+}
+
+// ReplyContext returns what the model was sent for the bot reply at seq.
+func (db *DB) ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error) {
+	var c string
+	err := db.read.QueryRowContext(ctx,
+		`SELECT rc.context FROM reply_contexts rc JOIN conversations c ON c.id = rc.conversation_id
+		 WHERE c.tenant_id = ? AND rc.conversation_id = ? AND rc.seq = ?`, tenantID, conversationID, seq).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, parley.Errorf(parley.ENOTFOUND, "no reply context for message %d of conversation %q", seq, conversationID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read reply context: %w", err)
+	}
+	return json.RawMessage(c), nil
+}
+
+// ListEvents returns a conversation's events after an event id, oldest first.
+func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT id, type, conversation_id, data, created_at FROM events
+		 WHERE tenant_id = ? AND conversation_id = ? AND id > ? ORDER BY id LIMIT ?`, tenantID, conversationID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list events: %w", err)
+	}
+	defer rows.Close()
+	var out []parley.Event
+	for rows.Next() {
+		var e parley.Event
+		var data string
+		var created int64
+		if err := rows.Scan(&e.ID, &e.Type, &e.ConversationID, &data, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: scan event: %w", err)
+		}
+		e.Data, e.CreatedAt = json.RawMessage(data), fromMicros(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
