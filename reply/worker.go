@@ -197,7 +197,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) erro
 			"provider": res.Provider, "model": res.Model, "prompt_tokens": res.PromptTokens,
 			"completion_tokens": res.CompletionTokens, "finish_reason": res.FinishReason,
 			"queue_wait_ms": queueWait.Milliseconds(), "model_latency_ms": res.Latency.Milliseconds(),
-			"assembly_us": assembled.Microseconds(), "answers_seq": []int64{st.AnsweredSeq + 1, target},
+			"assembly_us": assembled.Microseconds(), "answers_seq": []int64{firstPending(history, st.AnsweredSeq, target), target},
 			"offline": res.Provider == llm.Builtin{}.Name(),
 		},
 	})
@@ -315,6 +315,16 @@ func debounceLeft(settings parley.ReplySettings, history []parley.Message) time.
 		}
 	}
 	return 0
+}
+
+// firstPending is the seq of the oldest user message being answered.
+func firstPending(history []parley.Message, answered, target int64) int64 {
+	for _, m := range history {
+		if !m.FromBot && m.Seq > answered {
+			return m.Seq
+		}
+	}
+	return target
 }
 
 // pendingText is the text of the user messages being answered.

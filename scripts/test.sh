@@ -9,5 +9,14 @@ read -r pgdir url < <(scripts/postgres.sh)
 trap 'scripts/postgres.sh stop "$pgdir"' EXIT
 export PARLEY_TEST_POSTGRES_URL=$url
 
+# An independent OpenAI-compatible server for the provider tests.
+if command -v npm >/dev/null 2>&1; then
+	mock=.cache/mock-llm
+	if [ ! -x "$mock/node_modules/.bin/mock-llm" ]; then
+		npm install --prefix "$mock" --silent --no-audit --no-fund @dwmkerr/mock-llm@0.1.29 >/dev/null
+	fi
+	export MOCK_LLM=$PWD/$mock/node_modules/.bin/mock-llm
+fi
+
 go vet ./...
 go test -race -count=1 -timeout 20m "$@" ./...

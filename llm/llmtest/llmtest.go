@@ -1,0 +1,166 @@
+// Package llmtest is an OpenAI-compatible chat-completions server for tests:
+// a real HTTP server on loopback speaking the wire protocol (JSON, and
+// server-sent events when the request streams). It answers from a script
+// and records what it was sent.
+package llmtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Step is one scripted answer. The zero Step echoes the last user message.
+type Step struct {
+	Status     int           // non-200: an error answer with this status
+	RetryAfter string        // Retry-After header of an error answer
+	Text       string        // the reply; empty echoes the last user message
+	Delay      time.Duration // before answering (slow endpoints)
+	NoStream   bool          // answer streaming requests with 400 (endpoints that cannot stream)
+}
+
+// Request is what the server was sent.
+type Request struct {
+	Model       string    `json:"model"`
+	Messages    []Message `json:"messages"`
+	Stream      bool      `json:"stream"`
+	Temperature *float64  `json:"temperature"`
+	MaxTokens   int       `json:"max_tokens"`
+}
+
+// Message is one chat message on the wire.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Server is the test server.
+type Server struct {
+	*httptest.Server
+	mu       sync.Mutex
+	script   []Step
+	requests []Request
+}
+
+// New starts a server; it is closed when the test ends.
+func New(t interface{ Cleanup(func()) }, script ...Step) *Server {
+	s := &Server{script: script}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// BaseURL is what clients are configured with.
+func (s *Server) BaseURL() string { return s.URL + "/v1" }
+
+// Script replaces the steps still to come.
+func (s *Server) Script(steps ...Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = steps
+}
+
+// Requests returns what the server was sent so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/chat/completions" || r.Method != http.MethodPost {
+		http.NotFound(w, r)
+		return
+	}
+	var req Request
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error(), "")
+		return
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	var step Step
+	if len(s.script) > 0 {
+		step, s.script = s.script[0], s.script[1:]
+	}
+	s.mu.Unlock()
+
+	if step.Delay > 0 {
+		select {
+		case <-time.After(step.Delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if step.Status != 0 && step.Status != http.StatusOK {
+		writeError(w, step.Status, fmt.Sprintf("scripted error %d", step.Status), step.RetryAfter)
+		return
+	}
+	if req.Stream && step.NoStream {
+		writeError(w, http.StatusBadRequest, "streaming is not supported", "")
+		return
+	}
+	text := step.Text
+	if text == "" {
+		for i := len(req.Messages) - 1; i >= 0; i-- {
+			if req.Messages[i].Role == "user" {
+				text = req.Messages[i].Content
+				break
+			}
+		}
+	}
+	prompt := 0
+	for _, m := range req.Messages {
+		prompt += len(strings.Fields(m.Content))
+	}
+	completion := len(strings.Fields(text))
+	model := req.Model
+	if model == "" {
+		model = "test-model"
+	}
+	if !req.Stream {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"id": "chatcmpl-test", "object": "chat.completion", "created": time.Now().Unix(), "model": model,
+			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
+				"message": map[string]any{"role": "assistant", "content": text}}},
+			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+		})
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	flusher, _ := w.(http.Flusher)
+	send := func(v any) {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(w, "data: %s\n\n", b)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	chunk := func(delta map[string]any, finish any) map[string]any {
+		return map[string]any{"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": time.Now().Unix(),
+			"model": model, "choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
+	}
+	send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
+	for _, word := range strings.SplitAfter(text, " ") {
+		send(chunk(map[string]any{"content": word}, nil))
+	}
+	send(chunk(map[string]any{}, "stop"))
+	send(map[string]any{"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": time.Now().Unix(),
+		"model": model, "choices": []any{},
+		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
+	fmt.Fprint(w, "data: [DONE]\n\n")
+}
+
+func writeError(w http.ResponseWriter, status int, msg, retryAfter string) {
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": msg, "type": "test_error", "code": status}})
+}

@@ -1,0 +1,287 @@
+package reply_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/llm"
+	"github.com/parley-chat/parley/llm/llmtest"
+	"github.com/parley-chat/parley/reply"
+	"github.com/parley-chat/parley/store/postgres"
+	"github.com/parley-chat/parley/store/sqlite"
+)
+
+type store interface {
+	reply.Store
+	EnsureTenant(ctx context.Context, name string) (*parley.Tenant, error)
+	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
+	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
+	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
+	ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error)
+	ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error)
+	StartWorkers(ctx context.Context) error
+	Close() error
+}
+
+type testBundle struct {
+	st     store
+	tenant string
+	ctx    context.Context
+	llm    *llmtest.Server // the engine's own model endpoint
+}
+
+// engines runs fn on each store with a reply worker made by mk, which gets
+// a model endpoint of the engine's own.
+func engines(t *testing.T, mk func(st reply.Store, srv *llmtest.Server) *reply.Worker, fn func(t *testing.T, b *testBundle)) {
+	run := func(t *testing.T, open func(workers *river.Workers) store) {
+		workers := river.NewWorkers()
+		st := open(workers)
+		t.Cleanup(func() { st.Close() })
+		srv := llmtest.New(t)
+		w := mk(st, srv)
+		w.RetryDelays = []time.Duration{10 * time.Millisecond}
+		river.AddWorker(workers, w)
+		require.NoError(t, st.StartWorkers(context.Background()))
+		tenant, err := st.EnsureTenant(context.Background(), "t")
+		require.NoError(t, err)
+		fn(t, &testBundle{st: st, tenant: tenant.ID, ctx: context.Background(), llm: srv})
+	}
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		run(t, func(workers *river.Workers) store {
+			db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"),
+				sqlite.Options{Queue: sqlite.QueueOptions{Workers: workers, JobTimeout: 10 * time.Second}})
+			require.NoError(t, err)
+			return db
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		run(t, func(workers *river.Workers) store {
+			db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t),
+				Queue: postgres.QueueOptions{Workers: workers, JobTimeout: 10 * time.Second}})
+			require.NoError(t, err)
+			return db
+		})
+	})
+}
+
+func builtin(st reply.Store, _ *llmtest.Server) *reply.Worker {
+	return &reply.Worker{Store: st, Providers: &reply.Providers{}}
+}
+
+func openai(st reply.Store, srv *llmtest.Server) *reply.Worker {
+	return &reply.Worker{Store: st, Providers: &reply.Providers{DefaultModel: "served-model",
+		Default: llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.BaseURL(), MaxRetries: -1})}}
+}
+
+func (b *testBundle) conversation(t *testing.T, bot parley.Bot) string {
+	_, err := b.st.CreateBot(b.ctx, b.tenant, &bot)
+	require.NoError(t, err)
+	c, _, err := b.st.GetOrCreateConversation(b.ctx, b.tenant, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: bot.ID, UserID: "u"}, CreateUser: true, Language: "en"})
+	require.NoError(t, err)
+	return c.ID
+}
+
+func (b *testBundle) say(t *testing.T, conv, text string, fromBot bool) error {
+	_, err := b.st.AppendMessage(b.ctx, b.tenant, conv, parley.NewMessage{Text: text, Bubbles: []string{text}, FromBot: fromBot})
+	return err
+}
+
+func (b *testBundle) messages(t *testing.T, conv string) []parley.Message {
+	msgs, err := b.st.ListMessages(b.ctx, b.tenant, conv, parley.HistoryQuery{Limit: 200})
+	require.NoError(t, err)
+	return msgs
+}
+
+// replies waits until the conversation has n bot replies made by the
+// pipeline and returns them with the user seqs each answers.
+func (b *testBundle) replies(t *testing.T, conv string, n int) ([]parley.Message, [][2]int64) {
+	var out []parley.Message
+	require.Eventually(t, func() bool {
+		out = out[:0]
+		for _, m := range b.messages(t, conv) {
+			if m.FromBot && len(m.Metadata) > 0 {
+				out = append(out, m)
+			}
+		}
+		return len(out) >= n
+	}, 15*time.Second, 20*time.Millisecond)
+	var answers [][2]int64
+	for _, m := range out {
+		var meta struct {
+			Reply struct {
+				Answers []int64 `json:"answers_seq"`
+			} `json:"reply"`
+		}
+		require.NoError(t, json.Unmarshal(m.Metadata, &meta))
+		answers = append(answers, [2]int64{meta.Reply.Answers[0], meta.Reply.Answers[1]})
+	}
+	return out, answers
+}
+
+func ms(n int) *int { return &n }
+
+func TestReply(t *testing.T) {
+	t.Parallel()
+	engines(t, builtin, func(t *testing.T, b *testBundle) {
+		conv := b.conversation(t, parley.Bot{ID: "bot", Name: "Shoebot", Reply: parley.ReplySettings{DebounceMS: ms(0)}})
+		require.NoError(t, b.say(t, conv, "Operator here", true))
+		require.NoError(t, b.say(t, conv, "Do you have red shoes?", false))
+		replies, answers := b.replies(t, conv, 1)
+		require.Equal(t, [][2]int64{{2, 2}}, answers)
+		r := replies[0]
+		require.Contains(t, r.Text, "Offline reply from Shoebot")
+		require.Contains(t, r.Text, "Do you have red shoes?")
+		require.Greater(t, len(r.Bubbles), 1, "paragraphs become bubbles")
+		var meta map[string]map[string]any
+		require.NoError(t, json.Unmarshal(r.Metadata, &meta))
+		require.Equal(t, "builtin", meta["reply"]["provider"])
+		require.Equal(t, true, meta["reply"]["offline"])
+
+		raw, err := b.st.ReplyContext(b.ctx, b.tenant, conv, r.Seq)
+		require.NoError(t, err)
+		var c struct {
+			Messages []llm.Message `json:"messages"`
+			Parts    []reply.Part  `json:"parts"`
+			Provider string        `json:"provider"`
+		}
+		require.NoError(t, json.Unmarshal(raw, &c))
+		require.Equal(t, "builtin", c.Provider)
+		require.Equal(t, "persona", c.Parts[0].Name)
+		require.Equal(t, "Do you have red shoes?", c.Messages[len(c.Messages)-1].Content)
+		_, err = b.st.ReplyContext(b.ctx, "other-tenant", conv, r.Seq)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
+
+		time.Sleep(300 * time.Millisecond)
+		require.Len(t, b.messages(t, conv), 3, "the operator's message triggered no reply")
+		events, err := b.st.ListEvents(b.ctx, b.tenant, conv, 0, 10)
+		require.NoError(t, err)
+		var types []string
+		for _, e := range events {
+			types = append(types, e.Type)
+		}
+		require.Equal(t, []string{parley.EventConversationCreated, parley.EventMessageCreated, parley.EventMessageCreated}, types)
+	})
+}
+
+func TestCoalesce(t *testing.T) {
+	t.Parallel()
+	engines(t, builtin, func(t *testing.T, b *testBundle) {
+		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(400)}})
+		for _, text := range []string{"hi", "I want", "a pizza"} {
+			require.NoError(t, b.say(t, conv, text, false))
+			time.Sleep(100 * time.Millisecond)
+		}
+		replies, answers := b.replies(t, conv, 1)
+		require.Equal(t, [][2]int64{{1, 3}}, answers, "one reply to the burst")
+		require.Contains(t, replies[0].Text, "hi I want a pizza")
+		time.Sleep(600 * time.Millisecond)
+		_, answers = b.replies(t, conv, 1)
+		require.Len(t, answers, 1, "and only one")
+	})
+}
+
+func TestEnqueue(t *testing.T) {
+	t.Parallel()
+	engines(t, builtin, func(t *testing.T, b *testBundle) {
+		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{Policy: parley.PolicyEnqueue}})
+		for _, text := range []string{"one", "two", "three"} {
+			require.NoError(t, b.say(t, conv, text, false))
+		}
+		replies, answers := b.replies(t, conv, 3)
+		require.Equal(t, [][2]int64{{1, 1}, {2, 2}, {3, 3}}, answers, "a reply per message, in order")
+		require.Contains(t, replies[2].Text, "three")
+	})
+}
+
+func TestReject(t *testing.T) {
+	t.Parallel()
+	engines(t, builtin, func(t *testing.T, b *testBundle) {
+		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{Policy: parley.PolicyReject, DebounceMS: ms(300)}})
+		require.NoError(t, b.say(t, conv, "first", false))
+		err := b.say(t, conv, "second", false)
+		require.Equal(t, parley.ECONFLICT, parley.ErrorCode(err), "refused while the reply is pending")
+		require.NoError(t, b.say(t, conv, "operator note", true), "bot-side messages are not refused")
+		b.replies(t, conv, 1)
+		require.NoError(t, b.say(t, conv, "third", false), "accepted once answered")
+	})
+}
+
+func TestInterrupt(t *testing.T) {
+	t.Parallel()
+	engines(t, openai, func(t *testing.T, b *testBundle) {
+		srv := b.llm
+		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{Policy: parley.PolicyInterrupt, DebounceMS: ms(0)}})
+		srv.Script(llmtest.Step{Delay: 3 * time.Second, Text: "stale answer"}, llmtest.Step{Text: "fresh answer"})
+		require.NoError(t, b.say(t, conv, "first", false))
+		require.Eventually(t, func() bool { return len(srv.Requests()) >= 1 }, 5*time.Second, 10*time.Millisecond)
+		require.NoError(t, b.say(t, conv, "second", false))
+		replies, answers := b.replies(t, conv, 1)
+		require.Equal(t, [][2]int64{{1, 2}}, answers)
+		require.Equal(t, "fresh answer", replies[0].Text)
+	})
+}
+
+func TestFailure(t *testing.T) {
+	t.Parallel()
+	engines(t, openai, func(t *testing.T, b *testBundle) {
+		srv := b.llm
+		steps := make([]llmtest.Step, reply.Attempts)
+		for i := range steps {
+			steps[i] = llmtest.Step{Status: 503}
+		}
+		srv.Script(steps...)
+		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(0)}})
+		require.NoError(t, b.say(t, conv, "hello?", false))
+		require.Eventually(t, func() bool {
+			msgs := b.messages(t, conv)
+			return len(msgs) == 1 && msgs[0].Status == parley.StatusReplyFailed
+		}, 15*time.Second, 20*time.Millisecond)
+		events, err := b.st.ListEvents(b.ctx, b.tenant, conv, 0, 10)
+		require.NoError(t, err)
+		last := events[len(events)-1]
+		require.Equal(t, parley.EventReplyFailed, last.Type)
+		require.Contains(t, string(last.Data), "503")
+
+		// The endpoint recovers: the next message is answered, the failed
+		// one is not answered again.
+		require.NoError(t, b.say(t, conv, "anyone?", false))
+		_, answers := b.replies(t, conv, 1)
+		require.Equal(t, [][2]int64{{2, 2}}, answers)
+	})
+}
+
+func TestOpenAIContext(t *testing.T) {
+	t.Parallel()
+	engines(t, openai, func(t *testing.T, b *testBundle) {
+		srv := b.llm
+		temp := 0.7
+		conv := b.conversation(t, parley.Bot{ID: "bot", Persona: "You are Ana, a florist.", Language: "es",
+			Model: parley.ModelSettings{Temperature: &temp}, Reply: parley.ReplySettings{DebounceMS: ms(0)}})
+		require.NoError(t, b.say(t, conv, "Hola, quiero rosas", false))
+		replies, _ := b.replies(t, conv, 1)
+		require.Equal(t, "Hola, quiero rosas", replies[0].Text, "the test server echoes")
+		var sent *llmtest.Request
+		for _, r := range srv.Requests() {
+			if strings.Contains(r.Messages[0].Content, "florist") {
+				sent = &r
+			}
+		}
+		require.NotNil(t, sent)
+		require.Equal(t, "served-model", sent.Model)
+		require.Equal(t, 0.7, *sent.Temperature)
+		require.True(t, sent.Stream)
+		require.Contains(t, sent.Messages[0].Content, `"en"`, "the conversation's language")
+	})
+}
