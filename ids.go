@@ -59,18 +59,17 @@ func MergeKV(old, patch map[string]any) map[string]any {
 }
 
 // SearchTerms splits free text into the words a full-text query matches:
-// letters, digits, apostrophes and underscores. Everything else (operators,
-// quotes, brackets) is a separator, so user input can never be query syntax.
-// At most 16 words are kept.
+// runs of letters, digits and underscores, as the stores' tokenizers split
+// them. Everything else (operators, quotes, apostrophes, brackets) is a
+// separator, so user input can never be query syntax. At most 16 words are
+// kept.
 func SearchTerms(s string) []string {
 	words := strings.FieldsFunc(s, func(r rune) bool {
-		return !(r == '_' || r == '\'' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127)
+		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127 && r != '’' && r != '‘')
 	})
 	out := words[:0]
 	for _, w := range words {
-		if w = strings.Trim(w, "'"); w != "" {
-			out = append(out, strings.ToLower(w))
-		}
+		out = append(out, strings.ToLower(w))
 	}
 	if len(out) > 16 {
 		out = out[:16]

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"sort"
 	"strings"
 	"time"
 
@@ -23,9 +23,11 @@ import (
 type Store interface {
 	ReplyState(ctx context.Context, tenantID, conversationID string) (*parley.ReplyState, error)
 	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
+	// SearchMessages returns the conversation's most recent messages with
+	// any word of query, newest first.
 	SearchMessages(ctx context.Context, tenantID, conversationID, query string, limit int) ([]parley.Message, error)
-	AcquireReplyLock(ctx context.Context, conversationID, holder string, ttl time.Duration) (bool, error)
-	ReleaseReplyLock(ctx context.Context, conversationID, holder string) error
+	// LockReply takes the conversation's reply lock if it is free.
+	LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error)
 	StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
 	FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error
 }
@@ -91,6 +93,32 @@ const (
 	historyCap  = 1000
 )
 
+// Retrieval ranks the most recent matching messages and keeps the best.
+const (
+	retrieveCandidates = 100
+	retrieveKeep       = 3
+	retrieveTerms      = 8
+)
+
+// keyTerms keeps the n most informative words of text for retrieval: the
+// longest ones of three letters or more (short words are mostly function
+// words, and every word costs the index a lookup).
+func keyTerms(text string, n int) string {
+	var words []string
+	seen := map[string]bool{}
+	for _, w := range parley.SearchTerms(text) {
+		if len([]rune(w)) >= 3 && !seen[w] {
+			seen[w] = true
+			words = append(words, w)
+		}
+	}
+	sort.SliceStable(words, func(i, j int) bool { return len(words[i]) > len(words[j]) })
+	if len(words) > n {
+		words = words[:n]
+	}
+	return strings.Join(words, " ")
+}
+
 // Work makes one reply.
 func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) error {
 	start := time.Now()
@@ -110,19 +138,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) erro
 		w.Metrics.outcome("already_answered")
 		return nil // an earlier reply covered this message (coalesced, or a retry)
 	}
-	holder := "job-" + strconv.FormatInt(job.ID, 10)
-	ok, err := w.Store.AcquireReplyLock(ctx, a.ConversationID, holder, w.jobTimeout()+30*time.Second)
+	unlock, ok, err := w.Store.LockReply(ctx, a.ConversationID)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return river.JobSnooze(250 * time.Millisecond) // another reply is being made here
+		return river.JobSnooze(100 * time.Millisecond) // another reply is being made here
 	}
-	defer func() {
-		if err := w.Store.ReleaseReplyLock(context.WithoutCancel(ctx), a.ConversationID, holder); err != nil {
-			w.logger().Error("release reply lock", "conversation_id", a.ConversationID, "err", err)
-		}
-	}()
+	defer unlock()
 
 	history, err := w.history(ctx, st, target)
 	if err != nil {
@@ -269,10 +292,10 @@ func (w *Worker) history(ctx context.Context, st *parley.ReplyState, target int6
 // retrieve finds earlier messages relevant to the pending text, leaving out
 // those already in the history read.
 func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query string, history []parley.Message) ([]parley.Message, error) {
-	if query == "" {
-		return nil, nil
+	if query == "" || (len(history) > 0 && history[0].Seq == 1) {
+		return nil, nil // nothing older than the history read
 	}
-	found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, query, 8)
+	found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, keyTerms(query, retrieveTerms), retrieveCandidates)
 	if err != nil {
 		return nil, err
 	}
@@ -280,13 +303,13 @@ func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query stri
 	if len(history) > 0 {
 		oldest = history[0].Seq
 	}
-	var out []parley.Message
+	candidates := found[:0]
 	for _, m := range found {
-		if m.Seq < oldest && len(out) < 3 {
-			out = append(out, m)
+		if m.Seq < oldest {
+			candidates = append(candidates, m)
 		}
 	}
-	return out, nil
+	return Rank(query, candidates, retrieveKeep), nil
 }
 
 func (w *Worker) watchInterrupt(ctx context.Context, cancel context.CancelFunc, st *parley.ReplyState, target int64) {

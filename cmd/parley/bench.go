@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/parley-chat/parley/internal/bench"
+	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
 )
@@ -21,6 +24,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	stores := fs.String("stores", "sqlite,postgres", "stores to measure")
+	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies")
 	pgURL := fs.String("postgres-url", os.Getenv("PARLEY_BENCH_POSTGRES_URL"), "PostgreSQL to measure (PARLEY_BENCH_POSTGRES_URL)")
 	var opts bench.Options
 	fs.DurationVar(&opts.Duration, "duration", 10*time.Second, "length of each throughput phase")
@@ -45,39 +49,66 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer pprof.StopCPUProfile()
 	}
 	opts.Log = stderr
-	var results []*bench.Result
-	for _, name := range strings.Split(*stores, ",") {
-		var st interface {
-			bench.Store
-			Close() error
-		}
-		var err error
+	type benchStore interface {
+		bench.Store
+		bench.ReplyStore
+		StartWorkers(ctx context.Context) error
+		Close() error
+	}
+	open := func(name string, workers *river.Workers) (benchStore, error) {
 		switch name {
 		case "sqlite":
-			dir, derr := os.MkdirTemp("", "parley-bench")
-			if derr != nil {
-				return derr
+			dir, err := os.MkdirTemp("", "parley-bench")
+			if err != nil {
+				return nil, err
 			}
-			defer os.RemoveAll(dir)
-			st, err = sqlite.Open(ctx, filepath.Join(dir, "parley.db"), sqlite.Options{Logger: slog.New(slog.DiscardHandler)})
+			return sqlite.Open(ctx, filepath.Join(dir, "parley.db"), sqlite.Options{Logger: slog.New(slog.DiscardHandler),
+				Queue: sqlite.QueueOptions{Workers: workers}})
 		case "postgres":
 			if *pgURL == "" {
-				return fmt.Errorf("bench: --postgres-url is required for postgres")
+				return nil, fmt.Errorf("bench: --postgres-url is required for postgres")
 			}
-			st, err = postgres.Open(ctx, *pgURL, postgres.Options{Schema: fmt.Sprintf("bench_%d", time.Now().Unix())})
-		default:
-			return fmt.Errorf("bench: unknown store %q", name)
+			return postgres.Open(ctx, *pgURL, postgres.Options{Schema: fmt.Sprintf("bench_%d", time.Now().UnixNano()),
+				Queue: postgres.QueueOptions{Workers: workers}})
 		}
-		if err != nil {
-			return err
-		}
-		r, err := bench.Run(ctx, name, st, opts)
-		st.Close()
-		if err != nil {
-			return fmt.Errorf("bench %s: %w", name, err)
-		}
-		results = append(results, r)
+		return nil, fmt.Errorf("bench: unknown store %q", name)
 	}
-	fmt.Fprint(stdout, bench.Table(results))
+	var core []*bench.Result
+	var replies []*bench.ReplyResult
+	for _, name := range strings.Split(*stores, ",") {
+		if strings.Contains(*suite, "core") {
+			st, err := open(name, nil)
+			if err != nil {
+				return err
+			}
+			r, err := bench.Run(ctx, name, st, opts)
+			st.Close()
+			if err != nil {
+				return fmt.Errorf("bench %s: %w", name, err)
+			}
+			core = append(core, r)
+		}
+		if strings.Contains(*suite, "replies") {
+			workers := river.NewWorkers()
+			st, err := open(name, workers)
+			if err != nil {
+				return err
+			}
+			r, err := bench.Replies(ctx, name, st, func(w *reply.Worker) { river.AddWorker(workers, w) },
+				func() error { return st.StartWorkers(ctx) }, opts)
+			st.Close()
+			if err != nil {
+				return fmt.Errorf("bench replies %s: %w", name, err)
+			}
+			replies = append(replies, r)
+		}
+	}
+	if len(core) > 0 {
+		fmt.Fprint(stdout, bench.Table(core))
+	}
+	if len(replies) > 0 {
+		fmt.Fprintln(stdout)
+		fmt.Fprint(stdout, bench.ReplyTable(replies))
+	}
 	return nil
 }

@@ -52,7 +52,26 @@ type server struct {
 	url   string
 	token string
 	cmd   *exec.Cmd
-	logs  *bytes.Buffer
+	logs  *syncBuffer
+}
+
+// syncBuffer is the server's stderr: written by exec's copier, read by the
+// test when it fails.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -66,7 +85,7 @@ func freeAddr(t *testing.T) string {
 func start(t *testing.T, env ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
-	s := &server{url: "http://" + addr, token: "prly_e2e-bootstrap-token", logs: &bytes.Buffer{}}
+	s := &server{url: "http://" + addr, token: "prly_e2e-bootstrap-token", logs: &syncBuffer{}}
 	s.cmd = exec.Command(binary(t), "serve")
 	s.cmd.Env = append(os.Environ(), "PARLEY_ADDR="+addr, "PARLEY_BOOTSTRAP_TOKEN="+s.token)
 	s.cmd.Env = append(s.cmd.Env, env...)
@@ -226,5 +245,86 @@ func TestSeedClient(t *testing.T) {
 			last = sc.Text()
 		}
 		require.Equal(t, "seed client OK", strings.TrimSpace(last), string(out))
+	})
+}
+
+// TestReplyCrash posts user messages to many conversations, kills the
+// server with SIGKILL while their replies are queued or being made, restarts
+// it, and checks that every stored user message is answered exactly once:
+// the replies' answered ranges cover every user message and never overlap.
+func TestReplyCrash(t *testing.T) {
+	t.Parallel()
+	stores(t, func(t *testing.T, env []string) {
+		env = append(env, "PARLEY_REPLY_TIMEOUT=1s")
+		s := start(t, env...)
+		status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-1", "reply": map[string]any{"debounce_ms": 0}})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		var convs []string
+		for i := range 20 {
+			status, body, err := s.call("POST", "/api/conversations",
+				map[string]any{"bot_id": "bot-1", "user_id": fmt.Sprintf("u%d", i), "create_user_if_not_exists": true})
+			require.NoError(t, err)
+			require.Equal(t, 201, status)
+			convs = append(convs, body["conversation"].(map[string]any)["id"].(string))
+		}
+		var wg sync.WaitGroup
+		for _, conv := range convs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 5 {
+					if _, _, err := s.call("POST", "/api/conversations/"+conv+"/messages",
+						map[string]any{"message": map[string]any{"text": fmt.Sprintf("message %d", i)}}); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(150 * time.Millisecond)
+		s.kill()
+		wg.Wait()
+
+		s = start(t, env...)
+		check := func() error {
+			for _, conv := range convs {
+				status, body, err := s.call("GET", "/api/conversations/"+conv+"/messages?limit=200", nil)
+				if err != nil || status != 200 {
+					return fmt.Errorf("history: %d %v", status, err)
+				}
+				covered := map[int64]int{}
+				var users []int64
+				for _, m := range body["messages"].([]any) {
+					m := m.(map[string]any)
+					seq := int64(m["seq"].(float64))
+					if m["from_bot"] == false {
+						users = append(users, seq)
+						continue
+					}
+					r := m["metadata"].(map[string]any)["reply"].(map[string]any)["answers_seq"].([]any)
+					for q := int64(r[0].(float64)); q <= int64(r[1].(float64)); q++ {
+						covered[q]++
+					}
+				}
+				for _, u := range users {
+					if covered[u] != 1 {
+						return fmt.Errorf("conversation %s: message %d answered %d times", conv, u, covered[u])
+					}
+				}
+			}
+			return nil
+		}
+		var err2 error
+		deadline := time.Now().Add(90 * time.Second)
+		for time.Now().Before(deadline) {
+			if err2 = check(); err2 == nil {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		require.NoError(t, err2, "server logs:\n%s", s.logs)
+		// Nothing is answered twice later either.
+		time.Sleep(time.Second)
+		require.NoError(t, check())
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,6 +66,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("postgres: create schema: %w", err)
 		}
 		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx defaults to max(4, CPUs). A reply holds a connection for its
+		// lock while it queries on others, so the pool must outnumber the
+		// workers, with room for the API's requests.
+		cfg.MaxConns = int32(max(20, 2*opts.Queue.concurrency()+10))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -25,18 +25,14 @@ type QueueOptions struct {
 func newQueue(pool *pgxpool.Pool, o QueueOptions, opts Options) (*river.Client[pgx.Tx], error) {
 	cfg := &river.Config{Logger: opts.Logger, Workers: o.Workers}
 	if o.Workers != nil {
-		n := o.Concurrency
-		if n <= 0 {
-			n = 20
-		}
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.concurrency()}}
 		cfg.JobTimeout = o.JobTimeout
 		if cfg.JobTimeout == 0 {
 			cfg.JobTimeout = 2 * time.Minute
 		}
 		// A job still "running" after a crash is retried once it is older
 		// than any live attempt can be.
-		cfg.RescueStuckJobsAfter = cfg.JobTimeout + 10*time.Second
+		cfg.RescueStuckJobsAfter = cfg.JobTimeout + 5*time.Second
 		// New jobs wake workers through LISTEN/NOTIFY; polling is the fallback.
 		cfg.FetchCooldown = 20 * time.Millisecond
 	}
@@ -53,4 +49,11 @@ func (db *DB) StartWorkers(ctx context.Context) error {
 		return nil
 	}
 	return db.queue.Start(ctx)
+}
+
+func (o QueueOptions) concurrency() int {
+	if o.Concurrency <= 0 {
+		return 20
+	}
+	return o.Concurrency
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,7 +66,8 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 	return &st, nil
 }
 
-// SearchMessages ranks a conversation's messages against free text.
+// SearchMessages returns the conversation's most recent messages that
+// contain any word of query, newest first. Ranking is the caller's.
 func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, limit int) ([]parley.Message, error) {
 	q := tsQueryAny(query)
 	if q == "" {
@@ -74,7 +76,7 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, quer
 	rows, err := db.pool.Query(ctx,
 		`SELECT `+messageColumns+` FROM messages
 		 WHERE conversation_id = $1 AND tenant_id = $2 AND tsv @@ to_tsquery('english', $3)
-		 ORDER BY ts_rank(tsv, to_tsquery('english', $3)) DESC, seq DESC LIMIT $4`, conversationID, tenantID, q, limit)
+		 ORDER BY seq DESC LIMIT $4`, conversationID, tenantID, q, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search messages: %w", err)
 	}
@@ -91,27 +93,41 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, quer
 	return out, nil
 }
 
-// AcquireReplyLock takes the conversation's reply lease for holder, unless
-// another holder has it and it has not expired.
-func (db *DB) AcquireReplyLock(ctx context.Context, conversationID, holder string, ttl time.Duration) (bool, error) {
-	now := time.Now()
-	tag, err := db.pool.Exec(ctx,
-		`INSERT INTO reply_locks (conversation_id, holder, expires_at) VALUES ($1, $2, $3)
-		 ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-		 WHERE reply_locks.holder = excluded.holder OR reply_locks.expires_at < $4`,
-		conversationID, holder, now.Add(ttl), now)
+// LockReply takes the conversation's reply lock, if free, and returns the
+// function that gives it back. It is a session advisory lock held on a
+// connection of its own: it spans replicas, and if the process dies its
+// session ends and the lock is freed with it.
+func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error) {
+	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
-		return false, fmt.Errorf("postgres: acquire reply lock: %w", err)
+		return nil, false, fmt.Errorf("postgres: acquire: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	key := lockKey(conversationID)
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, false, fmt.Errorf("postgres: reply lock: %w", err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, false, nil
+	}
+	return func() {
+		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			// The session may hold the lock still: close it rather than
+			// return a locked connection to the pool.
+			conn.Hijack().Close(context.Background())
+			return
+		}
+		conn.Release()
+	}, true, nil
 }
 
-// ReleaseReplyLock gives the lease back if holder still has it.
-func (db *DB) ReleaseReplyLock(ctx context.Context, conversationID, holder string) error {
-	if _, err := db.pool.Exec(ctx, `DELETE FROM reply_locks WHERE conversation_id = $1 AND holder = $2`, conversationID, holder); err != nil {
-		return fmt.Errorf("postgres: release reply lock: %w", err)
-	}
-	return nil
+// lockKey maps a conversation id to an advisory lock key. A collision only
+// serialises two conversations' replies.
+func lockKey(conversationID string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("parley-reply:" + conversationID))
+	return int64(h.Sum64())
 }
 
 // StoreReply stores a bot reply, its context and the updated summary, and

@@ -62,12 +62,19 @@ func (db *DB) IndexPending(ctx context.Context) (int, error) {
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO messages_fts (rowid, text) SELECT rowid, text FROM messages WHERE rowid > ? AND rowid <= ?`,
+			`INSERT INTO messages_fts (rowid, text, conv) SELECT rowid, text, replace(conversation_id, '-', '')
+			 FROM messages WHERE rowid > ? AND rowid <= ?`,
 			from, to); err != nil {
 			return fmt.Errorf("sqlite: index messages: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE search_index_state SET last_rowid = ?`, to); err != nil {
 			return fmt.Errorf("sqlite: advance index watermark: %w", err)
+		}
+		// Each batch adds a segment, and every query term seeks in every
+		// segment: do a bounded amount of merging now, so that segments stay
+		// few without a stop-the-world optimize.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', 64)`); err != nil {
+			return fmt.Errorf("sqlite: merge index segments: %w", err)
 		}
 		return nil
 	})

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/parley-chat/parley"
@@ -56,16 +58,19 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 	return &st, nil
 }
 
-// SearchMessages ranks a conversation's messages against free text (BM25).
+// SearchMessages returns the conversation's most recent messages that
+// contain any word of query, newest first. Ranking is the caller's: FTS5's
+// bm25() would scan every conversation's matches for its statistics.
 func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, limit int) ([]parley.Message, error) {
 	q := ftsQueryAny(query)
 	if q == "" {
 		return nil, nil
 	}
+	q = `conv : "` + strings.ReplaceAll(conversationID, "-", "") + `" AND text : (` + q + `)`
 	rows, err := db.read.QueryContext(ctx,
 		`SELECT `+prefixed("m.", messageColumns)+` FROM messages_fts f JOIN messages m ON m.pk = f.rowid
 		 WHERE messages_fts MATCH ? AND m.conversation_id = ? AND m.tenant_id = ?
-		 ORDER BY bm25(messages_fts) LIMIT ?`, q, conversationID, tenantID, limit)
+		 ORDER BY f.rowid DESC LIMIT ?`, q, conversationID, tenantID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search messages: %w", err)
 	}
@@ -81,36 +86,27 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, quer
 	return out, rows.Err()
 }
 
-// AcquireReplyLock takes the conversation's reply lease for holder, unless
-// another holder has it and it has not expired.
-func (db *DB) AcquireReplyLock(ctx context.Context, conversationID, holder string, ttl time.Duration) (bool, error) {
-	var got bool
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
-		now := time.Now()
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO reply_locks (conversation_id, holder, expires_at) VALUES (?, ?, ?)
-			 ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-			 WHERE reply_locks.holder = excluded.holder OR reply_locks.expires_at < ?`,
-			conversationID, holder, micros(now.Add(ttl)), micros(now))
-		if err != nil {
-			return fmt.Errorf("sqlite: acquire reply lock: %w", err)
-		}
-		n, err := res.RowsAffected()
-		got = n == 1
-		return err
-	})
-	return got, err
-}
-
-// ReleaseReplyLock gives the lease back if holder still has it.
-func (db *DB) ReleaseReplyLock(ctx context.Context, conversationID, holder string) error {
-	return db.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM reply_locks WHERE conversation_id = ? AND holder = ?`, conversationID, holder)
-		if err != nil {
-			return fmt.Errorf("sqlite: release reply lock: %w", err)
-		}
-		return nil
-	})
+// LockReply takes the conversation's reply lock, if free, and returns the
+// function that gives it back. A SQLite database is served by one process,
+// so an in-process lock is enough and costs no write.
+func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error) {
+	db.replyMu.Lock()
+	defer db.replyMu.Unlock()
+	if db.replying == nil {
+		db.replying = map[string]bool{}
+	}
+	if db.replying[conversationID] {
+		return nil, false, nil
+	}
+	db.replying[conversationID] = true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			db.replyMu.Lock()
+			delete(db.replying, conversationID)
+			db.replyMu.Unlock()
+		})
+	}, true, nil
 }
 
 // StoreReply stores a bot reply, its context and the updated summary, and

@@ -45,8 +45,11 @@ type DB struct {
 
 	queue     *river.Client[*sql.Tx]
 	queueOpts QueueOptions
-	stop      context.CancelFunc
-	wg        sync.WaitGroup
+
+	replyMu  sync.Mutex
+	replying map[string]bool // conversations with a reply being made
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // Options tune a store; the zero value is the production default.

@@ -94,12 +94,6 @@ CREATE TABLE reply_contexts (
     PRIMARY KEY (conversation_id, seq)
 );
 
-CREATE TABLE reply_locks (
-    conversation_id text PRIMARY KEY,
-    holder          text NOT NULL,
-    expires_at      timestamptz NOT NULL
-);
-
 CREATE TABLE events (
     id              bigserial PRIMARY KEY,
     tenant_id       text NOT NULL,
@@ -112,7 +106,6 @@ CREATE INDEX events_conversation ON events (conversation_id, id);
 
 -- +goose Down
 DROP TABLE events;
-DROP TABLE reply_locks;
 DROP TABLE reply_contexts;
 DROP TABLE messages;
 DROP TABLE conversations;

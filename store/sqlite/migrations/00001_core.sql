@@ -88,9 +88,11 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_idempotency ON messages (conversation_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 
--- Contentless: the text lives in messages; deletes go by rowid.
+-- Contentless: the text lives in messages; deletes go by rowid. conv holds
+-- the conversation id as one token, so that retrieval within a conversation
+-- intersects with a short doclist instead of filtering every match.
 CREATE VIRTUAL TABLE messages_fts USING fts5 (
-    text, content = '', contentless_delete = 1, tokenize = 'porter unicode61 remove_diacritics 2'
+    text, conv, content = '', contentless_delete = 1, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 
 -- The indexer's durable watermark: messages with rowid <= last_rowid are in
@@ -109,13 +111,6 @@ CREATE TABLE reply_contexts (
     PRIMARY KEY (conversation_id, seq)
 ) STRICT, WITHOUT ROWID;
 
--- At most one reply is generated per conversation at a time: a lease.
-CREATE TABLE reply_locks (
-    conversation_id TEXT PRIMARY KEY,
-    holder          TEXT NOT NULL,
-    expires_at      INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
-
 -- Everything that happened to a conversation, in order: live streams resume
 -- from an event id, and webhook deliveries follow events.
 CREATE TABLE events (
@@ -130,7 +125,6 @@ CREATE INDEX events_conversation ON events (conversation_id, id);
 
 -- +goose Down
 DROP TABLE events;
-DROP TABLE reply_locks;
 DROP TABLE reply_contexts;
 DROP TABLE search_index_state;
 DROP TABLE messages_fts;

@@ -1,0 +1,181 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/reply"
+)
+
+// ReplyStore is what the reply benchmark needs.
+type ReplyStore interface {
+	reply.Store
+	EnsureTenant(ctx context.Context, name string) (*parley.Tenant, error)
+	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
+	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
+	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
+}
+
+// ReplyResult is one store's reply figures.
+type ReplyResult struct {
+	Store         string
+	History       int
+	OverheadP50   time.Duration // append + enqueue + assembly + store, instant provider
+	OverheadP99   time.Duration
+	WorkP50       time.Duration // the worker's part alone
+	WorkP99       time.Duration
+	RepliesPerS   float64 // end to end through the queue
+	Conversations int
+}
+
+// Replies measures the server's own cost per reply. The provider is the
+// built-in responder, which answers in microseconds: what is left is
+// Parley's cost. Overhead is measured by calling the worker directly after
+// the append; throughput by letting the queue's workers answer a burst.
+func Replies(ctx context.Context, name string, st ReplyStore, register func(w *reply.Worker), startQueue func() error, opts Options) (*ReplyResult, error) {
+	r := &ReplyResult{Store: name, History: 1000}
+	tenant, err := st.EnsureTenant(ctx, "bench-replies")
+	if err != nil {
+		return nil, err
+	}
+	zero := 0
+	if _, err := st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot", Name: "Bench", Reply: parley.ReplySettings{DebounceMS: &zero}}); err != nil {
+		return nil, err
+	}
+	corpus, _ := loadCorpus(opts.CorpusDir)
+	newConv := func(user string, history int) (string, error) {
+		c, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: user}, CreateUser: true})
+		if err != nil {
+			return "", err
+		}
+		// History as bot-side messages: stored like any other, no jobs.
+		for i := range history {
+			text := corpus[i%len(corpus)]
+			if _, err := st.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: text, Bubbles: []string{text}}); err != nil {
+				return "", err
+			}
+		}
+		return c.ID, nil
+	}
+
+	// Overhead: one conversation with 1,000 messages, replies made in turn.
+	conv, err := newConv("overhead", r.History)
+	if err != nil {
+		return nil, err
+	}
+	w := &reply.Worker{Store: st, Providers: &reply.Providers{}}
+	register(w)
+	samples := min(opts.Samples, 1000)
+	total := make([]time.Duration, 0, samples)
+	work := make([]time.Duration, 0, samples)
+	for i := range samples {
+		text := corpus[(i*13)%len(corpus)]
+		t0 := time.Now()
+		if _, err := st.AppendMessage(ctx, tenant.ID, conv, parley.NewMessage{Text: text, Bubbles: []string{text}}); err != nil {
+			return nil, err
+		}
+		t1 := time.Now()
+		job := &river.Job[parley.ReplyJob]{JobRow: &rivertype.JobRow{ID: int64(1_000_000 + i), Attempt: 1, MaxAttempts: 5,
+			ScheduledAt: t1}, Args: parley.ReplyJob{TenantID: tenant.ID, ConversationID: conv}}
+		if err := w.Work(ctx, job); err != nil {
+			return nil, fmt.Errorf("work: %w", err)
+		}
+		total = append(total, time.Since(t0))
+		work = append(work, time.Since(t1))
+	}
+	r.OverheadP50, r.OverheadP99 = pct(total, 50), pct(total, 99)
+	r.WorkP50, r.WorkP99 = pct(work, 50), pct(work, 99)
+	if opts.Log != nil {
+		fmt.Fprintf(opts.Log, "%s reply overhead: p50 %v p99 %v (worker alone p50 %v p99 %v)\n", name, r.OverheadP50, r.OverheadP99, r.WorkP50, r.WorkP99)
+	}
+
+	// Throughput: many conversations, one burst, the queue's workers.
+	if err := startQueue(); err != nil {
+		return nil, err
+	}
+	r.Conversations = 200
+	convs := make([]string, r.Conversations)
+	for i := range convs {
+		if convs[i], err = newConv(fmt.Sprintf("tp-%d", i), 20); err != nil {
+			return nil, err
+		}
+	}
+	const perConv = 10
+	start := time.Now()
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for _, c := range convs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perConv {
+				// Wait for the previous reply, as a user would: every message
+				// then needs a reply of its own.
+				text := fmt.Sprintf("question %d: %s", i, corpus[i%len(corpus)])
+				if _, err := st.AppendMessage(ctx, tenant.ID, c, parley.NewMessage{Text: text, Bubbles: []string{text}}); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				for {
+					s, err := st.ReplyState(ctx, tenant.ID, c)
+					if err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					if s.AnsweredSeq >= s.LastUserSeq {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, err
+	}
+	r.RepliesPerS = float64(r.Conversations*perConv) / time.Since(start).Seconds()
+	if opts.Log != nil {
+		fmt.Fprintf(opts.Log, "%s replies through the queue: %.0f/s\n", name, r.RepliesPerS)
+	}
+	return r, nil
+}
+
+// ReplyTable renders reply results as Markdown, with the targets of issue #3.
+func ReplyTable(rs []*ReplyResult) string {
+	var b strings.Builder
+	b.WriteString("| measure | target |")
+	for _, r := range rs {
+		b.WriteString(" " + r.Store + " |")
+	}
+	b.WriteString("\n|---|---|")
+	for range rs {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+	row := func(name, target string, f func(r *ReplyResult) string) {
+		b.WriteString("| " + name + " | " + target + " |")
+		for _, r := range rs {
+			b.WriteString(" " + f(r) + " |")
+		}
+		b.WriteString("\n")
+	}
+	row("server cost per reply, 1,000-message history, p50 / p99", "p99 < 1 ms", func(r *ReplyResult) string {
+		return ms(r.OverheadP50) + " / " + ms(r.OverheadP99)
+	})
+	row("of which the worker (assembly + store), p50 / p99", "", func(r *ReplyResult) string {
+		return ms(r.WorkP50) + " / " + ms(r.WorkP99)
+	})
+	row("replies through the queue", "≥ 2,000/s (SQLite)", func(r *ReplyResult) string { return fmt.Sprintf("%.0f/s", r.RepliesPerS) })
+	return b.String()
+}

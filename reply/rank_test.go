@@ -1,0 +1,40 @@
+package reply
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
+)
+
+func TestRank(t *testing.T) {
+	t.Parallel()
+	msgs := []parley.Message{
+		{Seq: 1, Text: "I love hiking in the mountains with my dog"},
+		{Seq: 2, Text: "the weather is nice"},
+		{Seq: 3, Text: "my dog is called Rex"},
+		{Seq: 4, Text: "the the the the the"},
+		{Seq: 5, Text: "Rex loves the mountains, Rex loves snow"},
+	}
+	cases := []struct {
+		q    string
+		keep int
+		want []int64
+	}{
+		{"what is my dog's name", 3, []int64{3, 1, 2}}, // my+dog+is, my+dog, is
+		{"Rex", 2, []int64{5, 3}},                      // more occurrences rank higher
+		{"mountains dog", 3, []int64{1, 3, 5}},         // both words beat one; shorter beats longer
+		{"the", 1, []int64{4}},
+		{"unrelated", 3, nil},
+		{"", 3, nil},
+	}
+	for _, tc := range cases {
+		got := Rank(tc.q, msgs, tc.keep)
+		var seqs []int64
+		for _, m := range got {
+			seqs = append(seqs, m.Seq)
+		}
+		require.Equal(t, tc.want, seqs, tc.q)
+	}
+}
