@@ -341,3 +341,64 @@ type Reply struct {
 	// arrived meanwhile (the interrupt policy: the next reply covers all).
 	DropIfNewer bool
 }
+
+// WebhookJob delivers one webhook delivery. It is inserted in the same
+// transaction as the event it carries.
+type WebhookJob struct {
+	TenantID   string `json:"tenant_id"`
+	DeliveryID string `json:"delivery_id"`
+}
+
+// Kind names the job for the queue.
+func (WebhookJob) Kind() string { return "webhook" }
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+	DeliveryFailed    = "failed"   // every attempt failed, or the address is not allowed
+	DeliveryDisabled  = "disabled" // the endpoint answered 410 Gone
+)
+
+// Delivery is one event sent to one webhook endpoint, with its attempts.
+type Delivery struct {
+	ID             string            `json:"id" doc:"the webhook-id header of every attempt"`
+	ConversationID string            `json:"conversation_id"`
+	EventID        int64             `json:"event_id"`
+	EventType      string            `json:"event_type"`
+	URL            string            `json:"url"`
+	Status         string            `json:"status" enum:"pending,delivered,failed,disabled"`
+	Attempts       int               `json:"attempts"`
+	LastError      string            `json:"last_error,omitempty"`
+	Payload        json.RawMessage   `json:"payload"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	DeliveredAt    *time.Time        `json:"delivered_at"`
+	AttemptLog     []DeliveryAttempt `json:"attempt_log"`
+}
+
+// DeliveryAttempt is one HTTP attempt of a delivery.
+type DeliveryAttempt struct {
+	Attempt    int       `json:"attempt"`
+	StatusCode int       `json:"status_code" doc:"0 when no HTTP answer came"`
+	LatencyMS  float64   `json:"latency_ms"`
+	Error      string    `json:"error,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// DeliveryFilter selects deliveries; every field is optional.
+type DeliveryFilter struct {
+	ConversationID string
+	Status         string
+	Limit          int
+	BeforeID       string
+}
+
+// WebhookSecret signs a tenant's webhooks. Secrets without ExpiresAt, or
+// expiring later, all sign: that is how a rotation overlaps.
+type WebhookSecret struct {
+	ID        string     `json:"id"`
+	Secret    string     `json:"secret"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}

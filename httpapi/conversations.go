@@ -17,6 +17,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/live"
 )
 
 type conversationBody struct {
@@ -97,6 +98,8 @@ type messageInput struct {
 
 type appendMessageInput struct {
 	ID             string `path:"id" maxLength:"64"`
+	Wait           string `query:"wait" maxLength:"16" doc:"wait up to this long (e.g. 30s, at most 60s) for the bot's reply"`
+	Prefer         string `header:"Prefer" maxLength:"200" doc:"wait=30 (RFC 7240) does what ?wait=30s does"`
 	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"a retry with the same key returns the first answer and stores nothing"`
 	Body           struct {
 		Message messageInput `json:"message"`
@@ -108,7 +111,16 @@ type appendMessageOutput struct {
 	Status   int
 	Body     struct {
 		Message *parley.Message `json:"message"`
+		// Set when the caller waited.
+		Reply       *parley.Message `json:"reply,omitempty" doc:"the bot's reply, when the caller waited and it came"`
+		ReplyStatus string          `json:"reply_status,omitempty" enum:"replied,failed,pending" doc:"when the caller waited: pending means the wait ended first"`
+		Follow      *follow         `json:"follow,omitempty" doc:"where to follow a reply that is still pending"`
 	}
+}
+
+type follow struct {
+	Events   string `json:"events" doc:"the conversation's event stream (server-sent events)"`
+	Messages string `json:"messages" doc:"the messages after this one"`
 }
 
 type listConversationsInput struct {
@@ -277,12 +289,35 @@ func (s *Server) appendMessage(ctx context.Context, in *appendMessageInput) (*ap
 		nm.IdempotencyKey = in.IdempotencyKey
 		nm.RequestHash = requestHash(in.Body.Message)
 	}
-	res, err := s.store.AppendMessage(ctx, principal(ctx).TenantID, in.ID, nm)
+	wait, err := waitFor(in.Wait, in.Prefer)
+	if err != nil {
+		return nil, err
+	}
+	var signals <-chan live.Signal
+	if wait > 0 && !nm.FromBot {
+		var cancel func()
+		signals, cancel = s.hub.Subscribe(in.ID) // before the append: no news can be missed
+		defer cancel()
+	}
+	tenantID := principal(ctx).TenantID
+	res, err := s.store.AppendMessage(ctx, tenantID, in.ID, nm)
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
 	out := &appendMessageOutput{Status: http.StatusCreated, Replayed: res.Replayed}
 	out.Body.Message = res.Message
+	if signals != nil {
+		o, err := s.awaitReply(ctx, tenantID, in.ID, res.Message.Seq, signals, wait)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		out.Body.Reply, out.Body.ReplyStatus = o.reply, o.status
+		if o.status == "pending" {
+			out.Body.Follow = &follow{Events: "/api/conversations/" + in.ID + "/events",
+				Messages: "/api/conversations/" + in.ID + "/messages?cursor=" +
+					encodeCursor(historyCursor{Order: string(parley.Ascending), After: res.Message.Seq})}
+		}
+	}
 	return out, nil
 }
 

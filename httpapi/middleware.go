@@ -96,6 +96,7 @@ func writeProblem(w http.ResponseWriter, status int, detail, location string) {
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	streams  prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -108,7 +109,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30},
 		}, []string{"method", "route"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	m.streams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "parley_event_streams", Help: "Open event streams."})
+	reg.MustRegister(m.requests, m.duration, m.streams)
 	return m
 }
 

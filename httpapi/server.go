@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/live"
 )
 
 // Store is what the API needs from a store. Both store/sqlite and
@@ -45,6 +47,12 @@ type Store interface {
 	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
 	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
 	ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error)
+	ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error)
+
+	ListDeliveries(ctx context.Context, tenantID string, f parley.DeliveryFilter) ([]parley.Delivery, error)
+	ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (*parley.Delivery, error)
+	WebhookSecrets(ctx context.Context, tenantID string) ([]parley.WebhookSecret, error)
+	RotateWebhookSecret(ctx context.Context, tenantID, secret string, overlap time.Duration) (*parley.WebhookSecret, error)
 
 	Ping(ctx context.Context) error
 }
@@ -59,6 +67,10 @@ type Config struct {
 	DefaultTenantID string
 	// Registry receives the API's metrics; nil means a fresh registry.
 	Registry *prometheus.Registry
+	// Hub carries news of conversations to event streams and waiting
+	// callers; the store must be given the same hub. Nil: a hub of its own
+	// (streams then hear only of events made through this server).
+	Hub *live.Hub
 }
 
 // Server is the HTTP API.
@@ -68,6 +80,7 @@ type Server struct {
 	defaultTenant string
 	metrics       *metrics
 	auth          *authCache
+	hub           *live.Hub
 	handler       http.Handler
 	api           huma.API
 }
@@ -81,7 +94,10 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{store: cfg.Store, logger: cfg.Logger, defaultTenant: cfg.DefaultTenantID,
-		metrics: newMetrics(cfg.Registry), auth: newAuthCache()}
+		metrics: newMetrics(cfg.Registry), auth: newAuthCache(), hub: cfg.Hub}
+	if s.hub == nil {
+		s.hub = live.NewHub()
+	}
 
 	mux := http.NewServeMux()
 	hc := huma.DefaultConfig("Parley", cfg.Version)
@@ -102,6 +118,7 @@ func New(cfg Config) *Server {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/conversations/{id}/events", s.events)
 
 	s.handler = s.observe(s.authenticate(jsonByDefault(mux)))
 	return s
@@ -129,6 +146,7 @@ func (s *Server) register() {
 	s.registerBots()
 	s.registerUsers()
 	s.registerTokens()
+	s.registerWebhooks()
 }
 
 // op fills what every operation shares.

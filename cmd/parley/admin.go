@@ -25,7 +25,7 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	st, err := cfg.openStore(ctx, slog.New(slog.DiscardHandler), nil)
+	st, err := cfg.openStore(ctx, slog.New(slog.DiscardHandler), nil, nil)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func botCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	st, err := cfg.openStore(ctx, slog.New(slog.DiscardHandler), nil)
+	st, err := cfg.openStore(ctx, slog.New(slog.DiscardHandler), nil, nil)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,11 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
+	"github.com/parley-chat/parley/webhook"
 )
 
 // config is what every command reads. Each field has a flag and a PARLEY_*
@@ -34,6 +36,7 @@ type config struct {
 	LLMModel             string
 	ReplyTimeout         time.Duration
 	Workers              int
+	WebhookSecret        string
 }
 
 func envOr(name, def string) string {
@@ -71,6 +74,8 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", envDuration("PARLEY_REPLY_TIMEOUT", 2*time.Minute),
 		"longest attempt at one reply; a crashed attempt is retried after it (PARLEY_REPLY_TIMEOUT)")
 	fs.IntVar(&c.Workers, "workers", envInt("PARLEY_WORKERS", 20), "background jobs run at once (PARLEY_WORKERS)")
+	fs.StringVar(&c.WebhookSecret, "webhook-secret", os.Getenv("PARLEY_WEBHOOK_SECRET"),
+		"whsec_... signing secret of the default tenant's webhooks (PARLEY_WEBHOOK_SECRET)")
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -100,21 +105,24 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 type store interface {
 	httpapi.Store
 	reply.Store
+	webhook.Store
+	PublishDelta(ctx context.Context, d live.Delta) error
+	EnsureWebhookSecret(ctx context.Context, tenantID, secret string) error
 	StartWorkers(ctx context.Context) error
 	Close() error
 }
 
 // openStore opens the configured store. With workers, its job queue runs
 // them once StartWorkers is called; without, it only enqueues.
-func (c *config) openStore(ctx context.Context, logger *slog.Logger, workers *river.Workers) (store, error) {
+func (c *config) openStore(ctx context.Context, logger *slog.Logger, workers *river.Workers, hub *live.Hub) (store, error) {
 	if c.DatabaseURL != "" {
 		if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 			return nil, fmt.Errorf("PARLEY_DATABASE_URL must be a postgres:// URL")
 		}
-		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger,
+		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger, Hub: hub,
 			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, JobTimeout: c.ReplyTimeout}})
 	}
-	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger,
+	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger, Hub: hub,
 		Queue: sqlite.QueueOptions{Workers: workers, Concurrency: c.Workers, JobTimeout: c.ReplyTimeout}})
 }
 

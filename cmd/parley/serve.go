@@ -18,8 +18,10 @@ import (
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/llm"
 	"github.com/parley-chat/parley/reply"
+	"github.com/parley-chat/parley/webhook"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -32,7 +34,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := cfg.logger(stderr)
 	workers := river.NewWorkers()
-	st, err := cfg.openStore(ctx, logger, workers)
+	hub := live.NewHub()
+	st, err := cfg.openStore(ctx, logger, workers, hub)
 	if err != nil {
 		return err
 	}
@@ -41,6 +44,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	tenant, err := st.EnsureTenant(ctx, defaultTenant)
 	if err != nil {
 		return err
+	}
+	if cfg.WebhookSecret != "" {
+		if err := st.EnsureWebhookSecret(ctx, tenant.ID, cfg.WebhookSecret); err != nil {
+			return fmt.Errorf("webhook secret: %w", err)
+		}
 	}
 	if cfg.BootstrapToken != "" {
 		if _, err := st.CreateToken(ctx, tenant.ID, "bootstrap", true, parley.HashToken(cfg.BootstrapToken)); err != nil {
@@ -59,11 +67,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		providers.Default = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel})
 	}
 	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg),
-		Logger: logger, JobTimeout: cfg.ReplyTimeout})
+		Logger: logger, JobTimeout: cfg.ReplyTimeout,
+		OnDelta: func(tenantID, conversationID string, uptoSeq int64, text string) {
+			if err := st.PublishDelta(ctx, live.Delta{ConversationID: conversationID, UptoSeq: uptoSeq, Text: text}); err != nil {
+				logger.Warn("publish delta", "err", err)
+			}
+		}})
+	river.AddWorker(workers, &webhook.Worker{Store: st, Metrics: webhook.NewMetrics(reg), Logger: logger,
+		Client: egress.NewClient(egress.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: webhook.Timeout})})
 	if err := st.StartWorkers(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
-	api := httpapi.New(httpapi.Config{Store: st, Logger: logger, Version: version, DefaultTenantID: tenant.ID, Registry: reg})
+	api := httpapi.New(httpapi.Config{Store: st, Logger: logger, Version: version, DefaultTenantID: tenant.ID,
+		Registry: reg, Hub: hub})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

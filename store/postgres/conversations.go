@@ -100,7 +100,7 @@ func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc p
 			return fmt.Errorf("postgres: insert conversation: %w", err)
 		}
 		created = true
-		return insertEvent(ctx, tx, tenantID, out.ID, parley.EventConversationCreated, out, out.CreatedAt)
+		return db.insertEvent(ctx, tx, tenantID, out.ID, parley.EventConversationCreated, out, out.CreatedAt)
 	})
 	return out, created, err
 }
@@ -300,7 +300,7 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 		}
 		res = parley.AppendResult{Message: m}
 		if nm.FromBot {
-			return insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now)
+			return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now)
 		}
 		job := parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID}
 		if settings.EffectivePolicy() == parley.PolicyEnqueue {

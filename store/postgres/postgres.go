@@ -20,6 +20,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+
+	"github.com/parley-chat/parley/live"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -35,6 +37,10 @@ type DB struct {
 
 	queue     *river.Client[pgx.Tx]
 	queueOpts QueueOptions
+
+	hub        *live.Hub
+	stopListen context.CancelFunc
+	listening  chan struct{}
 }
 
 // Options tune a store; the zero value is the production default.
@@ -44,6 +50,9 @@ type Options struct {
 	// Tests use one schema each so that they can run in parallel.
 	Schema string
 	Queue  QueueOptions
+	// Hub, when set, hears of every replica's new events and deltas
+	// (LISTEN/NOTIFY).
+	Hub *live.Hub
 }
 
 // Open connects to PostgreSQL and migrates the database.
@@ -85,6 +94,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if db.queue, err = newQueue(pool, opts.Queue, opts); err != nil {
 		pool.Close()
 		return nil, err
+	}
+	if opts.Hub != nil {
+		db.hub = opts.Hub
+		listenCtx, cancel := context.WithCancel(context.Background())
+		db.stopListen, db.listening = cancel, make(chan struct{})
+		go func() { defer close(db.listening); db.listen(listenCtx) }()
 	}
 	return db, nil
 }
@@ -137,6 +152,10 @@ func (db *DB) Close() error {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = db.queue.Stop(stopCtx) // jobs cut short are retried: they are durable
 		cancel()
+	}
+	if db.stopListen != nil {
+		db.stopListen()
+		<-db.listening
 	}
 	db.pool.Close()
 	return nil

@@ -11,24 +11,116 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/webhook"
 )
 
-// eventChannel is the LISTEN/NOTIFY channel that tells every replica of a
-// new event, so that live streams follow replies made anywhere.
-const eventChannel = "parley_events"
+// Channels of LISTEN/NOTIFY: every replica hears of new events and of
+// reply deltas, so that live streams follow replies made anywhere.
+const (
+	eventChannel = "parley_events"
+	deltaChannel = "parley_deltas"
+)
 
-func insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
-	var id int64
+// insertEvent stores an event and, when the conversation has a webhook
+// (its own, else its bot's) that is not disabled, the event's delivery and
+// the job that sends it, in the caller's transaction. Its NOTIFY goes out
+// at commit, and only then.
+func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
+	object, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("postgres: encode event: %w", err)
+	}
+	var eventID int64
+	var botID, userID, url string
+	var disabled bool
 	if err := tx.QueryRow(ctx,
-		`INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		tenantID, conversationID, typ, data, now).Scan(&id); err != nil {
+		`WITH e AS (INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id)
+		 SELECT e.id, c.bot_id, c.user_id, coalesce(nullif(c.webhook, ''), b.webhook),
+		   EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id
+		           AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))
+		 FROM e, conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.id = $2`,
+		tenantID, conversationID, typ, object, now).Scan(&eventID, &botID, &userID, &url, &disabled); err != nil {
 		return fmt.Errorf("postgres: insert event: %w", err)
 	}
-	// Delivered at commit, and only then.
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, eventChannel, conversationID); err != nil {
 		return fmt.Errorf("postgres: notify event: %w", err)
 	}
+	if url == "" || disabled {
+		return nil
+	}
+	payload, err := webhook.Payload(typ, now, webhook.EventData(typ, eventID, conversationID, botID, userID, object))
+	if err != nil {
+		return err
+	}
+	id := webhook.NewDeliveryID()
+	if _, err := tx.Exec(ctx,
+		`INSERT INTO webhook_deliveries (id, tenant_id, conversation_id, event_id, event_type, url, payload, status,
+		   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
+		id, tenantID, conversationID, eventID, typ, url, string(payload), parley.DeliveryPending, now); err != nil {
+		return fmt.Errorf("postgres: insert delivery: %w", err)
+	}
+	if _, err := db.queue.InsertTx(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts()); err != nil {
+		return fmt.Errorf("postgres: enqueue delivery: %w", err)
+	}
 	return nil
+}
+
+// PublishDelta passes a streamed piece of a reply to every replica's
+// live subscribers.
+func (db *DB) PublishDelta(ctx context.Context, d live.Delta) error {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("postgres: encode delta: %w", err)
+	}
+	if len(b) > 7900 { // NOTIFY payloads stop at 8000 bytes
+		return nil
+	}
+	if _, err := db.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, deltaChannel, string(b)); err != nil {
+		return fmt.Errorf("postgres: notify delta: %w", err)
+	}
+	return nil
+}
+
+// listen relays NOTIFYs to the hub until ctx ends, reconnecting after
+// errors. A notification missed while reconnecting costs a stream only
+// latency: streams read stored events from the tables.
+func (db *DB) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := db.listenOnce(ctx); err != nil && ctx.Err() == nil {
+			db.logger.Warn("postgres: listen", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (db *DB) listenOnce(ctx context.Context) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Hijack().Close(context.Background()) // a LISTENing session is not returned to the pool
+	if _, err := conn.Exec(ctx, "LISTEN "+eventChannel+"; LISTEN "+deltaChannel); err != nil {
+		return err
+	}
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		switch n.Channel {
+		case eventChannel:
+			db.hub.Notify(n.Payload)
+		case deltaChannel:
+			var d live.Delta
+			if json.Unmarshal([]byte(n.Payload), &d) == nil {
+				db.hub.PublishDelta(d)
+			}
+		}
+	}
 }
 
 // ReplyState reads what the reply pipeline needs about a conversation.
@@ -181,7 +273,7 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 				return fmt.Errorf("postgres: insert reply context: %w", err)
 			}
 		}
-		if err := insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
+		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
 			return err
 		}
 		out = m
@@ -214,7 +306,7 @@ func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, up
 		if _, err := tx.Exec(ctx, `UPDATE conversations SET answered_seq = $2 WHERE id = $1`, conversationID, uptoSeq); err != nil {
 			return fmt.Errorf("postgres: advance answered: %w", err)
 		}
-		return insertEvent(ctx, tx, tenantID, conversationID, parley.EventReplyFailed,
+		return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventReplyFailed,
 			map[string]any{"conversation_id": conversationID, "from_seq": answered + 1, "to_seq": uptoSeq, "reason": reason},
 			parley.Now())
 	})

@@ -150,6 +150,9 @@ func (db *DB) commitBatch(batch []*appendOp) {
 			op.done <- appendDone{err: err}
 			continue
 		}
+		if r := results[i].res; r.Message != nil && r.Message.FromBot && !r.Replayed {
+			db.notify(op.conversationID) // a bot-side message is an event
+		}
 		op.done <- results[i]
 	}
 }
@@ -206,7 +209,7 @@ func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *ap
 	if m.FromBot {
 		// A bot-side message (an operator taking over) triggers no reply,
 		// but it is news for the integrator.
-		if err := insertEvent(ctx, tx, op.tenantID, op.conversationID, parley.EventMessageCreated, msg, now); err != nil {
+		if err := db.insertEvent(ctx, tx, op.tenantID, op.conversationID, parley.EventMessageCreated, msg, now); err != nil {
 			return parley.AppendResult{}, err
 		}
 		return parley.AppendResult{Message: msg}, nil

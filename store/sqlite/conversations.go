@@ -83,8 +83,11 @@ func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc p
 			return fmt.Errorf("sqlite: insert conversation: %w", err)
 		}
 		created = true
-		return insertEvent(ctx, tx, tenantID, out.ID, parley.EventConversationCreated, out, out.CreatedAt)
+		return db.insertEvent(ctx, tx, tenantID, out.ID, parley.EventConversationCreated, out, out.CreatedAt)
 	})
+	if created {
+		db.notify(out.ID)
+	}
 	return out, created, err
 }
 

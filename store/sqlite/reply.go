@@ -11,17 +11,67 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/webhook"
 )
 
-func insertEvent(ctx context.Context, tx *sql.Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
-	b, err := json.Marshal(data)
+// insertEvent stores an event and, when the conversation has a webhook
+// (its own, else its bot's) that is not disabled, the event's delivery and
+// the job that sends it: all in the caller's transaction, so that an event
+// and its delivery exist together or not at all. The caller notifies live
+// subscribers after commit.
+func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
+	object, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("sqlite: encode event: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES (?, ?, ?, ?, ?)`,
-		tenantID, conversationID, typ, string(b), micros(now)); err != nil {
+	var eventID int64
+	if err := tx.QueryRowContext(ctx,
+		`INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+		tenantID, conversationID, typ, string(object), micros(now)).Scan(&eventID); err != nil {
 		return fmt.Errorf("sqlite: insert event: %w", err)
+	}
+	var botID, userID, url string
+	var disabled bool
+	if err := tx.QueryRowContext(ctx,
+		`SELECT c.bot_id, c.user_id, coalesce(nullif(c.webhook, ''), b.webhook),
+		   EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id
+		           AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))
+		 FROM conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
+		 WHERE c.id = ?`, conversationID).Scan(&botID, &userID, &url, &disabled); err != nil {
+		return fmt.Errorf("sqlite: read webhook: %w", err)
+	}
+	if url == "" || disabled {
+		return nil
+	}
+	payload, err := webhook.Payload(typ, now, webhook.EventData(typ, eventID, conversationID, botID, userID, object))
+	if err != nil {
+		return err
+	}
+	id := webhook.NewDeliveryID()
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO webhook_deliveries (id, tenant_id, conversation_id, event_id, event_type, url, payload, status,
+		   created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, tenantID, conversationID, eventID, typ, url, string(payload), parley.DeliveryPending, micros(now), micros(now)); err != nil {
+		return fmt.Errorf("sqlite: insert delivery: %w", err)
+	}
+	if _, err := db.queue.InsertTx(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts()); err != nil {
+		return fmt.Errorf("sqlite: enqueue delivery: %w", err)
+	}
+	return nil
+}
+
+// notify tells live subscribers that a conversation has new events.
+func (db *DB) notify(conversationID string) {
+	if db.hub != nil {
+		db.hub.Notify(conversationID)
+	}
+}
+
+// PublishDelta passes a streamed piece of a reply to live subscribers.
+func (db *DB) PublishDelta(_ context.Context, d live.Delta) error {
+	if db.hub != nil {
+		db.hub.PublishDelta(d)
 	}
 	return nil
 }
@@ -160,12 +210,15 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 				return fmt.Errorf("sqlite: insert reply context: %w", err)
 			}
 		}
-		if err := insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
+		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
 			return err
 		}
 		out = m
 		return nil
 	})
+	if out != nil {
+		db.notify(conversationID)
+	}
 	return out, err
 }
 
@@ -173,6 +226,7 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 // records a reply.failed event with the reason. Later replies do not answer
 // them again.
 func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error {
+	defer db.notify(conversationID)
 	return db.withTx(ctx, func(tx *sql.Tx) error {
 		var answered int64
 		err := tx.QueryRowContext(ctx, `SELECT answered_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
@@ -194,7 +248,7 @@ func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, up
 		if _, err := tx.ExecContext(ctx, `UPDATE conversations SET answered_seq = ? WHERE id = ?`, uptoSeq, conversationID); err != nil {
 			return fmt.Errorf("sqlite: advance answered: %w", err)
 		}
-		return insertEvent(ctx, tx, tenantID, conversationID, parley.EventReplyFailed,
+		return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventReplyFailed,
 			map[string]any{"conversation_id": conversationID, "from_seq": answered + 1, "to_seq": uptoSeq, "reason": reason},
 			parley.Now())
 	})

@@ -29,6 +29,8 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/parley-chat/parley/live"
 )
 
 //go:embed migrations/*.sql
@@ -46,6 +48,8 @@ type DB struct {
 	queue     *river.Client[*sql.Tx]
 	queueOpts QueueOptions
 
+	hub *live.Hub
+
 	replyMu  sync.Mutex
 	replying map[string]bool // conversations with a reply being made
 	stop     context.CancelFunc
@@ -60,6 +64,8 @@ type Options struct {
 	// keeps the full-text index in few, large segments. Default 200ms.
 	IndexInterval time.Duration
 	Queue         QueueOptions
+	// Hub, when set, hears of every new event after its commit.
+	Hub *live.Hub
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -99,6 +105,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.queueOpts = opts.Queue
+	db.hub = opts.Hub
 	if db.queue, err = newQueue(write, opts.Queue, opts); err != nil {
 		db.closeHandles()
 		return nil, err

@@ -104,7 +104,55 @@ CREATE TABLE events (
 );
 CREATE INDEX events_conversation ON events (conversation_id, id);
 
+CREATE TABLE webhook_secrets (
+    id         text PRIMARY KEY,
+    tenant_id  text NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    secret     text NOT NULL,
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz
+);
+CREATE INDEX webhook_secrets_tenant ON webhook_secrets (tenant_id, created_at);
+
+CREATE TABLE webhook_deliveries (
+    id              text PRIMARY KEY,
+    tenant_id       text NOT NULL,
+    conversation_id text NOT NULL,
+    event_id        bigint NOT NULL,
+    event_type      text NOT NULL,
+    url             text NOT NULL,
+    payload         text NOT NULL, -- the exact bytes signed and sent
+    status          text NOT NULL,
+    attempts        int NOT NULL DEFAULT 0,
+    last_error      text NOT NULL DEFAULT '',
+    created_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    delivered_at    timestamptz
+);
+CREATE INDEX webhook_deliveries_tenant ON webhook_deliveries (tenant_id, id);
+CREATE INDEX webhook_deliveries_conversation ON webhook_deliveries (conversation_id, id);
+
+CREATE TABLE webhook_attempts (
+    delivery_id text NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+    attempt     int NOT NULL,
+    status_code int NOT NULL,
+    latency_us  bigint NOT NULL,
+    error       text NOT NULL,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (delivery_id, attempt)
+);
+
+CREATE TABLE webhook_disabled (
+    tenant_id   text NOT NULL,
+    url         text NOT NULL,
+    disabled_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, url)
+);
+
 -- +goose Down
+DROP TABLE webhook_disabled;
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhook_secrets;
 DROP TABLE events;
 DROP TABLE reply_contexts;
 DROP TABLE messages;

@@ -123,7 +123,60 @@ CREATE TABLE events (
 ) STRICT;
 CREATE INDEX events_conversation ON events (conversation_id, id);
 
+-- Webhook signing secrets (Standard Webhooks, whsec_...). Every secret not
+-- yet expired signs, so a rotation overlaps old and new.
+CREATE TABLE webhook_secrets (
+    id         TEXT PRIMARY KEY,
+    tenant_id  TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    secret     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER -- NULL: current
+) STRICT;
+CREATE INDEX webhook_secrets_tenant ON webhook_secrets (tenant_id, created_at);
+
+-- One delivery per event and endpoint; its id is the webhook-id every
+-- attempt carries, so receivers can de-duplicate.
+CREATE TABLE webhook_deliveries (
+    id              TEXT PRIMARY KEY,
+    tenant_id       TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    event_id        INTEGER NOT NULL,
+    event_type      TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    status          TEXT NOT NULL, -- pending, delivered, failed, disabled
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT NOT NULL DEFAULT '',
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    delivered_at    INTEGER
+) STRICT;
+CREATE INDEX webhook_deliveries_tenant ON webhook_deliveries (tenant_id, id);
+CREATE INDEX webhook_deliveries_conversation ON webhook_deliveries (conversation_id, id);
+
+CREATE TABLE webhook_attempts (
+    delivery_id TEXT NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+    attempt     INTEGER NOT NULL,
+    status_code INTEGER NOT NULL, -- 0: no HTTP answer
+    latency_us  INTEGER NOT NULL,
+    error       TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (delivery_id, attempt)
+) STRICT, WITHOUT ROWID;
+
+-- Endpoints that answered 410 Gone: nothing more is sent there.
+CREATE TABLE webhook_disabled (
+    tenant_id   TEXT NOT NULL,
+    url         TEXT NOT NULL,
+    disabled_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, url)
+) STRICT, WITHOUT ROWID;
+
 -- +goose Down
+DROP TABLE webhook_disabled;
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhook_secrets;
 DROP TABLE events;
 DROP TABLE reply_contexts;
 DROP TABLE search_index_state;

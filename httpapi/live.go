@@ -1,0 +1,200 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/live"
+)
+
+// keepAlive is how often an idle stream sends a comment, so that proxies
+// and clients do not time it out.
+const keepAlive = 15 * time.Second
+
+// MaxWait bounds how long a caller may wait for a reply.
+const MaxWait = 60 * time.Second
+
+// events streams a conversation's events as server-sent events: stored
+// events (message.created, reply.failed, conversation.created) with their
+// ids, resumable with Last-Event-ID (or ?after=), and message.delta pieces
+// of replies while the model streams them (not stored, not resumable).
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principal(ctx)
+	id := r.PathValue("id")
+	if _, err := s.store.GetConversation(ctx, p.TenantID, id); err != nil {
+		if parley.ErrorCode(err) == parley.ENOTFOUND {
+			writeProblem(w, http.StatusNotFound, fmt.Sprintf("conversation %q not found", id), "path.id")
+			return
+		}
+		s.logger.ErrorContext(ctx, "events", "err", err)
+		writeProblem(w, http.StatusInternalServerError, "internal error", "")
+		return
+	}
+	after := int64(0)
+	if v := firstNonEmpty(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			writeProblem(w, http.StatusBadRequest, "Last-Event-ID (or after) is an event id", "header.Last-Event-ID")
+			return
+		}
+		after = n
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeProblem(w, http.StatusInternalServerError, "streaming unsupported", "")
+		return
+	}
+	signals, cancel := s.hub.Subscribe(id)
+	defer cancel()
+	s.metrics.streams.Inc()
+	defer s.metrics.streams.Dec()
+	// No write deadline for a stream: it ends when the client goes.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, ": parley event stream\n\n")
+	flusher.Flush()
+
+	drain := func() error {
+		for {
+			evs, err := s.store.ListEvents(ctx, p.TenantID, id, after, 200)
+			if err != nil {
+				return err
+			}
+			for _, e := range evs {
+				b, _ := json.Marshal(e) // an Event always encodes
+				if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, b); err != nil {
+					return err
+				}
+				after = e.ID
+			}
+			if len(evs) < 200 {
+				flusher.Flush()
+				return nil
+			}
+		}
+	}
+	if err := drain(); err != nil {
+		return
+	}
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sig := <-signals:
+			if sig.Delta != nil {
+				b, _ := json.Marshal(sig.Delta)
+				if _, err := fmt.Fprintf(w, "event: message.delta\ndata: %s\n\n", b); err != nil {
+					return
+				}
+				flusher.Flush()
+				continue
+			}
+			if err := drain(); err != nil {
+				return
+			}
+		case <-tick.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			flusher.Flush()
+		}
+	}
+}
+
+// waitFor reads how long a caller asks to wait for the reply: ?wait=30s
+// (or 30) or Prefer: wait=30 (RFC 7240), bounded by MaxWait.
+func waitFor(query, prefer string) (time.Duration, error) {
+	v := query
+	if v == "" {
+		for _, part := range strings.Split(prefer, ",") {
+			if s, ok := strings.CutPrefix(strings.TrimSpace(part), "wait="); ok {
+				v = s
+			}
+		}
+	}
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.Atoi(v)
+		if nerr != nil || n < 0 {
+			return 0, huma.Error422UnprocessableEntity("invalid wait",
+				&huma.ErrorDetail{Message: "a duration such as 30s, or seconds", Location: "query.wait", Value: v})
+		}
+		d = time.Duration(n) * time.Second
+	}
+	return min(max(d, 0), MaxWait), nil
+}
+
+// replyOutcome is what a waiting caller gets.
+type replyOutcome struct {
+	reply  *parley.Message
+	status string // replied, failed, pending
+}
+
+// awaitReply waits until a bot reply covers the user message at seq, the
+// reply fails, or the wait ends. signals must be subscribed before the
+// message was appended, so that no news is missed.
+func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string, seq int64, signals <-chan live.Signal, wait time.Duration) (replyOutcome, error) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		msgs, err := s.store.ListMessages(ctx, tenantID, conversationID, parley.HistoryQuery{Limit: 50, AfterSeq: seq - 1})
+		if err != nil {
+			return replyOutcome{}, err
+		}
+		for i, m := range msgs {
+			if i == 0 && m.Seq == seq && m.Status == parley.StatusReplyFailed {
+				return replyOutcome{status: "failed"}, nil
+			}
+			if m.FromBot && answers(m, seq) {
+				return replyOutcome{reply: &msgs[i], status: "replied"}, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return replyOutcome{}, ctx.Err()
+		case <-timer.C:
+			return replyOutcome{status: "pending"}, nil
+		case <-signals:
+		}
+	}
+}
+
+// answers tells whether a bot message is the reply covering seq.
+func answers(m parley.Message, seq int64) bool {
+	var meta struct {
+		Reply struct {
+			Answers []int64 `json:"answers_seq"`
+		} `json:"reply"`
+	}
+	if json.Unmarshal(m.Metadata, &meta) != nil || len(meta.Reply.Answers) != 2 {
+		return false
+	}
+	return meta.Reply.Answers[0] <= seq && seq <= meta.Reply.Answers[1]
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

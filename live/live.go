@@ -1,0 +1,84 @@
+// Package live fans news about conversations out to the clients following
+// them (server-sent event streams, callers waiting for a reply). It carries
+// signals only: stored events are read from the store, so a client that
+// misses a signal loses nothing but a little latency.
+package live
+
+import "sync"
+
+// Delta is a piece of a reply while the model streams it. Deltas are not
+// stored: a client that was not listening does not get them back.
+type Delta struct {
+	ConversationID string `json:"conversation_id"`
+	UptoSeq        int64  `json:"upto_seq"`
+	Text           string `json:"text"`
+}
+
+// Signal tells a subscriber that new events are stored (Delta nil) or that
+// a delta arrived.
+type Signal struct {
+	Delta *Delta
+}
+
+// subscriberBuffer bounds what a slow subscriber may fall behind by: past
+// it, deltas are dropped for that subscriber (stored events never are: the
+// stream reads them from the store).
+const subscriberBuffer = 64
+
+// Hub routes signals by conversation.
+type Hub struct {
+	mu   sync.Mutex
+	subs map[string]map[chan Signal]struct{}
+	n    int
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub { return &Hub{subs: map[string]map[chan Signal]struct{}{}} }
+
+// Subscribe follows a conversation until cancel is called.
+func (h *Hub) Subscribe(conversationID string) (<-chan Signal, func()) {
+	ch := make(chan Signal, subscriberBuffer)
+	h.mu.Lock()
+	if h.subs[conversationID] == nil {
+		h.subs[conversationID] = map[chan Signal]struct{}{}
+	}
+	h.subs[conversationID][ch] = struct{}{}
+	h.n++
+	h.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			delete(h.subs[conversationID], ch)
+			if len(h.subs[conversationID]) == 0 {
+				delete(h.subs, conversationID)
+			}
+			h.n--
+			h.mu.Unlock()
+		})
+	}
+}
+
+// Notify tells a conversation's subscribers that new events are stored.
+func (h *Hub) Notify(conversationID string) { h.send(conversationID, Signal{}) }
+
+// PublishDelta passes a delta to a conversation's subscribers.
+func (h *Hub) PublishDelta(d Delta) { h.send(d.ConversationID, Signal{Delta: &d}) }
+
+func (h *Hub) send(conversationID string, s Signal) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs[conversationID] {
+		select {
+		case ch <- s:
+		default: // full: the subscriber will read the store anyway
+		}
+	}
+}
+
+// Subscribers counts open subscriptions.
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
