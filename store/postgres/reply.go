@@ -98,16 +98,18 @@ func (db *DB) listen(ctx context.Context) {
 }
 
 func (db *DB) listenOnce(ctx context.Context) error {
-	conn, err := db.pool.Acquire(ctx)
+	pooled, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Hijack().Close(context.Background()) // a LISTENing session is not returned to the pool
+	// A LISTENing session is taken out of the pool for good.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+eventChannel+"; LISTEN "+deltaChannel); err != nil {
 		return err
 	}
 	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
+		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
