@@ -16,6 +16,12 @@ if command -v npm >/dev/null 2>&1; then
 		npm install --prefix "$mock" --silent --no-audit --no-fund @dwmkerr/mock-llm@0.1.29 >/dev/null
 	fi
 	export MOCK_LLM=$PWD/$mock/node_modules/.bin/mock-llm
+	# The Standard Webhooks reference verifier, for the signature tests.
+	swh=.cache/standardwebhooks
+	if [ ! -d "$swh/node_modules/standardwebhooks" ]; then
+		npm install --prefix "$swh" --silent --no-audit --no-fund standardwebhooks@1.1.1 >/dev/null
+	fi
+	export STANDARDWEBHOOKS_DIR=$PWD/$swh/node_modules/standardwebhooks
 fi
 
 go vet ./...
