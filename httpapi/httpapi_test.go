@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,11 +20,13 @@ import (
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
 )
 
 type testBundle struct {
+	hub    *live.Hub
 	url    string
 	admin  string // admin token of tenant A (the default tenant)
 	user   string // non-admin token of tenant A
@@ -35,21 +38,23 @@ type testBundle struct {
 func engines(t *testing.T, fn func(t *testing.T, b *testBundle)) {
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
+		hub := live.NewHub()
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), sqlite.Options{Hub: hub})
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
-		fn(t, setup(t, db))
+		fn(t, setup(t, db, hub))
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
-		db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t)})
+		hub := live.NewHub()
+		db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t), Hub: hub})
 		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
-		fn(t, setup(t, db))
+		fn(t, setup(t, db, hub))
 	})
 }
 
-func setup(t *testing.T, st httpapi.Store) *testBundle {
+func setup(t *testing.T, st httpapi.Store, hub *live.Hub) *testBundle {
 	ctx := context.Background()
 	a, err := st.EnsureTenant(ctx, "default")
 	require.NoError(t, err)
@@ -61,9 +66,9 @@ func setup(t *testing.T, st httpapi.Store) *testBundle {
 		require.NoError(t, err)
 		return secret
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: st, DefaultTenantID: a.ID}))
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: st, DefaultTenantID: a.ID, Hub: hub}))
 	t.Cleanup(srv.Close)
-	return &testBundle{url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client()}
+	return &testBundle{hub: hub, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client()}
 }
 
 type response struct {
@@ -460,6 +465,8 @@ func TestTenantIsolation(t *testing.T) {
 			{"PATCH", "/api/users/user-1", map[string]any{"language": "xx"}},
 			{"DELETE", "/api/users/user-1", nil},
 			{"DELETE", "/api/tokens/" + tokID, nil},
+			{"GET", "/api/conversations/" + id + "/events", nil},
+			{"GET", "/api/conversations/" + id + "/messages/1/context", nil},
 		}
 		for _, tc := range cases {
 			t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -519,5 +526,160 @@ func TestUsersAndBots(t *testing.T) {
 		require.Equal(t, 404, b.do(t, b.user, "GET", "/api/conversations/"+id, nil).status, "erased with the user")
 		require.Equal(t, 204, b.do(t, b.admin, "DELETE", "/api/bots/bot-9", nil).status)
 		require.Equal(t, 404, b.do(t, b.admin, "GET", "/api/bots/bot-9", nil).status)
+	})
+}
+
+// stream reads server-sent events from an open response.
+type stream struct {
+	events chan map[string]string
+	cancel context.CancelFunc
+}
+
+func (b *testBundle) stream(t *testing.T, token, path string, headers ...string) (*stream, int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := b.client.Do(req)
+	require.NoError(t, err)
+	if res.StatusCode != 200 {
+		res.Body.Close()
+		cancel()
+		return nil, res.StatusCode
+	}
+	require.Equal(t, "text/event-stream", res.Header.Get("Content-Type"))
+	s := &stream{events: make(chan map[string]string, 100), cancel: cancel}
+	t.Cleanup(cancel)
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		ev := map[string]string{}
+		for sc.Scan() {
+			line := sc.Text()
+			if line == "" {
+				if len(ev) > 0 {
+					s.events <- ev
+				}
+				ev = map[string]string{}
+				continue
+			}
+			if k, v, ok := strings.Cut(line, ": "); ok && !strings.HasPrefix(line, ":") {
+				ev[k] = v
+			}
+		}
+		close(s.events)
+	}()
+	return s, 200
+}
+
+func (s *stream) next(t *testing.T) map[string]string {
+	select {
+	case ev, ok := <-s.events:
+		require.True(t, ok, "stream ended")
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event within 5s")
+		return nil
+	}
+}
+
+func TestEventStream(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, b *testBundle) {
+		id := b.conversation(t, b.admin, "bot-1", "user-1")
+		s, status := b.stream(t, b.user, "/api/conversations/"+id+"/events")
+		require.Equal(t, 200, status)
+		ev := s.next(t)
+		require.Equal(t, "conversation.created", ev["event"], "the backlog first")
+		first := ev["id"]
+
+		res := b.do(t, b.user, "POST", "/api/conversations/"+id+"/messages",
+			map[string]any{"message": map[string]any{"text": "operator here", "from_bot": true}})
+		require.Equal(t, 201, res.status)
+		ev = s.next(t)
+		require.Equal(t, "message.created", ev["event"])
+		require.Contains(t, ev["data"], "operator here")
+		second := ev["id"]
+
+		b.hub.PublishDelta(live.Delta{ConversationID: id, UptoSeq: 1, Text: "Hel"})
+		ev = s.next(t)
+		require.Equal(t, "message.delta", ev["event"])
+		require.Contains(t, ev["data"], `"text":"Hel"`)
+		require.Empty(t, ev["id"], "deltas are not resumable")
+		s.cancel()
+
+		// Resume after the first event: only the second comes back.
+		s, _ = b.stream(t, b.user, "/api/conversations/"+id+"/events", "Last-Event-ID", first)
+		ev = s.next(t)
+		require.Equal(t, second, ev["id"])
+		s.cancel()
+
+		_, status = b.stream(t, b.user, "/api/conversations/"+id+"/events", "Last-Event-ID", "x")
+		require.Equal(t, 400, status)
+		_, status = b.stream(t, b.other, "/api/conversations/"+id+"/events")
+		require.Equal(t, 404, status)
+	})
+}
+
+func TestWaitTimesOut(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, b *testBundle) {
+		id := b.conversation(t, b.admin, "bot-1", "user-1")
+		start := time.Now()
+		res := b.do(t, b.user, "POST", "/api/conversations/"+id+"/messages", map[string]any{"message": map[string]any{"text": "hi"}},
+			"Prefer", "wait=1")
+		require.Equal(t, 201, res.status, res.raw)
+		require.GreaterOrEqual(t, time.Since(start), 900*time.Millisecond)
+		require.Equal(t, "pending", res.body["reply_status"], "no worker runs here: the wait ends first")
+		follow := res.body["follow"].(map[string]any)
+		require.Equal(t, "/api/conversations/"+id+"/events", follow["events"])
+		page := b.do(t, b.user, "GET", follow["messages"].(string), nil)
+		require.Equal(t, 200, page.status)
+		require.Empty(t, page.body["messages"], "the follow link starts after the message")
+
+		res = b.do(t, b.user, "POST", "/api/conversations/"+id+"/messages?wait=soon", map[string]any{"message": map[string]any{"text": "hi"}})
+		require.Equal(t, 422, res.status)
+		require.Equal(t, "query.wait", problemField(res))
+		res = b.do(t, b.user, "POST", "/api/conversations/"+id+"/messages", map[string]any{"message": map[string]any{"text": "hi"}})
+		require.Nil(t, res.body["reply_status"], "no wait asked, no wait fields")
+	})
+}
+
+func TestWebhookAdmin(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, b *testBundle) {
+		require.Equal(t, 403, b.do(t, b.user, "GET", "/api/webhook-secrets", nil).status)
+		res := b.do(t, b.admin, "POST", "/api/webhook-secrets/rotate", map[string]any{"overlap_seconds": 60})
+		require.Equal(t, 201, res.status, res.raw)
+		require.True(t, strings.HasPrefix(res.body["secret"].(string), "whsec_"))
+		res = b.do(t, b.admin, "POST", "/api/webhook-secrets/rotate", map[string]any{"secret": "whsec_bad"})
+		require.Equal(t, 422, res.status)
+		require.Equal(t, "body.secret", problemField(res))
+		res = b.do(t, b.admin, "GET", "/api/webhook-secrets", nil)
+		require.Len(t, res.body["secrets"], 1)
+		res = b.do(t, b.other, "GET", "/api/webhook-secrets", nil)
+		require.Empty(t, res.body["secrets"], "secrets are per tenant")
+
+		// A conversation with a webhook gets deliveries in the log.
+		require.Equal(t, 201, b.do(t, b.admin, "POST", "/api/bots", map[string]any{"id": "bot-w"}).status)
+		res = b.do(t, b.user, "POST", "/api/conversations", map[string]any{"bot_id": "bot-w", "user_id": "u",
+			"create_user_if_not_exists": true, "webhook": "https://hooks.example.com/p"})
+		id := res.body["conversation"].(map[string]any)["id"].(string)
+		res = b.do(t, b.user, "GET", "/api/webhook-deliveries?conversation_id="+id, nil)
+		require.Equal(t, 200, res.status, res.raw)
+		ds := res.body["deliveries"].([]any)
+		require.Len(t, ds, 1)
+		d := ds[0].(map[string]any)
+		require.Equal(t, "conversation.created", d["event_type"])
+		require.Equal(t, "pending", d["status"])
+		require.Equal(t, "https://hooks.example.com/p", d["url"])
+		require.Empty(t, b.do(t, b.other, "GET", "/api/webhook-deliveries", nil).body["deliveries"])
+		require.Equal(t, 404, b.do(t, b.other, "POST", "/api/webhook-deliveries/"+d["id"].(string)+"/replay", nil).status)
+		require.Equal(t, 403, b.do(t, b.user, "POST", "/api/webhook-deliveries/"+d["id"].(string)+"/replay", nil).status)
+		require.Equal(t, 202, b.do(t, b.admin, "POST", "/api/webhook-deliveries/"+d["id"].(string)+"/replay", nil).status)
+		res = b.do(t, b.user, "GET", "/api/webhook-deliveries?status=bogus", nil)
+		require.Equal(t, 422, res.status)
 	})
 }
