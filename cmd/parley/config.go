@@ -31,12 +31,14 @@ type config struct {
 	BootstrapToken       string
 	AllowPrivateNetworks bool
 	LogLevel             string
+	scheduleErr          error
 	LLMBaseURL           string
 	LLMAPIKey            string
 	LLMModel             string
 	ReplyTimeout         time.Duration
 	Workers              int
 	WebhookSecret        string
+	WebhookSchedule      []time.Duration
 }
 
 func envOr(name, def string) string {
@@ -76,6 +78,31 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "workers", envInt("PARLEY_WORKERS", 20), "background jobs run at once (PARLEY_WORKERS)")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", os.Getenv("PARLEY_WEBHOOK_SECRET"),
 		"whsec_... signing secret of the default tenant's webhooks (PARLEY_WEBHOOK_SECRET)")
+	fs.Func("webhook-retry-schedule", "waits between webhook attempts, comma separated (PARLEY_WEBHOOK_RETRY_SCHEDULE; default 5s,5m,30m,2h,5h,10h,14h,20h,24h)",
+		func(v string) error { return c.parseSchedule(v) })
+	if v := os.Getenv("PARLEY_WEBHOOK_RETRY_SCHEDULE"); v != "" {
+		if err := c.parseSchedule(v); err != nil {
+			c.scheduleErr = fmt.Errorf("PARLEY_WEBHOOK_RETRY_SCHEDULE: %w", err)
+		}
+	}
+}
+
+// rescueAfter outlasts the longest attempt of any job: a reply, or a
+// webhook delivery.
+func (c *config) rescueAfter() time.Duration {
+	return max(c.ReplyTimeout, webhook.Timeout+10*time.Second) + 5*time.Second
+}
+
+func (c *config) parseSchedule(v string) error {
+	c.WebhookSchedule = nil
+	for _, part := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a positive duration", part)
+		}
+		c.WebhookSchedule = append(c.WebhookSchedule, d)
+	}
+	return nil
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
@@ -120,10 +147,10 @@ func (c *config) openStore(ctx context.Context, logger *slog.Logger, workers *ri
 			return nil, fmt.Errorf("PARLEY_DATABASE_URL must be a postgres:// URL")
 		}
 		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger, Hub: hub,
-			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, JobTimeout: c.ReplyTimeout}})
+			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 	}
 	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger, Hub: hub,
-		Queue: sqlite.QueueOptions{Workers: workers, Concurrency: c.Workers, JobTimeout: c.ReplyTimeout}})
+		Queue: sqlite.QueueOptions{Workers: workers, Concurrency: c.Workers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 }
 
 // defaultTenant is the tenant of the bootstrap token and of CLI commands that

@@ -3,11 +3,13 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -315,7 +317,7 @@ func TestReplyCrash(t *testing.T) {
 			return nil
 		}
 		var err2 error
-		deadline := time.Now().Add(90 * time.Second)
+		deadline := time.Now().Add(240 * time.Second)
 		for time.Now().Before(deadline) {
 			if err2 = check(); err2 == nil {
 				break
@@ -327,4 +329,182 @@ func TestReplyCrash(t *testing.T) {
 		time.Sleep(time.Second)
 		require.NoError(t, check())
 	})
+}
+
+// hookReceiver is an integrator's endpoint on loopback that can be down.
+type hookReceiver struct {
+	*httptest.Server
+	down atomic.Bool
+	mu   sync.Mutex
+	byID map[string][]string // webhook-id -> bodies received
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	h := &hookReceiver{byID: map[string][]string{}}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		h.mu.Lock()
+		h.byID[r.Header.Get("webhook-id")] = append(h.byID[r.Header.Get("webhook-id")], string(b))
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// replyDeliveries maps each delivered bot reply (message id) to the
+// webhook-ids it came under.
+func (h *hookReceiver) replyDeliveries(t *testing.T) map[string]map[string]bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]map[string]bool{}
+	for id, bodies := range h.byID {
+		for _, b := range bodies {
+			var p struct {
+				Type string `json:"type"`
+				Data struct {
+					Message struct {
+						ID      string `json:"id"`
+						FromBot bool   `json:"from_bot"`
+					} `json:"message"`
+				} `json:"data"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(b), &p))
+			if p.Type == "message.created" && p.Data.Message.FromBot {
+				if out[p.Data.Message.ID] == nil {
+					out[p.Data.Message.ID] = map[string]bool{}
+				}
+				out[p.Data.Message.ID][id] = true
+			}
+		}
+	}
+	return out
+}
+
+// deliveryScenario: replies are made while the receiver is down, a replica
+// is killed with SIGKILL and restarted, the receiver comes back; every bot
+// reply must then be delivered at least once, each under one webhook-id.
+func deliveryScenario(t *testing.T, replicas int, env []string) {
+	recv := newHookReceiver(t)
+	recv.down.Store(true)
+	env = append(env, "PARLEY_ALLOW_PRIVATE_NETWORKS=true", "PARLEY_WEBHOOK_RETRY_SCHEDULE=1s,2s,3s")
+	servers := make([]*server, replicas)
+	for i := range servers {
+		servers[i] = start(t, env...)
+	}
+	s := servers[0]
+	status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-1", "webhook": recv.URL + "/hook",
+		"reply": map[string]any{"debounce_ms": 0}})
+	require.NoError(t, err)
+	require.Equal(t, 201, status)
+	var convs []string
+	for i := range 10 {
+		srv := servers[i%replicas]
+		status, body, err := srv.call("POST", "/api/conversations",
+			map[string]any{"bot_id": "bot-1", "user_id": fmt.Sprintf("u%d", i), "create_user_if_not_exists": true})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		convs = append(convs, body["conversation"].(map[string]any)["id"].(string))
+	}
+	if replicas > 1 {
+		// A stream on one replica follows a reply made through another.
+		events, cancel := sseLines(t, servers[1], convs[0])
+		defer cancel()
+		status, _, err := servers[0].call("POST", "/api/conversations/"+convs[0]+"/messages",
+			map[string]any{"message": map[string]any{"text": "across replicas"}})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		waitLine(t, events, "across replicas")
+	}
+	for i, conv := range convs {
+		for j := range 2 {
+			status, _, err := servers[(i+j)%replicas].call("POST", "/api/conversations/"+conv+"/messages?wait=10s",
+				map[string]any{"message": map[string]any{"text": fmt.Sprintf("question %d", j)}})
+			require.NoError(t, err)
+			require.Equal(t, 201, status)
+		}
+	}
+	servers[0].kill()
+	recv.down.Store(false)
+	servers[0] = start(t, env...)
+
+	// Every bot reply in the store, through the API.
+	replies := map[string]bool{}
+	for _, conv := range convs {
+		status, body, err := servers[0].call("GET", "/api/conversations/"+conv+"/messages?limit=200", nil)
+		require.NoError(t, err)
+		require.Equal(t, 200, status)
+		for _, m := range body["messages"].([]any) {
+			if m := m.(map[string]any); m["from_bot"] == true {
+				replies[m["id"].(string)] = true
+			}
+		}
+	}
+	require.GreaterOrEqual(t, len(replies), 20)
+	require.Eventually(t, func() bool {
+		got := recv.replyDeliveries(t)
+		for id := range replies {
+			if len(got[id]) == 0 {
+				return false
+			}
+		}
+		return true
+	}, 240*time.Second, 100*time.Millisecond, "every reply delivered at least once (an attempt cut by the kill waits for River's rescuer)")
+	seen := map[string]string{}
+	for msg, ids := range recv.replyDeliveries(t) {
+		require.Len(t, ids, 1, "one webhook-id per reply")
+		for id := range ids {
+			require.Empty(t, seen[id], "one reply per webhook-id")
+			seen[id] = msg
+		}
+	}
+}
+
+// sseLines follows a conversation's event stream on a server.
+func sseLines(t *testing.T, s *server, conv string) (<-chan string, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.url+"/api/conversations/"+conv+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, 200, res.StatusCode)
+	lines := make(chan string, 1000)
+	go func() {
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines, cancel
+}
+
+func waitLine(t *testing.T, lines <-chan string, substr string) {
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "stream ended")
+			if strings.Contains(l, substr) && strings.Contains(l, `"from_bot":true`) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no event with %q", substr)
+		}
+	}
+}
+
+func TestDeliveryCrash(t *testing.T) {
+	t.Parallel()
+	stores(t, func(t *testing.T, env []string) { deliveryScenario(t, 1, env) })
+}
+
+func TestDeliveryTwoReplicas(t *testing.T) {
+	t.Parallel()
+	deliveryScenario(t, 2, []string{"PARLEY_DATABASE_URL=" + pgtest.SchemaURL(t)})
 }

@@ -32,6 +32,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if cfg.scheduleErr != nil {
+		return cfg.scheduleErr
+	}
 	logger := cfg.logger(stderr)
 	workers := river.NewWorkers()
 	hub := live.NewHub()
@@ -74,7 +77,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}})
 	river.AddWorker(workers, &webhook.Worker{Store: st, Metrics: webhook.NewMetrics(reg), Logger: logger,
-		Client: egress.NewClient(egress.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: webhook.Timeout})})
+		Schedule: cfg.WebhookSchedule,
+		Client:   egress.NewClient(egress.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: webhook.Timeout})})
 	if err := st.StartWorkers(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}

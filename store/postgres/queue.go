@@ -20,6 +20,9 @@ type QueueOptions struct {
 	Concurrency int
 	// JobTimeout bounds one attempt of a job. Default 2 minutes.
 	JobTimeout time.Duration
+	// RescueAfter is when a job still marked running (its process died) is
+	// tried again: longer than any attempt can last. Default JobTimeout+5s.
+	RescueAfter time.Duration
 }
 
 func newQueue(pool *pgxpool.Pool, o QueueOptions, opts Options) (*river.Client[pgx.Tx], error) {
@@ -32,7 +35,10 @@ func newQueue(pool *pgxpool.Pool, o QueueOptions, opts Options) (*river.Client[p
 		}
 		// A job still "running" after a crash is retried once it is older
 		// than any live attempt can be.
-		cfg.RescueStuckJobsAfter = cfg.JobTimeout + 5*time.Second
+		cfg.RescueStuckJobsAfter = o.RescueAfter
+		if cfg.RescueStuckJobsAfter == 0 {
+			cfg.RescueStuckJobsAfter = cfg.JobTimeout + 5*time.Second
+		}
 		// New jobs wake workers through LISTEN/NOTIFY; polling is the fallback.
 		cfg.FetchCooldown = 20 * time.Millisecond
 	}

@@ -19,6 +19,9 @@ type QueueOptions struct {
 	Concurrency int
 	// JobTimeout bounds one attempt of a job. Default 2 minutes.
 	JobTimeout time.Duration
+	// RescueAfter is when a job still marked running (its process died) is
+	// tried again: longer than any attempt can last. Default JobTimeout+5s.
+	RescueAfter time.Duration
 }
 
 func newQueue(write *sql.DB, o QueueOptions, opts Options) (*river.Client[*sql.Tx], error) {
@@ -31,7 +34,10 @@ func newQueue(write *sql.DB, o QueueOptions, opts Options) (*river.Client[*sql.T
 		}
 		// A job still "running" after a crash is retried once it is older
 		// than any live attempt can be.
-		cfg.RescueStuckJobsAfter = cfg.JobTimeout + 5*time.Second
+		cfg.RescueStuckJobsAfter = o.RescueAfter
+		if cfg.RescueStuckJobsAfter == 0 {
+			cfg.RescueStuckJobsAfter = cfg.JobTimeout + 5*time.Second
+		}
 		// SQLite has no LISTEN/NOTIFY: poll often, it is a local file.
 		cfg.FetchPollInterval = 50 * time.Millisecond
 		cfg.FetchCooldown = 20 * time.Millisecond
