@@ -197,6 +197,8 @@ type ReplyJob struct {
 	TenantID       string `json:"tenant_id"`
 	ConversationID string `json:"conversation_id"`
 	Seq            int64  `json:"seq,omitempty"`
+	// History replaces the stored history as the reply's context.
+	History []HistoryItem `json:"history,omitempty"`
 }
 
 // Kind names the job for the queue.
@@ -230,6 +232,12 @@ type NewMessage struct {
 	Metadata       json.RawMessage
 	IdempotencyKey string
 	RequestHash    string
+	// NoReply stores a user message as history only: no reply job (V1
+	// history items the client sent).
+	NoReply bool
+	// ReplyHistory, when set, is the context of this message's reply in
+	// place of the stored history (a V1 client whose history diverged).
+	ReplyHistory []HistoryItem
 }
 
 // AppendResult tells whether an append stored a message or replayed one.
@@ -401,4 +409,10 @@ type WebhookSecret struct {
 	Secret    string     `json:"secret"`
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// HistoryItem is one message of a history a client sent (V1).
+type HistoryItem struct {
+	FromBot bool     `json:"from_bot"`
+	Bubbles []string `json:"bubbles"`
 }

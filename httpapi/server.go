@@ -147,6 +147,7 @@ func (s *Server) register() {
 	s.registerUsers()
 	s.registerTokens()
 	s.registerWebhooks()
+	s.registerV1()
 }
 
 // op fills what every operation shares.

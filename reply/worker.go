@@ -151,6 +151,13 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) erro
 	if err != nil {
 		return err
 	}
+	override := len(a.History) > 0
+	if override {
+		// A V1 client whose history diverged from the stored one: its
+		// history is the context (V1's contract), followed by the messages
+		// being answered.
+		history = clientHistory(a.History, history, st.AnsweredSeq)
+	}
 	if a.Seq > 0 { // enqueue: answer in order
 		for _, m := range history {
 			if !m.FromBot && m.Seq > st.AnsweredSeq && m.Seq < target {
@@ -166,8 +173,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) erro
 	in := Input{Bot: st.Bot, Conversation: st.Conversation, User: st.User, Summary: st.Summary,
 		SummarySeq: st.SummarySeq, History: history, AnsweredSeq: st.AnsweredSeq}
 	query := pendingText(history, st.AnsweredSeq)
-	if in.Retrieved, err = w.retrieve(ctx, st, query, history); err != nil {
-		return err
+	if !override {
+		if in.Retrieved, err = w.retrieve(ctx, st, query, history); err != nil {
+			return err
+		}
 	}
 	if w.Memories != nil {
 		if in.Memories, err = w.Memories.Recall(ctx, a.TenantID, st.Bot.ID, st.User.ID, query, 5); err != nil {
@@ -176,7 +185,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) erro
 	}
 	c := Assemble(in)
 	summary, summarySeq := st.Summary, st.SummarySeq
-	if len(c.Unsummarised) > 0 {
+	if len(c.Unsummarised) > 0 && !override {
 		// Messages left the window: extend the summary with them, then
 		// assemble again so that the model sees the extended summary.
 		maxTokens := c.Budget / summaryShare
@@ -327,6 +336,25 @@ func (w *Worker) watchInterrupt(ctx context.Context, cancel context.CancelFunc, 
 			}
 		}
 	}
+}
+
+// clientHistory puts a client's history in place of the stored one, then
+// the user messages being answered (from the stored history). Client items
+// get sequence numbers up to the answered mark, so that the assembly keeps
+// them in order and never takes them for messages being answered.
+func clientHistory(items []parley.HistoryItem, stored []parley.Message, answered int64) []parley.Message {
+	var pending []parley.Message
+	for _, m := range stored {
+		if !m.FromBot && m.Seq > answered {
+			pending = append(pending, m)
+		}
+	}
+	out := make([]parley.Message, 0, len(items)+len(pending))
+	for i, it := range items {
+		out = append(out, parley.Message{Seq: answered - int64(len(items)-1-i), FromBot: it.FromBot,
+			Text: strings.Join(it.Bubbles, "\n"), Bubbles: it.Bubbles})
+	}
+	return append(out, pending...)
 }
 
 // debounceLeft is how long to wait until the newest user message is as old

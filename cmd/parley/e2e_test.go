@@ -508,3 +508,97 @@ func TestDeliveryTwoReplicas(t *testing.T) {
 	t.Parallel()
 	deliveryScenario(t, 2, []string{"PARLEY_DATABASE_URL=" + pgtest.SchemaURL(t)})
 }
+
+// TestV1 drives /v2/complete through the real binary: history reconciled,
+// retries answered with the same reply and nothing stored twice, divergence
+// reported, the conversation continued through V3, bad input refused.
+func TestV1(t *testing.T) {
+	t.Parallel()
+	stores(t, func(t *testing.T, env []string) {
+		s := start(t, env...)
+		status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-456", "reply": map[string]any{"debounce_ms": 0}})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		history := []any{map[string]any{"bot": true, "content": []string{"Hi there!"}}, map[string]any{"bot": false, "content": []string{"Hey"}}}
+		body := map[string]any{"conversation_id": "chat-123", "bot_id": "bot-456", "user_id": "user-789", "message": "Hello",
+			"messages": history, "language": "es", "platform": "Qkkie", "user_kv_pairs": map[string]any{"plan": "gold"}}
+		status, first, err := s.call("POST", "/v2/complete", body)
+		require.NoError(t, err)
+		require.Equal(t, 200, status, first)
+		require.Equal(t, true, first["bot"])
+		require.Equal(t, "appended", first["history"].(map[string]any)["status"])
+		conv := first["conversation_id"].(string)
+
+		status, again, err := s.call("POST", "/v2/complete", body)
+		require.NoError(t, err)
+		require.Equal(t, 200, status)
+		require.Equal(t, first["reply_message_id"], again["reply_message_id"], "a retry answers the same reply")
+		require.Equal(t, first["content"], again["content"])
+
+		msgs := func() []any {
+			status, page, err := s.call("GET", "/api/conversations/"+conv+"/messages?limit=200", nil)
+			require.NoError(t, err)
+			require.Equal(t, 200, status)
+			return page["messages"].([]any)
+		}
+		require.Len(t, msgs(), 4, "history, message and reply, stored once")
+		require.NotContains(t, msgs()[3].(map[string]any)["text"], "Hey", "history items are not answered again")
+
+		// Next turn: the client sends the reply back as history.
+		next := map[string]any{"conversation_id": "chat-123", "bot_id": "bot-456", "user_id": "user-789", "message": "Thanks",
+			"messages": append(history, map[string]any{"bot": false, "content": []string{"Hello"}},
+				map[string]any{"bot": true, "content": first["content"]})}
+		status, turn2, err := s.call("POST", "/v2/complete", next)
+		require.NoError(t, err)
+		require.Equal(t, 200, status, turn2)
+		require.Equal(t, "in_sync", turn2["history"].(map[string]any)["status"])
+		require.Len(t, msgs(), 6)
+
+		// An edited history: reported, nothing stored rewritten.
+		edited := map[string]any{"conversation_id": "chat-123", "bot_id": "bot-456", "user_id": "user-789", "message": "Again",
+			"messages": []any{map[string]any{"bot": true, "content": []string{"Hello, edited"}}}}
+		status, div, err := s.call("POST", "/v2/complete", edited)
+		require.NoError(t, err)
+		require.Equal(t, 200, status, div)
+		h := div["history"].(map[string]any)
+		require.Equal(t, "diverged", h["status"])
+		require.Equal(t, float64(0), h["diverged_at"])
+		all := msgs()
+		require.Len(t, all, 8)
+		require.Equal(t, "Hi there!", all[0].(map[string]any)["text"], "stored history untouched")
+
+		// The V1 conversation continues with V3 calls, and a V3 id drives V1.
+		status, v3, err := s.call("POST", "/api/conversations/"+conv+"/messages?wait=10s", map[string]any{"message": map[string]any{"text": "via V3"}})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		require.Equal(t, "replied", v3["reply_status"])
+		status, byID, err := s.call("POST", "/v2/complete", map[string]any{"conversation_id": conv, "bot_id": "bot-456",
+			"user_id": "user-789", "message": "by id", "messages": []any{}})
+		require.NoError(t, err)
+		require.Equal(t, 200, status, byID)
+		require.Equal(t, conv, byID["conversation_id"])
+
+		status, user, err := s.call("GET", "/api/users/user-789", nil)
+		require.NoError(t, err)
+		require.Equal(t, 200, status)
+		require.Equal(t, map[string]any{"plan": "gold"}, user["kv"])
+		require.Equal(t, "Qkkie", user["platform"])
+
+		count := len(msgs())
+		for _, bad := range []map[string]any{
+			{"bot_id": "bot-456", "user_id": "u", "message": "x"},                                           // no conversation_id
+			{"conversation_id": "c", "bot_id": "bot-456", "user_id": "u", "message": ""},                    // empty message
+			{"conversation_id": "c", "bot_id": "nope", "user_id": "u", "message": "x"},                      // unknown bot
+			{"conversation_id": "c", "bot_id": "bot-456", "user_id": "u", "message": "x", "messages": "no"}, // malformed history
+			{"conversation_id": "c", "bot_id": "bot-456", "user_id": "u", "message": "x",
+				"messages": []any{map[string]any{"bot": true, "content": []any{7}}}}, // a bubble that is not a string
+			{"conversation_id": "chat-123", "bot_id": "bot-456", "user_id": "someone-else", "message": "x"}, // another user's conversation
+		} {
+			status, problem, err := s.call("POST", "/v2/complete", bad)
+			require.NoError(t, err)
+			require.True(t, status >= 400 && status < 500, "%v -> %d %v", bad, status, problem)
+			require.NotEmpty(t, problem["errors"], "the problem names the field")
+		}
+		require.Len(t, msgs(), count, "bad calls store nothing")
+	})
+}

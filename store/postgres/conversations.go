@@ -37,11 +37,18 @@ func scanConversation(row pgx.Row) (*parley.Conversation, error) {
 // which happened. Concurrent calls for one pair create exactly one: the
 // insert is ON CONFLICT DO NOTHING, and the loser reads the winner's row.
 func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error) {
+	// A V1 conversation id names the conversation whatever the user; a V3
+	// conversation is the one of its bot and user.
 	get := func(q pgx.Tx) (*parley.Conversation, error) {
-		return scanConversation(q.QueryRow(ctx,
+		c, err := scanConversation(q.QueryRow(ctx,
 			`SELECT `+conversationColumns+` FROM conversations
-			 WHERE tenant_id = $1 AND bot_id = $2 AND user_id = $3 AND external_id = $4`,
+			 WHERE tenant_id = $1 AND bot_id = $2 AND external_id = $4 AND (external_id <> '' OR user_id = $3)`,
 			tenantID, nc.BotID, nc.UserID, nc.ExternalID))
+		if err == nil && c.UserID != nc.UserID {
+			return nil, parley.FieldError(parley.ECONFLICT, "body.user_id",
+				"conversation %q belongs to user %q", nc.ExternalID, c.UserID)
+		}
+		return c, err
 	}
 	var out *parley.Conversation
 	var created bool
@@ -50,6 +57,9 @@ func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc p
 		if err == nil {
 			out = c
 			return nil
+		}
+		if parley.ErrorCode(err) == parley.ECONFLICT {
+			return err
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("postgres: read conversation: %w", err)
@@ -85,12 +95,15 @@ func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc p
 		out, err = scanConversation(tx.QueryRow(ctx,
 			`INSERT INTO conversations (id, tenant_id, bot_id, user_id, external_id, webhook, platform, language,
 			   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
-			 ON CONFLICT (tenant_id, bot_id, user_id, external_id) DO NOTHING
+			 ON CONFLICT DO NOTHING
 			 RETURNING `+conversationColumns,
 			parley.NewID(), tenantID, nc.BotID, nc.UserID, nc.ExternalID, nc.Webhook,
 			firstNonEmpty(nc.Platform, userPlatform), firstNonEmpty(nc.Language, userLanguage, botLanguage), now))
 		if errors.Is(err, pgx.ErrNoRows) { // a concurrent call created it first
 			out, err = get(tx)
+			if parley.ErrorCode(err) == parley.ECONFLICT {
+				return err
+			}
 			if err != nil {
 				return fmt.Errorf("postgres: read conversation: %w", err)
 			}
@@ -273,7 +286,7 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 				return fmt.Errorf("postgres: read idempotent message: %w", err)
 			}
 		}
-		if !nm.FromBot && settings.EffectivePolicy() == parley.PolicyReject && lastUser > answered {
+		if !nm.FromBot && !nm.NoReply && settings.EffectivePolicy() == parley.PolicyReject && lastUser > answered {
 			return parley.FieldError(parley.ECONFLICT, "body.message",
 				"the bot is still replying to an earlier message (reply policy: reject)")
 		}
@@ -294,15 +307,19 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 		}
 		if _, err := tx.Exec(ctx,
 			`UPDATE conversations SET last_seq = $2, updated_at = $3, last_message_at = $3,
-			   last_user_seq = CASE WHEN $4 THEN last_user_seq ELSE $2 END WHERE id = $1`,
-			conversationID, m.Seq, now, nm.FromBot); err != nil {
+			   last_user_seq = CASE WHEN $4 THEN last_user_seq ELSE $2 END,
+			   answered_seq = CASE WHEN $5 AND NOT $4 THEN $2 ELSE answered_seq END WHERE id = $1`,
+			conversationID, m.Seq, now, nm.FromBot, nm.NoReply); err != nil {
 			return fmt.Errorf("postgres: advance conversation: %w", err)
 		}
 		res = parley.AppendResult{Message: m}
 		if nm.FromBot {
 			return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now)
 		}
-		job := parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID}
+		if nm.NoReply {
+			return nil
+		}
+		job := parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID, History: nm.ReplyHistory}
 		if settings.EffectivePolicy() == parley.PolicyEnqueue {
 			job.Seq = m.Seq
 		}

@@ -102,8 +102,10 @@ func prepareAppend(ctx context.Context, write *sql.DB) (*appendStmts, error) {
 		   idempotency_key, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		// Takes the next sequence number; a user message also becomes the
 		// newest one waiting for a reply.
+		// A history-only user message (?4) counts as answered: it is history.
 		{&st.advance, `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?1, last_message_at = ?1,
-		   last_user_seq = CASE WHEN ?2 THEN last_user_seq ELSE last_seq + 1 END
+		   last_user_seq = CASE WHEN ?2 THEN last_user_seq ELSE last_seq + 1 END,
+		   answered_seq = CASE WHEN ?4 AND NOT ?2 THEN last_seq + 1 ELSE answered_seq END
 		   WHERE id = ?3 RETURNING last_seq`},
 	} {
 		var err error
@@ -186,7 +188,7 @@ func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *ap
 	if err := json.Unmarshal([]byte(replyJSON), &settings); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: decode reply settings: %w", err)
 	}
-	if !m.FromBot && settings.EffectivePolicy() == parley.PolicyReject && lastUser > answered {
+	if !m.FromBot && !m.NoReply && settings.EffectivePolicy() == parley.PolicyReject && lastUser > answered {
 		return parley.AppendResult{}, parley.FieldError(parley.ECONFLICT, "body.message",
 			"the bot is still replying to an earlier message (reply policy: reject)")
 	}
@@ -196,7 +198,7 @@ func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *ap
 	}
 	now := parley.Now()
 	var seq int64
-	if err := st.advance.QueryRowContext(ctx, micros(now), m.FromBot, op.conversationID).Scan(&seq); err != nil {
+	if err := st.advance.QueryRowContext(ctx, micros(now), m.FromBot, op.conversationID, m.NoReply).Scan(&seq); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: advance conversation: %w", err)
 	}
 	msg := &parley.Message{ID: parley.NewID(), ConversationID: op.conversationID, Seq: seq, FromBot: m.FromBot,
@@ -214,7 +216,10 @@ func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *ap
 		}
 		return parley.AppendResult{Message: msg}, nil
 	}
-	job := parley.ReplyJob{TenantID: op.tenantID, ConversationID: op.conversationID}
+	if m.NoReply {
+		return parley.AppendResult{Message: msg}, nil
+	}
+	job := parley.ReplyJob{TenantID: op.tenantID, ConversationID: op.conversationID, History: m.ReplyHistory}
 	if settings.EffectivePolicy() == parley.PolicyEnqueue {
 		job.Seq = seq
 	}

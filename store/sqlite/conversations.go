@@ -33,11 +33,17 @@ func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc p
 	var out *parley.Conversation
 	var created bool
 	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		// A V1 conversation id names the conversation whatever the user; a
+		// V3 conversation is the one of its bot and user.
 		c, err := scanConversation(tx.QueryRowContext(ctx,
 			`SELECT `+conversationColumns+` FROM conversations
-			 WHERE tenant_id = ? AND bot_id = ? AND user_id = ? AND external_id = ?`,
-			tenantID, nc.BotID, nc.UserID, nc.ExternalID))
+			 WHERE tenant_id = ? AND bot_id = ? AND external_id = ? AND (external_id <> '' OR user_id = ?)`,
+			tenantID, nc.BotID, nc.ExternalID, nc.UserID))
 		if err == nil {
+			if c.UserID != nc.UserID {
+				return parley.FieldError(parley.ECONFLICT, "body.user_id",
+					"conversation %q belongs to user %q", nc.ExternalID, c.UserID)
+			}
 			out = c
 			return nil
 		}

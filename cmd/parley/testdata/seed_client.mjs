@@ -9,6 +9,29 @@ const token = process.env.PARLEY_TOKEN;
 const realFetch = globalThis.fetch;
 globalThis.fetch = (path, init) => realFetch(new URL(path, BASE), init);
 
+// ---- BEGIN seed 000: V1 - Stateless Pattern
+// V1 - Send full context every time
+const sendMessage = async (conversationData) => {
+  const response = await fetch('/v2/complete', {
+    method: 'POST',
+    headers: { 'Authorization': `Bearer ${token}` },
+    body: JSON.stringify({
+      conversation_id: conversationData.id,
+      bot_id: conversationData.botId,
+      user_id: conversationData.userId,
+      message: conversationData.newMessage,
+      messages: conversationData.fullHistory, // Full history each time
+      webhook: conversationData.webhook,
+      language: conversationData.language,
+      platform: conversationData.platform,
+      user_kv_pairs: conversationData.userContext
+    })
+  });
+  
+  return await response.json();
+};
+// ---- END seed 000 (V1)
+
 // ---- BEGIN seed 000: V3 - Stateful Pattern
 class ConversationSession {
   constructor(token) {
@@ -148,5 +171,31 @@ for (let i = 0; i < 100; i++) { // the SQLite search index trails writes briefly
 assert.deepEqual(found.conversations.map(c => c.id), [conversation.id]);
 const byUser = await (await service.searchConversations({ user_id: "user-000" })).json();
 assert.deepEqual(byUser.conversations.map(c => c.id), [other.conversation.id]);
+
+// Seed 000's V1 usage, verbatim ("https://..." parses as a URL; deliveries
+// to it fail and are logged, the reply is answered all the same).
+const v1 = await sendMessage({
+  id: "chat-123",
+  botId: "bot-456", 
+  userId: "user-789",
+  newMessage: "Hello",
+  fullHistory: [
+    { bot: true, content: ["Hi there!"] },
+    { bot: false, content: ["Hey"] }
+  ],
+  webhook: "https://...",
+  language: "es",
+  platform: "Qkkie"
+});
+assert.equal(v1.bot, true, JSON.stringify(v1));
+assert.ok(Array.isArray(v1.content) && v1.content.length > 0 && typeof v1.content[0] === 'string');
+assert.equal(v1.history.status, 'appended');
+// The V1 conversation is an ordinary V3 conversation.
+const v1History = await service.getConversationHistory(v1.conversation_id);
+assert.deepEqual(v1History.messages.slice(0, 3).map(m => m.text), ["Hi there!", "Hey", "Hello"]);
+const bad = await sendMessage({ id: "chat-123", botId: "bot-456", userId: "user-789", newMessage: "x",
+  fullHistory: [], webhook: "not a url" });
+assert.equal(bad.status, 422);
+assert.equal(bad.errors[0].location, "body.webhook");
 
 console.log("seed client OK");

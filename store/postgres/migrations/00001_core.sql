@@ -63,6 +63,8 @@ CREATE TABLE conversations (
 );
 CREATE INDEX conversations_tenant ON conversations (tenant_id, id);
 CREATE INDEX conversations_user ON conversations (tenant_id, user_id);
+-- A V1 conversation_id names one conversation per tenant and bot.
+CREATE UNIQUE INDEX conversations_external ON conversations (tenant_id, bot_id, external_id) WHERE external_id <> '';
 
 -- The tsvector is generated in the row, so search is consistent with the
 -- data at commit (PostgreSQL writers run concurrently; no indexer needed).

@@ -65,6 +65,8 @@ CREATE TABLE conversations (
 ) STRICT;
 CREATE INDEX conversations_tenant ON conversations (tenant_id, id);
 CREATE INDEX conversations_user ON conversations (tenant_id, user_id);
+-- A V1 conversation_id names one conversation per tenant and bot.
+CREATE UNIQUE INDEX conversations_external ON conversations (tenant_id, bot_id, external_id) WHERE external_id <> '';
 
 -- pk is the rowid the full-text index refers to. AUTOINCREMENT because the
 -- indexer's watermark needs rowids that are never reused after a delete.

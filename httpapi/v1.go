@@ -1,0 +1,224 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/compat"
+)
+
+// v1Wait is how long /v2/complete waits for the reply: V1 is synchronous.
+const v1Wait = 55 * time.Second
+
+// v1MaxHistory bounds the history a V1 call may send.
+const v1MaxHistory = 1000
+
+type v1Message struct {
+	Bot     bool     `json:"bot" doc:"true for the bot's messages"`
+	Content []string `json:"content" maxItems:"50" doc:"text bubbles"`
+}
+
+type v1Input struct {
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"optional: retries of a V1 call are recognised without it"`
+	Body           struct {
+		ConversationID string         `json:"conversation_id" minLength:"1" maxLength:"128" doc:"the client's conversation id (or a V3 conversation id)"`
+		BotID          string         `json:"bot_id" minLength:"1" maxLength:"128"`
+		UserID         string         `json:"user_id" minLength:"1" maxLength:"128"`
+		Message        string         `json:"message" minLength:"1" maxLength:"32000" doc:"the user's new message"`
+		Messages       []v1Message    `json:"messages,omitempty" maxItems:"1000" doc:"the history before message"`
+		Webhook        string         `json:"webhook,omitempty" maxLength:"2048"`
+		Language       string         `json:"language,omitempty" maxLength:"35"`
+		Platform       string         `json:"platform,omitempty" maxLength:"64"`
+		UserKVPairs    map[string]any `json:"user_kv_pairs,omitempty" doc:"merged into the user's key-value context: keys given replace stored ones, null removes a key, others stay"`
+	}
+}
+
+type v1Output struct {
+	Body struct {
+		Bot     bool     `json:"bot"`
+		Content []string `json:"content"`
+		// The V3 view of the same exchange, for the move to V3.
+		ConversationID string          `json:"conversation_id" doc:"the V3 conversation id"`
+		MessageID      string          `json:"message_id" doc:"the V3 id of the user's message"`
+		ReplyID        string          `json:"reply_message_id" doc:"the V3 id of the reply"`
+		History        compat.Result   `json:"history" doc:"how the history sent compared with the stored one"`
+		Reply          *parley.Message `json:"reply" doc:"the reply as a V3 message"`
+	}
+}
+
+func (s *Server) registerV1() {
+	o := op("complete", http.MethodPost, "/v2/complete",
+		"V1: send the whole history and the new message, get the bot's reply (compatibility layer over V3)", "v1")
+	o.MaxBodyBytes = 4 << 20 // V1 sends whole histories
+	huma.Register(s.api, o, s.complete)
+}
+
+func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
+	b := in.Body
+	if err := firstError(validID(b.ConversationID, "body.conversation_id"), validID(b.BotID, "body.bot_id"),
+		validID(b.UserID, "body.user_id"), validURL(b.Webhook, "body.webhook"), validKV(b.UserKVPairs)); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(b.Message) == "" {
+		return nil, fieldProblem("body.message", "the message is empty")
+	}
+	items := make([]parley.HistoryItem, len(b.Messages))
+	for i, m := range b.Messages {
+		items[i] = parley.HistoryItem{FromBot: m.Bot, Bubbles: m.Content}
+		if len(strings.TrimSpace(strings.Join(m.Content, ""))) == 0 {
+			return nil, fieldProblem("body.messages["+itoa(i)+"].content", "a history item needs text")
+		}
+	}
+	tenantID := principal(ctx).TenantID
+	// The key of this turn: the same call retried gets the same key, the
+	// next turn (a longer history) another.
+	key := in.IdempotencyKey
+	if key == "" {
+		h := sha256.New()
+		json.NewEncoder(h).Encode([]any{b.ConversationID, b.BotID, b.UserID, b.Message, b.Messages})
+		key = "v1:" + hex.EncodeToString(h.Sum(nil))
+	}
+
+	// User: created when new; platform, language and key-value pairs update it.
+	var lang, platform *string
+	if b.Language != "" {
+		lang = &b.Language
+	}
+	if b.Platform != "" {
+		platform = &b.Platform
+	}
+	if _, err := s.store.PatchUser(ctx, tenantID, b.UserID, parley.UserPatch{Platform: platform, Language: lang, KV: b.UserKVPairs}); err != nil {
+		if parley.ErrorCode(err) != parley.ENOTFOUND {
+			return nil, s.problem(ctx, err)
+		}
+		u := &parley.User{ID: b.UserID, Platform: b.Platform, Language: b.Language, KV: parley.MergeKV(nil, b.UserKVPairs)}
+		if _, _, err := s.store.PutUser(ctx, tenantID, u); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+	}
+	conv, err := s.v1Conversation(ctx, tenantID, b.ConversationID, b.BotID, b.UserID, b.Webhook, b.Platform, b.Language)
+	if err != nil {
+		return nil, err
+	}
+
+	signals, cancel := s.hub.Subscribe(conv.ID) // before the append: no news can be missed
+	defer cancel()
+	stored, err := s.allMessages(ctx, tenantID, conv.ID)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	// A retry: the user message of this turn is stored already.
+	var userMsg *parley.Message
+	result := compat.Result{Status: compat.InSync}
+	if n := len(items); n < len(stored) && !stored[n].FromBot && sameText(stored[n], b.Message) {
+		if r := compat.Reconcile(items, stored[:n]); r.Status == compat.InSync {
+			userMsg = &stored[n]
+		}
+	}
+	if userMsg == nil {
+		result = compat.Reconcile(items, stored)
+		for _, it := range result.Append {
+			if _, err := s.store.AppendMessage(ctx, tenantID, conv.ID, parley.NewMessage{FromBot: it.FromBot,
+				Text: strings.Join(it.Bubbles, "\n"), Bubbles: it.Bubbles, NoReply: true}); err != nil {
+				return nil, s.problem(ctx, err)
+			}
+		}
+		nm := parley.NewMessage{Text: b.Message, Bubbles: []string{b.Message}, IdempotencyKey: key, RequestHash: key}
+		if result.Status == compat.Diverged {
+			nm.ReplyHistory = items
+		}
+		res, err := s.store.AppendMessage(ctx, tenantID, conv.ID, nm)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		userMsg = res.Message
+	}
+	o, err := s.awaitReply(ctx, tenantID, conv.ID, userMsg.Seq, signals, v1Wait)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	switch o.status {
+	case "failed":
+		return nil, huma.NewError(http.StatusBadGateway, "the bot could not reply (see the conversation's reply.failed event)",
+			&huma.ErrorDetail{Location: "conversation_id", Message: "V3 conversation " + conv.ID, Value: conv.ID})
+	case "pending":
+		return nil, huma.NewError(http.StatusGatewayTimeout, "the reply is not ready; retry the same call to get it",
+			&huma.ErrorDetail{Location: "conversation_id", Message: "V3 conversation " + conv.ID, Value: conv.ID})
+	}
+	out := &v1Output{}
+	out.Body.Bot, out.Body.Content = true, o.reply.Bubbles
+	out.Body.ConversationID, out.Body.MessageID, out.Body.ReplyID = conv.ID, userMsg.ID, o.reply.ID
+	out.Body.History, out.Body.Reply = result, o.reply
+	return out, nil
+}
+
+// v1Conversation finds the conversation of a V1 conversation_id: a V3
+// conversation id of this tenant and bot is used as is; any other id names
+// a conversation of its own (created on first use).
+func (s *Server) v1Conversation(ctx context.Context, tenantID, id, botID, userID, webhook, platform, language string) (*parley.Conversation, error) {
+	if c, err := s.store.GetConversation(ctx, tenantID, id); err == nil {
+		if c.BotID != botID || c.UserID != userID {
+			return nil, fieldProblem("body.conversation_id", "conversation %q is of bot %q and user %q", id, c.BotID, c.UserID)
+		}
+		if webhook != "" || platform != "" || language != "" {
+			return s.updateConversation(ctx, tenantID, c.ID, webhook, platform, language)
+		}
+		return c, nil
+	} else if parley.ErrorCode(err) != parley.ENOTFOUND {
+		return nil, s.problem(ctx, err)
+	}
+	c, created, err := s.store.GetOrCreateConversation(ctx, tenantID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: botID, UserID: userID, ExternalID: id},
+		Webhook:         webhook, Platform: platform, Language: language})
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	if !created && (webhook != "" && webhook != c.Webhook || platform != "" && platform != c.Platform ||
+		language != "" && language != c.Language) {
+		return s.updateConversation(ctx, tenantID, c.ID, webhook, platform, language)
+	}
+	return c, nil
+}
+
+func (s *Server) updateConversation(ctx context.Context, tenantID, id, webhook, platform, language string) (*parley.Conversation, error) {
+	c, err := s.store.UpdateConversation(ctx, tenantID, id, webhook, platform, language)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	return c, nil
+}
+
+// allMessages reads a conversation's whole history (bounded).
+func (s *Server) allMessages(ctx context.Context, tenantID, id string) ([]parley.Message, error) {
+	var out []parley.Message
+	after := int64(0)
+	for len(out) <= v1MaxHistory*2 {
+		page, err := s.store.ListMessages(ctx, tenantID, id, parley.HistoryQuery{Limit: parley.MaxPageLimit, AfterSeq: after})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < parley.MaxPageLimit {
+			return out, nil
+		}
+		after = page[len(page)-1].Seq
+	}
+	return nil, parley.Errorf(parley.ETOOLARGE, "the conversation has more than %d messages: continue it with V3 calls", v1MaxHistory*2)
+}
+
+func sameText(m parley.Message, text string) bool {
+	return strings.TrimSpace(m.Text) == strings.TrimSpace(text)
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
