@@ -2,6 +2,8 @@ package reply
 
 import (
 	"github.com/riverqueue/river"
+
+	"github.com/parley-chat/parley"
 )
 
 // Attempts is how often a reply is tried before its messages are marked
@@ -16,4 +18,16 @@ const Attempts = 5
 // short snoozes runnable at their time without waiting for its scheduler).
 func InsertOpts() *river.InsertOpts {
 	return &river.InsertOpts{MaxAttempts: Attempts}
+}
+
+// NeedsJob tells whether appending m must queue a reply job. A queued job
+// that has not claimed its turn yet answers every message up to its claim,
+// so a second one would find nothing to do: under every policy but enqueue
+// (a reply per message) one queued job is enough. Messages carrying a
+// client's history (V1) always get a job of their own, which carries it.
+func NeedsJob(m parley.NewMessage, settings parley.ReplySettings, replyQueued bool) bool {
+	if m.FromBot || m.NoReply {
+		return false
+	}
+	return !replyQueued || settings.EffectivePolicy() == parley.PolicyEnqueue || len(m.ReplyHistory) > 0
 }

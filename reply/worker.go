@@ -30,6 +30,9 @@ type Store interface {
 	LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error)
 	StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
 	FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error
+	// ClaimReply ends the "a reply job is queued" state and returns the
+	// newest user message.
+	ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error)
 }
 
 // Memories recalls what the bot learned about a user. The memories
@@ -120,7 +123,15 @@ func keyTerms(text string, n int) string {
 }
 
 // Work makes one reply.
-func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) error {
+func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err error) {
+	defer func() {
+		// A job that gives up without having claimed its turn must not
+		// leave the conversation believing a reply job is queued.
+		var snooze *river.JobSnoozeError
+		if err != nil && job.Attempt >= job.MaxAttempts && !errors.As(err, &snooze) {
+			_, _ = w.Store.ClaimReply(context.WithoutCancel(ctx), job.Args.TenantID, job.Args.ConversationID)
+		}
+	}()
 	start := time.Now()
 	a := job.Args
 	st, err := w.Store.ReplyState(ctx, a.TenantID, a.ConversationID)
@@ -135,8 +146,25 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) erro
 		target = a.Seq
 	}
 	if st.AnsweredSeq >= target {
-		w.Metrics.outcome("already_answered")
-		return nil // an earlier reply covered this message (coalesced, or a retry)
+		if a.Seq > 0 {
+			w.Metrics.outcome("already_answered")
+			return nil
+		}
+		// Nothing to answer: an earlier reply covered it. Still take the
+		// turn, and look again: a message that came meanwhile queued no job
+		// of its own, counting on this one.
+		last, err := w.Store.ClaimReply(ctx, a.TenantID, a.ConversationID)
+		if err != nil {
+			return err
+		}
+		if last <= st.AnsweredSeq {
+			w.Metrics.outcome("already_answered")
+			return nil
+		}
+		if st, err = w.Store.ReplyState(ctx, a.TenantID, a.ConversationID); err != nil {
+			return err
+		}
+		target = st.LastUserSeq
 	}
 	unlock, ok, err := w.Store.LockReply(ctx, a.ConversationID)
 	if err != nil {
@@ -168,6 +196,24 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) erro
 		// The burst is still going: wait until it has been quiet for the
 		// debounce. Sliding, so a long burst still gets one reply.
 		return river.JobSnooze(wait)
+	}
+	// Take the turn: from here on, new messages queue a job of their own,
+	// and this one answers everything up to now.
+	last, err := w.Store.ClaimReply(ctx, a.TenantID, a.ConversationID)
+	if err != nil {
+		return err
+	}
+	if a.Seq == 0 && last > target {
+		if st, err = w.Store.ReplyState(ctx, a.TenantID, a.ConversationID); err != nil {
+			return err
+		}
+		target = st.LastUserSeq
+		if history, err = w.history(ctx, st, target); err != nil {
+			return err
+		}
+		if override {
+			history = clientHistory(a.History, history, st.AnsweredSeq)
+		}
 	}
 	provider, model := w.Providers.For(st.Bot)
 	in := Input{Bot: st.Bot, Conversation: st.Conversation, User: st.User, Summary: st.Summary,

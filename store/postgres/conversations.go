@@ -257,12 +257,13 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 		// The row lock serialises appends to one conversation: no gaps, no
 		// duplicate sequence numbers, and the checks below are safe.
 		var lastSeq, lastUser, answered int64
+		var replyQueued bool
 		var settings parley.ReplySettings
 		err := tx.QueryRow(ctx,
-			`SELECT c.last_seq, c.last_user_seq, c.answered_seq, b.reply FROM conversations c
+			`SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, b.reply FROM conversations c
 			 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
 			 WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE OF c`,
-			tenantID, conversationID).Scan(&lastSeq, &lastUser, &answered, &settings)
+			tenantID, conversationID).Scan(&lastSeq, &lastUser, &answered, &replyQueued, &settings)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
@@ -305,18 +306,20 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 			nullString(nm.IdempotencyKey), nullString(nm.RequestHash), now); err != nil {
 			return fmt.Errorf("postgres: insert message: %w", err)
 		}
+		enqueue := reply.NeedsJob(nm, settings, replyQueued)
 		if _, err := tx.Exec(ctx,
 			`UPDATE conversations SET last_seq = $2, updated_at = $3, last_message_at = $3,
 			   last_user_seq = CASE WHEN $4 THEN last_user_seq ELSE $2 END,
-			   answered_seq = CASE WHEN $5 AND NOT $4 THEN $2 ELSE answered_seq END WHERE id = $1`,
-			conversationID, m.Seq, now, nm.FromBot, nm.NoReply); err != nil {
+			   answered_seq = CASE WHEN $5 AND NOT $4 THEN $2 ELSE answered_seq END,
+			   reply_queued = reply_queued OR $6 WHERE id = $1`,
+			conversationID, m.Seq, now, nm.FromBot, nm.NoReply, enqueue); err != nil {
 			return fmt.Errorf("postgres: advance conversation: %w", err)
 		}
 		res = parley.AppendResult{Message: m}
 		if nm.FromBot {
 			return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now)
 		}
-		if nm.NoReply {
+		if !enqueue {
 			return nil
 		}
 		job := parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID, History: nm.ReplyHistory}

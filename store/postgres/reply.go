@@ -349,3 +349,20 @@ func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, a
 	}
 	return out, nil
 }
+
+// ClaimReply marks that a reply job has taken its turn: messages appended
+// from now on queue a job of their own. It returns the newest user message,
+// which the claiming job answers.
+func (db *DB) ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error) {
+	var last int64
+	err := db.pool.QueryRow(ctx,
+		`UPDATE conversations SET reply_queued = false WHERE tenant_id = $1 AND id = $2 RETURNING last_user_seq`,
+		tenantID, conversationID).Scan(&last)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: claim reply: %w", err)
+	}
+	return last, nil
+}

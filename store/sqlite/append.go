@@ -95,7 +95,7 @@ func prepareAppend(ctx context.Context, write *sql.DB) (*appendStmts, error) {
 		dst   **sql.Stmt
 		query string
 	}{
-		{&st.state, `SELECT c.last_user_seq, c.answered_seq, b.reply FROM conversations c
+		{&st.state, `SELECT c.last_user_seq, c.answered_seq, c.reply_queued, b.reply FROM conversations c
 		   JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.tenant_id = ? AND c.id = ?`},
 		{&st.idempotent, `SELECT ` + messageColumns + `, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`},
 		{&st.insert, `INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
@@ -105,7 +105,8 @@ func prepareAppend(ctx context.Context, write *sql.DB) (*appendStmts, error) {
 		// A history-only user message (?4) counts as answered: it is history.
 		{&st.advance, `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?1, last_message_at = ?1,
 		   last_user_seq = CASE WHEN ?2 THEN last_user_seq ELSE last_seq + 1 END,
-		   answered_seq = CASE WHEN ?4 AND NOT ?2 THEN last_seq + 1 ELSE answered_seq END
+		   answered_seq = CASE WHEN ?4 AND NOT ?2 THEN last_seq + 1 ELSE answered_seq END,
+		   reply_queued = CASE WHEN ?5 THEN 1 ELSE reply_queued END
 		   WHERE id = ?3 RETURNING last_seq`},
 	} {
 		var err error
@@ -161,8 +162,9 @@ func (db *DB) commitBatch(batch []*appendOp) {
 
 func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *appendOp) (parley.AppendResult, error) {
 	var lastUser, answered int64
+	var replyQueued bool
 	var replyJSON string
-	err := st.state.QueryRowContext(ctx, op.tenantID, op.conversationID).Scan(&lastUser, &answered, &replyJSON)
+	err := st.state.QueryRowContext(ctx, op.tenantID, op.conversationID).Scan(&lastUser, &answered, &replyQueued, &replyJSON)
 	if errors.Is(err, sql.ErrNoRows) {
 		return parley.AppendResult{}, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)
 	}
@@ -196,9 +198,10 @@ func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *ap
 	if err != nil {
 		return parley.AppendResult{}, err
 	}
+	enqueue := reply.NeedsJob(m, settings, replyQueued)
 	now := parley.Now()
 	var seq int64
-	if err := st.advance.QueryRowContext(ctx, micros(now), m.FromBot, op.conversationID, m.NoReply).Scan(&seq); err != nil {
+	if err := st.advance.QueryRowContext(ctx, micros(now), m.FromBot, op.conversationID, m.NoReply, enqueue).Scan(&seq); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: advance conversation: %w", err)
 	}
 	msg := &parley.Message{ID: parley.NewID(), ConversationID: op.conversationID, Seq: seq, FromBot: m.FromBot,
@@ -216,7 +219,7 @@ func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *ap
 		}
 		return parley.AppendResult{Message: msg}, nil
 	}
-	if m.NoReply {
+	if !enqueue {
 		return parley.AppendResult{Message: msg}, nil
 	}
 	job := parley.ReplyJob{TenantID: op.tenantID, ConversationID: op.conversationID, History: m.ReplyHistory}

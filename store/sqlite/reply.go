@@ -291,3 +291,23 @@ func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, a
 	}
 	return out, rows.Err()
 }
+
+// ClaimReply marks that a reply job has taken its turn: messages appended
+// from now on queue a job of their own. It returns the newest user message,
+// which the claiming job answers.
+func (db *DB) ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error) {
+	var last int64
+	err := db.withTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx,
+			`UPDATE conversations SET reply_queued = 0 WHERE tenant_id = ? AND id = ? RETURNING last_user_seq`,
+			tenantID, conversationID).Scan(&last)
+		if errors.Is(err, sql.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: claim reply: %w", err)
+		}
+		return nil
+	})
+	return last, err
+}

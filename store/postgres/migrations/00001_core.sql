@@ -52,6 +52,7 @@ CREATE TABLE conversations (
     last_seq        bigint NOT NULL DEFAULT 0,
     last_user_seq   bigint NOT NULL DEFAULT 0, -- newest user message
     answered_seq    bigint NOT NULL DEFAULT 0, -- newest user message a reply (or failure) covers
+    reply_queued    boolean NOT NULL DEFAULT false, -- a reply job is queued and has not claimed the turn yet
     summary         text NOT NULL DEFAULT '',  -- rolling summary of the history up to summary_seq
     summary_seq     bigint NOT NULL DEFAULT 0,
     created_at      timestamptz NOT NULL,

@@ -54,6 +54,7 @@ CREATE TABLE conversations (
     last_seq        INTEGER NOT NULL DEFAULT 0,
     last_user_seq   INTEGER NOT NULL DEFAULT 0, -- newest user message
     answered_seq    INTEGER NOT NULL DEFAULT 0, -- newest user message a reply (or failure) covers
+    reply_queued    INTEGER NOT NULL DEFAULT 0, -- a reply job is queued and has not claimed the turn yet
     summary         TEXT NOT NULL DEFAULT '',   -- rolling summary of the history up to summary_seq
     summary_seq     INTEGER NOT NULL DEFAULT 0,
     created_at      INTEGER NOT NULL,
