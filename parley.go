@@ -232,8 +232,8 @@ type NewMessage struct {
 	Metadata       json.RawMessage
 	IdempotencyKey string
 	RequestHash    string
-	// NoReply stores a user message as history only: no reply job (V1
-	// history items the client sent).
+	// NoReply stores a message as history only: a user message gets no
+	// reply job, a bot message no event (V1 history items, imports).
 	NoReply bool
 	// ReplyHistory, when set, is the context of this message's reply in
 	// place of the stored history (a V1 client whose history diverged).

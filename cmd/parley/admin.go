@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/compat"
 )
 
 func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -99,4 +102,89 @@ func botCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	return enc.Encode(created)
+}
+
+func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.storeFlags(fs)
+	tenantName := fs.String("tenant", defaultTenant, "tenant to import into")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: parley import [--tenant NAME] FILE.jsonl|-\n\nEach line: a V1 body (conversation_id, bot_id, user_id, messages, message, ...) or a conversation of parley export.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	in := io.Reader(os.Stdin)
+	if name := fs.Arg(0); name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	st, err := cfg.openStore(ctx, slog.New(slog.DiscardHandler), nil, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tenant, err := st.EnsureTenant(ctx, *tenantName)
+	if err != nil {
+		return err
+	}
+	last, shown := time.Now(), false
+	progress := func(s compat.Summary) {
+		if time.Since(last) > 200*time.Millisecond {
+			fmt.Fprintf(stderr, "\rimport: %d records read, %d imported, %d up to date, %d bad", s.Records, s.Imported, s.UpToDate, s.Bad)
+			last, shown = time.Now(), true
+		}
+	}
+	sum, err := compat.Import(ctx, st, tenant.ID, in, stderr, progress)
+	if shown {
+		fmt.Fprintln(stderr)
+	}
+	fmt.Fprintf(stdout, "imported %d of %d records (%d messages appended), %d already up to date, %d bad\n",
+		sum.Imported, sum.Records, sum.Messages, sum.UpToDate, sum.Bad)
+	if err != nil {
+		return err
+	}
+	if sum.Bad > 0 {
+		return fmt.Errorf("%d bad records (listed above): fix them and run the import again", sum.Bad)
+	}
+	return nil
+}
+
+func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.storeFlags(fs)
+	tenantName := fs.String("tenant", defaultTenant, "tenant to export")
+	format := fs.String("format", "v3", "v3 (conversation and messages) or v1 (V1 bodies without message)")
+	bot := fs.String("bot", "", "only this bot's conversations")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *format != "v1" && *format != "v3" {
+		return fmt.Errorf("--format is v1 or v3")
+	}
+	st, err := cfg.openStore(ctx, slog.New(slog.DiscardHandler), nil, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tenant, err := st.EnsureTenant(ctx, *tenantName)
+	if err != nil {
+		return err
+	}
+	n, err := compat.Export(ctx, st, tenant.ID, *bot, *format, stdout)
+	fmt.Fprintf(stderr, "exported %d conversations\n", n)
+	return err
 }

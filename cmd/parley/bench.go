@@ -24,7 +24,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	stores := fs.String("stores", "sqlite,postgres", "stores to measure")
-	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies")
+	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, v1v3")
+	plotPath := fs.String("plot", "docs/v1-vs-v3.svg", "where the v1v3 suite draws its plot")
 	pgURL := fs.String("postgres-url", os.Getenv("PARLEY_BENCH_POSTGRES_URL"), "PostgreSQL to measure (PARLEY_BENCH_POSTGRES_URL)")
 	var opts bench.Options
 	fs.DurationVar(&opts.Duration, "duration", 10*time.Second, "length of each throughput phase")
@@ -72,6 +73,23 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				Queue: postgres.QueueOptions{Workers: workers}})
 		}
 		return nil, fmt.Errorf("bench: unknown store %q", name)
+	}
+	if strings.Contains(*suite, "v1v3") {
+		bin, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		r, err := bench.V1V3(ctx, bin, 100, opts)
+		if err != nil {
+			return fmt.Errorf("bench v1v3: %w", err)
+		}
+		fmt.Fprint(stdout, bench.V1V3Table(r))
+		if err := bench.V1V3Plot(r, *plotPath); err != nil {
+			return fmt.Errorf("bench v1v3 plot: %w", err)
+		}
+		if *suite == "v1v3" {
+			return nil
+		}
 	}
 	var core []*bench.Result
 	var replies []*bench.ReplyResult

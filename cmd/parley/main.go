@@ -39,6 +39,8 @@ Usage:
   parley token create           create an API token and print it (--tenant NAME, --admin, --name)
   parley bot create --id ID     create a bot (--name, --persona, --language, --webhook, --tenant)
   parley bot list               list a tenant's bots (--tenant)
+  parley import FILE.jsonl      import V1 histories or exports, idempotently (--tenant)
+  parley export                 write conversations as JSON lines (--format v1|v3, --bot, --tenant)
   parley bench                  measure appends, history pages and search (see README)
   parley version                print the version
 
@@ -57,6 +59,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenCmd(ctx, rest, stdout, stderr)
 	case "bot":
 		return botCmd(ctx, rest, stdout, stderr)
+	case "import":
+		return importCmd(ctx, rest, stdout, stderr)
+	case "export":
+		return exportCmd(ctx, rest, stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, rest, stdout, stderr)
 	case "version":

@@ -316,8 +316,11 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 			return fmt.Errorf("postgres: advance conversation: %w", err)
 		}
 		res = parley.AppendResult{Message: m}
-		if nm.FromBot {
+		if nm.FromBot && !nm.NoReply {
 			return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now)
+		}
+		if nm.FromBot {
+			return nil // history the client has: no event
 		}
 		if !enqueue {
 			return nil

@@ -153,7 +153,7 @@ func (db *DB) commitBatch(batch []*appendOp) {
 			op.done <- appendDone{err: err}
 			continue
 		}
-		if r := results[i].res; r.Message != nil && r.Message.FromBot && !r.Replayed {
+		if r := results[i].res; r.Message != nil && r.Message.FromBot && !r.Replayed && !op.msg.NoReply {
 			db.notify(op.conversationID) // a bot-side message is an event
 		}
 		op.done <- results[i]
@@ -210,6 +210,9 @@ func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *ap
 		bubbles, media, nullString(string(m.Metadata)), nullString(m.IdempotencyKey), nullString(m.RequestHash),
 		micros(now)); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: insert message: %w", err)
+	}
+	if m.FromBot && m.NoReply {
+		return parley.AppendResult{Message: msg}, nil // history the client has: no event
 	}
 	if m.FromBot {
 		// A bot-side message (an operator taking over) triggers no reply,
