@@ -22,6 +22,9 @@ const (
 	MaxPageLimit    = 200     // largest page of any list
 	DefaultPageSize = 50      // page size when limit is not given
 	MaxBodyBytes    = 256_000 // request bodies; larger answer 413
+	// MaxSearchMatches bounds full-text search of conversations: a query
+	// matching more messages searches the most recent ones of them.
+	MaxSearchMatches = 5000
 )
 
 // Principal is who a request acts for: one tenant, through one token.

@@ -95,12 +95,18 @@ func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
 	if b.Platform != "" {
 		platform = &b.Platform
 	}
-	if _, err := s.store.PatchUser(ctx, tenantID, b.UserID, parley.UserPatch{Platform: platform, Language: lang, KV: b.UserKVPairs}); err != nil {
-		if parley.ErrorCode(err) != parley.ENOTFOUND {
-			return nil, s.problem(ctx, err)
-		}
+	// Most calls change nothing about the user: read, and write only a change.
+	patch := parley.UserPatch{Platform: platform, Language: lang, KV: b.UserKVPairs}
+	switch u, err := s.store.GetUser(ctx, tenantID, b.UserID); {
+	case parley.ErrorCode(err) == parley.ENOTFOUND:
 		u := &parley.User{ID: b.UserID, Platform: b.Platform, Language: b.Language, KV: parley.MergeKV(nil, b.UserKVPairs)}
 		if _, _, err := s.store.PutUser(ctx, tenantID, u); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+	case err != nil:
+		return nil, s.problem(ctx, err)
+	case changes(u, patch):
+		if _, err := s.store.PatchUser(ctx, tenantID, b.UserID, patch); err != nil {
 			return nil, s.problem(ctx, err)
 		}
 	}
@@ -221,4 +227,18 @@ func sameText(m parley.Message, text string) bool {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// changes tells whether applying p would change u.
+func changes(u *parley.User, p parley.UserPatch) bool {
+	after := *u
+	if err := p.Apply(&after); err != nil {
+		return true // let the store report it
+	}
+	if after.Platform != u.Platform || after.Language != u.Language || len(after.KV) != len(u.KV) {
+		return true
+	}
+	a, _ := json.Marshal(after.KV) // maps of JSON values: encoding cannot fail, and sorts keys
+	b, _ := json.Marshal(u.KV)
+	return string(a) != string(b)
 }

@@ -4,6 +4,7 @@
 package webhook
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parley-chat/parley"
 )
 
 // SecretPrefix marks Standard Webhooks secrets.
@@ -74,4 +77,25 @@ func Verify(secret, id, timestamp, signatures string, body []byte, tolerance tim
 		}
 	}
 	return errors.New("webhook: no matching signature")
+}
+
+// Secrets is what EnsureSecret needs from a store.
+type Secrets interface {
+	WebhookSecrets(ctx context.Context, tenantID string) ([]parley.WebhookSecret, error)
+	RotateWebhookSecret(ctx context.Context, tenantID, secret string, overlap time.Duration) (*parley.WebhookSecret, error)
+}
+
+// EnsureSecret makes secret the tenant's current secret unless it already
+// is (PARLEY_WEBHOOK_SECRET at every start-up). The secrets it replaces
+// keep signing for a day, as after a rotation.
+func EnsureSecret(ctx context.Context, st Secrets, tenantID, secret string) error {
+	list, err := st.WebhookSecrets(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	if len(list) > 0 && list[0].Secret == secret && list[0].ExpiresAt == nil {
+		return nil
+	}
+	_, err = st.RotateWebhookSecret(ctx, tenantID, secret, 24*time.Hour)
+	return err
 }

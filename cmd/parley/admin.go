@@ -28,15 +28,11 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	st, err := cfg.openStore(ctx, slog.New(slog.DiscardHandler), nil, nil)
+	st, tenant, err := cfg.openTenant(ctx, *tenantName)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	tenant, err := st.EnsureTenant(ctx, *tenantName)
-	if err != nil {
-		return err
-	}
 	secret, hash := parley.NewToken()
 	if _, err := st.CreateToken(ctx, tenant.ID, *name, *admin, hash); err != nil {
 		return err
@@ -66,15 +62,11 @@ func botCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	st, err := cfg.openStore(ctx, slog.New(slog.DiscardHandler), nil, nil)
+	st, tenant, err := cfg.openTenant(ctx, *tenantName)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	tenant, err := st.EnsureTenant(ctx, *tenantName)
-	if err != nil {
-		return err
-	}
 	enc := json.NewEncoder(stdout)
 	if args[0] == "list" {
 		after := ""
@@ -130,15 +122,11 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer f.Close()
 		in = f
 	}
-	st, err := cfg.openStore(ctx, slog.New(slog.DiscardHandler), nil, nil)
+	st, tenant, err := cfg.openTenant(ctx, *tenantName)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	tenant, err := st.EnsureTenant(ctx, *tenantName)
-	if err != nil {
-		return err
-	}
 	last, shown := time.Now(), false
 	progress := func(s compat.Summary) {
 		if time.Since(last) > 200*time.Millisecond {
@@ -175,16 +163,27 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *format != "v1" && *format != "v3" {
 		return fmt.Errorf("--format is v1 or v3")
 	}
-	st, err := cfg.openStore(ctx, slog.New(slog.DiscardHandler), nil, nil)
+	st, tenant, err := cfg.openTenant(ctx, *tenantName)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	tenant, err := st.EnsureTenant(ctx, *tenantName)
-	if err != nil {
-		return err
-	}
 	n, err := compat.Export(ctx, st, tenant.ID, *bot, *format, stdout)
 	fmt.Fprintf(stderr, "exported %d conversations\n", n)
 	return err
+}
+
+// openTenant opens the store for a CLI command (insert-only queue, no
+// logs) and the tenant it names, created when new.
+func (c *config) openTenant(ctx context.Context, name string) (store, *parley.Tenant, error) {
+	st, err := c.openStore(ctx, slog.New(slog.DiscardHandler), nil, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	tenant, err := st.EnsureTenant(ctx, name)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, tenant, nil
 }

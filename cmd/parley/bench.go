@@ -14,17 +14,20 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/internal/bench"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
+	"github.com/parley-chat/parley/webhook"
 )
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	stores := fs.String("stores", "sqlite,postgres", "stores to measure")
-	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, v1v3")
+	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, delivery, v1v3")
+	streams := fs.Int("streams", 10_000, "event streams the delivery suite opens to measure their memory")
 	plotPath := fs.String("plot", "docs/v1-vs-v3.svg", "where the v1v3 suite draws its plot")
 	pgURL := fs.String("postgres-url", os.Getenv("PARLEY_BENCH_POSTGRES_URL"), "PostgreSQL to measure (PARLEY_BENCH_POSTGRES_URL)")
 	var opts bench.Options
@@ -53,6 +56,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	type benchStore interface {
 		bench.Store
 		bench.ReplyStore
+		webhook.Store
 		StartWorkers(ctx context.Context) error
 		Close() error
 	}
@@ -120,6 +124,38 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			replies = append(replies, r)
 		}
+	}
+	var deliveries []*bench.DeliveryResult
+	for _, name := range strings.Split(*stores, ",") {
+		if !strings.Contains(*suite, "delivery") {
+			break
+		}
+		workers := river.NewWorkers()
+		st, err := open(name, workers)
+		if err != nil {
+			return err
+		}
+		river.AddWorker(workers, &webhook.Worker{Store: st, Client: egress.NewClient(egress.Options{AllowPrivate: true, Timeout: webhook.Timeout})})
+		if err := st.StartWorkers(ctx); err != nil {
+			return err
+		}
+		r, err := bench.Deliveries(ctx, name, st, opts)
+		st.Close()
+		if err != nil {
+			return fmt.Errorf("bench delivery %s: %w", name, err)
+		}
+		deliveries = append(deliveries, r)
+	}
+	if len(deliveries) > 0 {
+		bin, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		sr, err := bench.Streams(ctx, bin, *streams)
+		if err != nil {
+			return fmt.Errorf("bench streams: %w", err)
+		}
+		fmt.Fprint(stdout, bench.DeliveryTable(deliveries, sr))
 	}
 	if len(core) > 0 {
 		fmt.Fprint(stdout, bench.Table(core))

@@ -179,8 +179,10 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 		add("c.id < ?", f.BeforeID)
 	}
 	if q := tsQuery(f.Query); q != "" {
+		args = append(args, parley.MaxSearchMatches)
 		add(`c.id IN (SELECT m.conversation_id FROM messages m
-			WHERE m.tsv @@ to_tsquery('english', ?) AND m.tenant_id = $1)`, q)
+			WHERE m.tsv @@ to_tsquery('english', ?) AND m.tenant_id = $1
+			ORDER BY m.created_at DESC LIMIT $`+strconv.Itoa(len(args))+`)`, q)
 	} else if strings.TrimSpace(f.Query) != "" {
 		return nil, nil // only punctuation: nothing can match
 	}

@@ -80,7 +80,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		// pgx defaults to max(4, CPUs). A reply holds a connection for its
 		// lock while it queries on others, so the pool must outnumber the
 		// workers, with room for the API's requests.
-		cfg.MaxConns = int32(max(20, 2*opts.Queue.concurrency()+10))
+		cfg.MaxConns = int32(max(20, 2*opts.Queue.Concurrent()+10))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -148,7 +148,7 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Close closes the pool.
 func (db *DB) Close() error {
-	if db.queueOpts.Workers != nil {
+	if db.queueOpts.Working() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = db.queue.Stop(stopCtx) // jobs cut short are retried: they are durable
 		cancel()

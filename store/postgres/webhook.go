@@ -117,15 +117,7 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, tenantID, secret string, 
 
 // EnsureWebhookSecret makes secret current unless it already is.
 func (db *DB) EnsureWebhookSecret(ctx context.Context, tenantID, secret string) error {
-	list, err := db.WebhookSecrets(ctx, tenantID)
-	if err != nil {
-		return err
-	}
-	if len(list) > 0 && list[0].Secret == secret && list[0].ExpiresAt == nil {
-		return nil
-	}
-	_, err = db.RotateWebhookSecret(ctx, tenantID, secret, 24*time.Hour)
-	return err
+	return webhook.EnsureSecret(ctx, db, tenantID, secret)
 }
 
 // DeliveryForSend reads what one attempt of a delivery sends.

@@ -163,10 +163,12 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 		add("c.id < ?", f.BeforeID)
 	}
 	if q := ftsQuery(f.Query); q != "" {
+		// FTS5 walks a term's matches newest first and stops at the limit:
+		// a common word costs no more than a rare one.
 		where = append(where, `c.id IN (SELECT m.conversation_id FROM messages_fts
 			JOIN messages m ON m.pk = messages_fts.rowid
-			WHERE messages_fts MATCH ? AND m.tenant_id = ?)`)
-		args = append(args, q, tenantID)
+			WHERE messages_fts MATCH ? AND m.tenant_id = ? ORDER BY messages_fts.rowid DESC LIMIT ?)`)
+		args = append(args, q, tenantID, parley.MaxSearchMatches)
 	} else if strings.TrimSpace(f.Query) != "" {
 		return nil, nil // only punctuation: nothing can match
 	}

@@ -148,7 +148,7 @@ func (db *DB) Writer() *sql.DB { return db.write }
 // Close stops the background loops and closes the database. Appends still
 // queued are answered with an error, never dropped silently.
 func (db *DB) Close() error {
-	if db.queueOpts.Workers != nil {
+	if db.queueOpts.Working() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = db.queue.Stop(stopCtx) // jobs cut short are retried: they are durable
 		cancel()

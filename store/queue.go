@@ -1,0 +1,62 @@
+// Package store holds what Parley's stores share besides their SQL: the
+// configuration of the durable job queue (River) each one runs in its own
+// database. The engines live in store/sqlite and store/postgres.
+package store
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// QueueOptions configure a store's job queue.
+type QueueOptions struct {
+	// Workers run the jobs; nil makes an insert-only queue (CLI commands,
+	// and tests that only look at what was enqueued).
+	Workers *river.Workers
+	// Concurrency is how many jobs run at once. Default 20.
+	Concurrency int
+	// JobTimeout bounds one attempt of a job. Default 2 minutes.
+	JobTimeout time.Duration
+	// RescueAfter is when a job still marked running (its process died) is
+	// tried again: longer than any attempt can last. Default JobTimeout+5s.
+	RescueAfter time.Duration
+}
+
+// Working tells whether the queue runs jobs (not insert-only).
+func (o QueueOptions) Working() bool { return o.Workers != nil }
+
+// Concurrent is the number of jobs run at once.
+func (o QueueOptions) Concurrent() int {
+	if o.Concurrency <= 0 {
+		return 20
+	}
+	return o.Concurrency
+}
+
+// RiverConfig is the River client configuration for these options. poll,
+// when positive, is how often to look for new jobs: engines without
+// notifications (SQLite) poll often.
+func (o QueueOptions) RiverConfig(logger *slog.Logger, poll time.Duration) *river.Config {
+	cfg := &river.Config{Logger: logger, Workers: o.Workers}
+	if !o.Working() {
+		return cfg
+	}
+	cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.Concurrent()}}
+	cfg.JobTimeout = o.JobTimeout
+	if cfg.JobTimeout == 0 {
+		cfg.JobTimeout = 2 * time.Minute
+	}
+	// A job still "running" after a crash is retried once it is older than
+	// any live attempt can be.
+	cfg.RescueStuckJobsAfter = o.RescueAfter
+	if cfg.RescueStuckJobsAfter == 0 {
+		cfg.RescueStuckJobsAfter = cfg.JobTimeout + 5*time.Second
+	}
+	if poll > 0 {
+		cfg.FetchPollInterval = poll
+	}
+	cfg.FetchCooldown = 20 * time.Millisecond
+	return cfg
+}
