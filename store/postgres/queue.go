@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,10 +16,12 @@ import (
 // QueueOptions configure the store's job queue.
 type QueueOptions = store.QueueOptions
 
-// newQueue: new jobs wake workers through LISTEN/NOTIFY, so River's default
-// polling is only a fallback.
+// pollInterval is the fallback when a LISTEN/NOTIFY wake-up is missed
+// (River debounces them): it bounds how late a job can start.
+const pollInterval = 100 * time.Millisecond
+
 func newQueue(pool *pgxpool.Pool, o QueueOptions, opts Options) (*river.Client[pgx.Tx], error) {
-	client, err := river.NewClient(riverpgxv5.New(pool), o.RiverConfig(opts.Logger, 0))
+	client, err := river.NewClient(riverpgxv5.New(pool), o.RiverConfig(opts.Logger, pollInterval))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: job queue: %w", err)
 	}
