@@ -54,9 +54,11 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll time.Duration) *rive
 	if cfg.RescueStuckJobsAfter == 0 {
 		cfg.RescueStuckJobsAfter = cfg.JobTimeout + 5*time.Second
 	}
+	// River wants the cooldown between fetches no longer than the poll.
+	cfg.FetchCooldown = 20 * time.Millisecond
 	if poll > 0 {
 		cfg.FetchPollInterval = poll
+		cfg.FetchCooldown = min(cfg.FetchCooldown, poll)
 	}
-	cfg.FetchCooldown = 20 * time.Millisecond
 	return cfg
 }

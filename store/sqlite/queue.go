@@ -17,7 +17,7 @@ type QueueOptions = store.QueueOptions
 
 // pollInterval: SQLite has no LISTEN/NOTIFY, and polling a local file is
 // cheap.
-const pollInterval = 10 * time.Millisecond
+const pollInterval = 20 * time.Millisecond
 
 func newQueue(write *sql.DB, o QueueOptions, opts Options) (*river.Client[*sql.Tx], error) {
 	client, err := river.NewClient(riversqlite.New(write), o.RiverConfig(opts.Logger, pollInterval))

@@ -1,0 +1,30 @@
+package store
+
+import (
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRiverConfig(t *testing.T) {
+	t.Parallel()
+	insertOnly := QueueOptions{}.RiverConfig(nil, time.Millisecond)
+	require.Nil(t, insertOnly.Queues, "no workers, no queues: insert-only")
+
+	w := river.NewWorkers()
+	for _, poll := range []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond, time.Second} {
+		cfg := QueueOptions{Workers: w, JobTimeout: time.Minute}.RiverConfig(nil, poll)
+		require.Equal(t, 20, cfg.Queues[river.QueueDefault].MaxWorkers)
+		require.Equal(t, time.Minute+5*time.Second, cfg.RescueStuckJobsAfter)
+		if poll > 0 {
+			require.Equal(t, poll, cfg.FetchPollInterval)
+			require.LessOrEqual(t, cfg.FetchCooldown, cfg.FetchPollInterval, "River refuses a cooldown longer than the poll")
+		}
+	}
+	cfg := QueueOptions{Workers: w, Concurrency: 3, RescueAfter: time.Hour}.RiverConfig(nil, 0)
+	require.Equal(t, 3, cfg.Queues[river.QueueDefault].MaxWorkers)
+	require.Equal(t, time.Hour, cfg.RescueStuckJobsAfter)
+	require.Equal(t, 2*time.Minute, cfg.JobTimeout)
+}
