@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/internal/bench"
+	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
@@ -60,7 +61,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		StartWorkers(ctx context.Context) error
 		Close() error
 	}
-	open := func(name string, workers *river.Workers) (benchStore, error) {
+	open := func(name string, workers *river.Workers, hub *live.Hub) (benchStore, error) {
 		switch name {
 		case "sqlite":
 			dir, err := os.MkdirTemp("", "parley-bench")
@@ -68,13 +69,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return nil, err
 			}
 			return sqlite.Open(ctx, filepath.Join(dir, "parley.db"), sqlite.Options{Logger: slog.New(slog.DiscardHandler),
-				Queue: sqlite.QueueOptions{Workers: workers}})
+				Queue: sqlite.QueueOptions{Workers: workers}, Hub: hub})
 		case "postgres":
 			if *pgURL == "" {
 				return nil, fmt.Errorf("bench: --postgres-url is required for postgres")
 			}
 			return postgres.Open(ctx, *pgURL, postgres.Options{Schema: fmt.Sprintf("bench_%d", time.Now().UnixNano()),
-				Queue: postgres.QueueOptions{Workers: workers}})
+				Queue: postgres.QueueOptions{Workers: workers}, Hub: hub})
 		}
 		return nil, fmt.Errorf("bench: unknown store %q", name)
 	}
@@ -99,7 +100,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var replies []*bench.ReplyResult
 	for _, name := range strings.Split(*stores, ",") {
 		if strings.Contains(*suite, "core") {
-			st, err := open(name, nil)
+			st, err := open(name, nil, nil)
 			if err != nil {
 				return err
 			}
@@ -112,11 +113,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if strings.Contains(*suite, "replies") {
 			workers := river.NewWorkers()
-			st, err := open(name, workers)
+			hub := live.NewHub()
+			st, err := open(name, workers, hub)
 			if err != nil {
 				return err
 			}
-			r, err := bench.Replies(ctx, name, st, func(w *reply.Worker) { river.AddWorker(workers, w) },
+			r, err := bench.Replies(ctx, name, st, hub, func(w *reply.Worker) { river.AddWorker(workers, w) },
 				func() error { return st.StartWorkers(ctx) }, opts)
 			st.Close()
 			if err != nil {
@@ -131,7 +133,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			break
 		}
 		workers := river.NewWorkers()
-		st, err := open(name, workers)
+		st, err := open(name, workers, nil)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/reply"
 )
 
@@ -40,7 +41,10 @@ type ReplyResult struct {
 // built-in responder, which answers in microseconds: what is left is
 // Parley's cost. Overhead is measured by calling the worker directly after
 // the append; throughput by letting the queue's workers answer a burst.
-func Replies(ctx context.Context, name string, st ReplyStore, register func(w *reply.Worker), startQueue func() error, opts Options) (*ReplyResult, error) {
+// The burst's clients wait for their reply on hub, as the streaming API
+// does, rather than polling the store: polling from hundreds of clients
+// would measure the poll, not the replies.
+func Replies(ctx context.Context, name string, st ReplyStore, hub *live.Hub, register func(w *reply.Worker), startQueue func() error, opts Options) (*ReplyResult, error) {
 	r := &ReplyResult{Store: name, History: 1000}
 	tenant, err := st.EnsureTenant(ctx, "bench-replies")
 	if err != nil {
@@ -117,6 +121,8 @@ func Replies(ctx context.Context, name string, st ReplyStore, register func(w *r
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			signals, cancel := hub.Subscribe(c)
+			defer cancel()
 			for i := range perConv {
 				// Wait for the previous reply, as a user would: every message
 				// then needs a reply of its own.
@@ -134,7 +140,14 @@ func Replies(ctx context.Context, name string, st ReplyStore, register func(w *r
 					if s.AnsweredSeq >= s.LastUserSeq {
 						break
 					}
-					time.Sleep(10 * time.Millisecond)
+					// The timeout only guards against a missed signal.
+					select {
+					case <-signals:
+					case <-time.After(time.Second):
+					case <-ctx.Done():
+						firstErr.CompareAndSwap(nil, ctx.Err())
+						return
+					}
 				}
 			}
 		}()

@@ -13,7 +13,7 @@ import (
 // EnsureTenant returns the tenant with that name, creating it when new.
 func (db *DB) EnsureTenant(ctx context.Context, name string) (*parley.Tenant, error) {
 	var t parley.Tenant
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		now := parley.Now()
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
@@ -38,7 +38,7 @@ func (db *DB) EnsureTenant(ctx context.Context, name string) (*parley.Tenant, er
 // stored (a bootstrap token on restart), it returns the existing token.
 func (db *DB) CreateToken(ctx context.Context, tenantID, name string, admin bool, hash []byte) (*parley.Token, error) {
 	tok := parley.Token{ID: parley.NewID(), TenantID: tenantID, Name: name, Admin: admin, CreatedAt: parley.Now()}
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO tokens (id, tenant_id, hash, name, admin, created_at) VALUES (?, ?, ?, ?, ?, ?)
 			 ON CONFLICT (hash) DO NOTHING`,
@@ -101,7 +101,7 @@ func (db *DB) ListTokens(ctx context.Context, tenantID string) ([]parley.Token, 
 
 // DeleteToken revokes a token of a tenant.
 func (db *DB) DeleteToken(ctx context.Context, tenantID, id string) error {
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.withTx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE tenant_id = ? AND id = ?`, tenantID, id)
 		if err != nil {
 			return fmt.Errorf("sqlite: delete token: %w", err)
@@ -137,7 +137,7 @@ func (db *DB) CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*p
 	}
 	now := parley.Now()
 	var out *parley.Bot
-	err = db.withTx(ctx, func(tx *sql.Tx) error {
+	err = db.withTx(ctx, func(tx *Tx) error {
 		row := tx.QueryRowContext(ctx,
 			`INSERT INTO bots (tenant_id, id, name, persona, language, webhook, model, reply, created_at, updated_at)
 			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+botColumns,
@@ -190,7 +190,7 @@ func (db *DB) ListBots(ctx context.Context, tenantID, afterID string, limit int)
 // UpdateBot applies a patch to a bot.
 func (db *DB) UpdateBot(ctx context.Context, tenantID, id string, p parley.BotPatch) (*parley.Bot, error) {
 	var out *parley.Bot
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		b, err := scanBot(tx.QueryRowContext(ctx,
 			`SELECT `+botColumns+` FROM bots WHERE tenant_id = ? AND id = ?`, tenantID, id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -218,7 +218,7 @@ func (db *DB) UpdateBot(ctx context.Context, tenantID, id string, p parley.BotPa
 
 // DeleteBot deletes a bot with its conversations and their messages.
 func (db *DB) DeleteBot(ctx context.Context, tenantID, id string) error {
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.withTx(ctx, func(tx *Tx) error {
 		if err := unindexConversations(ctx, tx, `tenant_id = ? AND bot_id = ?`, tenantID, id); err != nil {
 			return err
 		}
@@ -267,7 +267,7 @@ func (db *DB) PutUser(ctx context.Context, tenantID string, u *parley.User) (*pa
 	}
 	var out *parley.User
 	var created bool
-	err = db.withTx(ctx, func(tx *sql.Tx) error {
+	err = db.withTx(ctx, func(tx *Tx) error {
 		now := micros(parley.Now())
 		var existed int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE tenant_id = ? AND id = ?`, tenantID, u.ID).
@@ -293,7 +293,7 @@ func (db *DB) PutUser(ctx context.Context, tenantID string, u *parley.User) (*pa
 // PatchUser changes some fields of a user; KV entries merge (see MergeKV).
 func (db *DB) PatchUser(ctx context.Context, tenantID, id string, p parley.UserPatch) (*parley.User, error) {
 	var out *parley.User
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		u, err := scanUser(tx.QueryRowContext(ctx,
 			`SELECT `+userColumns+` FROM users WHERE tenant_id = ? AND id = ?`, tenantID, id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -323,7 +323,7 @@ func (db *DB) PatchUser(ctx context.Context, tenantID, id string, p parley.UserP
 
 // DeleteUser erases a user with all of their conversations and messages.
 func (db *DB) DeleteUser(ctx context.Context, tenantID, id string) error {
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.withTx(ctx, func(tx *Tx) error {
 		if err := unindexConversations(ctx, tx, `tenant_id = ? AND user_id = ?`, tenantID, id); err != nil {
 			return err
 		}
@@ -338,7 +338,7 @@ func (db *DB) DeleteUser(ctx context.Context, tenantID, id string) error {
 // unindexConversations removes from the search index the messages of the
 // conversations matching where, before a cascade deletes the rows: the
 // contentless index cannot find them by itself afterwards.
-func unindexConversations(ctx context.Context, tx *sql.Tx, where string, args ...any) error {
+func unindexConversations(ctx context.Context, tx *Tx, where string, args ...any) error {
 	_, err := tx.ExecContext(ctx,
 		`DELETE FROM messages_fts WHERE rowid IN (
 		   SELECT m.rowid FROM messages m WHERE m.conversation_id IN (SELECT id FROM conversations WHERE `+where+`)

@@ -47,8 +47,7 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 }
 
 // runAppends is the group committer: it takes every append waiting, runs them
-// in one transaction (each under its own savepoint, so one bad append does
-// not fail its neighbours) and answers them all after the commit.
+// in one transaction and answers them all after the commit.
 func (db *DB) runAppends(ctx context.Context) {
 	batch := make([]*appendOp, 0, maxBatch)
 	for {
@@ -83,39 +82,22 @@ func (db *DB) failQueued(err error) {
 	}
 }
 
-// appendStmts are the statements of an append, prepared once on the writer
-// connection: preparing costs more than running them.
-type appendStmts struct {
-	state, idempotent, advance, insert *sql.Stmt
-}
-
-func prepareAppend(ctx context.Context, write *sql.DB) (*appendStmts, error) {
-	var st appendStmts
-	for _, p := range []struct {
-		dst   **sql.Stmt
-		query string
-	}{
-		{&st.state, `SELECT c.last_user_seq, c.answered_seq, c.reply_queued, b.reply FROM conversations c
-		   JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.tenant_id = ? AND c.id = ?`},
-		{&st.idempotent, `SELECT ` + messageColumns + `, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`},
-		{&st.insert, `INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
-		   idempotency_key, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		// Takes the next sequence number; a user message also becomes the
-		// newest one waiting for a reply.
-		// A history-only user message (?4) counts as answered: it is history.
-		{&st.advance, `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?1, last_message_at = ?1,
-		   last_user_seq = CASE WHEN ?2 THEN last_user_seq ELSE last_seq + 1 END,
-		   answered_seq = CASE WHEN ?4 AND NOT ?2 THEN last_seq + 1 ELSE answered_seq END,
-		   reply_queued = CASE WHEN ?5 THEN 1 ELSE reply_queued END
-		   WHERE id = ?3 RETURNING last_seq`},
-	} {
-		var err error
-		if *p.dst, err = write.PrepareContext(ctx, p.query); err != nil {
-			return nil, fmt.Errorf("sqlite: prepare append: %w", err)
-		}
-	}
-	return &st, nil
-}
+// The statements of an append.
+const (
+	appendStateSQL = `SELECT c.last_user_seq, c.answered_seq, c.reply_queued, b.reply FROM conversations c
+	   JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.tenant_id = ? AND c.id = ?`
+	appendIdempotentSQL = `SELECT ` + messageColumns + `, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`
+	appendInsertSQL     = `INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
+	   idempotency_key, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// Takes the next sequence number; a user message also becomes the
+	// newest one waiting for a reply. A history-only user message (?4)
+	// counts as answered: it is history.
+	appendAdvanceSQL = `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?1, last_message_at = ?1,
+	   last_user_seq = CASE WHEN ?2 THEN last_user_seq ELSE last_seq + 1 END,
+	   answered_seq = CASE WHEN ?4 AND NOT ?2 THEN last_seq + 1 ELSE answered_seq END,
+	   reply_queued = CASE WHEN ?5 THEN 1 ELSE reply_queued END
+	   WHERE id = ?3 RETURNING last_seq`
+)
 
 // commitBatch runs a batch of appends in one transaction. The failures an
 // append can expect (unknown conversation, reused key) are found before it
@@ -127,15 +109,13 @@ func (db *DB) commitBatch(batch []*appendOp) {
 	// not roll back everybody else's writes.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
-		st := &appendStmts{state: tx.StmtContext(ctx, db.stmts.state), idempotent: tx.StmtContext(ctx, db.stmts.idempotent),
-			insert: tx.StmtContext(ctx, db.stmts.insert), advance: tx.StmtContext(ctx, db.stmts.advance)}
+	err := db.withTx(ctx, func(tx *Tx) error {
 		for i, op := range batch {
 			if err := op.ctx.Err(); err != nil {
 				results[i].err = err
 				continue
 			}
-			res, err := db.appendOne(ctx, tx, st, op)
+			res, err := db.appendOne(ctx, tx, op)
 			var perr *parley.Error
 			if errors.As(err, &perr) {
 				results[i].err = err
@@ -160,11 +140,11 @@ func (db *DB) commitBatch(batch []*appendOp) {
 	}
 }
 
-func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *appendOp) (parley.AppendResult, error) {
+func (db *DB) appendOne(ctx context.Context, tx *Tx, op *appendOp) (parley.AppendResult, error) {
 	var lastUser, answered int64
 	var replyQueued bool
 	var replyJSON string
-	err := st.state.QueryRowContext(ctx, op.tenantID, op.conversationID).Scan(&lastUser, &answered, &replyQueued, &replyJSON)
+	err := tx.QueryRowContext(ctx, appendStateSQL, op.tenantID, op.conversationID).Scan(&lastUser, &answered, &replyQueued, &replyJSON)
 	if errors.Is(err, sql.ErrNoRows) {
 		return parley.AppendResult{}, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)
 	}
@@ -174,7 +154,7 @@ func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *ap
 	m := op.msg
 	if m.IdempotencyKey != "" {
 		var hash sql.NullString
-		prev, err := scanMessageWithHash(st.idempotent.QueryRowContext(ctx, op.conversationID, m.IdempotencyKey), &hash)
+		prev, err := scanMessageWithHash(tx.QueryRowContext(ctx, appendIdempotentSQL, op.conversationID, m.IdempotencyKey), &hash)
 		if err == nil {
 			if hash.String != m.RequestHash {
 				return parley.AppendResult{}, parley.FieldError(parley.ECONFLICT, "header.Idempotency-Key",
@@ -201,12 +181,12 @@ func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *ap
 	enqueue := reply.NeedsJob(m, settings, replyQueued)
 	now := parley.Now()
 	var seq int64
-	if err := st.advance.QueryRowContext(ctx, micros(now), m.FromBot, op.conversationID, m.NoReply, enqueue).Scan(&seq); err != nil {
+	if err := tx.QueryRowContext(ctx, appendAdvanceSQL, micros(now), m.FromBot, op.conversationID, m.NoReply, enqueue).Scan(&seq); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: advance conversation: %w", err)
 	}
 	msg := &parley.Message{ID: parley.NewID(), ConversationID: op.conversationID, Seq: seq, FromBot: m.FromBot,
 		Text: m.Text, Bubbles: nonNil(m.Bubbles), AttachedMedia: nonNil(m.AttachedMedia), Metadata: m.Metadata, CreatedAt: now}
-	if _, err := st.insert.ExecContext(ctx, msg.ID, msg.ConversationID, msg.Seq, op.tenantID, msg.FromBot, msg.Text,
+	if _, err := tx.ExecContext(ctx, appendInsertSQL, msg.ID, msg.ConversationID, msg.Seq, op.tenantID, msg.FromBot, msg.Text,
 		bubbles, media, nullString(string(m.Metadata)), nullString(m.IdempotencyKey), nullString(m.RequestHash),
 		micros(now)); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: insert message: %w", err)
@@ -229,7 +209,7 @@ func (db *DB) appendOne(ctx context.Context, tx *sql.Tx, st *appendStmts, op *ap
 	if settings.EffectivePolicy() == parley.PolicyEnqueue {
 		job.Seq = seq
 	}
-	if _, err := db.queue.InsertTx(ctx, tx, job, reply.InsertOpts()); err != nil {
+	if _, err := db.queue.InsertTx(ctx, tx.Tx, job, reply.InsertOpts()); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: enqueue reply: %w", err)
 	}
 	return parley.AppendResult{Message: msg}, nil

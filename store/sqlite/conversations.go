@@ -32,7 +32,7 @@ func scanConversation(row interface{ Scan(...any) error }) (*parley.Conversation
 func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error) {
 	var out *parley.Conversation
 	var created bool
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		// A V1 conversation id names the conversation whatever the user; a
 		// V3 conversation is the one of its bot and user.
 		c, err := scanConversation(tx.QueryRowContext(ctx,
@@ -101,7 +101,7 @@ func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc p
 // conversation when the given value is not empty.
 func (db *DB) UpdateConversation(ctx context.Context, tenantID, id, webhook, platform, language string) (*parley.Conversation, error) {
 	var out *parley.Conversation
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		var err error
 		out, err = scanConversation(tx.QueryRowContext(ctx,
 			`UPDATE conversations SET webhook = coalesce(nullif(?, ''), webhook),

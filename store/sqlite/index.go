@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -48,7 +47,7 @@ func (db *DB) runIndexer(ctx context.Context, interval time.Duration) {
 // index and returns how many it indexed.
 func (db *DB) IndexPending(ctx context.Context) (int, error) {
 	var n int64
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		var from, to int64
 		if err := tx.QueryRowContext(ctx, `SELECT last_rowid FROM search_index_state`).Scan(&from); err != nil {
 			return fmt.Errorf("sqlite: read index watermark: %w", err)

@@ -20,7 +20,7 @@ import (
 // the job that sends it: all in the caller's transaction, so that an event
 // and its delivery exist together or not at all. The caller notifies live
 // subscribers after commit.
-func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
+func (db *DB) insertEvent(ctx context.Context, tx *Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
 	object, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("sqlite: encode event: %w", err)
@@ -55,7 +55,7 @@ func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, tenantID, conversatio
 		id, tenantID, conversationID, eventID, typ, url, string(payload), parley.DeliveryPending, micros(now), micros(now)); err != nil {
 		return fmt.Errorf("sqlite: insert delivery: %w", err)
 	}
-	if _, err := db.queue.InsertTx(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts()); err != nil {
+	if _, err := db.queue.InsertTx(ctx, tx.Tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts()); err != nil {
 		return fmt.Errorf("sqlite: enqueue delivery: %w", err)
 	}
 	return nil
@@ -165,7 +165,7 @@ func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func
 // dropped because a newer user message arrived (r.DropIfNewer).
 func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error) {
 	var out *parley.Message
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		var lastUser, answered, lastSeq, summarySeq int64
 		err := tx.QueryRowContext(ctx,
 			`SELECT last_user_seq, answered_seq, last_seq, summary_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
@@ -227,7 +227,7 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 // them again.
 func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error {
 	defer db.notify(conversationID)
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.withTx(ctx, func(tx *Tx) error {
 		var answered int64
 		err := tx.QueryRowContext(ctx, `SELECT answered_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
 			tenantID, conversationID).Scan(&answered)
@@ -297,7 +297,7 @@ func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, a
 // which the claiming job answers.
 func (db *DB) ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error) {
 	var last int64
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx,
 			`UPDATE conversations SET reply_queued = 0 WHERE tenant_id = ? AND id = ? RETURNING last_user_seq`,
 			tenantID, conversationID).Scan(&last)

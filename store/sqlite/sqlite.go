@@ -38,12 +38,11 @@ var migrations embed.FS
 
 // DB is the SQLite store.
 type DB struct {
-	write  *sql.DB
-	read   *sql.DB
+	write  handle // one connection: SQLite has one writer
+	read   handle // read-only connections
 	logger *slog.Logger
 
 	appends chan *appendOp
-	stmts   *appendStmts
 
 	queue     *river.Client[*sql.Tx]
 	queueOpts QueueOptions
@@ -98,7 +97,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	read.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)*2))
 	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)*2))
 
-	db := &DB{write: write, read: read, logger: opts.Logger,
+	db := &DB{write: newHandle(write), read: newHandle(read), logger: opts.Logger,
 		appends: make(chan *appendOp, 4096)}
 	if err := db.migrate(ctx); err != nil {
 		db.closeHandles()
@@ -107,10 +106,6 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	db.queueOpts = opts.Queue
 	db.hub = opts.Hub
 	if db.queue, err = newQueue(write, opts.Queue, opts); err != nil {
-		db.closeHandles()
-		return nil, err
-	}
-	if db.stmts, err = prepareAppend(ctx, write); err != nil {
 		db.closeHandles()
 		return nil, err
 	}
@@ -123,7 +118,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	provider, err := goose.NewProvider(goose.DialectSQLite3, db.write, mustSub(migrations, "migrations"))
+	provider, err := goose.NewProvider(goose.DialectSQLite3, db.write.DB, mustSub(migrations, "migrations"))
 	if err != nil {
 		return fmt.Errorf("sqlite: migrations: %w", err)
 	}
@@ -132,7 +127,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	// The job queue's tables live in the same database, so that jobs are
 	// inserted in the same transaction as the data they follow.
-	migrator, err := rivermigrate.New(riversqlite.New(db.write), &rivermigrate.Config{Logger: db.logger})
+	migrator, err := rivermigrate.New(riversqlite.New(db.write.DB), &rivermigrate.Config{Logger: db.logger})
 	if err != nil {
 		return fmt.Errorf("sqlite: queue migrations: %w", err)
 	}
@@ -143,7 +138,7 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 // Writer is the single-connection handle that River must share.
-func (db *DB) Writer() *sql.DB { return db.write }
+func (db *DB) Writer() *sql.DB { return db.write.DB }
 
 // Close stops the background loops and closes the database. Appends still
 // queued are answered with an error, never dropped silently.
@@ -171,7 +166,7 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // withTx runs fn in a write transaction on the single writer connection.
-func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) withTx(ctx context.Context, fn func(tx *Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)

@@ -38,7 +38,7 @@ func (db *DB) secrets(ctx context.Context, tenantID string) ([]parley.WebhookSec
 	if err != nil || len(list) > 0 {
 		return list, err
 	}
-	if err := db.withTx(ctx, func(tx *sql.Tx) error {
+	if err := db.withTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO webhook_secrets (id, tenant_id, secret, created_at)
 			 SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM webhook_secrets WHERE tenant_id = ?)`,
@@ -85,7 +85,7 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, tenantID, secret string, 
 	}
 	now := parley.Now()
 	s := &parley.WebhookSecret{ID: parley.NewID(), Secret: secret, CreatedAt: now}
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE webhook_secrets SET expires_at = ? WHERE tenant_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
 			micros(now.Add(overlap)), tenantID, micros(now.Add(overlap))); err != nil {
@@ -135,7 +135,7 @@ func (db *DB) DeliveryForSend(ctx context.Context, tenantID, deliveryID string) 
 
 // RecordAttempt logs an attempt and sets the delivery's status.
 func (db *DB) RecordAttempt(ctx context.Context, tenantID, deliveryID string, a parley.DeliveryAttempt, status string, disable bool) error {
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.withTx(ctx, func(tx *Tx) error {
 		now := micros(parley.Now())
 		var url string
 		err := tx.QueryRowContext(ctx,
@@ -231,7 +231,7 @@ func (db *DB) attempts(ctx context.Context, deliveryID string) ([]parley.Deliver
 // new series of attempts. A replay also re-enables its endpoint.
 func (db *DB) ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (*parley.Delivery, error) {
 	var out *parley.Delivery
-	err := db.withTx(ctx, func(tx *sql.Tx) error {
+	err := db.withTx(ctx, func(tx *Tx) error {
 		d, err := scanDelivery(tx.QueryRowContext(ctx,
 			`UPDATE webhook_deliveries SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ? RETURNING `+deliveryColumns,
 			parley.DeliveryPending, micros(parley.Now()), tenantID, deliveryID))
@@ -244,7 +244,7 @@ func (db *DB) ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (
 		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_disabled WHERE tenant_id = ? AND url = ?`, tenantID, d.URL); err != nil {
 			return fmt.Errorf("sqlite: re-enable endpoint: %w", err)
 		}
-		if _, err := db.queue.InsertTx(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, webhook.InsertOpts()); err != nil {
+		if _, err := db.queue.InsertTx(ctx, tx.Tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, webhook.InsertOpts()); err != nil {
 			return fmt.Errorf("sqlite: enqueue replay: %w", err)
 		}
 		out = d
