@@ -24,8 +24,8 @@ type Store interface {
 	ReplyState(ctx context.Context, tenantID, conversationID string) (*parley.ReplyState, error)
 	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
 	// SearchMessages returns the conversation's most recent messages with
-	// any word of query, newest first.
-	SearchMessages(ctx context.Context, tenantID, conversationID, query string, limit int) ([]parley.Message, error)
+	// any word of query and a seq below beforeSeq (0: any), newest first.
+	SearchMessages(ctx context.Context, tenantID, conversationID, query string, beforeSeq int64, limit int) ([]parley.Message, error)
 	// LockReply takes the conversation's reply lock if it is free.
 	LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error)
 	StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
@@ -350,18 +350,30 @@ func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query stri
 	if query == "" || (len(history) > 0 && history[0].Seq == 1) {
 		return nil, nil // nothing older than the history read
 	}
-	found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, keyTerms(query, retrieveTerms), retrieveCandidates)
-	if err != nil {
-		return nil, err
-	}
-	oldest := int64(1 << 62)
+	// Only messages older than the history read are candidates: the
+	// newest matches are mostly in the history already, and a search
+	// without the bound would spend its candidates on them.
+	before := int64(0)
 	if len(history) > 0 {
-		oldest = history[0].Seq
+		before = history[0].Seq
 	}
-	candidates := found[:0]
-	for _, m := range found {
-		if m.Seq < oldest {
-			candidates = append(candidates, m)
+	// A search per word, each with its share of the candidates: one search
+	// for any word would fill every place with the newest messages holding
+	// a common word, and never reach an older one holding a rare word — the
+	// ones worth retrieving.
+	terms := strings.Fields(keyTerms(query, retrieveTerms))
+	var candidates []parley.Message
+	seen := map[int64]bool{}
+	for _, term := range terms {
+		found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, term, before, max(retrieveCandidates/len(terms), 10))
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range found {
+			if !seen[m.Seq] {
+				seen[m.Seq] = true
+				candidates = append(candidates, m)
+			}
 		}
 	}
 	return Rank(query, candidates, retrieveKeep), nil

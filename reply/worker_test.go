@@ -3,6 +3,7 @@ package reply_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,10 +99,21 @@ func (b *testBundle) say(t *testing.T, conv, text string, fromBot bool) error {
 	return err
 }
 
+// messages reads the whole conversation, oldest first.
 func (b *testBundle) messages(t *testing.T, conv string) []parley.Message {
-	msgs, err := b.st.ListMessages(b.ctx, b.tenant, conv, parley.HistoryQuery{Limit: 200})
-	require.NoError(t, err)
-	return msgs
+	var all []parley.Message
+	for {
+		q := parley.HistoryQuery{Limit: 200}
+		if len(all) > 0 {
+			q.AfterSeq = all[len(all)-1].Seq
+		}
+		page, err := b.st.ListMessages(b.ctx, b.tenant, conv, q)
+		require.NoError(t, err)
+		all = append(all, page...)
+		if len(page) < q.Limit {
+			return all
+		}
+	}
 }
 
 // replies waits until the conversation has n bot replies made by the
@@ -288,5 +300,42 @@ func TestOpenAIContext(t *testing.T) {
 		require.Equal(t, 0.7, *sent.Temperature)
 		require.True(t, sent.Stream)
 		require.Contains(t, sent.Messages[0].Content, `"en"`, "the conversation's language")
+	})
+}
+
+// TestRetrieveOlderThanHistory: once a summary keeps the history read
+// short, retrieval brings back older messages, skipping the newer matches
+// that the history already holds.
+func TestRetrieveOlderThanHistory(t *testing.T) {
+	t.Parallel()
+	engines(t, builtin, func(t *testing.T, b *testBundle) {
+		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(0)},
+			Model: parley.ModelSettings{ContextTokens: 600}})
+		require.NoError(t, b.say(t, conv, "Noted: your dog Biscuit adores the lighthouse path.", true))
+		for i := range 250 { // every one of them matches "like", none "biscuit"
+			require.NoError(t, b.say(t, conv, fmt.Sprintf("Filler %d: people like weather reports, train timetables and recipes for soup.", i), true))
+		}
+		require.NoError(t, b.say(t, conv, "hello", false))
+		b.replies(t, conv, 1) // summarises what left the window
+		require.NoError(t, b.say(t, conv, "Where would Biscuit like to walk?", false))
+		replies, _ := b.replies(t, conv, 2)
+
+		raw, err := b.st.ReplyContext(b.ctx, b.tenant, conv, replies[1].Seq)
+		require.NoError(t, err)
+		var c struct {
+			Messages []llm.Message `json:"messages"`
+			Parts    []reply.Part  `json:"parts"`
+		}
+		require.NoError(t, json.Unmarshal(raw, &c))
+		var retrieved *reply.Part
+		for i := range c.Parts {
+			if c.Parts[i].Name == "retrieved" {
+				retrieved = &c.Parts[i]
+			}
+		}
+		require.NotNil(t, retrieved, "parts: %+v", c.Parts)
+		_, earlier, ok := strings.Cut(c.Messages[0].Content, "Earlier messages that may be relevant:")
+		require.True(t, ok)
+		require.Contains(t, earlier, "dog Biscuit adores the lighthouse path")
 	})
 }

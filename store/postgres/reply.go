@@ -160,17 +160,17 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 	return &st, nil
 }
 
-// SearchMessages returns the conversation's most recent messages that
-// contain any word of query, newest first. Ranking is the caller's.
-func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, limit int) ([]parley.Message, error) {
+// SearchMessages returns the conversation's most recent messages below
+// beforeSeq (0: any) that contain any word of query, newest first. Ranking is the caller's.
+func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, beforeSeq int64, limit int) ([]parley.Message, error) {
 	q := tsQueryAny(query)
 	if q == "" {
 		return nil, nil
 	}
 	rows, err := db.pool.Query(ctx,
 		`SELECT `+messageColumns+` FROM messages
-		 WHERE conversation_id = $1 AND tenant_id = $2 AND tsv @@ to_tsquery('english', $3)
-		 ORDER BY seq DESC LIMIT $4`, conversationID, tenantID, q, limit)
+		 WHERE conversation_id = $1 AND tenant_id = $2 AND tsv @@ to_tsquery('english', $3) AND ($4::bigint = 0 OR seq < $4)
+		 ORDER BY seq DESC LIMIT $5`, conversationID, tenantID, q, beforeSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search messages: %w", err)
 	}

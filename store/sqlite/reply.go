@@ -108,10 +108,10 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 	return &st, nil
 }
 
-// SearchMessages returns the conversation's most recent messages that
-// contain any word of query, newest first. Ranking is the caller's: FTS5's
+// SearchMessages returns the conversation's most recent messages below
+// beforeSeq (0: any) that contain any word of query, newest first. Ranking is the caller's: FTS5's
 // bm25() would scan every conversation's matches for its statistics.
-func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, limit int) ([]parley.Message, error) {
+func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, beforeSeq int64, limit int) ([]parley.Message, error) {
 	q := ftsQueryAny(query)
 	if q == "" {
 		return nil, nil
@@ -119,8 +119,8 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, quer
 	q = `conv : "` + strings.ReplaceAll(conversationID, "-", "") + `" AND text : (` + q + `)`
 	rows, err := db.read.QueryContext(ctx,
 		`SELECT `+prefixed("m.", messageColumns)+` FROM messages_fts f JOIN messages m ON m.pk = f.rowid
-		 WHERE messages_fts MATCH ? AND m.conversation_id = ? AND m.tenant_id = ?
-		 ORDER BY f.rowid DESC LIMIT ?`, q, conversationID, tenantID, limit)
+		 WHERE messages_fts MATCH ? AND m.conversation_id = ? AND m.tenant_id = ? AND (? = 0 OR m.seq < ?)
+		 ORDER BY f.rowid DESC LIMIT ?`, q, conversationID, tenantID, beforeSeq, beforeSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search messages: %w", err)
 	}
