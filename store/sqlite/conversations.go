@@ -26,26 +26,40 @@ func scanConversation(row interface{ Scan(...any) error }) (*parley.Conversation
 	return &c, nil
 }
 
+// ownedBy checks that a conversation found by its V1 id is the user's.
+func ownedBy(c *parley.Conversation, nc parley.NewConversation) error {
+	if c.UserID != nc.UserID {
+		return parley.FieldError(parley.ECONFLICT, "body.user_id", "conversation %q belongs to user %q", nc.ExternalID, c.UserID)
+	}
+	return nil
+}
+
 // GetOrCreateConversation returns the conversation of a bot and a user,
 // creating it (and the user, when asked) if there is none. created tells
 // which happened. Concurrent calls for one pair create exactly one.
 func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error) {
+	// A V1 conversation id names the conversation whatever the user; a V3
+	// conversation is the one of its bot and user.
+	const findSQL = `SELECT ` + conversationColumns + ` FROM conversations
+	   WHERE tenant_id = ? AND bot_id = ? AND external_id = ? AND (external_id <> '' OR user_id = ?)`
+	// Most calls find the conversation: look on a reader first, so that
+	// they do not queue for the one writer behind the appends.
+	if c, err := scanConversation(db.read.QueryRowContext(ctx, findSQL, tenantID, nc.BotID, nc.ExternalID, nc.UserID)); err == nil {
+		if err := ownedBy(c, nc); err != nil {
+			return nil, false, err
+		}
+		return c, false, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return nil, false, fmt.Errorf("sqlite: read conversation: %w", err)
+	}
 	var out *parley.Conversation
 	var created bool
 	err := db.withTx(ctx, func(tx *Tx) error {
-		// A V1 conversation id names the conversation whatever the user; a
-		// V3 conversation is the one of its bot and user.
-		c, err := scanConversation(tx.QueryRowContext(ctx,
-			`SELECT `+conversationColumns+` FROM conversations
-			 WHERE tenant_id = ? AND bot_id = ? AND external_id = ? AND (external_id <> '' OR user_id = ?)`,
-			tenantID, nc.BotID, nc.ExternalID, nc.UserID))
+		// Again, under the write lock: another call may have created it.
+		c, err := scanConversation(tx.QueryRowContext(ctx, findSQL, tenantID, nc.BotID, nc.ExternalID, nc.UserID))
 		if err == nil {
-			if c.UserID != nc.UserID {
-				return parley.FieldError(parley.ECONFLICT, "body.user_id",
-					"conversation %q belongs to user %q", nc.ExternalID, c.UserID)
-			}
 			out = c
-			return nil
+			return ownedBy(c, nc)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: read conversation: %w", err)
