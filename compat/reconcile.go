@@ -51,34 +51,33 @@ func Reconcile(client []parley.HistoryItem, stored []parley.Message) Result {
 		}
 	}
 	if len(client) < len(stored) {
-		n := len(client)
-		return Result{Status: Diverged, DivergedAt: &n, Detail: fmt.Sprintf(
-			"messages has %d items; %d messages are stored (the client's history is shorter)", len(client), len(stored))}
+		return Shorter(len(client), len(stored))
 	}
 	return Result{Status: InSync}
 }
 
 // same compares an item with a stored message: the same side and the same
-// bubbles, ignoring surrounding white space.
+// canonical content (parley.Canonical), as the history digests do.
 func same(item parley.HistoryItem, m parley.Message) bool {
-	if item.FromBot != m.FromBot {
-		return false
-	}
-	a, b := trimmed(item.Bubbles), trimmed(m.Bubbles)
-	if len(b) == 0 && m.Text != "" {
-		b = []string{strings.TrimSpace(m.Text)}
-	}
-	return slices.Equal(a, b)
+	return item.FromBot == m.FromBot && slices.Equal(parley.Canonical(item.Bubbles, ""), parley.Canonical(m.Bubbles, m.Text))
 }
 
-func trimmed(ss []string) []string {
-	out := make([]string, 0, len(ss))
-	for _, s := range ss {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
+// Digests returns the digest of every prefix of the client's history:
+// Digests(items)[k] is that of its first k items (parley.ChainDigest).
+func Digests(items []parley.HistoryItem) [][]byte {
+	out := make([][]byte, len(items)+1)
+	out[0] = parley.ChainStart
+	for i, it := range items {
+		out[i+1] = parley.ChainDigest(out[i], it.FromBot, parley.Canonical(it.Bubbles, ""))
 	}
 	return out
+}
+
+// Shorter is the result for a client history of n items that matches the
+// first n of the stored messages, but stops short of them.
+func Shorter(n, stored int) Result {
+	return Result{Status: Diverged, DivergedAt: &n, Detail: fmt.Sprintf(
+		"messages has %d items; %d messages are stored (the client's history is shorter)", n, stored)}
 }
 
 func describe(fromBot bool, bubbles []string) string {

@@ -46,6 +46,7 @@ type Store interface {
 	ListConversations(ctx context.Context, tenantID string, f parley.ConversationFilter) ([]parley.Conversation, error)
 	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
 	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
+	HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (stored int64, digest []byte, err error)
 	ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error)
 	ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error)
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -117,20 +118,11 @@ func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
 
 	signals, cancel := s.hub.Subscribe(conv.ID) // before the append: no news can be missed
 	defer cancel()
-	stored, err := s.allMessages(ctx, tenantID, conv.ID)
+	result, userMsg, err := s.reconcile(ctx, tenantID, conv.ID, items, b.Message)
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	// A retry: the user message of this turn is stored already.
-	var userMsg *parley.Message
-	result := compat.Result{Status: compat.InSync}
-	if n := len(items); n < len(stored) && !stored[n].FromBot && sameText(stored[n], b.Message) {
-		if r := compat.Reconcile(items, stored[:n]); r.Status == compat.InSync {
-			userMsg = &stored[n]
-		}
-	}
 	if userMsg == nil {
-		result = compat.Reconcile(items, stored)
 		for _, it := range result.Append {
 			if _, err := s.store.AppendMessage(ctx, tenantID, conv.ID, parley.NewMessage{FromBot: it.FromBot,
 				Text: strings.Join(it.Bubbles, "\n"), Bubbles: it.Bubbles, NoReply: true}); err != nil {
@@ -164,6 +156,49 @@ func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
 	out.Body.ConversationID, out.Body.MessageID, out.Body.ReplyID = conv.ID, userMsg.ID, o.reply.ID
 	out.Body.History, out.Body.Reply = result, o.reply
 	return out, nil
+}
+
+// reconcile compares the client's history with the stored one. When the
+// call is a retry (the message after the client's history is this user
+// message), it returns that message. The digests of both histories decide
+// without reading the stored one, unless they disagree or the stored one
+// has none: then it is read to say where they part.
+func (s *Server) reconcile(ctx context.Context, tenantID, convID string, items []parley.HistoryItem, text string) (compat.Result, *parley.Message, error) {
+	n := int64(len(items))
+	stored, digest, err := s.store.HistoryDigest(ctx, tenantID, convID, n)
+	if err != nil {
+		return compat.Result{}, nil, err
+	}
+	client := compat.Digests(items)
+	if digest != nil && bytes.Equal(digest, client[min(n, stored)]) {
+		switch {
+		case stored == n:
+			return compat.Result{Status: compat.InSync}, nil, nil
+		case stored < n:
+			rest := items[stored:]
+			return compat.Result{Status: compat.Appended, Append: rest, Appended: len(rest)}, nil, nil
+		}
+		// The client's history is a prefix of the stored one: a retry if
+		// this user message comes next.
+		next, err := s.store.ListMessages(ctx, tenantID, convID, parley.HistoryQuery{Limit: 1, AfterSeq: n})
+		if err != nil {
+			return compat.Result{}, nil, err
+		}
+		if len(next) == 1 && !next[0].FromBot && sameText(next[0], text) {
+			return compat.Result{Status: compat.InSync}, &next[0], nil
+		}
+		return compat.Shorter(len(items), int(stored)), nil, nil
+	}
+	all, err := s.allMessages(ctx, tenantID, convID)
+	if err != nil {
+		return compat.Result{}, nil, err
+	}
+	if k := len(items); k < len(all) && !all[k].FromBot && sameText(all[k], text) {
+		if r := compat.Reconcile(items, all[:k]); r.Status == compat.InSync {
+			return r, &all[k], nil
+		}
+	}
+	return compat.Reconcile(items, all), nil, nil
 }
 
 // v1Conversation finds the conversation of a V1 conversation_id: a V3

@@ -29,6 +29,7 @@ type store interface {
 	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
 	ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error)
 	ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error)
+	HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (stored int64, digest []byte, err error)
 	StartWorkers(ctx context.Context) error
 	Close() error
 }
@@ -160,6 +161,16 @@ func TestReply(t *testing.T) {
 		require.NoError(t, json.Unmarshal(r.Metadata, &meta))
 		require.Equal(t, "builtin", meta["reply"]["provider"])
 		require.Equal(t, true, meta["reply"]["offline"])
+
+		// The stored reply extends the history digest like any message.
+		digest := parley.ChainStart
+		for _, m := range b.messages(t, conv) {
+			digest = parley.ChainDigest(digest, m.FromBot, parley.Canonical(m.Bubbles, m.Text))
+		}
+		stored, got, err := b.st.HistoryDigest(b.ctx, b.tenant, conv, r.Seq)
+		require.NoError(t, err)
+		require.Equal(t, r.Seq, stored)
+		require.Equal(t, digest, got)
 
 		raw, err := b.st.ReplyContext(b.ctx, b.tenant, conv, r.Seq)
 		require.NoError(t, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -68,8 +69,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if err != nil {
 				return nil, err
 			}
-			return sqlite.Open(ctx, filepath.Join(dir, "parley.db"), sqlite.Options{Logger: slog.New(slog.DiscardHandler),
+			db, err := sqlite.Open(ctx, filepath.Join(dir, "parley.db"), sqlite.Options{Logger: slog.New(slog.DiscardHandler),
 				Queue: sqlite.QueueOptions{Workers: workers}, Hub: hub})
+			if err != nil {
+				os.RemoveAll(dir)
+				return nil, err
+			}
+			return tempSQLite{db, dir}, nil
 		case "postgres":
 			if *pgURL == "" {
 				return nil, fmt.Errorf("bench: --postgres-url is required for postgres")
@@ -167,4 +173,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stdout, bench.ReplyTable(replies))
 	}
 	return nil
+}
+
+// tempSQLite is a benchmark's SQLite store, removed when closed: a suite's
+// gigabyte of data must neither fill the disk nor be written back while
+// the next suite measures.
+type tempSQLite struct {
+	*sqlite.DB
+	dir string
+}
+
+func (s tempSQLite) Close() error {
+	err := s.DB.Close()
+	return errors.Join(err, os.RemoveAll(s.dir))
 }

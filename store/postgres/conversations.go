@@ -261,11 +261,12 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 		var lastSeq, lastUser, answered int64
 		var replyQueued bool
 		var settings parley.ReplySettings
+		var digest []byte
 		err := tx.QueryRow(ctx,
-			`SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, b.reply FROM conversations c
+			`SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.digest, b.reply FROM conversations c
 			 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
 			 WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE OF c`,
-			tenantID, conversationID).Scan(&lastSeq, &lastUser, &answered, &replyQueued, &settings)
+			tenantID, conversationID).Scan(&lastSeq, &lastUser, &answered, &replyQueued, &digest, &settings)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
@@ -301,11 +302,12 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 		if len(nm.Metadata) > 0 {
 			metadata = nm.Metadata
 		}
+		digest = parley.ChainDigest(digest, nm.FromBot, parley.Canonical(nm.Bubbles, nm.Text))
 		if _, err := tx.Exec(ctx,
 			`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
-			   idempotency_key, request_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			   idempotency_key, request_hash, created_at, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			conversationID, m.Seq, m.ID, tenantID, m.FromBot, m.Text, m.Bubbles, m.AttachedMedia, metadata,
-			nullString(nm.IdempotencyKey), nullString(nm.RequestHash), now); err != nil {
+			nullString(nm.IdempotencyKey), nullString(nm.RequestHash), now, digest); err != nil {
 			return fmt.Errorf("postgres: insert message: %w", err)
 		}
 		enqueue := reply.NeedsJob(nm, settings, replyQueued)
@@ -313,8 +315,8 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 			`UPDATE conversations SET last_seq = $2, updated_at = $3, last_message_at = $3,
 			   last_user_seq = CASE WHEN $4 THEN last_user_seq ELSE $2 END,
 			   answered_seq = CASE WHEN $5 AND NOT $4 THEN $2 ELSE answered_seq END,
-			   reply_queued = reply_queued OR $6 WHERE id = $1`,
-			conversationID, m.Seq, now, nm.FromBot, nm.NoReply, enqueue); err != nil {
+			   reply_queued = reply_queued OR $6, digest = $7 WHERE id = $1`,
+			conversationID, m.Seq, now, nm.FromBot, nm.NoReply, enqueue, digest); err != nil {
 			return fmt.Errorf("postgres: advance conversation: %w", err)
 		}
 		res = parley.AppendResult{Message: m}
@@ -413,4 +415,26 @@ func (db *DB) RawInsert(ctx context.Context, tenantID, conversationID string, se
 		`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, created_at)
 		 VALUES ($1, $2, $3, $4, false, $5, '[]', '[]', $6)`, conversationID, seq, parley.NewID(), tenantID, text, parley.Now())
 	return err
+}
+
+// HistoryDigest returns how many messages the conversation has and the
+// digest of its history up to message seq, or up to the last one when
+// there are fewer (parley.ChainDigest); the digest is nil when unknown.
+func (db *DB) HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (int64, []byte, error) {
+	var stored int64
+	var digest []byte
+	err := db.pool.QueryRow(ctx,
+		`SELECT c.last_seq, m.digest FROM conversations c
+		 LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = least(c.last_seq, $1)
+		 WHERE c.tenant_id = $2 AND c.id = $3`, seq, tenantID, conversationID).Scan(&stored, &digest)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("postgres: read history digest: %w", err)
+	}
+	if min(stored, seq) <= 0 {
+		return stored, parley.ChainStart, nil
+	}
+	return stored, digest, nil
 }

@@ -232,9 +232,10 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 	var out *parley.Message
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		var lastUser, answered, lastSeq, summarySeq int64
+		var digest []byte
 		err := tx.QueryRow(ctx,
-			`SELECT last_user_seq, answered_seq, last_seq, summary_seq FROM conversations
-			 WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, conversationID).Scan(&lastUser, &answered, &lastSeq, &summarySeq)
+			`SELECT last_user_seq, answered_seq, last_seq, summary_seq, digest FROM conversations
+			 WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, conversationID).Scan(&lastUser, &answered, &lastSeq, &summarySeq, &digest)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
@@ -252,10 +253,11 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 		if len(m.Metadata) > 0 {
 			metadata = m.Metadata
 		}
+		digest = parley.ChainDigest(digest, true, parley.Canonical(m.Bubbles, m.Text))
 		if _, err := tx.Exec(ctx,
-			`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata, created_at)
-			 VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9)`,
-			conversationID, m.Seq, m.ID, tenantID, m.Text, m.Bubbles, m.AttachedMedia, metadata, now); err != nil {
+			`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
+			 VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10)`,
+			conversationID, m.Seq, m.ID, tenantID, m.Text, m.Bubbles, m.AttachedMedia, metadata, now, digest); err != nil {
 			return fmt.Errorf("postgres: insert reply: %w", err)
 		}
 		summary, newSummarySeq := "", summarySeq
@@ -264,9 +266,9 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 		}
 		if _, err := tx.Exec(ctx,
 			`UPDATE conversations SET last_seq = $2, answered_seq = $3, updated_at = $4, last_message_at = $4,
-			   summary = CASE WHEN $5 > summary_seq THEN $6 ELSE summary END, summary_seq = $5
+			   summary = CASE WHEN $5 > summary_seq THEN $6 ELSE summary END, summary_seq = $5, digest = $7
 			 WHERE id = $1`,
-			conversationID, m.Seq, r.UptoSeq, now, newSummarySeq, summary); err != nil {
+			conversationID, m.Seq, r.UptoSeq, now, newSummarySeq, summary, digest); err != nil {
 			return fmt.Errorf("postgres: advance conversation: %w", err)
 		}
 		if len(r.Context) > 0 {

@@ -84,18 +84,18 @@ func (db *DB) failQueued(err error) {
 
 // The statements of an append.
 const (
-	appendStateSQL = `SELECT c.last_user_seq, c.answered_seq, c.reply_queued, b.reply FROM conversations c
+	appendStateSQL = `SELECT c.last_user_seq, c.answered_seq, c.reply_queued, c.digest, b.reply FROM conversations c
 	   JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.tenant_id = ? AND c.id = ?`
 	appendIdempotentSQL = `SELECT ` + messageColumns + `, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`
 	appendInsertSQL     = `INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
-	   idempotency_key, request_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	   idempotency_key, request_hash, created_at, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// Takes the next sequence number; a user message also becomes the
 	// newest one waiting for a reply. A history-only user message (?4)
 	// counts as answered: it is history.
 	appendAdvanceSQL = `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?1, last_message_at = ?1,
 	   last_user_seq = CASE WHEN ?2 THEN last_user_seq ELSE last_seq + 1 END,
 	   answered_seq = CASE WHEN ?4 AND NOT ?2 THEN last_seq + 1 ELSE answered_seq END,
-	   reply_queued = CASE WHEN ?5 THEN 1 ELSE reply_queued END
+	   reply_queued = CASE WHEN ?5 THEN 1 ELSE reply_queued END, digest = ?6
 	   WHERE id = ?3 RETURNING last_seq`
 )
 
@@ -144,7 +144,8 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, op *appendOp) (parley.Appen
 	var lastUser, answered int64
 	var replyQueued bool
 	var replyJSON string
-	err := tx.QueryRowContext(ctx, appendStateSQL, op.tenantID, op.conversationID).Scan(&lastUser, &answered, &replyQueued, &replyJSON)
+	var digest []byte
+	err := tx.QueryRowContext(ctx, appendStateSQL, op.tenantID, op.conversationID).Scan(&lastUser, &answered, &replyQueued, &digest, &replyJSON)
 	if errors.Is(err, sql.ErrNoRows) {
 		return parley.AppendResult{}, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)
 	}
@@ -180,15 +181,16 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, op *appendOp) (parley.Appen
 	}
 	enqueue := reply.NeedsJob(m, settings, replyQueued)
 	now := parley.Now()
+	digest = parley.ChainDigest(digest, m.FromBot, parley.Canonical(m.Bubbles, m.Text))
 	var seq int64
-	if err := tx.QueryRowContext(ctx, appendAdvanceSQL, micros(now), m.FromBot, op.conversationID, m.NoReply, enqueue).Scan(&seq); err != nil {
+	if err := tx.QueryRowContext(ctx, appendAdvanceSQL, micros(now), m.FromBot, op.conversationID, m.NoReply, enqueue, digest).Scan(&seq); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: advance conversation: %w", err)
 	}
 	msg := &parley.Message{ID: parley.NewID(), ConversationID: op.conversationID, Seq: seq, FromBot: m.FromBot,
 		Text: m.Text, Bubbles: nonNil(m.Bubbles), AttachedMedia: nonNil(m.AttachedMedia), Metadata: m.Metadata, CreatedAt: now}
 	if _, err := tx.ExecContext(ctx, appendInsertSQL, msg.ID, msg.ConversationID, msg.Seq, op.tenantID, msg.FromBot, msg.Text,
 		bubbles, media, nullString(string(m.Metadata)), nullString(m.IdempotencyKey), nullString(m.RequestHash),
-		micros(now)); err != nil {
+		micros(now), digest); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: insert message: %w", err)
 	}
 	if m.FromBot && m.NoReply {

@@ -310,3 +310,25 @@ func firstNonEmpty(vs ...string) string {
 	}
 	return ""
 }
+
+// HistoryDigest returns how many messages the conversation has and the
+// digest of its history up to message seq, or up to the last one when
+// there are fewer (parley.ChainDigest); the digest is nil when unknown.
+func (db *DB) HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (int64, []byte, error) {
+	var stored int64
+	var digest []byte
+	err := db.read.QueryRowContext(ctx,
+		`SELECT c.last_seq, m.digest FROM conversations c
+		 LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = min(c.last_seq, ?)
+		 WHERE c.tenant_id = ? AND c.id = ?`, seq, tenantID, conversationID).Scan(&stored, &digest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("sqlite: read history digest: %w", err)
+	}
+	if min(stored, seq) <= 0 {
+		return stored, parley.ChainStart, nil
+	}
+	return stored, digest, nil
+}

@@ -167,9 +167,10 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 	var out *parley.Message
 	err := db.withTx(ctx, func(tx *Tx) error {
 		var lastUser, answered, lastSeq, summarySeq int64
+		var digest []byte
 		err := tx.QueryRowContext(ctx,
-			`SELECT last_user_seq, answered_seq, last_seq, summary_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
-			tenantID, conversationID).Scan(&lastUser, &answered, &lastSeq, &summarySeq)
+			`SELECT last_user_seq, answered_seq, last_seq, summary_seq, digest FROM conversations WHERE tenant_id = ? AND id = ?`,
+			tenantID, conversationID).Scan(&lastUser, &answered, &lastSeq, &summarySeq, &digest)
 		if errors.Is(err, sql.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
@@ -187,10 +188,11 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 		m := &parley.Message{ID: parley.NewID(), ConversationID: conversationID, Seq: lastSeq + 1, FromBot: true,
 			Text: r.Message.Text, Bubbles: nonNil(r.Message.Bubbles), AttachedMedia: nonNil(r.Message.AttachedMedia),
 			Metadata: r.Message.Metadata, CreatedAt: now}
+		digest = parley.ChainDigest(digest, true, parley.Canonical(m.Bubbles, m.Text))
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata, created_at)
-			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
-			m.ID, conversationID, m.Seq, tenantID, m.Text, bubbles, media, nullString(string(m.Metadata)), micros(now)); err != nil {
+			`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
+			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
+			m.ID, conversationID, m.Seq, tenantID, m.Text, bubbles, media, nullString(string(m.Metadata)), micros(now), digest); err != nil {
 			return fmt.Errorf("sqlite: insert reply: %w", err)
 		}
 		summary, newSummarySeq := "", summarySeq
@@ -199,9 +201,9 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 		}
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE conversations SET last_seq = ?, answered_seq = ?, updated_at = ?, last_message_at = ?,
-			   summary = CASE WHEN ? > summary_seq THEN ? ELSE summary END, summary_seq = ?
+			   summary = CASE WHEN ? > summary_seq THEN ? ELSE summary END, summary_seq = ?, digest = ?
 			 WHERE id = ?`,
-			m.Seq, r.UptoSeq, micros(now), micros(now), newSummarySeq, summary, newSummarySeq, conversationID); err != nil {
+			m.Seq, r.UptoSeq, micros(now), micros(now), newSummarySeq, summary, newSummarySeq, digest, conversationID); err != nil {
 			return fmt.Errorf("sqlite: advance conversation: %w", err)
 		}
 		if len(r.Context) > 0 {

@@ -41,6 +41,7 @@ type Store interface {
 	ListConversations(ctx context.Context, tenantID string, f parley.ConversationFilter) ([]parley.Conversation, error)
 	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
 	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
+	HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (stored int64, digest []byte, err error)
 
 	Ping(ctx context.Context) error
 }
@@ -327,6 +328,39 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		got, err = b.store.GetConversation(b.ctx, b.t1.ID, c.ID)
 		require.NoError(t, err)
 		require.Equal(t, int64(41), got.MessageCount, "failed appends store nothing")
+	})
+
+	t.Run("HistoryDigest", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		c := conversation(t, b, b.t1, "bot-1", "user-1")
+		stored, d, err := b.store.HistoryDigest(b.ctx, b.t1.ID, c.ID, 3)
+		require.NoError(t, err)
+		require.Equal(t, int64(0), stored)
+		require.Equal(t, parley.ChainStart, d, "an empty history")
+
+		msgs := []parley.NewMessage{
+			{Text: "Hi", Bubbles: []string{" Hi "}},
+			{FromBot: true, Text: "Hello!\n\nHow can I help?", Bubbles: []string{"Hello!", "", "How can I help?"}},
+			{FromBot: true, Text: "history only", NoReply: true},
+			{Text: "A pizza"},
+		}
+		want := [][]byte{parley.ChainStart}
+		for _, m := range msgs {
+			_, err := b.store.AppendMessage(b.ctx, b.t1.ID, c.ID, m)
+			require.NoError(t, err)
+			want = append(want, parley.ChainDigest(want[len(want)-1], m.FromBot, parley.Canonical(m.Bubbles, m.Text)))
+		}
+		for seq := range int64(7) {
+			stored, d, err := b.store.HistoryDigest(b.ctx, b.t1.ID, c.ID, seq)
+			require.NoError(t, err)
+			require.Equal(t, int64(4), stored)
+			require.Equal(t, want[min(seq, 4)], d, "the digest up to message %d", seq)
+		}
+		require.NotEqual(t, want[3], want[4])
+
+		_, _, err = b.store.HistoryDigest(b.ctx, b.t2.ID, c.ID, 1)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err), "another tenant's conversation")
 	})
 
 	t.Run("Idempotency", func(t *testing.T) {
