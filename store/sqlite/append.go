@@ -6,80 +6,29 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/reply"
 )
-
-// maxBatch bounds one group commit: big enough to amortise the fsync, small
-// enough that the first request in a batch does not wait long for the last.
-const maxBatch = 256
-
-type appendOp struct {
-	ctx            context.Context
-	tenantID       string
-	conversationID string
-	msg            parley.NewMessage
-	done           chan appendDone
-}
-
-type appendDone struct {
-	res parley.AppendResult
-	err error
-}
 
 // AppendMessage stores a message at the end of a conversation and returns it
 // once it is durable. With an idempotency key already used for this
 // conversation it returns the stored message (Replayed) and stores nothing;
 // a different request under the same key is a conflict.
 func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string, msg parley.NewMessage) (parley.AppendResult, error) {
-	op := &appendOp{ctx: ctx, tenantID: tenantID, conversationID: conversationID, msg: msg, done: make(chan appendDone, 1)}
-	select {
-	case db.appends <- op:
-	case <-ctx.Done():
-		return parley.AppendResult{}, ctx.Err()
+	var res parley.AppendResult
+	err := db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+		var err error
+		res, err = db.appendOne(ctx, tx, tenantID, conversationID, msg)
+		return err
+	})
+	if err != nil {
+		return parley.AppendResult{}, err
 	}
-	// Once queued, wait for the outcome even if ctx ends: the write may
-	// already be committed, and the caller must not guess.
-	d := <-op.done
-	return d.res, d.err
-}
-
-// runAppends is the group committer: it takes every append waiting, runs them
-// in one transaction and answers them all after the commit.
-func (db *DB) runAppends(ctx context.Context) {
-	batch := make([]*appendOp, 0, maxBatch)
-	for {
-		select {
-		case <-ctx.Done():
-			db.failQueued(errors.New("sqlite: store closed"))
-			return
-		case op := <-db.appends:
-			batch = append(batch[:0], op)
-		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case op := <-db.appends:
-				batch = append(batch, op)
-			default:
-				break fill
-			}
-		}
-		db.commitBatch(batch)
+	if res.Message.FromBot && !res.Replayed && !msg.NoReply {
+		db.notify(conversationID) // a bot-side message is an event
 	}
-}
-
-func (db *DB) failQueued(err error) {
-	for {
-		select {
-		case op := <-db.appends:
-			op.done <- appendDone{err: err}
-		default:
-			return
-		}
-	}
+	return res, nil
 }
 
 // The statements of an append.
@@ -99,63 +48,21 @@ const (
 	   WHERE id = ?3 RETURNING last_seq`
 )
 
-// commitBatch runs a batch of appends in one transaction. The failures an
-// append can expect (unknown conversation, reused key) are found before it
-// writes anything, so they fail that append alone; a failed write fails the
-// whole batch, which then commits nothing.
-func (db *DB) commitBatch(batch []*appendOp) {
-	results := make([]appendDone, len(batch))
-	// The batch runs under a background context: one caller going away must
-	// not roll back everybody else's writes.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := db.withTx(ctx, func(tx *Tx) error {
-		for i, op := range batch {
-			if err := op.ctx.Err(); err != nil {
-				results[i].err = err
-				continue
-			}
-			res, err := db.appendOne(ctx, tx, op)
-			var perr *parley.Error
-			if errors.As(err, &perr) {
-				results[i].err = err
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			results[i].res = res
-		}
-		return nil
-	})
-	for i, op := range batch {
-		if err != nil {
-			op.done <- appendDone{err: err}
-			continue
-		}
-		if r := results[i].res; r.Message != nil && r.Message.FromBot && !r.Replayed && !op.msg.NoReply {
-			db.notify(op.conversationID) // a bot-side message is an event
-		}
-		op.done <- results[i]
-	}
-}
-
-func (db *DB) appendOne(ctx context.Context, tx *Tx, op *appendOp) (parley.AppendResult, error) {
+func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error) {
 	var lastUser, answered int64
 	var replyQueued bool
 	var replyJSON string
 	var digest []byte
-	err := tx.QueryRowContext(ctx, appendStateSQL, op.tenantID, op.conversationID).Scan(&lastUser, &answered, &replyQueued, &digest, &replyJSON)
+	err := tx.QueryRowContext(ctx, appendStateSQL, tenantID, conversationID).Scan(&lastUser, &answered, &replyQueued, &digest, &replyJSON)
 	if errors.Is(err, sql.ErrNoRows) {
-		return parley.AppendResult{}, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)
+		return parley.AppendResult{}, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 	}
 	if err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: read conversation: %w", err)
 	}
-	m := op.msg
 	if m.IdempotencyKey != "" {
 		var hash sql.NullString
-		prev, err := scanMessageWithHash(tx.QueryRowContext(ctx, appendIdempotentSQL, op.conversationID, m.IdempotencyKey), &hash)
+		prev, err := scanMessageWithHash(tx.QueryRowContext(ctx, appendIdempotentSQL, conversationID, m.IdempotencyKey), &hash)
 		if err == nil {
 			if hash.String != m.RequestHash {
 				return parley.AppendResult{}, parley.FieldError(parley.ECONFLICT, "header.Idempotency-Key",
@@ -183,12 +90,12 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, op *appendOp) (parley.Appen
 	now := parley.Now()
 	digest = parley.ChainDigest(digest, m.FromBot, parley.Canonical(m.Bubbles, m.Text))
 	var seq int64
-	if err := tx.QueryRowContext(ctx, appendAdvanceSQL, micros(now), m.FromBot, op.conversationID, m.NoReply, enqueue, digest).Scan(&seq); err != nil {
+	if err := tx.QueryRowContext(ctx, appendAdvanceSQL, micros(now), m.FromBot, conversationID, m.NoReply, enqueue, digest).Scan(&seq); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: advance conversation: %w", err)
 	}
-	msg := &parley.Message{ID: parley.NewID(), ConversationID: op.conversationID, Seq: seq, FromBot: m.FromBot,
+	msg := &parley.Message{ID: parley.NewID(), ConversationID: conversationID, Seq: seq, FromBot: m.FromBot,
 		Text: m.Text, Bubbles: nonNil(m.Bubbles), AttachedMedia: nonNil(m.AttachedMedia), Metadata: m.Metadata, CreatedAt: now}
-	if _, err := tx.ExecContext(ctx, appendInsertSQL, msg.ID, msg.ConversationID, msg.Seq, op.tenantID, msg.FromBot, msg.Text,
+	if _, err := tx.ExecContext(ctx, appendInsertSQL, msg.ID, msg.ConversationID, msg.Seq, tenantID, msg.FromBot, msg.Text,
 		bubbles, media, nullString(string(m.Metadata)), nullString(m.IdempotencyKey), nullString(m.RequestHash),
 		micros(now), digest); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: insert message: %w", err)
@@ -199,7 +106,7 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, op *appendOp) (parley.Appen
 	if m.FromBot {
 		// A bot-side message (an operator taking over) triggers no reply,
 		// but it is news for the integrator.
-		if err := db.insertEvent(ctx, tx, op.tenantID, op.conversationID, parley.EventMessageCreated, msg, now); err != nil {
+		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, msg, now); err != nil {
 			return parley.AppendResult{}, err
 		}
 		return parley.AppendResult{Message: msg}, nil
@@ -207,7 +114,7 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, op *appendOp) (parley.Appen
 	if !enqueue {
 		return parley.AppendResult{Message: msg}, nil
 	}
-	job := parley.ReplyJob{TenantID: op.tenantID, ConversationID: op.conversationID, History: m.ReplyHistory}
+	job := parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID, History: m.ReplyHistory}
 	if settings.EffectivePolicy() == parley.PolicyEnqueue {
 		job.Seq = seq
 	}

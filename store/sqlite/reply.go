@@ -165,7 +165,7 @@ func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func
 // dropped because a newer user message arrived (r.DropIfNewer).
 func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error) {
 	var out *parley.Message
-	err := db.withTx(ctx, func(tx *Tx) error {
+	err := db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
 		var lastUser, answered, lastSeq, summarySeq int64
 		var digest []byte
 		err := tx.QueryRowContext(ctx,
@@ -229,7 +229,7 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 // them again.
 func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error {
 	defer db.notify(conversationID)
-	return db.withTx(ctx, func(tx *Tx) error {
+	return db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
 		var answered int64
 		err := tx.QueryRowContext(ctx, `SELECT answered_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
 			tenantID, conversationID).Scan(&answered)
@@ -299,7 +299,7 @@ func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, a
 // which the claiming job answers.
 func (db *DB) ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error) {
 	var last int64
-	err := db.withTx(ctx, func(tx *Tx) error {
+	err := db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
 		err := tx.QueryRowContext(ctx,
 			`UPDATE conversations SET reply_queued = 0 WHERE tenant_id = ? AND id = ? RETURNING last_user_seq`,
 			tenantID, conversationID).Scan(&last)

@@ -135,7 +135,7 @@ func (db *DB) DeliveryForSend(ctx context.Context, tenantID, deliveryID string) 
 
 // RecordAttempt logs an attempt and sets the delivery's status.
 func (db *DB) RecordAttempt(ctx context.Context, tenantID, deliveryID string, a parley.DeliveryAttempt, status string, disable bool) error {
-	return db.withTx(ctx, func(tx *Tx) error {
+	return db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
 		now := micros(parley.Now())
 		var url string
 		err := tx.QueryRowContext(ctx,

@@ -1,0 +1,106 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// maxGroup bounds one group commit: big enough to amortise the fsync, small
+// enough that the first writer in a group does not wait long for the last.
+const maxGroup = 256
+
+// groupOp is one writer's part of a group commit.
+type groupOp struct {
+	ctx  context.Context // the caller's: skipped if it has gone by its turn
+	fn   func(ctx context.Context, tx *Tx) error
+	done chan error
+}
+
+// inGroup runs fn in the group committer's next transaction, together with
+// the other writers waiting, and returns once that transaction is durable:
+// SQLite has one writer, and one fsync for many small writes is what lets
+// appends, replies and deliveries keep up with each other. fn runs under a
+// savepoint, so its failure undoes its own writes and no one else's. fn
+// gets the group's context, not the caller's: a caller going away must not
+// roll back the others' writes, and once queued it waits for the outcome,
+// since the write may be committed and the caller must not guess.
+func (db *DB) inGroup(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	op := &groupOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.group <- op:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-op.done
+}
+
+// runGroups is the group committer: it takes every writer waiting, runs
+// them in one transaction and answers them all after the commit.
+func (db *DB) runGroups(ctx context.Context) {
+	batch := make([]*groupOp, 0, maxGroup)
+	for {
+		select {
+		case <-ctx.Done():
+			db.failQueued(errStoreClosed)
+			return
+		case op := <-db.group:
+			batch = append(batch[:0], op)
+		}
+	fill:
+		for len(batch) < maxGroup {
+			select {
+			case op := <-db.group:
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		db.commitGroup(batch)
+	}
+}
+
+func (db *DB) failQueued(err error) {
+	for {
+		select {
+		case op := <-db.group:
+			op.done <- err
+		default:
+			return
+		}
+	}
+}
+
+func (db *DB) commitGroup(batch []*groupOp) {
+	errs := make([]error, len(batch))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := db.withTx(ctx, func(tx *Tx) error {
+		for i, op := range batch {
+			if errs[i] = op.ctx.Err(); errs[i] != nil {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+				return err
+			}
+			if errs[i] = op.fn(ctx, tx); errs[i] != nil {
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i, op := range batch {
+		if err != nil {
+			op.done <- err // nothing of the group was committed
+			continue
+		}
+		op.done <- errs[i]
+	}
+}
+
+var errStoreClosed = errors.New("sqlite: store closed")

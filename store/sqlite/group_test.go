@@ -1,0 +1,67 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
+)
+
+// TestGroupCommitIsolation: writers committed in one group do not share
+// failures. One that fails after writing has its writes undone; the
+// others' are committed.
+func TestGroupCommitIsolation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "parley.db"), Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	tenant, err := db.EnsureTenant(ctx, "t")
+	require.NoError(t, err)
+	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+	require.NoError(t, err)
+	c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
+	require.NoError(t, err)
+
+	// Hold the committer so that the next two writers queue into one group.
+	started, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- db.inGroup(ctx, func(context.Context, *Tx) error { close(started); <-release; return nil })
+	}()
+	<-started
+	failing := errors.New("failed after writing")
+	results := make(chan error, 2)
+	go func() {
+		results <- db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE conversations SET summary = 'undone' WHERE id = ?`, c.ID); err != nil {
+				return err
+			}
+			return failing
+		})
+	}()
+	go func() {
+		results <- db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE conversations SET platform = 'kept' WHERE id = ?`, c.ID)
+			return err
+		})
+	}()
+	require.Eventually(t, func() bool { return len(db.group) == 2 }, 5*time.Second, time.Millisecond)
+	close(release)
+	require.NoError(t, <-held)
+	errs := []error{<-results, <-results}
+	require.ElementsMatch(t, []error{failing, nil}, errs)
+
+	got, err := db.GetConversation(ctx, tenant.ID, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, "kept", got.Platform, "the other writer's write is committed")
+	st, err := db.ReplyState(ctx, tenant.ID, c.ID)
+	require.NoError(t, err)
+	require.Empty(t, st.Summary, "the failed writer's write is undone")
+}
