@@ -4,6 +4,7 @@
 package store
 
 import (
+	"cmp"
 	"log/slog"
 	"time"
 
@@ -37,8 +38,9 @@ func (o QueueOptions) Concurrent() int {
 
 // RiverConfig is the River client configuration for these options. poll,
 // when positive, is how often to look for new jobs: engines without
-// notifications (SQLite) poll often.
-func (o QueueOptions) RiverConfig(logger *slog.Logger, poll time.Duration) *river.Config {
+// notifications (SQLite) poll often. cooldown, when positive, is the least
+// time between two fetches (20 ms otherwise, never longer than poll).
+func (o QueueOptions) RiverConfig(logger *slog.Logger, poll, cooldown time.Duration) *river.Config {
 	cfg := &river.Config{Logger: logger, Workers: o.Workers}
 	if !o.Working() {
 		return cfg
@@ -55,7 +57,7 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll time.Duration) *rive
 		cfg.RescueStuckJobsAfter = cfg.JobTimeout + 5*time.Second
 	}
 	// River wants the cooldown between fetches no longer than the poll.
-	cfg.FetchCooldown = 20 * time.Millisecond
+	cfg.FetchCooldown = cmp.Or(cooldown, 20*time.Millisecond)
 	if poll > 0 {
 		cfg.FetchPollInterval = poll
 		cfg.FetchCooldown = min(cfg.FetchCooldown, poll)

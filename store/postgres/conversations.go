@@ -303,21 +303,19 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 			metadata = nm.Metadata
 		}
 		digest = parley.ChainDigest(digest, nm.FromBot, parley.Canonical(nm.Bubbles, nm.Text))
-		if _, err := tx.Exec(ctx,
-			`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
-			   idempotency_key, request_hash, created_at, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			conversationID, m.Seq, m.ID, tenantID, m.FromBot, m.Text, m.Bubbles, m.AttachedMedia, metadata,
-			nullString(nm.IdempotencyKey), nullString(nm.RequestHash), now, digest); err != nil {
-			return fmt.Errorf("postgres: insert message: %w", err)
-		}
 		enqueue := reply.NeedsJob(nm, settings, replyQueued)
+		// One statement, one round trip: the message, and the conversation
+		// advanced past it (a history-only user message counts as answered).
 		if _, err := tx.Exec(ctx,
-			`UPDATE conversations SET last_seq = $2, updated_at = $3, last_message_at = $3,
-			   last_user_seq = CASE WHEN $4 THEN last_user_seq ELSE $2 END,
-			   answered_seq = CASE WHEN $5 AND NOT $4 THEN $2 ELSE answered_seq END,
-			   reply_queued = reply_queued OR $6, digest = $7 WHERE id = $1`,
-			conversationID, m.Seq, now, nm.FromBot, nm.NoReply, enqueue, digest); err != nil {
-			return fmt.Errorf("postgres: advance conversation: %w", err)
+			`WITH m AS (INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
+			   idempotency_key, request_hash, created_at, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13))
+			 UPDATE conversations SET last_seq = $2, updated_at = $12, last_message_at = $12,
+			   last_user_seq = CASE WHEN $5 THEN last_user_seq ELSE $2 END,
+			   answered_seq = CASE WHEN $14 AND NOT $5 THEN $2 ELSE answered_seq END,
+			   reply_queued = reply_queued OR $15, digest = $13 WHERE id = $1`,
+			conversationID, m.Seq, m.ID, tenantID, m.FromBot, m.Text, m.Bubbles, m.AttachedMedia, metadata,
+			nullString(nm.IdempotencyKey), nullString(nm.RequestHash), now, digest, nm.NoReply, enqueue); err != nil {
+			return fmt.Errorf("postgres: append message: %w", err)
 		}
 		res = parley.AppendResult{Message: m}
 		if nm.FromBot && !nm.NoReply {

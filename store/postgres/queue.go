@@ -21,7 +21,7 @@ type QueueOptions = store.QueueOptions
 const pollInterval = 100 * time.Millisecond
 
 func newQueue(pool *pgxpool.Pool, o QueueOptions, opts Options) (*river.Client[pgx.Tx], error) {
-	client, err := river.NewClient(riverpgxv5.New(pool), o.RiverConfig(opts.Logger, pollInterval))
+	client, err := river.NewClient(riverpgxv5.New(pool), o.RiverConfig(opts.Logger, pollInterval, 0))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: job queue: %w", err)
 	}

@@ -16,11 +16,17 @@ import (
 type QueueOptions = store.QueueOptions
 
 // pollInterval: SQLite has no LISTEN/NOTIFY, and polling a local file is
-// cheap.
-const pollInterval = 20 * time.Millisecond
+// cheap. A job inserted by this process wakes its producer at once (River
+// does so when there is no listener); fetchCooldown is how soon after the
+// last fetch that one may run, so it bounds the wait of a reply or a
+// webhook delivery for its worker.
+const (
+	pollInterval  = 20 * time.Millisecond
+	fetchCooldown = 5 * time.Millisecond
+)
 
 func newQueue(write *sql.DB, o QueueOptions, opts Options) (*river.Client[*sql.Tx], error) {
-	client, err := river.NewClient(riversqlite.New(write), o.RiverConfig(opts.Logger, pollInterval))
+	client, err := river.NewClient(riversqlite.New(write), o.RiverConfig(opts.Logger, pollInterval, fetchCooldown))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: job queue: %w", err)
 	}
