@@ -10,8 +10,8 @@ import (
 )
 
 // FuzzReconcile: whatever history a V1 client sends, reconciliation never
-// fails, appends only the client's tail, and appending it makes the two
-// histories agree.
+// fails, appends only the client's tail, appending it makes the two
+// histories agree, and their digests agree when the histories do.
 func FuzzReconcile(f *testing.F) {
 	f.Add(`[{"bot":true,"content":["Hi there!"]},{"bot":false,"content":["Hey"]}]`, `[{"bot":true,"content":["Hi there!"]}]`)
 	f.Add(`[]`, `[{"bot":false,"content":["x"]}]`)
@@ -30,6 +30,13 @@ func FuzzReconcile(f *testing.F) {
 			msgs[i] = parley.Message{Seq: int64(i + 1), FromBot: m.Bot, Bubbles: m.Content}
 		}
 		r := Reconcile(items, msgs)
+		// The digests, which V1 calls compare instead of the histories,
+		// agree exactly when the item-by-item comparison does.
+		digest := parley.ChainStart
+		for _, m := range msgs {
+			digest = parley.ChainDigest(digest, m.FromBot, parley.Canonical(m.Bubbles, m.Text))
+		}
+		require.Equal(t, r.Status == InSync, string(Digests(items)[len(items)]) == string(digest))
 		switch r.Status {
 		case InSync:
 			require.Empty(t, r.Append)
