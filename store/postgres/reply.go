@@ -161,7 +161,8 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 }
 
 // SearchMessages returns the conversation's most recent messages below
-// beforeSeq (0: any) that contain any word of query, newest first. Ranking is the caller's.
+// beforeSeq (0: any) that contain any word of query, newest first. Ranking
+// is the caller's.
 func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, beforeSeq int64, limit int) ([]parley.Message, error) {
 	q := tsQueryAny(query)
 	if q == "" {

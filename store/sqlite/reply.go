@@ -109,8 +109,9 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 }
 
 // SearchMessages returns the conversation's most recent messages below
-// beforeSeq (0: any) that contain any word of query, newest first. Ranking is the caller's: FTS5's
-// bm25() would scan every conversation's matches for its statistics.
+// beforeSeq (0: any) that contain any word of query, newest first. Ranking
+// is the caller's: FTS5's bm25() would scan every conversation's matches
+// for its statistics.
 func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, beforeSeq int64, limit int) ([]parley.Message, error) {
 	q := ftsQueryAny(query)
 	if q == "" {
