@@ -201,7 +201,10 @@ func TestReply(t *testing.T) {
 func TestCoalesce(t *testing.T) {
 	t.Parallel()
 	engines(t, builtin, func(t *testing.T, b *testBundle) {
-		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(400)}})
+		// Gaps of 100 ms against a debounce of 1.5 s: under -race and a
+		// loaded machine an append can take a few hundred milliseconds,
+		// which must not pass for the end of the burst.
+		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(1500)}})
 		for _, text := range []string{"hi", "I want", "a pizza"} {
 			require.NoError(t, b.say(t, conv, text, false))
 			time.Sleep(100 * time.Millisecond)
@@ -209,7 +212,7 @@ func TestCoalesce(t *testing.T) {
 		replies, answers := b.replies(t, conv, 1)
 		require.Equal(t, [][2]int64{{1, 3}}, answers, "one reply to the burst")
 		require.Contains(t, replies[0].Text, "hi I want a pizza")
-		time.Sleep(600 * time.Millisecond)
+		time.Sleep(1800 * time.Millisecond)
 		_, answers = b.replies(t, conv, 1)
 		require.Len(t, answers, 1, "and only one")
 	})
@@ -236,7 +239,7 @@ func TestEnqueue(t *testing.T) {
 func TestReject(t *testing.T) {
 	t.Parallel()
 	engines(t, builtin, func(t *testing.T, b *testBundle) {
-		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{Policy: parley.PolicyReject, DebounceMS: ms(300)}})
+		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{Policy: parley.PolicyReject, DebounceMS: ms(1500)}})
 		require.NoError(t, b.say(t, conv, "first", false))
 		err := b.say(t, conv, "second", false)
 		require.Equal(t, parley.ECONFLICT, parley.ErrorCode(err), "refused while the reply is pending")
