@@ -363,6 +363,11 @@ type WebhookJob struct {
 // Kind names the job for the queue.
 func (WebhookJob) Kind() string { return "webhook" }
 
+// DeliveryQueue is the queue webhook jobs run in, apart from replies: a
+// delivery mostly waits on its receiver (up to 15 s), so many run at once,
+// and slow receivers never hold up the making of replies.
+const DeliveryQueue = "deliveries"
+
 // Delivery statuses.
 const (
 	DeliveryPending   = "pending"

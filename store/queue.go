@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"github.com/parley-chat/parley"
 )
 
 // QueueOptions configure a store's job queue.
@@ -16,14 +18,21 @@ type QueueOptions struct {
 	// Workers run the jobs; nil makes an insert-only queue (CLI commands,
 	// and tests that only look at what was enqueued).
 	Workers *river.Workers
-	// Concurrency is how many jobs run at once. Default 20.
+	// Concurrency is how many replies (and other jobs) run at once.
+	// Default 20.
 	Concurrency int
+	// DeliveryConcurrency is how many webhook deliveries run at once, in
+	// their own queue (parley.DeliveryQueue). Default 100.
+	DeliveryConcurrency int
 	// JobTimeout bounds one attempt of a job. Default 2 minutes.
 	JobTimeout time.Duration
 	// RescueAfter is when a job still marked running (its process died) is
 	// tried again: longer than any attempt can last. Default JobTimeout+5s.
 	RescueAfter time.Duration
 }
+
+// DeliveriesConcurrent is the number of webhook deliveries run at once.
+func (o QueueOptions) DeliveriesConcurrent() int { return cmp.Or(max(o.DeliveryConcurrency, 0), 100) }
 
 // Working tells whether the queue runs jobs (not insert-only).
 func (o QueueOptions) Working() bool { return o.Workers != nil }
@@ -45,7 +54,10 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll, cooldown time.Durat
 	if !o.Working() {
 		return cfg
 	}
-	cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.Concurrent()}}
+	cfg.Queues = map[string]river.QueueConfig{
+		river.QueueDefault:   {MaxWorkers: o.Concurrent()},
+		parley.DeliveryQueue: {MaxWorkers: o.DeliveriesConcurrent()},
+	}
 	cfg.JobTimeout = o.JobTimeout
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 2 * time.Minute

@@ -6,6 +6,8 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
 )
 
 func TestRiverConfig(t *testing.T) {
@@ -17,14 +19,16 @@ func TestRiverConfig(t *testing.T) {
 	for _, poll := range []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond, time.Second} {
 		cfg := QueueOptions{Workers: w, JobTimeout: time.Minute}.RiverConfig(nil, poll, 0)
 		require.Equal(t, 20, cfg.Queues[river.QueueDefault].MaxWorkers)
+		require.Equal(t, 100, cfg.Queues[parley.DeliveryQueue].MaxWorkers, "deliveries run in a queue of their own")
 		require.Equal(t, time.Minute+5*time.Second, cfg.RescueStuckJobsAfter)
 		if poll > 0 {
 			require.Equal(t, poll, cfg.FetchPollInterval)
 			require.LessOrEqual(t, cfg.FetchCooldown, cfg.FetchPollInterval, "River refuses a cooldown longer than the poll")
 		}
 	}
-	cfg := QueueOptions{Workers: w, Concurrency: 3, RescueAfter: time.Hour}.RiverConfig(nil, 0, 0)
+	cfg := QueueOptions{Workers: w, Concurrency: 3, DeliveryConcurrency: 7, RescueAfter: time.Hour}.RiverConfig(nil, 0, 0)
 	require.Equal(t, 3, cfg.Queues[river.QueueDefault].MaxWorkers)
+	require.Equal(t, 7, cfg.Queues[parley.DeliveryQueue].MaxWorkers)
 	require.Equal(t, time.Hour, cfg.RescueStuckJobsAfter)
 	require.Equal(t, 2*time.Minute, cfg.JobTimeout)
 	require.Equal(t, 20*time.Millisecond, cfg.FetchCooldown)

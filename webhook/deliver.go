@@ -36,7 +36,9 @@ const Timeout = 15 * time.Second
 const maxRetryAfterSnoozes = 20
 
 // InsertOpts say how a delivery job is queued.
-func InsertOpts() *river.InsertOpts { return &river.InsertOpts{MaxAttempts: Attempts} }
+func InsertOpts() *river.InsertOpts {
+	return &river.InsertOpts{Queue: parley.DeliveryQueue, MaxAttempts: Attempts}
+}
 
 // Payload is the body of a webhook, in the Standard Webhooks shape.
 func Payload(eventType string, ts time.Time, data any) ([]byte, error) {

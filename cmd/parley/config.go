@@ -37,6 +37,7 @@ type config struct {
 	LLMModel             string
 	ReplyTimeout         time.Duration
 	Workers              int
+	DeliveryWorkers      int
 	WebhookSecret        string
 	WebhookSchedule      []time.Duration
 }
@@ -75,7 +76,9 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LLMModel, "llm-model", os.Getenv("PARLEY_LLM_MODEL"), "default model name (PARLEY_LLM_MODEL)")
 	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", envDuration("PARLEY_REPLY_TIMEOUT", 2*time.Minute),
 		"longest attempt at one reply; a crashed attempt is retried after it (PARLEY_REPLY_TIMEOUT)")
-	fs.IntVar(&c.Workers, "workers", envInt("PARLEY_WORKERS", 20), "background jobs run at once (PARLEY_WORKERS)")
+	fs.IntVar(&c.Workers, "workers", envInt("PARLEY_WORKERS", 20), "replies (and other background jobs) made at once (PARLEY_WORKERS)")
+	fs.IntVar(&c.DeliveryWorkers, "delivery-workers", envInt("PARLEY_DELIVERY_WORKERS", 100),
+		"webhook deliveries made at once, in a queue of their own (PARLEY_DELIVERY_WORKERS)")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", os.Getenv("PARLEY_WEBHOOK_SECRET"),
 		"whsec_... signing secret of the default tenant's webhooks (PARLEY_WEBHOOK_SECRET)")
 	fs.Func("webhook-retry-schedule", "waits between webhook attempts, comma separated (PARLEY_WEBHOOK_RETRY_SCHEDULE; default 5s,5m,30m,2h,5h,10h,14h,20h,24h)",
@@ -147,10 +150,12 @@ func (c *config) openStore(ctx context.Context, logger *slog.Logger, workers *ri
 			return nil, fmt.Errorf("PARLEY_DATABASE_URL must be a postgres:// URL")
 		}
 		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger, Hub: hub,
-			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
+			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
+				JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 	}
 	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger, Hub: hub,
-		Queue: sqlite.QueueOptions{Workers: workers, Concurrency: c.Workers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
+		Queue: sqlite.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
+			JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 }
 
 // defaultTenant is the tenant of the bootstrap token and of CLI commands that

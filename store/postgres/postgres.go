@@ -79,8 +79,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if !strings.Contains(url, "pool_max_conns") {
 		// pgx defaults to max(4, CPUs). A reply holds a connection for its
 		// lock while it queries on others, so the pool must outnumber the
-		// workers, with room for the API's requests.
-		cfg.MaxConns = int32(max(20, 2*opts.Queue.Concurrent()+10))
+		// workers, with room for the API's requests. Deliveries hold one
+		// only briefly, between long waits on receivers: they share 10.
+		cfg.MaxConns = int32(max(20, 2*opts.Queue.Concurrent()+20))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
