@@ -23,9 +23,10 @@ import (
 type Store interface {
 	ReplyState(ctx context.Context, tenantID, conversationID string) (*parley.ReplyState, error)
 	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
-	// SearchMessages returns the conversation's most recent messages with
-	// any word of query and a seq below beforeSeq (0: any), newest first.
-	SearchMessages(ctx context.Context, tenantID, conversationID, query string, beforeSeq int64, limit int) ([]parley.Message, error)
+	// SearchMessages returns, for each term, the conversation's most
+	// recent messages (at most perTerm) holding it with a seq below
+	// beforeSeq (0: any), newest first; a message may come once per term.
+	SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]parley.Message, error)
 	// LockReply takes the conversation's reply lock if it is free.
 	LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error)
 	StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
@@ -362,18 +363,19 @@ func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query stri
 	// a common word, and never reach an older one holding a rare word — the
 	// ones worth retrieving.
 	terms := strings.Fields(keyTerms(query, retrieveTerms))
+	if len(terms) == 0 {
+		return nil, nil
+	}
+	found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, terms, before, max(retrieveCandidates/len(terms), 10))
+	if err != nil {
+		return nil, err
+	}
 	var candidates []parley.Message
 	seen := map[int64]bool{}
-	for _, term := range terms {
-		found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, term, before, max(retrieveCandidates/len(terms), 10))
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range found {
-			if !seen[m.Seq] {
-				seen[m.Seq] = true
-				candidates = append(candidates, m)
-			}
+	for _, m := range found {
+		if !seen[m.Seq] {
+			seen[m.Seq] = true
+			candidates = append(candidates, m)
 		}
 	}
 	return Rank(query, candidates, retrieveKeep), nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -160,18 +161,27 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 	return &st, nil
 }
 
-// SearchMessages returns the conversation's most recent messages below
-// beforeSeq (0: any) that contain any word of query, newest first. Ranking
-// is the caller's.
-func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, beforeSeq int64, limit int) ([]parley.Message, error) {
-	q := tsQueryAny(query)
-	if q == "" {
+// SearchMessages returns, for each of terms, the conversation's most
+// recent messages below beforeSeq (0: any) that contain it, at most
+// perTerm of them, newest first: one statement for all terms. A message
+// may come once per term it holds. Ranking is the caller's.
+func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]parley.Message, error) {
+	var parts []string
+	args := []any{conversationID, tenantID, beforeSeq, perTerm}
+	for _, term := range terms {
+		q := tsQueryAny(term)
+		if q == "" {
+			continue
+		}
+		args = append(args, q)
+		parts = append(parts, fmt.Sprintf(`(SELECT `+messageColumns+` FROM messages
+		   WHERE conversation_id = $1 AND tenant_id = $2 AND tsv @@ to_tsquery('english', $%d) AND ($3::bigint = 0 OR seq < $3)
+		   ORDER BY seq DESC LIMIT $4)`, len(args)))
+	}
+	if len(parts) == 0 {
 		return nil, nil
 	}
-	rows, err := db.pool.Query(ctx,
-		`SELECT `+messageColumns+` FROM messages
-		 WHERE conversation_id = $1 AND tenant_id = $2 AND tsv @@ to_tsquery('english', $3) AND ($4::bigint = 0 OR seq < $4)
-		 ORDER BY seq DESC LIMIT $5`, conversationID, tenantID, q, beforeSeq, limit)
+	rows, err := db.pool.Query(ctx, strings.Join(parts, "\n UNION ALL "), args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search messages: %w", err)
 	}

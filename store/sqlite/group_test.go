@@ -18,16 +18,7 @@ import (
 func TestGroupCommitIsolation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "parley.db"), Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	tenant, err := db.EnsureTenant(ctx, "t")
-	require.NoError(t, err)
-	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-	require.NoError(t, err)
-	c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
-	require.NoError(t, err)
+	db, tenant, c := openConversation(t)
 
 	// Hold the committer so that the next two writers queue into one group.
 	started, release := make(chan struct{}), make(chan struct{})
@@ -64,4 +55,22 @@ func TestGroupCommitIsolation(t *testing.T) {
 	st, err := db.ReplyState(ctx, tenant.ID, c.ID)
 	require.NoError(t, err)
 	require.Empty(t, st.Summary, "the failed writer's write is undone")
+}
+
+// openConversation opens a store with one tenant, bot, user and
+// conversation.
+func openConversation(t *testing.T) (*DB, *parley.Tenant, *parley.Conversation) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "parley.db"), Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	tenant, err := db.EnsureTenant(ctx, "t")
+	require.NoError(t, err)
+	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+	require.NoError(t, err)
+	c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
+	require.NoError(t, err)
+	return db, tenant, c
 }

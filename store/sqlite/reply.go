@@ -108,20 +108,30 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 	return &st, nil
 }
 
-// SearchMessages returns the conversation's most recent messages below
-// beforeSeq (0: any) that contain any word of query, newest first. Ranking
-// is the caller's: FTS5's bm25() would scan every conversation's matches
-// for its statistics.
-func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID, query string, beforeSeq int64, limit int) ([]parley.Message, error) {
-	q := ftsQueryAny(query)
-	if q == "" {
+// SearchMessages returns, for each of terms, the conversation's most
+// recent messages below beforeSeq (0: any) that contain it, at most
+// perTerm of them, newest first: one statement for all terms. A message
+// may come once per term it holds. Ranking is the caller's: FTS5's bm25()
+// would scan every conversation's matches for its statistics.
+func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]parley.Message, error) {
+	conv := `conv : "` + strings.ReplaceAll(conversationID, "-", "") + `" AND text : (`
+	var parts []string
+	var args []any
+	for _, term := range terms {
+		q := ftsQueryAny(term)
+		if q == "" {
+			continue
+		}
+		parts = append(parts, `SELECT * FROM (SELECT `+prefixed("m.", messageColumns)+`
+		   FROM messages_fts f JOIN messages m ON m.pk = f.rowid
+		   WHERE messages_fts MATCH ? AND m.conversation_id = ? AND m.tenant_id = ? AND (? = 0 OR m.seq < ?)
+		   ORDER BY f.rowid DESC LIMIT ?)`)
+		args = append(args, conv+q+`)`, conversationID, tenantID, beforeSeq, beforeSeq, perTerm)
+	}
+	if len(parts) == 0 {
 		return nil, nil
 	}
-	q = `conv : "` + strings.ReplaceAll(conversationID, "-", "") + `" AND text : (` + q + `)`
-	rows, err := db.read.QueryContext(ctx,
-		`SELECT `+prefixed("m.", messageColumns)+` FROM messages_fts f JOIN messages m ON m.pk = f.rowid
-		 WHERE messages_fts MATCH ? AND m.conversation_id = ? AND m.tenant_id = ? AND (? = 0 OR m.seq < ?)
-		 ORDER BY f.rowid DESC LIMIT ?`, q, conversationID, tenantID, beforeSeq, beforeSeq, limit)
+	rows, err := db.read.QueryContext(ctx, strings.Join(parts, "\n UNION ALL "), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search messages: %w", err)
 	}
