@@ -58,21 +58,28 @@ func MergeKV(old, patch map[string]any) map[string]any {
 	return out
 }
 
-// SearchTerms splits free text into the words a full-text query matches:
-// runs of letters, digits and underscores, as the stores' tokenizers split
-// them. Everything else (operators, quotes, apostrophes, brackets) is a
-// separator, so user input can never be query syntax. At most 16 words are
-// kept.
+// Words splits free text into the words a full-text query matches: runs
+// of letters, digits and underscores, lower-cased, as the stores'
+// tokenizers split them. Everything else (operators, quotes, apostrophes,
+// brackets) is a separator, so user input can never be query syntax.
+func Words(s string) []string {
+	words := strings.FieldsFunc(s, isSeparator)
+	for i, w := range words {
+		words[i] = strings.ToLower(w)
+	}
+	return words
+}
+
+func isSeparator(r rune) bool {
+	return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127 && r != '’' && r != '‘')
+}
+
+// SearchTerms is the words of a search query: Words, at most 16 of them
+// (every word costs the index a lookup).
 func SearchTerms(s string) []string {
-	words := strings.FieldsFunc(s, func(r rune) bool {
-		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127 && r != '’' && r != '‘')
-	})
-	out := words[:0]
-	for _, w := range words {
-		out = append(out, strings.ToLower(w))
+	words := Words(s)
+	if len(words) > 16 {
+		words = words[:16]
 	}
-	if len(out) > 16 {
-		out = out[:16]
-	}
-	return out
+	return words
 }

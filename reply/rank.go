@@ -17,44 +17,54 @@ const (
 // statistics (document frequencies, lengths) of the candidates themselves,
 // and returns the best keep of them. Ties go to the newer message.
 func Rank(query string, candidates []parley.Message, keep int) []parley.Message {
-	terms := parley.SearchTerms(query)
+	terms := uniq(parley.SearchTerms(query))
 	if len(terms) == 0 || len(candidates) == 0 {
 		return nil
 	}
-	type doc struct {
-		m      parley.Message
-		tf     map[string]int
-		length int
-		score  float64
+	index := make(map[string]int, len(terms))
+	for i, t := range terms {
+		index[t] = i
 	}
-	docs := make([]doc, len(candidates))
-	df := map[string]int{}
+	// Term frequencies of the query's terms only, one row per candidate, in
+	// one slice: scoring a hundred candidates per reply must not allocate a
+	// map for each.
+	tf := make([]int, len(candidates)*len(terms))
+	lengths := make([]int, len(candidates))
+	df := make([]int, len(terms))
 	total := 0
 	for i, m := range candidates {
-		words := parley.SearchTerms(m.Text + " ") // same normalisation as the query
-		d := doc{m: m, tf: map[string]int{}, length: len(words)}
+		row := tf[i*len(terms) : (i+1)*len(terms)]
+		words := parley.Words(m.Text) // every word: a match may be anywhere
 		for _, w := range words {
-			d.tf[w]++
-		}
-		for _, t := range uniq(terms) {
-			if d.tf[t] > 0 {
-				df[t]++
+			if t, ok := index[w]; ok {
+				if row[t] == 0 {
+					df[t]++
+				}
+				row[t]++
 			}
 		}
-		total += d.length
-		docs[i] = d
+		lengths[i] = len(words)
+		total += len(words)
 	}
-	avg := float64(total) / float64(len(docs))
-	n := float64(len(docs))
-	for i := range docs {
-		d := &docs[i]
-		for _, t := range uniq(terms) {
-			tf := float64(d.tf[t])
-			if tf == 0 {
+	avg := max(float64(total)/float64(len(candidates)), 1)
+	n := float64(len(candidates))
+	type scored struct {
+		m     *parley.Message
+		score float64
+	}
+	docs := make([]scored, 0, len(candidates))
+	for i := range candidates {
+		score := 0.0
+		for t := range terms {
+			f := float64(tf[i*len(terms)+t])
+			if f == 0 {
 				continue
 			}
 			idf := math.Log(1 + (n-float64(df[t])+0.5)/(float64(df[t])+0.5))
-			d.score += idf * tf * (bm25K1 + 1) / (tf + bm25K1*(1-bm25B+bm25B*float64(d.length)/max(avg, 1)))
+			score += idf * f * (bm25K1 + 1) / (f + bm25K1*(1-bm25B+bm25B*float64(lengths[i])/avg))
+		}
+		if score > 0 {
+			docs = append(docs, scored{&candidates[i], score})
 		}
 	}
 	sort.SliceStable(docs, func(i, j int) bool {
@@ -64,10 +74,8 @@ func Rank(query string, candidates []parley.Message, keep int) []parley.Message 
 		return docs[i].m.Seq > docs[j].m.Seq
 	})
 	var out []parley.Message
-	for _, d := range docs {
-		if d.score > 0 && len(out) < keep {
-			out = append(out, d.m)
-		}
+	for _, d := range docs[:min(keep, len(docs))] {
+		out = append(out, *d.m)
 	}
 	return out
 }

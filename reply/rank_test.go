@@ -16,6 +16,7 @@ func TestRank(t *testing.T) {
 		{Seq: 3, Text: "my dog is called Rex"},
 		{Seq: 4, Text: "the the the the the"},
 		{Seq: 5, Text: "Rex loves the mountains, Rex loves snow"},
+		{Seq: 6, Text: "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen and then a volcano"},
 	}
 	cases := []struct {
 		q    string
@@ -26,6 +27,7 @@ func TestRank(t *testing.T) {
 		{"Rex", 2, []int64{5, 3}},                      // more occurrences rank higher
 		{"mountains dog", 3, []int64{1, 3, 5}},         // both words beat one; shorter beats longer
 		{"the", 1, []int64{4}},
+		{"volcano", 3, []int64{6}}, // a match past the sixteenth word counts
 		{"unrelated", 3, nil},
 		{"", 3, nil},
 	}

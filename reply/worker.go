@@ -110,7 +110,7 @@ const (
 func keyTerms(text string, n int) string {
 	var words []string
 	seen := map[string]bool{}
-	for _, w := range parley.SearchTerms(text) {
+	for _, w := range parley.Words(text) {
 		if len([]rune(w)) >= 3 && !seen[w] {
 			seen[w] = true
 			words = append(words, w)

@@ -122,11 +122,17 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 		if q == "" {
 			continue
 		}
+		// The seq bound is given to the index as a rowid bound (a
+		// conversation's rows are numbered in seq order), so that matches
+		// inside the history window are never read: a search for a common
+		// word would otherwise read and throw away dozens of them first.
 		parts = append(parts, `SELECT * FROM (SELECT `+prefixed("m.", messageColumns)+`
 		   FROM messages_fts f JOIN messages m ON m.pk = f.rowid
-		   WHERE messages_fts MATCH ? AND m.conversation_id = ? AND m.tenant_id = ? AND (? = 0 OR m.seq < ?)
+		   WHERE messages_fts MATCH ? AND f.rowid < coalesce((SELECT pk FROM messages
+		         WHERE conversation_id = ? AND seq = ?), 9223372036854775807)
+		     AND m.conversation_id = ? AND m.tenant_id = ? AND (? = 0 OR m.seq < ?)
 		   ORDER BY f.rowid DESC LIMIT ?)`)
-		args = append(args, conv+q+`)`, conversationID, tenantID, beforeSeq, beforeSeq, perTerm)
+		args = append(args, conv+q+`)`, conversationID, beforeSeq, conversationID, tenantID, beforeSeq, beforeSeq, perTerm)
 	}
 	if len(parts) == 0 {
 		return nil, nil
