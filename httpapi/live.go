@@ -159,13 +159,8 @@ func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string
 		if err != nil {
 			return replyOutcome{}, err
 		}
-		for i, m := range msgs {
-			if i == 0 && m.Seq == seq && m.Status == parley.StatusReplyFailed {
-				return replyOutcome{status: "failed"}, nil
-			}
-			if m.FromBot && answers(m, seq) {
-				return replyOutcome{reply: &msgs[i], status: "replied"}, nil
-			}
+		if o := findReply(msgs, seq); o.status != "" {
+			return o, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -175,6 +170,20 @@ func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string
 		case <-signals:
 		}
 	}
+}
+
+// findReply looks for the outcome of the user message at seq in msgs, the
+// messages from seq on; its status is empty when there is none yet.
+func findReply(msgs []parley.Message, seq int64) replyOutcome {
+	for i, m := range msgs {
+		if i == 0 && m.Seq == seq && m.Status == parley.StatusReplyFailed {
+			return replyOutcome{status: "failed"}
+		}
+		if m.FromBot && answers(m, seq) {
+			return replyOutcome{reply: &msgs[i], status: "replied"}
+		}
+	}
+	return replyOutcome{}
 }
 
 // answers tells whether a bot message is the reply covering seq.

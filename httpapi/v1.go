@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/google/uuid"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/compat"
@@ -19,8 +21,16 @@ import (
 // v1Wait is how long /v2/complete waits for the reply: V1 is synchronous.
 const v1Wait = 55 * time.Second
 
-// v1MaxHistory bounds the history a V1 call may send.
-const v1MaxHistory = 1000
+// v1MaxHistory bounds the history a V1 call may send, v1MaxBubbles the
+// bubbles of one history item.
+const (
+	v1MaxHistory = 1000
+	v1MaxBubbles = 50
+)
+
+// replyLookahead is how many messages a retried V1 call reads past its
+// user message to find the reply without a second read.
+const replyLookahead = 20
 
 type v1Message struct {
 	Bot     bool     `json:"bot" doc:"true for the bot's messages"`
@@ -59,24 +69,63 @@ func (s *Server) registerV1() {
 	o := op("complete", http.MethodPost, "/v2/complete",
 		"V1: send the whole history and the new message, get the bot's reply (compatibility layer over V3)", "v1")
 	o.MaxBodyBytes = 4 << 20 // V1 sends whole histories
+	// V1 bodies carry whole histories, and huma validates a body by decoding
+	// it a second time into generic maps: half of a V1 call's cost. The
+	// body is decoded once into its struct and checked by validate, which
+	// enforces the limits the schema documents (a type error is the
+	// decoder's, naming the field).
+	o.SkipValidateBody = true
 	huma.Register(s.api, o, s.complete)
 }
 
+// validate checks a V1 body against the limits its schema documents.
+func (in *v1Input) validate() error {
+	b := &in.Body
+	for _, f := range []struct {
+		field, value string
+		min, max     int
+	}{
+		{"body.conversation_id", b.ConversationID, 1, 128},
+		{"body.bot_id", b.BotID, 1, 128},
+		{"body.user_id", b.UserID, 1, 128},
+		{"body.message", b.Message, 1, 32000},
+		{"body.webhook", b.Webhook, 0, 2048},
+		{"body.language", b.Language, 0, 35},
+		{"body.platform", b.Platform, 0, 64},
+	} {
+		if n := utf8.RuneCountInString(f.value); n < f.min || n > f.max {
+			if n == 0 {
+				return fieldProblem(f.field, "%s is required", strings.TrimPrefix(f.field, "body."))
+			}
+			return fieldProblem(f.field, "expected between %d and %d characters, got %d", f.min, f.max, n)
+		}
+	}
+	if len(b.Messages) > v1MaxHistory {
+		return fieldProblem("body.messages", "at most %d history items, got %d", v1MaxHistory, len(b.Messages))
+	}
+	for i, m := range b.Messages {
+		if len(m.Content) > v1MaxBubbles {
+			return fieldProblem("body.messages["+itoa(i)+"].content", "at most %d bubbles, got %d", v1MaxBubbles, len(m.Content))
+		}
+		if len(strings.TrimSpace(strings.Join(m.Content, ""))) == 0 {
+			return fieldProblem("body.messages["+itoa(i)+"].content", "a history item needs text")
+		}
+	}
+	return firstError(validID(b.ConversationID, "body.conversation_id"), validID(b.BotID, "body.bot_id"),
+		validID(b.UserID, "body.user_id"), validURL(b.Webhook, "body.webhook"), validKV(b.UserKVPairs))
+}
+
 func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
-	b := in.Body
-	if err := firstError(validID(b.ConversationID, "body.conversation_id"), validID(b.BotID, "body.bot_id"),
-		validID(b.UserID, "body.user_id"), validURL(b.Webhook, "body.webhook"), validKV(b.UserKVPairs)); err != nil {
+	if err := in.validate(); err != nil {
 		return nil, err
 	}
+	b := in.Body
 	if strings.TrimSpace(b.Message) == "" {
 		return nil, fieldProblem("body.message", "the message is empty")
 	}
 	items := make([]parley.HistoryItem, len(b.Messages))
 	for i, m := range b.Messages {
 		items[i] = parley.HistoryItem{FromBot: m.Bot, Bubbles: m.Content}
-		if len(strings.TrimSpace(strings.Join(m.Content, ""))) == 0 {
-			return nil, fieldProblem("body.messages["+itoa(i)+"].content", "a history item needs text")
-		}
 	}
 	tenantID := principal(ctx).TenantID
 	// The key of this turn: the same call retried gets the same key, the
@@ -118,11 +167,16 @@ func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
 
 	signals, cancel := s.hub.Subscribe(conv.ID) // before the append: no news can be missed
 	defer cancel()
-	result, userMsg, err := s.reconcile(ctx, tenantID, conv.ID, items, b.Message)
+	result, retried, err := s.reconcile(ctx, tenantID, conv.ID, items, b.Message)
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	if userMsg == nil {
+	var userMsg *parley.Message
+	var o replyOutcome
+	if len(retried) > 0 {
+		userMsg = &retried[0]
+		o = findReply(retried, userMsg.Seq) // mostly there: a retry comes after the reply
+	} else {
 		for _, it := range result.Append {
 			if _, err := s.store.AppendMessage(ctx, tenantID, conv.ID, parley.NewMessage{FromBot: it.FromBot,
 				Text: strings.Join(it.Bubbles, "\n"), Bubbles: it.Bubbles, NoReply: true}); err != nil {
@@ -139,9 +193,10 @@ func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
 		}
 		userMsg = res.Message
 	}
-	o, err := s.awaitReply(ctx, tenantID, conv.ID, userMsg.Seq, signals, v1Wait)
-	if err != nil {
-		return nil, s.problem(ctx, err)
+	if o.status == "" {
+		if o, err = s.awaitReply(ctx, tenantID, conv.ID, userMsg.Seq, signals, v1Wait); err != nil {
+			return nil, s.problem(ctx, err)
+		}
 	}
 	switch o.status {
 	case "failed":
@@ -160,10 +215,10 @@ func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
 
 // reconcile compares the client's history with the stored one. When the
 // call is a retry (the message after the client's history is this user
-// message), it returns that message. The digests of both histories decide
+// message), it returns that message and some of those after it. The digests of both histories decide
 // without reading the stored one, unless they disagree or the stored one
 // has none: then it is read to say where they part.
-func (s *Server) reconcile(ctx context.Context, tenantID, convID string, items []parley.HistoryItem, text string) (compat.Result, *parley.Message, error) {
+func (s *Server) reconcile(ctx context.Context, tenantID, convID string, items []parley.HistoryItem, text string) (compat.Result, []parley.Message, error) {
 	n := int64(len(items))
 	stored, digest, err := s.store.HistoryDigest(ctx, tenantID, convID, n)
 	if err != nil {
@@ -180,12 +235,14 @@ func (s *Server) reconcile(ctx context.Context, tenantID, convID string, items [
 		}
 		// The client's history is a prefix of the stored one: a retry if
 		// this user message comes next.
-		next, err := s.store.ListMessages(ctx, tenantID, convID, parley.HistoryQuery{Limit: 1, AfterSeq: n})
+		// The page goes on past that message, so that the reply, when it
+		// is there, comes with the same read.
+		next, err := s.store.ListMessages(ctx, tenantID, convID, parley.HistoryQuery{Limit: replyLookahead, AfterSeq: n})
 		if err != nil {
 			return compat.Result{}, nil, err
 		}
-		if len(next) == 1 && !next[0].FromBot && sameText(next[0], text) {
-			return compat.Result{Status: compat.InSync}, &next[0], nil
+		if len(next) > 0 && !next[0].FromBot && sameText(next[0], text) {
+			return compat.Result{Status: compat.InSync}, next, nil
 		}
 		return compat.Shorter(len(items), int(stored)), nil, nil
 	}
@@ -195,7 +252,7 @@ func (s *Server) reconcile(ctx context.Context, tenantID, convID string, items [
 	}
 	if k := len(items); k < len(all) && !all[k].FromBot && sameText(all[k], text) {
 		if r := compat.Reconcile(items, all[:k]); r.Status == compat.InSync {
-			return r, &all[k], nil
+			return r, all[k:], nil
 		}
 	}
 	return compat.Reconcile(items, all), nil, nil
@@ -205,16 +262,20 @@ func (s *Server) reconcile(ctx context.Context, tenantID, convID string, items [
 // conversation id of this tenant and bot is used as is; any other id names
 // a conversation of its own (created on first use).
 func (s *Server) v1Conversation(ctx context.Context, tenantID, id, botID, userID, webhook, platform, language string) (*parley.Conversation, error) {
-	if c, err := s.store.GetConversation(ctx, tenantID, id); err == nil {
-		if c.BotID != botID || c.UserID != userID {
-			return nil, fieldProblem("body.conversation_id", "conversation %q is of bot %q and user %q", id, c.BotID, c.UserID)
+	if uuid.Validate(id) == nil { // only a UUID can be a V3 conversation id
+		c, err := s.store.GetConversation(ctx, tenantID, id)
+		switch {
+		case err == nil:
+			if c.BotID != botID || c.UserID != userID {
+				return nil, fieldProblem("body.conversation_id", "conversation %q is of bot %q and user %q", id, c.BotID, c.UserID)
+			}
+			if convChanges(c, webhook, platform, language) {
+				return s.updateConversation(ctx, tenantID, c.ID, webhook, platform, language)
+			}
+			return c, nil
+		case parley.ErrorCode(err) != parley.ENOTFOUND:
+			return nil, s.problem(ctx, err)
 		}
-		if webhook != "" || platform != "" || language != "" {
-			return s.updateConversation(ctx, tenantID, c.ID, webhook, platform, language)
-		}
-		return c, nil
-	} else if parley.ErrorCode(err) != parley.ENOTFOUND {
-		return nil, s.problem(ctx, err)
 	}
 	c, created, err := s.store.GetOrCreateConversation(ctx, tenantID, parley.NewConversation{
 		ConversationKey: parley.ConversationKey{BotID: botID, UserID: userID, ExternalID: id},
@@ -222,11 +283,18 @@ func (s *Server) v1Conversation(ctx context.Context, tenantID, id, botID, userID
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}
-	if !created && (webhook != "" && webhook != c.Webhook || platform != "" && platform != c.Platform ||
-		language != "" && language != c.Language) {
+	if !created && convChanges(c, webhook, platform, language) {
 		return s.updateConversation(ctx, tenantID, c.ID, webhook, platform, language)
 	}
 	return c, nil
+}
+
+// convChanges tells whether a V1 call's webhook, platform or language (each
+// empty when not given) would change the conversation: most calls repeat
+// them, and must not cost a write.
+func convChanges(c *parley.Conversation, webhook, platform, language string) bool {
+	return webhook != "" && webhook != c.Webhook || platform != "" && platform != c.Platform ||
+		language != "" && language != c.Language
 }
 
 func (s *Server) updateConversation(ctx context.Context, tenantID, id, webhook, platform, language string) (*parley.Conversation, error) {

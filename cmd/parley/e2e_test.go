@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -593,12 +594,21 @@ func TestV1(t *testing.T) {
 			{"conversation_id": "c", "bot_id": "bot-456", "user_id": "u", "message": "x",
 				"messages": []any{map[string]any{"bot": true, "content": []any{7}}}}, // a bubble that is not a string
 			{"conversation_id": "chat-123", "bot_id": "bot-456", "user_id": "someone-else", "message": "x"}, // another user's conversation
+			{"conversation_id": "c", "bot_id": "bot-456", "user_id": "u", "message": "x",
+				"messages": []any{map[string]any{"bot": true, "content": slices.Repeat([]string{"b"}, 51)}}}, // too many bubbles
+			{"conversation_id": "c", "bot_id": "bot-456", "user_id": "u", "message": strings.Repeat("é", 32001)}, // oversize message
+			{"conversation_id": "c", "bot_id": "bot-456", "user_id": "u", "message": "x", "language": strings.Repeat("x", 36)},
 		} {
 			status, problem, err := s.call("POST", "/v2/complete", bad)
 			require.NoError(t, err)
 			require.True(t, status >= 400 && status < 500, "%v -> %d %v", bad, status, problem)
 			require.NotEmpty(t, problem["errors"], "the problem names the field")
 		}
+		// Limits name the field.
+		_, problem, err := s.call("POST", "/v2/complete", map[string]any{"conversation_id": "c", "bot_id": "bot-456", "user_id": "u",
+			"message": "x", "messages": []any{map[string]any{"bot": false, "content": []string{"hi"}}, map[string]any{"bot": true, "content": make([]string, 51)}}})
+		require.NoError(t, err)
+		require.Equal(t, "body.messages[1].content", problem["errors"].([]any)[0].(map[string]any)["location"], problem)
 		require.Len(t, msgs(), count, "bad calls store nothing")
 	})
 }
