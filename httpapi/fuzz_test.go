@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/stretchr/testify/require"
 )
 
@@ -56,5 +58,39 @@ func FuzzMessageInput(f *testing.F) {
 		}
 		require.NotEmpty(t, requestHash(in))
 		_ = utf8.ValidString(nm.Text)
+	})
+}
+
+// FuzzV1Body: a V1 body that passes validate keeps every limit the schema
+// documents, and has text in every history item; one that fails names a
+// body field.
+func FuzzV1Body(f *testing.F) {
+	f.Add(`{"conversation_id":"c","bot_id":"b","user_id":"u","message":"hi","messages":[{"bot":false,"content":["a"]}]}`)
+	f.Add(`{"conversation_id":" c","bot_id":"b","user_id":"u","message":"hi"}`)
+	f.Add(`{"conversation_id":"c","bot_id":"b","user_id":"u","message":"hi","messages":[{"bot":true,"content":[" "]}]}`)
+	f.Add(`{"conversation_id":"c","bot_id":"b","user_id":"u","message":"hi","webhook":"ftp://x","user_kv_pairs":{"k":null}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var in v1Input
+		if json.Unmarshal([]byte(body), &in.Body) != nil {
+			return
+		}
+		if err := in.validate(); err != nil {
+			var se huma.StatusError
+			require.ErrorAs(t, err, &se)
+			require.Equal(t, 422, se.GetStatus())
+			detail := err.(*huma.ErrorModel).Errors[0]
+			require.True(t, strings.HasPrefix(detail.Location, "body."), detail.Location)
+			return
+		}
+		b := in.Body
+		for _, id := range []string{b.ConversationID, b.BotID, b.UserID} {
+			require.True(t, id != "" && utf8.RuneCountInString(id) <= 128 && strings.TrimSpace(id) == id)
+		}
+		require.LessOrEqual(t, utf8.RuneCountInString(b.Message), 32000)
+		require.LessOrEqual(t, len(b.Messages), v1MaxHistory)
+		for _, m := range b.Messages {
+			require.LessOrEqual(t, len(m.Content), v1MaxBubbles)
+			require.NotEmpty(t, strings.TrimSpace(strings.Join(m.Content, "")))
+		}
 	})
 }
