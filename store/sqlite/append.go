@@ -118,7 +118,7 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 	if settings.EffectivePolicy() == parley.PolicyEnqueue {
 		job.Seq = seq
 	}
-	if _, err := db.queue.InsertTx(ctx, tx.Tx, job, reply.InsertOpts()); err != nil {
+	if err := db.enqueue(ctx, tx, job, reply.InsertOpts()); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: enqueue reply: %w", err)
 	}
 	return parley.AppendResult{Message: msg}, nil

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -73,4 +74,39 @@ func openConversation(t *testing.T) (*DB, *parley.Tenant, *parley.Conversation) 
 		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
 	require.NoError(t, err)
 	return db, tenant, c
+}
+
+// TestDurableCommits: Parley's own writes commit with synchronous=FULL,
+// including a failed one's rollback leaving the writer as it was; the
+// writer's connection otherwise stays NORMAL, which is what the job
+// queue's bookkeeping commits with.
+func TestDurableCommits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _, c := openConversation(t)
+	level := func(q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) int {
+		var n int
+		require.NoError(t, q.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&n))
+		return n
+	}
+	const normal, full = 1, 2
+	require.Equal(t, normal, level(db.Writer()))
+	var inTx, inGroup int // read inside, checked outside: a failing check must not end the committer's goroutine
+	require.NoError(t, db.withTx(ctx, func(tx *Tx) error {
+		inTx = level(tx.Tx) // not through the statement cache: a prepared PRAGMA keeps the value it was prepared with
+		_, err := tx.ExecContext(ctx, `UPDATE conversations SET platform = 'p' WHERE id = ?`, c.ID)
+		return err
+	}))
+	require.Equal(t, full, inTx)
+	require.Equal(t, normal, level(db.Writer()))
+	require.Error(t, db.withTx(ctx, func(tx *Tx) error { return errors.New("rolled back") }))
+	require.Equal(t, normal, level(db.Writer()))
+	require.NoError(t, db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+		inGroup = level(tx.Tx)
+		return nil
+	}))
+	require.Equal(t, full, inGroup)
+	require.Equal(t, normal, level(db.Writer()))
 }

@@ -84,8 +84,10 @@ func (db *DB) IndexPending(ctx context.Context) (int, error) {
 // no conversation lookup, no batching, no index. It is the baseline the
 // benchmark compares appends with.
 func (db *DB) RawInsert(ctx context.Context, tenantID, conversationID string, seq int64, text string) error {
-	_, err := db.write.ExecContext(ctx,
-		`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, created_at)
-		 VALUES (?, ?, ?, ?, 0, ?, '[]', '[]', ?)`, parley.NewID(), conversationID, seq, tenantID, text, micros(parley.Now()))
-	return err
+	return db.withTx(ctx, func(tx *Tx) error { // durable, as an append is
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, created_at)
+			 VALUES (?, ?, ?, ?, 0, ?, '[]', '[]', ?)`, parley.NewID(), conversationID, seq, tenantID, text, micros(parley.Now()))
+		return err
+	})
 }

@@ -55,7 +55,7 @@ func (db *DB) insertEvent(ctx context.Context, tx *Tx, tenantID, conversationID,
 		id, tenantID, conversationID, eventID, typ, url, string(payload), parley.DeliveryPending, micros(now), micros(now)); err != nil {
 		return fmt.Errorf("sqlite: insert delivery: %w", err)
 	}
-	if _, err := db.queue.InsertTx(ctx, tx.Tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts()); err != nil {
+	if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts()); err != nil {
 		return fmt.Errorf("sqlite: enqueue delivery: %w", err)
 	}
 	return nil

@@ -131,6 +131,33 @@ func (h handle) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	return &Tx{Tx: tx, stmts: h.stmts}, nil
 }
 
+// beginDurable begins a write transaction whose commit reaches the disk
+// before it returns (synchronous=FULL). The writer's connection is opened
+// with synchronous=NORMAL, so that the job queue's own bookkeeping (a job
+// fetched, a job completed) commits without an fsync of its own: lost to a
+// power cut, it only makes a job run again, which every job tolerates. A
+// durable commit flushes the log, and with it every commit before it. The
+// connection is pinned for the transaction, so that the setting cannot
+// leak to another transaction; a failure to set it back leaves it FULL,
+// the safe side.
+func (h handle) beginDurable(ctx context.Context) (*Tx, error) {
+	conn, err := h.DB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`)
+		conn.Close()
+		return nil, err
+	}
+	return &Tx{Tx: tx, conn: conn, stmts: h.stmts}, nil
+}
+
 func (h handle) Close() error { return errors.Join(h.stmts.close(), h.DB.Close()) }
 
 // Tx is a transaction whose queries go through the statement cache of the
@@ -138,6 +165,8 @@ func (h handle) Close() error { return errors.Join(h.stmts.close(), h.DB.Close()
 // takes.
 type Tx struct {
 	*sql.Tx
+	conn   *sql.Conn // pinned by beginDurable
+	queued []string  // the queues of the jobs inserted (DB.enqueue)
 	stmts  *stmtCache
 	missed []string // queries to prepare once the connection is free
 }
@@ -154,15 +183,26 @@ func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
 // Commit commits, then prepares the statements the transaction missed.
 func (tx *Tx) Commit() error {
 	err := tx.Tx.Commit()
-	tx.prepareMissed()
+	tx.end()
 	return err
 }
 
 // Rollback rolls back, then prepares the statements the transaction missed.
 func (tx *Tx) Rollback() error {
 	err := tx.Tx.Rollback()
-	tx.prepareMissed()
+	tx.end()
 	return err
+}
+
+// end gives back a pinned connection, then prepares what was missed (which
+// needs the connection).
+func (tx *Tx) end() {
+	if tx.conn != nil {
+		_, _ = tx.conn.ExecContext(context.Background(), `PRAGMA synchronous = NORMAL`)
+		tx.conn.Close()
+		tx.conn = nil
+	}
+	tx.prepareMissed()
 }
 
 func (tx *Tx) prepareMissed() {

@@ -244,7 +244,7 @@ func (db *DB) ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (
 		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_disabled WHERE tenant_id = ? AND url = ?`, tenantID, d.URL); err != nil {
 			return fmt.Errorf("sqlite: re-enable endpoint: %w", err)
 		}
-		if _, err := db.queue.InsertTx(ctx, tx.Tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, webhook.InsertOpts()); err != nil {
+		if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, webhook.InsertOpts()); err != nil {
 			return fmt.Errorf("sqlite: enqueue replay: %w", err)
 		}
 		out = d
