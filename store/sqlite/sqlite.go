@@ -91,10 +91,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// connection did not pay: every commit empties the readers' caches.
 	base := "file:" + url.PathEscape(path) + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(1073741824)&_time_format=sqlite"
-	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	connector, err := newCachingConnector(base + "&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
 	}
+	write := sql.OpenDB(connector)
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
