@@ -130,6 +130,7 @@ func Deliveries(ctx context.Context, name string, st DeliveryStore, opts Options
 	if err, _ := firstErr.Load().(error); err != nil {
 		return nil, err
 	}
+	appended := time.Since(start)
 	for deadline := time.Now().Add(120 * time.Second); count.Load()-base < int64(r.Burst); {
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("burst: %d of %d delivered", count.Load()-base, r.Burst)
@@ -138,7 +139,7 @@ func Deliveries(ctx context.Context, name string, st DeliveryStore, opts Options
 	}
 	r.PerSecond = float64(r.Burst) / time.Since(start).Seconds()
 	if opts.Log != nil {
-		fmt.Fprintf(opts.Log, "%s deliveries: p50 %v p99 %v, %.0f/s\n", name, r.LatencyP50, r.LatencyP99, r.PerSecond)
+		fmt.Fprintf(opts.Log, "%s deliveries: p50 %v p99 %v, %.0f/s (the burst appended in %v)\n", name, r.LatencyP50, r.LatencyP99, r.PerSecond, appended.Round(time.Millisecond))
 	}
 	return r, nil
 }

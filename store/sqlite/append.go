@@ -17,7 +17,7 @@ import (
 // a different request under the same key is a conflict.
 func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string, msg parley.NewMessage) (parley.AppendResult, error) {
 	var res parley.AppendResult
-	err := db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
 		var err error
 		res, err = db.appendOne(ctx, tx, tenantID, conversationID, msg)
 		return err
@@ -118,9 +118,7 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 	if settings.EffectivePolicy() == parley.PolicyEnqueue {
 		job.Seq = seq
 	}
-	if err := db.enqueue(ctx, tx, job, reply.InsertOpts()); err != nil {
-		return parley.AppendResult{}, fmt.Errorf("sqlite: enqueue reply: %w", err)
-	}
+	tx.enqueue(job, reply.InsertOpts())
 	return parley.AppendResult{Message: msg}, nil
 }
 

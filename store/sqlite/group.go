@@ -13,20 +13,23 @@ const maxGroup = 256
 // groupOp is one writer's part of a group commit.
 type groupOp struct {
 	ctx  context.Context // the caller's: skipped if it has gone by its turn
+	sync bool            // durable or redoable (see inTx)
 	fn   func(ctx context.Context, tx *Tx) error
 	done chan error
 }
 
 // inGroup runs fn in the group committer's next transaction, together with
-// the other writers waiting, and returns once that transaction is durable:
+// the other writers waiting, and returns once that transaction is
+// committed, and on disk when sync is durable (a group with any durable
+// writer is durable):
 // SQLite has one writer, and one fsync for many small writes is what lets
 // appends, replies and deliveries keep up with each other. fn runs under a
 // savepoint, so its failure undoes its own writes and no one else's. fn
 // gets the group's context, not the caller's: a caller going away must not
 // roll back the others' writes, and once queued it waits for the outcome,
 // since the write may be committed and the caller must not guess.
-func (db *DB) inGroup(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
-	op := &groupOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
+func (db *DB) inGroup(ctx context.Context, sync bool, fn func(ctx context.Context, tx *Tx) error) error {
+	op := &groupOp{ctx: ctx, sync: sync, fn: fn, done: make(chan error, 1)}
 	select {
 	case db.group <- op:
 	case <-ctx.Done():
@@ -75,7 +78,11 @@ func (db *DB) commitGroup(batch []*groupOp) {
 	errs := make([]error, len(batch))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := db.withTx(ctx, func(tx *Tx) error {
+	sync := redoable
+	for _, op := range batch {
+		sync = sync || op.sync
+	}
+	err := db.inTx(ctx, sync, func(tx *Tx) error {
 		for i, op := range batch {
 			if errs[i] = op.ctx.Err(); errs[i] != nil {
 				continue
@@ -83,10 +90,12 @@ func (db *DB) commitGroup(batch []*groupOp) {
 			if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
 				return err
 			}
+			jobs := len(tx.jobs)
 			if errs[i] = op.fn(ctx, tx); errs[i] != nil {
 				if _, err := tx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
 					return err
 				}
+				tx.jobs = tx.jobs[:jobs] // its jobs go with its writes
 			}
 			if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
 				return err

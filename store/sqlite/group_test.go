@@ -25,21 +25,23 @@ func TestGroupCommitIsolation(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	held := make(chan error, 1)
 	go func() {
-		held <- db.inGroup(ctx, func(context.Context, *Tx) error { close(started); <-release; return nil })
+		held <- db.inGroup(ctx, durable, func(context.Context, *Tx) error { close(started); <-release; return nil })
 	}()
 	<-started
 	failing := errors.New("failed after writing")
 	results := make(chan error, 2)
 	go func() {
-		results <- db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+		results <- db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
 			if _, err := tx.ExecContext(ctx, `UPDATE conversations SET summary = 'undone' WHERE id = ?`, c.ID); err != nil {
 				return err
 			}
+			tx.enqueue(parley.WebhookJob{TenantID: tenant.ID, DeliveryID: "undone"}, nil)
 			return failing
 		})
 	}()
 	go func() {
-		results <- db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+		results <- db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
+			tx.enqueue(parley.WebhookJob{TenantID: tenant.ID, DeliveryID: "kept"}, nil)
 			_, err := tx.ExecContext(ctx, `UPDATE conversations SET platform = 'kept' WHERE id = ?`, c.ID)
 			return err
 		})
@@ -56,6 +58,17 @@ func TestGroupCommitIsolation(t *testing.T) {
 	st, err := db.ReplyState(ctx, tenant.ID, c.ID)
 	require.NoError(t, err)
 	require.Empty(t, st.Summary, "the failed writer's write is undone")
+	var jobs []string
+	rows, err := db.Writer().QueryContext(ctx, `SELECT json_extract(args, '$.delivery_id') FROM river_job`)
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		jobs = append(jobs, id)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"kept"}, jobs, "the failed writer's job goes with its writes")
 }
 
 // openConversation opens a store with one tenant, bot, user and
@@ -103,10 +116,41 @@ func TestDurableCommits(t *testing.T) {
 	require.Equal(t, normal, level(db.Writer()))
 	require.Error(t, db.withTx(ctx, func(tx *Tx) error { return errors.New("rolled back") }))
 	require.Equal(t, normal, level(db.Writer()))
-	require.NoError(t, db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+	require.NoError(t, db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
 		inGroup = level(tx.Tx)
 		return nil
 	}))
 	require.Equal(t, full, inGroup)
 	require.Equal(t, normal, level(db.Writer()))
+	require.NoError(t, db.inGroup(ctx, redoable, func(ctx context.Context, tx *Tx) error {
+		inGroup = level(tx.Tx)
+		return nil
+	}))
+	require.Equal(t, normal, inGroup, "a group of redoable writes needs no fsync")
+
+	// A redoable write grouped with a durable one is durable with it.
+	started, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- db.inGroup(ctx, redoable, func(context.Context, *Tx) error { close(started); <-release; return nil })
+	}()
+	<-started
+	levels := make(chan int, 2)
+	results := make(chan error, 2)
+	for _, sync := range []bool{redoable, durable} {
+		go func() {
+			results <- db.inGroup(ctx, sync, func(ctx context.Context, tx *Tx) error {
+				var n int
+				err := tx.Tx.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&n)
+				levels <- n
+				return err
+			})
+		}()
+	}
+	require.Eventually(t, func() bool { return len(db.group) == 2 }, 5*time.Second, time.Millisecond)
+	close(release)
+	require.NoError(t, <-held)
+	require.NoError(t, <-results)
+	require.NoError(t, <-results)
+	require.Equal(t, []int{full, full}, []int{<-levels, <-levels})
 }

@@ -55,9 +55,7 @@ func (db *DB) insertEvent(ctx context.Context, tx *Tx, tenantID, conversationID,
 		id, tenantID, conversationID, eventID, typ, url, string(payload), parley.DeliveryPending, micros(now), micros(now)); err != nil {
 		return fmt.Errorf("sqlite: insert delivery: %w", err)
 	}
-	if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts()); err != nil {
-		return fmt.Errorf("sqlite: enqueue delivery: %w", err)
-	}
+	tx.enqueue(parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts())
 	return nil
 }
 
@@ -182,7 +180,7 @@ func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func
 // dropped because a newer user message arrived (r.DropIfNewer).
 func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error) {
 	var out *parley.Message
-	err := db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
 		var lastUser, answered, lastSeq, summarySeq int64
 		var digest []byte
 		err := tx.QueryRowContext(ctx,
@@ -246,7 +244,7 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 // them again.
 func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error {
 	defer db.notify(conversationID)
-	return db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+	return db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
 		var answered int64
 		err := tx.QueryRowContext(ctx, `SELECT answered_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
 			tenantID, conversationID).Scan(&answered)
@@ -313,10 +311,12 @@ func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, a
 
 // ClaimReply marks that a reply job has taken its turn: messages appended
 // from now on queue a job of their own. It returns the newest user message,
-// which the claiming job answers.
+// which the claiming job answers. A claim is redoable: lost to a power cut,
+// it goes with the reply and the job's completion committed after it, and
+// the job, run again, claims again.
 func (db *DB) ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error) {
 	var last int64
-	err := db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+	err := db.inGroup(ctx, redoable, func(ctx context.Context, tx *Tx) error {
 		err := tx.QueryRowContext(ctx,
 			`UPDATE conversations SET reply_queued = 0 WHERE tenant_id = ? AND id = ? RETURNING last_user_seq`,
 			tenantID, conversationID).Scan(&last)

@@ -176,9 +176,30 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// withTx runs fn in a write transaction on the single writer connection.
+// withTx runs fn in a durable write transaction on the single writer
+// connection.
 func (db *DB) withTx(ctx context.Context, fn func(tx *Tx) error) error {
-	tx, err := db.write.beginDurable(ctx)
+	return db.inTx(ctx, durable, fn)
+}
+
+// Durability of a write transaction: a durable one is on disk when its
+// commit returns; a redoable one may be lost to a power cut (never to a
+// crash of the process), together with everything committed after it, and
+// is for writes that whatever made them does again when they are lost:
+// bookkeeping of a job whose completion, committed after it, is lost too.
+const (
+	durable  = true
+	redoable = false
+)
+
+func (db *DB) inTx(ctx context.Context, sync bool, fn func(tx *Tx) error) error {
+	var tx *Tx
+	var err error
+	if sync {
+		tx, err = db.write.beginDurable(ctx)
+	} else {
+		tx, err = db.write.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
 	}
@@ -186,11 +207,16 @@ func (db *DB) withTx(ctx context.Context, fn func(tx *Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
+	queues, err := db.insertJobs(ctx, tx)
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
-	if len(tx.queued) > 0 {
-		db.kicker.kick(tx.queued)
+	if len(queues) > 0 {
+		db.kicker.kick(queues)
 	}
 	return nil
 }

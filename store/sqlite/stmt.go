@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/riverqueue/river"
 	"sync"
 )
 
@@ -165,8 +166,8 @@ func (h handle) Close() error { return errors.Join(h.stmts.close(), h.DB.Close()
 // takes.
 type Tx struct {
 	*sql.Tx
-	conn   *sql.Conn // pinned by beginDurable
-	queued []string  // the queues of the jobs inserted (DB.enqueue)
+	conn   *sql.Conn                // pinned by beginDurable
+	jobs   []river.InsertManyParams // queued by DB.enqueue, inserted at commit
 	stmts  *stmtCache
 	missed []string // queries to prepare once the connection is free
 }

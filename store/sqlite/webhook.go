@@ -133,9 +133,12 @@ func (db *DB) DeliveryForSend(ctx context.Context, tenantID, deliveryID string) 
 	return out, nil
 }
 
-// RecordAttempt logs an attempt and sets the delivery's status.
+// RecordAttempt logs an attempt and sets the delivery's status. It is
+// redoable: lost to a power cut, it goes with the job's completion
+// committed after it, and the job delivers again under the same
+// webhook-id, as at-least-once delivery allows.
 func (db *DB) RecordAttempt(ctx context.Context, tenantID, deliveryID string, a parley.DeliveryAttempt, status string, disable bool) error {
-	return db.inGroup(ctx, func(ctx context.Context, tx *Tx) error {
+	return db.inGroup(ctx, redoable, func(ctx context.Context, tx *Tx) error {
 		now := micros(parley.Now())
 		var url string
 		err := tx.QueryRowContext(ctx,
@@ -244,9 +247,7 @@ func (db *DB) ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (
 		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_disabled WHERE tenant_id = ? AND url = ?`, tenantID, d.URL); err != nil {
 			return fmt.Errorf("sqlite: re-enable endpoint: %w", err)
 		}
-		if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, webhook.InsertOpts()); err != nil {
-			return fmt.Errorf("sqlite: enqueue replay: %w", err)
-		}
+		tx.enqueue(parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, webhook.InsertOpts())
 		out = d
 		return nil
 	})
