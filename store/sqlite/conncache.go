@@ -92,8 +92,7 @@ func (c *cachingConn) cached(ctx context.Context, query string) *cachedStmt {
 		c.lru.MoveToFront(e)
 		return s
 	}
-	q := strings.TrimSpace(query)
-	if strings.Contains(strings.TrimRight(q, "; \n\t"), ";") || len(q) >= 6 && strings.EqualFold(q[:6], "pragma") {
+	if !singleStatement(query) || isPragma(query) {
 		return nil
 	}
 	st, err := c.inner().PrepareContext(ctx, query)
@@ -174,4 +173,69 @@ func (c *cachingConn) Close() error {
 	c.stmts = nil
 	c.lru.Init()
 	return c.Conn.Close()
+}
+
+// singleStatement tells whether query holds one statement: no semicolon
+// outside comments, quotes and identifiers is followed by more SQL. (The
+// driver prepares a script's statements again on every run.)
+func singleStatement(query string) bool {
+	ended := false // a statement-ending semicolon was seen
+	for i := 0; i < len(query); i++ {
+		switch c := query[i]; {
+		case c == '-' && strings.HasPrefix(query[i:], "--"):
+			end := strings.IndexByte(query[i:], '\n')
+			if end < 0 {
+				return true
+			}
+			i += end
+		case c == '/' && strings.HasPrefix(query[i:], "/*"):
+			end := strings.Index(query[i+2:], "*/")
+			if end < 0 {
+				return true
+			}
+			i += 2 + end + 1
+		case c == '\'' || c == '"' || c == '`' || c == '[':
+			if ended {
+				return false
+			}
+			closing := c
+			if c == '[' {
+				closing = ']'
+			}
+			end := strings.IndexByte(query[i+1:], closing)
+			if end < 0 {
+				return true // unterminated: the driver reports it
+			}
+			i += 1 + end // a doubled quote is two quoted runs: the same
+		case c == ';':
+			ended = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+		default:
+			if ended {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isPragma tells whether query is a PRAGMA (after comments and space).
+func isPragma(query string) bool {
+	q := strings.TrimSpace(query)
+	for strings.HasPrefix(q, "--") || strings.HasPrefix(q, "/*") {
+		if strings.HasPrefix(q, "--") {
+			end := strings.IndexByte(q, '\n')
+			if end < 0 {
+				return false
+			}
+			q = strings.TrimSpace(q[end:])
+		} else {
+			end := strings.Index(q, "*/")
+			if end < 0 {
+				return false
+			}
+			q = strings.TrimSpace(q[end+2:])
+		}
+	}
+	return len(q) >= 6 && strings.EqualFold(q[:6], "pragma")
 }

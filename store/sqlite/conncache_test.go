@@ -102,3 +102,32 @@ func TestCachingConn(t *testing.T) {
 	_, err = db.ExecContext(ctx, `INSERT INTO nowhere VALUES (1)`)
 	require.ErrorContains(t, err, "no such table")
 }
+
+func TestSingleStatement(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		query        string
+		single, prag bool
+	}{
+		{"SELECT 1", true, false},
+		{"SELECT 1;", true, false},
+		{"SELECT 1;\n  \t", true, false},
+		{"SELECT 1; SELECT 2", false, false},
+		{"SELECT 1;;", true, false},
+		{"-- once; twice\nSELECT 1", true, false},
+		{"SELECT 1 /* a; b */ + 2", true, false},
+		{"SELECT 'a;b', \"c;d\", [e;f], `g;h`", true, false},
+		{"SELECT 'it''s; fine'", true, false},
+		{"SELECT 1; -- trailing comment", true, false},
+		{"SELECT 1; /* c */ SELECT 2", false, false},
+		{"SELECT 1;'x'", false, false},
+		{"PRAGMA synchronous = FULL", true, true},
+		{"  pragma synchronous", true, true},
+		{"-- name: X\nPRAGMA user_version", true, true},
+		{"/* c */ PRAGMA user_version", true, true},
+		{"SELECT 'PRAGMA'", true, false},
+	} {
+		require.Equal(t, tc.single, singleStatement(tc.query), tc.query)
+		require.Equal(t, tc.prag, isPragma(tc.query), tc.query)
+	}
+}
