@@ -5,10 +5,14 @@ package store
 
 import (
 	"cmp"
+	"context"
+	"encoding/json"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 
 	"github.com/parley-chat/parley"
 )
@@ -75,4 +79,124 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll, cooldown time.Durat
 		cfg.FetchCooldown = min(cfg.FetchCooldown, poll)
 	}
 	return cfg
+}
+
+// insertTopic and insertPayload are River's insert notification, as its
+// clients send each other through PostgreSQL's NOTIFY (River's
+// internal/notifier and producer): producers of the queue named fetch.
+const insertTopic = "river_insert"
+
+func insertPayload(queue string) string {
+	b, _ := json.Marshal(struct {
+		Queue string `json:"queue"`
+	}{queue}) // a string field: cannot fail
+	return string(b)
+}
+
+// Kicker wakes the job queue's producers in this process as soon as a
+// transaction that queued jobs commits. River wakes them with a
+// notification, which it sends at most once per queue per fetch cooldown
+// (PostgreSQL's NOTIFY) or writes to a table its listener polls every 50 ms
+// (SQLite): either way a job could wait for the next poll. A store kicks
+// the queues of its committed jobs; the listener of KickedDriver hands them
+// to River's notifier as insert notifications, at once. Other processes
+// sharing the database still hear River's own notifications.
+type Kicker struct {
+	mu     sync.Mutex
+	queues map[string]bool
+	signal chan struct{} // one pending signal covers any number of kicks
+}
+
+// NewKicker returns a Kicker with nothing kicked.
+func NewKicker() *Kicker {
+	return &Kicker{queues: map[string]bool{}, signal: make(chan struct{}, 1)}
+}
+
+// Kick marks queues as having new jobs. It never blocks.
+func (k *Kicker) Kick(queues []string) {
+	k.mu.Lock()
+	for _, q := range queues {
+		k.queues[q] = true
+	}
+	k.mu.Unlock()
+	select {
+	case k.signal <- struct{}{}:
+	default:
+	}
+}
+
+// take returns one kicked queue, if any.
+func (k *Kicker) take() (string, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for q := range k.queues {
+		delete(k.queues, q)
+		if len(k.queues) > 0 {
+			select { // more to take: keep the signal up
+			case k.signal <- struct{}{}:
+			default:
+			}
+		}
+		return q, true
+	}
+	return "", false
+}
+
+// KickedDriver is a River driver whose listener also hears k.
+func KickedDriver[TTx any](d riverdriver.Driver[TTx], k *Kicker) riverdriver.Driver[TTx] {
+	return &kickedDriver[TTx]{Driver: d, kicker: k}
+}
+
+type kickedDriver[TTx any] struct {
+	riverdriver.Driver[TTx]
+	kicker *Kicker
+}
+
+func (d *kickedDriver[TTx]) GetListener(params *riverdriver.GetListenenerParams) riverdriver.Listener {
+	return &kickedListener{Listener: d.Driver.GetListener(params), kicker: d.kicker}
+}
+
+// kickedListener answers with River's own listener's notifications, or
+// with an insert notification as soon as a store kicks. River calls
+// WaitForNotification from one goroutine, again and again with the same
+// context until it cancels it; the inner wait runs on in the background
+// across calls that a kick answered, and is always finished before a call
+// returns the context's end, so that no wait outlives its context.
+type kickedListener struct {
+	riverdriver.Listener
+	kicker *Kicker
+	inner  chan waitResult // the running inner wait, or nil
+}
+
+type waitResult struct {
+	n   *riverdriver.Notification
+	err error
+}
+
+func (l *kickedListener) WaitForNotification(ctx context.Context) (*riverdriver.Notification, error) {
+	if q, ok := l.kicker.take(); ok {
+		return &riverdriver.Notification{Topic: insertTopic, Payload: insertPayload(q)}, nil
+	}
+	if l.inner == nil {
+		l.inner = make(chan waitResult, 1)
+		go func(ch chan<- waitResult) {
+			n, err := l.Listener.WaitForNotification(ctx)
+			ch <- waitResult{n, err}
+		}(l.inner)
+	}
+	for {
+		select {
+		case r := <-l.inner:
+			l.inner = nil
+			return r.n, r.err
+		case <-ctx.Done():
+			<-l.inner // the inner wait ends with the same context
+			l.inner = nil
+			return nil, ctx.Err()
+		case <-l.kicker.signal:
+			if q, ok := l.kicker.take(); ok {
+				return &riverdriver.Notification{Topic: insertTopic, Payload: insertPayload(q)}, nil
+			}
+		}
+	}
 }

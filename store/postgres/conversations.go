@@ -331,7 +331,7 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 		if settings.EffectivePolicy() == parley.PolicyEnqueue {
 			job.Seq = m.Seq
 		}
-		if _, err := db.queue.InsertTx(ctx, tx, job, reply.InsertOpts()); err != nil {
+		if err := db.enqueue(ctx, tx, job, reply.InsertOpts()); err != nil {
 			return fmt.Errorf("postgres: enqueue reply: %w", err)
 		}
 		return nil

@@ -20,11 +20,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
-
-	"github.com/parley-chat/parley/live"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/store"
 )
 
 //go:embed migrations/*.sql
@@ -33,6 +34,7 @@ var migrations embed.FS
 // DB is the PostgreSQL store.
 type DB struct {
 	pool   *pgxpool.Pool
+	kicker *store.Kicker
 	logger *slog.Logger
 
 	queue     *river.Client[pgx.Tx]
@@ -92,7 +94,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	if db.queue, err = newQueue(pool, opts.Queue, opts); err != nil {
+	db.kicker = store.NewKicker()
+	if db.queue, err = newQueue(pool, opts.Queue, opts, db.kicker); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -170,8 +173,43 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// withTx runs fn in a transaction; once it commits, the queues of the
+// jobs fn inserted (enqueue) are kicked.
 func (db *DB) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, db.pool, fn)
+	var queues []string
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		jt := &jobTx{Tx: tx}
+		err := fn(jt)
+		queues = jt.queues
+		return err
+	})
+	if err == nil && len(queues) > 0 {
+		db.kicker.Kick(queues)
+	}
+	return err
+}
+
+// jobTx is a transaction that remembers the queues of the jobs inserted in
+// it.
+type jobTx struct {
+	pgx.Tx
+	queues []string
+}
+
+// enqueue inserts a job in tx.
+func (db *DB) enqueue(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	jt, ok := tx.(*jobTx)
+	if ok {
+		tx = jt.Tx
+	}
+	res, err := db.queue.InsertTx(ctx, tx, args, opts)
+	if err != nil {
+		return err
+	}
+	if ok {
+		jt.queues = append(jt.queues, res.Job.Queue)
+	}
+	return nil
 }
 
 func pgCode(err error) string {

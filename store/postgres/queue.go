@@ -16,12 +16,20 @@ import (
 // QueueOptions configure the store's job queue.
 type QueueOptions = store.QueueOptions
 
-// pollInterval is the fallback when a LISTEN/NOTIFY wake-up is missed
-// (River debounces them): it bounds how late a job can start.
-const pollInterval = 100 * time.Millisecond
+// River wakes producers with LISTEN/NOTIFY, but sends at most one
+// notification per queue per fetchCooldown, so a job inserted soon after
+// another could wait for the poll. This process's producers are kicked
+// when a transaction that queued jobs commits (store.Kicker); other
+// replicas hear River's notifications. pollInterval bounds how late a job
+// can start; fetchCooldown is the least time between two fetches.
+const (
+	pollInterval  = 50 * time.Millisecond
+	fetchCooldown = 5 * time.Millisecond
+)
 
-func newQueue(pool *pgxpool.Pool, o QueueOptions, opts Options) (*river.Client[pgx.Tx], error) {
-	client, err := river.NewClient(riverpgxv5.New(pool), o.RiverConfig(opts.Logger, pollInterval, 0))
+func newQueue(pool *pgxpool.Pool, o QueueOptions, opts Options, k *store.Kicker) (*river.Client[pgx.Tx], error) {
+	client, err := river.NewClient(store.KickedDriver[pgx.Tx](riverpgxv5.New(pool), k),
+		o.RiverConfig(opts.Logger, pollInterval, fetchCooldown))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: job queue: %w", err)
 	}

@@ -61,7 +61,7 @@ func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversation
 		id, tenantID, conversationID, eventID, typ, url, string(payload), parley.DeliveryPending, now); err != nil {
 		return fmt.Errorf("postgres: insert delivery: %w", err)
 	}
-	if _, err := db.queue.InsertTx(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts()); err != nil {
+	if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts()); err != nil {
 		return fmt.Errorf("postgres: enqueue delivery: %w", err)
 	}
 	return nil

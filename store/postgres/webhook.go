@@ -257,7 +257,7 @@ func (db *DB) ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (
 		if _, err := tx.Exec(ctx, `DELETE FROM webhook_disabled WHERE tenant_id = $1 AND url = $2`, tenantID, d.URL); err != nil {
 			return fmt.Errorf("postgres: re-enable endpoint: %w", err)
 		}
-		if _, err := db.queue.InsertTx(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, webhook.InsertOpts()); err != nil {
+		if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, webhook.InsertOpts()); err != nil {
 			return fmt.Errorf("postgres: enqueue replay: %w", err)
 		}
 		out = d

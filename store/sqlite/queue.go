@@ -3,14 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/parley-chat/parley/store"
@@ -32,123 +29,13 @@ const (
 	fetchCooldown = 5 * time.Millisecond
 )
 
-// insertTopic and insertPayload are River's insert notification, as its
-// clients send each other through PostgreSQL's NOTIFY (River's
-// internal/notifier and producer): producers of the queue named fetch.
-const insertTopic = "river_insert"
-
-func insertPayload(queue string) string {
-	b, _ := json.Marshal(struct {
-		Queue string `json:"queue"`
-	}{queue}) // a string field: cannot fail
-	return string(b)
-}
-
-func newQueue(write *sql.DB, o QueueOptions, opts Options, k *kicker) (*river.Client[*sql.Tx], error) {
-	client, err := river.NewClient[*sql.Tx](&kickedDriver{Driver: riversqlite.New(write), kicker: k},
+func newQueue(write *sql.DB, o QueueOptions, opts Options, k *store.Kicker) (*river.Client[*sql.Tx], error) {
+	client, err := river.NewClient[*sql.Tx](store.KickedDriver[*sql.Tx](riversqlite.New(write), k),
 		o.RiverConfig(opts.Logger, pollInterval, fetchCooldown))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: job queue: %w", err)
 	}
 	return client, nil
-}
-
-// kicker collects the queues that committed transactions queued jobs in,
-// until the listener hands them on.
-type kicker struct {
-	mu     sync.Mutex
-	queues map[string]bool
-	signal chan struct{} // one pending signal covers any number of kicks
-}
-
-func newKicker() *kicker {
-	return &kicker{queues: map[string]bool{}, signal: make(chan struct{}, 1)}
-}
-
-// kick never blocks.
-func (k *kicker) kick(queues []string) {
-	k.mu.Lock()
-	for _, q := range queues {
-		k.queues[q] = true
-	}
-	k.mu.Unlock()
-	select {
-	case k.signal <- struct{}{}:
-	default:
-	}
-}
-
-// take returns one kicked queue, if any.
-func (k *kicker) take() (string, bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for q := range k.queues {
-		delete(k.queues, q)
-		if len(k.queues) > 0 {
-			select { // more to take: keep the signal up
-			case k.signal <- struct{}{}:
-			default:
-			}
-		}
-		return q, true
-	}
-	return "", false
-}
-
-// kickedDriver is River's SQLite driver with a listener that also hears
-// the store's kicks.
-type kickedDriver struct {
-	*riversqlite.Driver
-	kicker *kicker
-}
-
-func (d *kickedDriver) GetListener(params *riverdriver.GetListenenerParams) riverdriver.Listener {
-	return &kickedListener{Listener: d.Driver.GetListener(params), kicker: d.kicker}
-}
-
-// kickedListener answers with River's own listener's notifications, or
-// with an insert notification as soon as the store kicks. River calls
-// WaitForNotification from one goroutine, again and again with the same
-// context until it cancels it; the inner wait runs on in the background
-// across calls that a kick answered, and is always finished before a call
-// returns the context's end, so that no wait outlives its context.
-type kickedListener struct {
-	riverdriver.Listener
-	kicker *kicker
-	inner  chan waitResult // the running inner wait, or nil
-}
-
-type waitResult struct {
-	n   *riverdriver.Notification
-	err error
-}
-
-func (l *kickedListener) WaitForNotification(ctx context.Context) (*riverdriver.Notification, error) {
-	if q, ok := l.kicker.take(); ok {
-		return &riverdriver.Notification{Topic: insertTopic, Payload: insertPayload(q)}, nil
-	}
-	if l.inner == nil {
-		l.inner = make(chan waitResult, 1)
-		go func(ch chan<- waitResult) {
-			n, err := l.Listener.WaitForNotification(ctx)
-			ch <- waitResult{n, err}
-		}(l.inner)
-	}
-	for {
-		select {
-		case r := <-l.inner:
-			l.inner = nil
-			return r.n, r.err
-		case <-ctx.Done():
-			<-l.inner // the inner wait ends with the same context
-			l.inner = nil
-			return nil, ctx.Err()
-		case <-l.kicker.signal:
-			if q, ok := l.kicker.take(); ok {
-				return &riverdriver.Notification{Topic: insertTopic, Payload: insertPayload(q)}, nil
-			}
-		}
-	}
 }
 
 // enqueue queues a job in tx. Jobs are inserted just before the commit,

@@ -6,8 +6,9 @@
 // and a pool of read-only connections. The frequent small writes (message
 // appends, reply claims and replies, webhook attempts) from concurrent
 // requests and jobs are committed together in one transaction (group
-// commit): each still gets its answer only after its data is durable, but
-// the cost of a commit is shared by everyone waiting.
+// commit): each still gets its answer only after its data is durable (or,
+// for writes a job redoes when they are lost, committed), but the cost of a
+// commit is shared by everyone waiting.
 package sqlite
 
 import (
@@ -32,6 +33,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/store"
 )
 
 //go:embed migrations/*.sql
@@ -46,7 +48,7 @@ type DB struct {
 	group chan *groupOp // writers waiting for the group committer
 
 	queue     *river.Client[*sql.Tx]
-	kicker    *kicker
+	kicker    *store.Kicker
 	queueOpts QueueOptions
 
 	hub *live.Hub
@@ -115,7 +117,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	db.queueOpts = opts.Queue
 	db.hub = opts.Hub
-	db.kicker = newKicker()
+	db.kicker = store.NewKicker()
 	if db.queue, err = newQueue(write, opts.Queue, opts, db.kicker); err != nil {
 		db.closeHandles()
 		return nil, err
@@ -216,7 +218,7 @@ func (db *DB) inTx(ctx context.Context, sync bool, fn func(tx *Tx) error) error 
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	if len(queues) > 0 {
-		db.kicker.kick(queues)
+		db.kicker.Kick(queues)
 	}
 	return nil
 }
