@@ -187,7 +187,11 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 		return nil, nil // only punctuation: nothing can match
 	}
 	args = append(args, f.Limit)
-	rows, err := db.read.QueryContext(ctx,
+	h := db.read
+	if f.Query != "" {
+		h = db.search
+	}
+	rows, err := h.QueryContext(ctx,
 		`SELECT `+prefixed("c.", conversationColumns)+` FROM conversations c
 		 WHERE `+strings.Join(where, " AND ")+` ORDER BY c.id DESC LIMIT ?`, args...)
 	if err != nil {

@@ -154,3 +154,19 @@ func TestDurableCommits(t *testing.T) {
 	require.NoError(t, <-results)
 	require.Equal(t, []int{full, full}, []int{<-levels, <-levels})
 }
+
+// TestReadHandles: point reads go without a memory map, tenant-wide search
+// through one (see Open).
+func TestReadHandles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _, _ := openConversation(t)
+	mmap := func(h handle) int64 {
+		var n int64
+		require.NoError(t, h.DB.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&n))
+		return n
+	}
+	require.Zero(t, mmap(db.read))
+	require.Zero(t, mmap(db.write))
+	require.Equal(t, int64(1<<30), mmap(db.search))
+}
