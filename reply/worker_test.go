@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,12 +16,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/llm"
 	"github.com/parley-chat/parley/llm/llmtest"
 	"github.com/parley-chat/parley/reply"
+	storepkg "github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
+	"github.com/parley-chat/parley/webhook"
 )
 
 type store interface {
@@ -44,14 +50,25 @@ type testBundle struct {
 // engines runs fn on each store with a reply worker made by mk, which gets
 // a model endpoint of the engine's own.
 func engines(t *testing.T, mk func(st reply.Store, srv *llmtest.Server) *reply.Worker, fn func(t *testing.T, b *testBundle)) {
-	run := func(t *testing.T, open func(workers *river.Workers) store) {
+	enginesWith(t, storepkg.QueueOptions{JobTimeout: 10 * time.Second}, nil, mk, fn)
+}
+
+// enginesWith is engines with queue options of its own, and more workers
+// registered by add.
+func enginesWith(t *testing.T, q storepkg.QueueOptions, add func(st store, workers *river.Workers),
+	mk func(st reply.Store, srv *llmtest.Server) *reply.Worker, fn func(t *testing.T, b *testBundle)) {
+	run := func(t *testing.T, open func(q storepkg.QueueOptions) store) {
 		workers := river.NewWorkers()
-		st := open(workers)
+		q.Workers = workers
+		st := open(q)
 		t.Cleanup(func() { st.Close() })
 		srv := llmtest.New(t)
 		w := mk(st, srv)
 		w.RetryDelays = []time.Duration{10 * time.Millisecond}
 		river.AddWorker(workers, w)
+		if add != nil {
+			add(st, workers)
+		}
 		require.NoError(t, st.StartWorkers(context.Background()))
 		tenant, err := st.EnsureTenant(context.Background(), "t")
 		require.NoError(t, err)
@@ -59,18 +76,16 @@ func engines(t *testing.T, mk func(st reply.Store, srv *llmtest.Server) *reply.W
 	}
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
-		run(t, func(workers *river.Workers) store {
-			db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"),
-				sqlite.Options{Queue: sqlite.QueueOptions{Workers: workers, JobTimeout: 10 * time.Second}})
+		run(t, func(q storepkg.QueueOptions) store {
+			db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), sqlite.Options{Queue: q})
 			require.NoError(t, err)
 			return db
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
-		run(t, func(workers *river.Workers) store {
-			db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t),
-				Queue: postgres.QueueOptions{Workers: workers, JobTimeout: 10 * time.Second}})
+		run(t, func(q storepkg.QueueOptions) store {
+			db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t), Queue: q})
 			require.NoError(t, err)
 			return db
 		})
@@ -351,5 +366,42 @@ func TestRetrieveOlderThanHistory(t *testing.T) {
 		_, earlier, ok := strings.Cut(c.Messages[0].Content, "Earlier messages that may be relevant:")
 		require.True(t, ok)
 		require.Contains(t, earlier, "dog Biscuit adores the lighthouse path")
+	})
+}
+
+// TestSlowReceiversDoNotHoldReplies: webhook deliveries run in a queue of
+// their own, so receivers that hang on every delivery and take all its
+// workers do not stop replies.
+func TestSlowReceiversDoNotHoldReplies(t *testing.T) {
+	t.Parallel()
+	q := storepkg.QueueOptions{JobTimeout: 10 * time.Second, Concurrency: 2, DeliveryConcurrency: 2}
+	hang := func(st store, workers *river.Workers) {
+		river.AddWorker(workers, &webhook.Worker{Store: st.(webhook.Store), Schedule: []time.Duration{time.Minute},
+			Client: egress.NewClient(egress.Options{AllowPrivate: true, Timeout: 30 * time.Second})})
+	}
+	enginesWith(t, q, hang, builtin, func(t *testing.T, b *testBundle) {
+		release := make(chan struct{})
+		var arrived atomic.Int32
+		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			arrived.Add(1)
+			<-release
+		}))
+		t.Cleanup(recv.Close)
+		t.Cleanup(func() { close(release) }) // before the receiver closes: cleanups run last first
+		_, err := b.st.CreateBot(b.ctx, b.tenant, &parley.Bot{ID: "bot", Webhook: recv.URL,
+			Reply: parley.ReplySettings{DebounceMS: ms(0)}})
+		require.NoError(t, err)
+		c, _, err := b.st.GetOrCreateConversation(b.ctx, b.tenant, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
+		require.NoError(t, err)
+		for i := range 4 { // with conversation.created, more deliveries than workers
+			require.NoError(t, b.say(t, c.ID, fmt.Sprintf("operator note %d", i), true))
+		}
+		require.Eventually(t, func() bool { return arrived.Load() == 2 }, 10*time.Second, 10*time.Millisecond,
+			"both delivery workers are held by the receiver")
+
+		require.NoError(t, b.say(t, c.ID, "is anyone there?", false))
+		b.replies(t, c.ID, 1)
+		require.Equal(t, int32(2), arrived.Load(), "the deliveries are still held")
 	})
 }
