@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -161,7 +162,9 @@ func (d *kickedDriver[TTx]) GetListener(params *riverdriver.GetListenenerParams)
 // WaitForNotification from one goroutine, again and again with the same
 // context until it cancels it; the inner wait runs on in the background
 // across calls that a kick answered, and is always finished before a call
-// returns the context's end, so that no wait outlives its context.
+// returns the context's end, so that no wait outlives its context. An
+// inner wait left running when River stopped calling ends with its own
+// context; the next call drops that ending and waits again.
 type kickedListener struct {
 	riverdriver.Listener
 	kicker *Kicker
@@ -174,29 +177,29 @@ type waitResult struct {
 }
 
 func (l *kickedListener) WaitForNotification(ctx context.Context) (*riverdriver.Notification, error) {
-	if q, ok := l.kicker.take(); ok {
-		return &riverdriver.Notification{Topic: insertTopic, Payload: insertPayload(q)}, nil
-	}
-	if l.inner == nil {
-		l.inner = make(chan waitResult, 1)
-		go func(ch chan<- waitResult) {
-			n, err := l.Listener.WaitForNotification(ctx)
-			ch <- waitResult{n, err}
-		}(l.inner)
-	}
 	for {
+		if q, ok := l.kicker.take(); ok {
+			return &riverdriver.Notification{Topic: insertTopic, Payload: insertPayload(q)}, nil
+		}
+		if l.inner == nil {
+			l.inner = make(chan waitResult, 1)
+			go func(ch chan<- waitResult) {
+				n, err := l.Listener.WaitForNotification(ctx)
+				ch <- waitResult{n, err}
+			}(l.inner)
+		}
 		select {
 		case r := <-l.inner:
 			l.inner = nil
+			if r.err != nil && ctx.Err() == nil && (errors.Is(r.err, context.Canceled) || errors.Is(r.err, context.DeadlineExceeded)) {
+				continue // the end of an earlier call's context, not this one's: wait again
+			}
 			return r.n, r.err
 		case <-ctx.Done():
 			<-l.inner // the inner wait ends with the same context
 			l.inner = nil
 			return nil, ctx.Err()
 		case <-l.kicker.signal:
-			if q, ok := l.kicker.take(); ok {
-				return &riverdriver.Notification{Topic: insertTopic, Payload: insertPayload(q)}, nil
-			}
 		}
 	}
 }

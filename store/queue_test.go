@@ -105,3 +105,39 @@ func TestKickedListener(t *testing.T) {
 		t.Fatal("the inner wait must have ended before the call returned")
 	}
 }
+
+// TestKickedListenerNewContext: River may stop calling after a kick
+// answered, cancel that context, and call again with a new one later: the
+// earlier inner wait's end is not this call's.
+func TestKickedListenerNewContext(t *testing.T) {
+	t.Parallel()
+	inner := &blockingListener{waits: make(chan struct{}, 4), ended: make(chan struct{}, 4)}
+	k := NewKicker()
+	l := &kickedListener{Listener: inner, kicker: k}
+
+	first, cancelFirst := context.WithCancel(context.Background())
+	answered := make(chan *riverdriver.Notification, 1)
+	go func() {
+		n, _ := l.WaitForNotification(first)
+		answered <- n
+	}()
+	<-inner.waits // the inner wait runs with the first context
+	k.Kick([]string{"default"})
+	require.Equal(t, "river_insert", (<-answered).Topic)
+	cancelFirst() // River is done with this context, without calling again
+	<-inner.ended
+
+	second, cancelSecond := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() {
+		_, err := l.WaitForNotification(second)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("the first context's end came back to the second call: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancelSecond()
+	require.ErrorIs(t, <-got, context.Canceled)
+}
