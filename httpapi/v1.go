@@ -33,6 +33,7 @@ const (
 const replyLookahead = 20
 
 type v1Message struct {
+	_       struct{} `json:"-" additionalProperties:"true"` // fields V1 does not know are ignored
 	Bot     bool     `json:"bot" doc:"true for the bot's messages"`
 	Content []string `json:"content" maxItems:"50" doc:"text bubbles"`
 }
@@ -40,6 +41,7 @@ type v1Message struct {
 type v1Input struct {
 	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"optional: retries of a V1 call are recognised without it"`
 	Body           struct {
+		_              struct{}       `json:"-" additionalProperties:"true"` // fields V1 does not know are ignored
 		ConversationID string         `json:"conversation_id" minLength:"1" maxLength:"128" doc:"the client's conversation id (or a V3 conversation id)"`
 		BotID          string         `json:"bot_id" minLength:"1" maxLength:"128"`
 		UserID         string         `json:"user_id" minLength:"1" maxLength:"128"`

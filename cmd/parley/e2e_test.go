@@ -520,9 +520,11 @@ func TestV1(t *testing.T) {
 		status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-456", "reply": map[string]any{"debounce_ms": 0}})
 		require.NoError(t, err)
 		require.Equal(t, 201, status)
-		history := []any{map[string]any{"bot": true, "content": []string{"Hi there!"}}, map[string]any{"bot": false, "content": []string{"Hey"}}}
+		// Fields V1 does not know (here client_version, sent_at) are ignored.
+		history := []any{map[string]any{"bot": true, "content": []string{"Hi there!"}, "sent_at": 1}, map[string]any{"bot": false, "content": []string{"Hey"}}}
 		body := map[string]any{"conversation_id": "chat-123", "bot_id": "bot-456", "user_id": "user-789", "message": "Hello",
-			"messages": history, "language": "es", "platform": "Qkkie", "user_kv_pairs": map[string]any{"plan": "gold"}}
+			"messages": history, "language": "es", "platform": "Qkkie", "user_kv_pairs": map[string]any{"plan": "gold"},
+			"client_version": "1.4"}
 		status, first, err := s.call("POST", "/v2/complete", body)
 		require.NoError(t, err)
 		require.Equal(t, 200, status, first)
