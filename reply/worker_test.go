@@ -59,8 +59,9 @@ func enginesWith(t *testing.T, q storepkg.QueueOptions, add func(st store, worke
 	mk func(st reply.Store, srv *llmtest.Server) *reply.Worker, fn func(t *testing.T, b *testBundle)) {
 	run := func(t *testing.T, open func(q storepkg.QueueOptions) store) {
 		workers := river.NewWorkers()
-		q.Workers = workers
-		st := open(q)
+		opts := q // the subtests run in parallel: each its own
+		opts.Workers = workers
+		st := open(opts)
 		t.Cleanup(func() { st.Close() })
 		srv := llmtest.New(t)
 		w := mk(st, srv)
