@@ -217,9 +217,10 @@ func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
 
 // reconcile compares the client's history with the stored one. When the
 // call is a retry (the message after the client's history is this user
-// message), it returns that message and some of those after it. The digests of both histories decide
-// without reading the stored one, unless they disagree or the stored one
-// has none: then it is read to say where they part.
+// message), it returns that message and some of those after it. The
+// digests of both histories decide without reading the stored one, unless
+// they disagree or the stored one has none: then it is read to say where
+// they part.
 func (s *Server) reconcile(ctx context.Context, tenantID, convID string, items []parley.HistoryItem, text string) (compat.Result, []parley.Message, error) {
 	n := int64(len(items))
 	stored, digest, err := s.store.HistoryDigest(ctx, tenantID, convID, n)

@@ -21,7 +21,7 @@ type QueueOptions = store.QueueOptions
 // for every 50 ms, and its producers look for jobs every pollInterval.
 // Either wait would be most of a webhook delivery's or a reply's latency,
 // so when a transaction that queued jobs commits, the store hands River's
-// notifier an insert notification for their queues at once (kicker); the
+// notifier an insert notification for their queues at once (store.Kicker); the
 // polls only back it up. fetchCooldown is the least time between two
 // fetches of a queue.
 const (

@@ -184,7 +184,7 @@ func (db *DB) closeHandles() error {
 	return errors.Join(db.search.Close(), db.read.Close(), db.write.Close())
 }
 
-// Ping checks that both handles answer.
+// Ping checks that the readers answer.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.read.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping readers: %w", err)

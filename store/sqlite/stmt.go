@@ -4,8 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"github.com/riverqueue/river"
 	"sync"
+
+	"github.com/riverqueue/river"
 )
 
 // maxCachedStmts bounds the statement cache. Parley's SQL is a fixed set of
@@ -167,7 +168,7 @@ func (h handle) Close() error { return errors.Join(h.stmts.close(), h.DB.Close()
 type Tx struct {
 	*sql.Tx
 	conn   *sql.Conn                // pinned by beginDurable
-	jobs   []river.InsertManyParams // queued by DB.enqueue, inserted at commit
+	jobs   []river.InsertManyParams // queued by enqueue, inserted at commit
 	stmts  *stmtCache
 	missed []string // queries to prepare once the connection is free
 }
