@@ -107,7 +107,7 @@ const (
 // keyTerms keeps the n most informative words of text for retrieval: the
 // longest ones of three letters or more (short words are mostly function
 // words, and every word costs the index a lookup).
-func keyTerms(text string, n int) string {
+func keyTerms(text string, n int) []string {
 	var words []string
 	seen := map[string]bool{}
 	for _, w := range parley.Words(text) {
@@ -120,7 +120,7 @@ func keyTerms(text string, n int) string {
 	if len(words) > n {
 		words = words[:n]
 	}
-	return strings.Join(words, " ")
+	return words
 }
 
 // Work makes one reply.
@@ -362,7 +362,7 @@ func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query stri
 	// for any word would fill every place with the newest messages holding
 	// a common word, and never reach an older one holding a rare word — the
 	// ones worth retrieving.
-	terms := strings.Fields(keyTerms(query, retrieveTerms))
+	terms := keyTerms(query, retrieveTerms)
 	if len(terms) == 0 {
 		return nil, nil
 	}

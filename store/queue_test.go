@@ -39,6 +39,13 @@ func TestRiverConfig(t *testing.T) {
 	require.Equal(t, 5*time.Millisecond, cfg.FetchCooldown, "a cooldown given is kept")
 }
 
+// newKickedListener is a kicked listener over a blocking one.
+func newKickedListener() (*kickedListener, *blockingListener, *Kicker) {
+	inner := &blockingListener{waits: make(chan struct{}, 4), ended: make(chan struct{}, 4)}
+	k := NewKicker()
+	return &kickedListener{Listener: inner, kicker: k}, inner, k
+}
+
 // blockingListener is River's listener with nothing to say: it waits for
 // its context, and records that it did.
 type blockingListener struct {
@@ -58,9 +65,7 @@ func (l *blockingListener) WaitForNotification(ctx context.Context) (*riverdrive
 // end of the context ends both, and no wait outlives it.
 func TestKickedListener(t *testing.T) {
 	t.Parallel()
-	inner := &blockingListener{waits: make(chan struct{}, 4), ended: make(chan struct{}, 4)}
-	k := NewKicker()
-	l := &kickedListener{Listener: inner, kicker: k}
+	l, inner, k := newKickedListener()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -111,9 +116,7 @@ func TestKickedListener(t *testing.T) {
 // earlier inner wait's end is not this call's.
 func TestKickedListenerNewContext(t *testing.T) {
 	t.Parallel()
-	inner := &blockingListener{waits: make(chan struct{}, 4), ended: make(chan struct{}, 4)}
-	k := NewKicker()
-	l := &kickedListener{Listener: inner, kicker: k}
+	l, inner, k := newKickedListener()
 
 	first, cancelFirst := context.WithCancel(context.Background())
 	answered := make(chan *riverdriver.Notification, 1)

@@ -176,6 +176,7 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 	if f.BeforeID != "" {
 		add("c.id < ?", f.BeforeID)
 	}
+	h := db.read
 	if q := ftsQuery(f.Query); q != "" {
 		// FTS5 walks a term's matches newest first and stops at the limit:
 		// a common word costs no more than a rare one.
@@ -183,14 +184,11 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 			JOIN messages m ON m.pk = messages_fts.rowid
 			WHERE messages_fts MATCH ? AND m.tenant_id = ? ORDER BY messages_fts.rowid DESC LIMIT ?)`)
 		args = append(args, q, tenantID, parley.MaxSearchMatches)
+		h = db.search
 	} else if strings.TrimSpace(f.Query) != "" {
 		return nil, nil // only punctuation: nothing can match
 	}
 	args = append(args, f.Limit)
-	h := db.read
-	if f.Query != "" {
-		h = db.search
-	}
 	rows, err := h.QueryContext(ctx,
 		`SELECT `+prefixed("c.", conversationColumns)+` FROM conversations c
 		 WHERE `+strings.Join(where, " AND ")+` ORDER BY c.id DESC LIMIT ?`, args...)

@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/webhook"
 )
 
 // TestGroupCommitIsolation: writers committed in one group do not share
@@ -169,4 +171,35 @@ func TestReadHandles(t *testing.T) {
 	require.Zero(t, mmap(db.read))
 	require.Zero(t, mmap(db.write))
 	require.Equal(t, int64(1<<30), mmap(db.search))
+}
+
+// TestCommitKicksQueues: a committed transaction kicks the queues of the
+// jobs it queued, once each; a rolled-back one kicks nothing.
+func TestCommitKicksQueues(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, _ := openConversation(t)
+	// The queue's listener answers a kick at once; with nothing kicked it
+	// asks River's own listener, which is not connected here and fails.
+	l := db.queue.Driver().GetListener(&riverdriver.GetListenenerParams{})
+	kicked := func() string {
+		n, err := l.WaitForNotification(ctx)
+		if err != nil {
+			return ""
+		}
+		return n.Payload
+	}
+	job := parley.WebhookJob{TenantID: tenant.ID, DeliveryID: "d"}
+	require.Error(t, db.withTx(ctx, func(tx *Tx) error {
+		tx.enqueue(job, webhook.InsertOpts())
+		return errors.New("rolled back")
+	}))
+	require.Empty(t, kicked())
+	require.NoError(t, db.withTx(ctx, func(tx *Tx) error {
+		tx.enqueue(job, webhook.InsertOpts())
+		tx.enqueue(job, webhook.InsertOpts())
+		return nil
+	}))
+	require.JSONEq(t, `{"queue":"deliveries"}`, kicked())
+	require.Empty(t, kicked(), "one kick per queue")
 }

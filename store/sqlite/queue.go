@@ -55,7 +55,11 @@ func (db *DB) insertJobs(ctx context.Context, tx *Tx) ([]string, error) {
 	}
 	queues := make([]string, 0, 2)
 	for _, j := range tx.jobs {
+		// River's order: the insert's options, the job's own, the default.
 		q := river.QueueDefault
+		if a, ok := j.Args.(river.JobArgsWithInsertOpts); ok && a.InsertOpts().Queue != "" {
+			q = a.InsertOpts().Queue
+		}
 		if j.InsertOpts != nil && j.InsertOpts.Queue != "" {
 			q = j.InsertOpts.Queue
 		}
