@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -57,6 +59,20 @@ type Worker struct {
 	RetryDelays []time.Duration
 	// OnDelta, when set, receives streamed text as the model makes it.
 	OnDelta func(tenantID, conversationID string, uptoSeq int64, text string)
+	// Cache keeps recently answered conversations' messages; nil: one of
+	// the default size, made on first use.
+	Cache *Cache
+
+	cacheOnce sync.Once
+}
+
+func (w *Worker) cache() *Cache {
+	w.cacheOnce.Do(func() {
+		if w.Cache == nil {
+			w.Cache = NewCache(0, 0)
+		}
+	})
+	return w.Cache
 }
 
 func (w *Worker) logger() *slog.Logger {
@@ -90,8 +106,9 @@ func (w *Worker) NextRetry(job *river.Job[parley.ReplyJob]) time.Time {
 	return time.Now().Add(delays[i])
 }
 
-// historyPage and historyCap bound what one reply reads: pages of the newest
-// messages until the budget is covered and the summary has caught up.
+// historyPage and historyCap bound what one reply reads from the store when
+// the cache cannot tell: pages of the newest messages until the budget is
+// covered and the summary has caught up.
 const (
 	historyPage = 100
 	historyCap  = 1000
@@ -137,6 +154,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 	a := job.Args
 	st, err := w.Store.ReplyState(ctx, a.TenantID, a.ConversationID)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
+		w.cache().forget(a.ConversationID)
 		return river.JobCancel(err) // the conversation was deleted
 	}
 	if err != nil {
@@ -314,33 +332,63 @@ func (w *Worker) fail(ctx context.Context, job *river.Job[parley.ReplyJob], targ
 	return nil
 }
 
-// history reads the newest messages up to target, oldest first: enough to
-// fill the budget and to reach back to the summary.
+// history returns the newest messages up to target, oldest first: enough
+// to fill the budget and to reach back to the summary. They come from the
+// cache, brought up to date with what was stored since the last reply.
 func (w *Worker) history(ctx context.Context, st *parley.ReplyState, target int64) ([]parley.Message, error) {
 	budget := st.Bot.Model.ContextTokens
 	if budget <= 0 {
 		budget = DefaultBudget
 	}
-	var out []parley.Message
+	c := w.cache()
+	cc := c.conversation(st.Conversation.ID)
+	defer c.done(cc)
+	if err := cc.update(ctx, w.Store, st.TenantID, c.maxMessages); err != nil {
+		return nil, err
+	}
+	if h, ok := cc.history(target, budget, st.SummarySeq); ok {
+		return h, nil
+	}
+	// The cache holds only a conversation's newest messages, and this
+	// reply (an enqueued one, far behind) needs older ones.
+	return w.storeHistory(ctx, st, target, budget)
+}
+
+// storeHistory is history read from the store, in pages of the newest
+// messages until the window is found.
+func (w *Worker) storeHistory(ctx context.Context, st *parley.ReplyState, target int64, budget int) ([]parley.Message, error) {
+	var msgs []cachedMessage // newest first while reading
 	before := target + 1
-	tokens := 0
-	for len(out) < historyCap {
+	for {
 		page, err := w.Store.ListMessages(ctx, st.TenantID, st.Conversation.ID,
 			parley.HistoryQuery{Limit: historyPage, Order: parley.Descending, BeforeSeq: before})
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, page...)
 		for _, m := range page {
-			tokens += EstimateTokens(m.Text) + messageOverhead
+			msgs = append(msgs, newCached(m))
 		}
-		if len(page) < historyPage || (tokens > budget && page[len(page)-1].Seq <= st.SummarySeq+1) {
+		if len(page) < historyPage || len(msgs) >= historyCap {
 			break
 		}
 		before = page[len(page)-1].Seq
+		// Enough when the oldest page reaches back to the summary and,
+		// with everything newer, covers the budget.
+		if before <= st.SummarySeq+1 {
+			tokens := 0
+			for _, m := range msgs {
+				tokens += m.tokens
+			}
+			if tokens > budget {
+				break
+			}
+		}
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
+	slices.Reverse(msgs)
+	start, _ := windowStart(msgs, budget, st.SummarySeq)
+	out := make([]parley.Message, 0, len(msgs)-start)
+	for _, m := range msgs[start:] {
+		out = append(out, m.Message)
 	}
 	return out, nil
 }
@@ -366,7 +414,24 @@ func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query stri
 	if len(terms) == 0 {
 		return nil, nil
 	}
-	found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, terms, before, max(retrieveCandidates/len(terms), 10))
+	perTerm := max(retrieveCandidates/len(terms), 10)
+	c := w.cache()
+	cc := c.conversation(st.Conversation.ID)
+	defer c.done(cc)
+	if cc.vocab != nil && before > 0 {
+		// The whole conversation is in the cache, with its word index.
+		found := cc.search(terms, before, perTerm)
+		seen := make(map[int]bool, len(found))
+		candidates := found[:0]
+		for _, i := range found {
+			if !seen[i] {
+				seen[i] = true
+				candidates = append(candidates, i)
+			}
+		}
+		return cc.rankIndexed(query, candidates, retrieveKeep), nil
+	}
+	found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, terms, before, perTerm)
 	if err != nil {
 		return nil, err
 	}

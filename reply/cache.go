@@ -1,0 +1,373 @@
+package reply
+
+import (
+	"container/list"
+	"context"
+	"sync"
+
+	"github.com/parley-chat/parley"
+)
+
+// Cache keeps the messages of recently answered conversations in memory,
+// with a word index for retrieval.
+//
+// A reply reads a conversation's newest messages (as many as fit the
+// budget, back to the summary) and searches the older ones. Read from the
+// store on every reply, that was most of a reply's cost: SQLite's readers
+// start cold after every commit, and a search per key word is an index
+// walk each. But a conversation's messages never change once stored (they
+// are only appended, numbered 1, 2, 3... without gaps), so what is cached
+// stays true, and each reply reads from the store only what was stored
+// since the last: usually the user's message and the previous reply. That
+// holds across replicas sharing one PostgreSQL too: a replica brings its
+// cache up to date from the store, whoever wrote.
+//
+// A conversation is held from its first message when it has at most
+// MaxMessages of them; retrieval then searches the cache's word index. A
+// longer one keeps its newest messages and retrieval searches the store.
+// Least recently answered conversations leave first when the cache holds
+// more than MaxBytes.
+type Cache struct {
+	maxBytes    int64
+	maxMessages int
+
+	mu    sync.Mutex
+	m     map[string]*list.Element // of *convCache
+	lru   list.List                // most recently used first
+	bytes int64
+}
+
+// Cache defaults: a conversation of a few thousand messages costs about a
+// megabyte.
+const (
+	DefaultCacheBytes    = 128 << 20
+	DefaultCacheMessages = 5000
+)
+
+// NewCache makes a cache of at most maxBytes (an estimate of the memory its
+// messages and index take) holding at most maxMessages per conversation
+// (at least historyCap); zero means the default.
+func NewCache(maxBytes int64, maxMessages int) *Cache {
+	if maxBytes <= 0 {
+		maxBytes = DefaultCacheBytes
+	}
+	if maxMessages <= 0 {
+		maxMessages = DefaultCacheMessages
+	}
+	return &Cache{maxBytes: maxBytes, maxMessages: max(maxMessages, historyCap), m: map[string]*list.Element{}}
+}
+
+// Bytes is the estimated memory the cache holds.
+func (c *Cache) Bytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes
+}
+
+// Len is the number of conversations the cache holds.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+// conversation returns the entry of a conversation, locked, creating an
+// empty one. The caller calls done when finished with it.
+func (c *Cache) conversation(id string) *convCache {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	if ok {
+		c.lru.MoveToFront(e)
+	} else {
+		e = c.lru.PushFront(&convCache{id: id})
+		c.m[id] = e
+	}
+	cc := e.Value.(*convCache)
+	c.mu.Unlock()
+	cc.mu.Lock()
+	return cc
+}
+
+// done unlocks an entry and accounts for its new size, evicting the least
+// recently used entries beyond the cache's bound (never cc itself: it was
+// just used).
+func (c *Cache) done(cc *convCache) {
+	size := cc.bytes
+	cc.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[cc.id]
+	if !ok {
+		return // forgotten meanwhile
+	}
+	c.bytes += size - cc.accounted
+	cc.accounted = size
+	for c.bytes > c.maxBytes {
+		last := c.lru.Back()
+		if last == nil || last == e {
+			break
+		}
+		old := last.Value.(*convCache)
+		c.lru.Remove(last)
+		delete(c.m, old.id)
+		c.bytes -= old.accounted
+	}
+}
+
+// forget drops a conversation (deleted, or its cache found inconsistent).
+func (c *Cache) forget(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[id]; ok {
+		c.lru.Remove(e)
+		delete(c.m, id)
+		c.bytes -= e.Value.(*convCache).accounted
+	}
+}
+
+// convCache is one conversation's cached messages.
+type convCache struct {
+	id string
+	mu sync.Mutex // held by the reply using it
+
+	// msgs are consecutive messages, oldest first. Their Bubbles and
+	// Metadata are dropped: assembly reads neither.
+	msgs []cachedMessage
+	// vocab and postings index the words of every message when msgs start
+	// at the conversation's first message: postings[id] lists the indexes
+	// in msgs of the messages holding word id, ascending.
+	vocab    map[string]int32
+	postings [][]int32
+
+	bytes     int64 // estimated size
+	accounted int64 // size the Cache counts (under Cache.mu)
+}
+
+type cachedMessage struct {
+	parley.Message
+	tokens int     // EstimateTokens(Text) + messageOverhead
+	words  []int32 // the message's words as vocab ids, when indexed
+}
+
+// Per-item size estimates: struct and header sizes of what the cache
+// holds, rounded up.
+const (
+	messageBytes = 256 // cachedMessage and its media slice
+	postingBytes = 8   // a word id in the message, its index in a posting list
+	wordBytes    = 64  // a vocabulary entry and its posting list's header
+)
+
+func newCached(m parley.Message) cachedMessage {
+	m.Bubbles, m.Metadata = nil, nil
+	return cachedMessage{Message: m, tokens: EstimateTokens(m.Text) + messageOverhead}
+}
+
+func (cc *convCache) complete() bool { return len(cc.msgs) > 0 && cc.msgs[0].Seq == 1 }
+
+func (cc *convCache) last() int64 {
+	if len(cc.msgs) == 0 {
+		return 0
+	}
+	return cc.msgs[len(cc.msgs)-1].Seq
+}
+
+// loadPage is how many messages one read of the store brings.
+const loadPage = 500
+
+// update brings the entry up to date with the store: the newest
+// maxMessages messages when empty, else every message stored since.
+func (cc *convCache) update(ctx context.Context, s Store, tenantID string, maxMessages int) error {
+	if len(cc.msgs) == 0 {
+		return cc.load(ctx, s, tenantID, maxMessages)
+	}
+	for {
+		page, err := s.ListMessages(ctx, tenantID, cc.id, parley.HistoryQuery{Limit: loadPage, Order: parley.Ascending, AfterSeq: cc.last()})
+		if err != nil {
+			return err
+		}
+		for _, m := range page {
+			if m.Seq != cc.last()+1 {
+				// Cannot happen while messages are append-only; should it
+				// ever, start again rather than assemble from a wrong view.
+				cc.reset()
+				return cc.load(ctx, s, tenantID, maxMessages)
+			}
+			cc.add(newCached(m))
+		}
+		if len(cc.msgs) > maxMessages {
+			cc.trim(maxMessages * 3 / 4)
+		}
+		if len(page) < loadPage {
+			return nil
+		}
+	}
+}
+
+// load reads the conversation's newest maxMessages messages.
+func (cc *convCache) load(ctx context.Context, s Store, tenantID string, maxMessages int) error {
+	var newest []parley.Message // newest first
+	before := int64(0)
+	for len(newest) < maxMessages {
+		page, err := s.ListMessages(ctx, tenantID, cc.id, parley.HistoryQuery{Limit: min(loadPage, maxMessages-len(newest)),
+			Order: parley.Descending, BeforeSeq: before})
+		if err != nil {
+			return err
+		}
+		newest = append(newest, page...)
+		if len(page) == 0 || page[len(page)-1].Seq == 1 {
+			break
+		}
+		before = page[len(page)-1].Seq
+	}
+	cc.msgs = make([]cachedMessage, 0, len(newest))
+	if len(newest) > 0 && newest[len(newest)-1].Seq == 1 {
+		cc.vocab = map[string]int32{}
+	}
+	for i := len(newest) - 1; i >= 0; i-- {
+		cc.add(newCached(newest[i]))
+	}
+	return nil
+}
+
+// add appends the next message, indexing it when the entry is indexed.
+func (cc *convCache) add(m cachedMessage) {
+	cc.bytes += messageBytes + int64(len(m.Text)) + int64(len(m.ID))
+	for _, a := range m.AttachedMedia {
+		cc.bytes += int64(len(a.URL) + len(a.MediaType) + len(a.ContentID) + 64)
+	}
+	if cc.vocab != nil {
+		i := int32(len(cc.msgs))
+		words := parley.Words(m.Text)
+		m.words = make([]int32, len(words))
+		for j, w := range words {
+			id, ok := cc.vocab[w]
+			if !ok {
+				id = int32(len(cc.postings))
+				cc.vocab[w] = id
+				cc.postings = append(cc.postings, nil)
+				cc.bytes += wordBytes + int64(len(w))
+			}
+			m.words[j] = id
+			if p := cc.postings[id]; len(p) == 0 || p[len(p)-1] != i {
+				cc.postings[id] = append(p, i)
+			}
+		}
+		cc.bytes += int64(len(words)) * postingBytes
+	}
+	cc.msgs = append(cc.msgs, m)
+}
+
+// trim keeps the newest n messages. The entry no longer starts at the first
+// message, so its index goes: retrieval searches the store.
+func (cc *convCache) trim(n int) {
+	kept := make([]cachedMessage, 0, n)
+	var bytes int64
+	for _, m := range cc.msgs[len(cc.msgs)-n:] {
+		m.words = nil
+		kept = append(kept, m)
+		bytes += messageBytes + int64(len(m.Text)) + int64(len(m.ID))
+	}
+	cc.msgs, cc.vocab, cc.postings, cc.bytes = kept, nil, nil, bytes
+}
+
+func (cc *convCache) reset() {
+	cc.msgs, cc.vocab, cc.postings, cc.bytes = nil, nil, nil, 0
+}
+
+// index returns the position of seq in msgs, or -1.
+func (cc *convCache) index(seq int64) int {
+	if len(cc.msgs) == 0 {
+		return -1
+	}
+	i := seq - cc.msgs[0].Seq
+	if i < 0 || i >= int64(len(cc.msgs)) {
+		return -1
+	}
+	return int(i)
+}
+
+// windowStart is where the history of a reply starts in msgs (oldest
+// first, ending with the newest message it may read): going back from the
+// newest, until the messages cover the budget and reach back to the
+// summary, at most historyCap of them. ok is false when msgs ran out first
+// without holding the conversation's first message: older ones are needed.
+func windowStart(msgs []cachedMessage, budget int, summarySeq int64) (start int, ok bool) {
+	tokens := 0
+	for i := len(msgs) - 1; i >= 0; i-- {
+		tokens += msgs[i].tokens
+		if (tokens > budget && msgs[i].Seq <= summarySeq+1) || len(msgs)-i >= historyCap || msgs[i].Seq == 1 {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// history returns the history of a reply answering up to target, oldest
+// first, or ok false when the entry cannot tell it.
+func (cc *convCache) history(target int64, budget int, summarySeq int64) ([]parley.Message, bool) {
+	end := cc.index(target)
+	if end < 0 {
+		return nil, false
+	}
+	start, ok := windowStart(cc.msgs[:end+1], budget, summarySeq)
+	if !ok {
+		return nil, false
+	}
+	out := make([]parley.Message, 0, end+1-start)
+	for _, m := range cc.msgs[start : end+1] {
+		out = append(out, m.Message)
+	}
+	return out, true
+}
+
+// search is SearchMessages over an indexed entry: for each term, the most
+// recent messages (at most perTerm) holding it with a seq below before,
+// newest first. It returns the messages' indexes in msgs.
+func (cc *convCache) search(terms []string, before int64, perTerm int) []int {
+	var out []int
+	limit := len(cc.msgs)
+	if i := cc.index(before); i >= 0 {
+		limit = i
+	}
+	for _, t := range terms {
+		id, ok := cc.vocab[t]
+		if !ok {
+			continue
+		}
+		p := cc.postings[id]
+		n := 0
+		for j := len(p) - 1; j >= 0 && n < perTerm; j-- {
+			if int(p[j]) < limit {
+				out = append(out, int(p[j]))
+				n++
+			}
+		}
+	}
+	return out
+}
+
+// rankIndexed is Rank over indexed messages of the entry, reading their
+// words from the index instead of splitting their text again.
+func (cc *convCache) rankIndexed(query string, candidates []int, keep int) []parley.Message {
+	terms := uniq(parley.SearchTerms(query))
+	ids := make(map[int32]int, len(terms)) // vocab id -> term index
+	for i, t := range terms {
+		if id, ok := cc.vocab[t]; ok {
+			ids[id] = i
+		}
+	}
+	best := bm25(len(candidates), len(terms), func(i int, row []int) int {
+		words := cc.msgs[candidates[i]].words
+		for _, w := range words {
+			if t, ok := ids[w]; ok {
+				row[t]++
+			}
+		}
+		return len(words)
+	}, func(i int) int64 { return cc.msgs[candidates[i]].Seq }, keep)
+	out := make([]parley.Message, 0, len(best))
+	for _, i := range best {
+		out = append(out, cc.msgs[candidates[i]].Message)
+	}
+	return out
+}
