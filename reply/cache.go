@@ -45,8 +45,9 @@ const (
 )
 
 // NewCache makes a cache of at most maxBytes (an estimate of the memory its
-// messages and index take) holding at most maxMessages per conversation
-// (at least historyCap); zero means the default.
+// messages and index take) holding at most maxMessages per conversation;
+// zero means the default. A reply whose history reaches back further than
+// the cache holds reads it from the store.
 func NewCache(maxBytes int64, maxMessages int) *Cache {
 	if maxBytes <= 0 {
 		maxBytes = DefaultCacheBytes
@@ -54,7 +55,7 @@ func NewCache(maxBytes int64, maxMessages int) *Cache {
 	if maxMessages <= 0 {
 		maxMessages = DefaultCacheMessages
 	}
-	return &Cache{maxBytes: maxBytes, maxMessages: max(maxMessages, historyCap), m: map[string]*list.Element{}}
+	return &Cache{maxBytes: maxBytes, maxMessages: maxMessages, m: map[string]*list.Element{}}
 }
 
 // Bytes is the estimated memory the cache holds.

@@ -336,9 +336,28 @@ func TestOpenAIContext(t *testing.T) {
 // TestRetrieveOlderThanHistory: once a summary keeps the history read
 // short, retrieval brings back older messages, skipping the newer matches
 // that the history already holds.
+//
+// It runs with caches of three sizes: holding the whole conversation
+// (retrieval searches the cache), its newest 100 messages (retrieval
+// searches the store) and its newest 10 (the history is read from the
+// store too).
 func TestRetrieveOlderThanHistory(t *testing.T) {
 	t.Parallel()
-	engines(t, builtin, func(t *testing.T, b *testBundle) {
+	for _, size := range []int{0, 100, 10} {
+		t.Run(fmt.Sprintf("cache %d", size), func(t *testing.T) {
+			t.Parallel()
+			retrieveOlderThanHistory(t, size)
+		})
+	}
+}
+
+func retrieveOlderThanHistory(t *testing.T, cacheMessages int) {
+	withCache := func(st reply.Store, srv *llmtest.Server) *reply.Worker {
+		w := builtin(st, srv)
+		w.Cache = reply.NewCache(0, cacheMessages)
+		return w
+	}
+	engines(t, withCache, func(t *testing.T, b *testBundle) {
 		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(0)},
 			Model: parley.ModelSettings{ContextTokens: 600}})
 		require.NoError(t, b.say(t, conv, "Noted: your dog Biscuit adores the lighthouse path.", true))
@@ -347,6 +366,14 @@ func TestRetrieveOlderThanHistory(t *testing.T) {
 		}
 		require.NoError(t, b.say(t, conv, "hello", false))
 		b.replies(t, conv, 1) // summarises what left the window
+		// SQLite's full-text index follows appends by up to 200 ms; the
+		// store's search must see the first message.
+		if ix, ok := b.st.(interface {
+			IndexPending(ctx context.Context) (int, error)
+		}); ok {
+			_, err := ix.IndexPending(b.ctx)
+			require.NoError(t, err)
+		}
 		require.NoError(t, b.say(t, conv, "Where would Biscuit like to walk?", false))
 		replies, _ := b.replies(t, conv, 2)
 

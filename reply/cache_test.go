@@ -1,0 +1,240 @@
+package reply
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
+)
+
+// memStore is the part of a store the cache reads, over a slice: these
+// tests are about which messages the cache holds and returns. The worker
+// tests run the cache against the real stores.
+type memStore struct {
+	Store // the rest is not called
+	msgs  []parley.Message
+	read  int // messages returned by ListMessages
+}
+
+func (s *memStore) say(text string, fromBot bool) {
+	s.msgs = append(s.msgs, parley.Message{Seq: int64(len(s.msgs) + 1), Text: text, FromBot: fromBot,
+		Bubbles: []string{text}, Metadata: []byte(`{}`)})
+}
+
+func (s *memStore) ListMessages(_ context.Context, _, _ string, q parley.HistoryQuery) ([]parley.Message, error) {
+	var out []parley.Message
+	for _, m := range s.msgs {
+		if m.Seq > q.AfterSeq && (q.BeforeSeq <= 0 || m.Seq < q.BeforeSeq) {
+			out = append(out, m)
+		}
+	}
+	if q.Order == parley.Descending {
+		slices.Reverse(out)
+	}
+	out = out[:min(len(out), q.Limit)]
+	s.read += len(out)
+	return out, nil
+}
+
+func conversationOf(n int) *memStore {
+	s := &memStore{}
+	for i := range n {
+		s.say(fmt.Sprintf("message %d about topic%d and the weather, said at length to take some tokens", i+1, i%7), i%2 == 1)
+	}
+	return s
+}
+
+func seqs(ms []parley.Message) []int64 {
+	out := make([]int64, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.Seq)
+	}
+	return out
+}
+
+// TestCacheHistory: the history a reply reads from the cache is the one it
+// reads from the store, whatever the cache holds.
+func TestCacheHistory(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		messages      int
+		target        int64
+		budget        int
+		summarySeq    int64
+		cacheMessages int
+	}{
+		{"short conversation", 5, 5, 4000, 0, 100},
+		{"budget covered, no summary", 300, 300, 400, 0, 500},
+		{"reaches back to the summary", 300, 300, 400, 100, 500},
+		{"summary inside the budget", 300, 300, 4000, 290, 500},
+		{"cache holds the newest only", 300, 300, 400, 250, 100},
+		{"cache too short: read from the store", 300, 300, 4000, 0, 20},
+		{"target behind the newest", 300, 200, 400, 150, 500},
+		{"history capped", 1500, 1500, 1 << 30, 0, 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := conversationOf(tc.messages)
+			w := &Worker{Store: s, Cache: NewCache(0, tc.cacheMessages)}
+			st := &parley.ReplyState{Conversation: parley.Conversation{ID: "c"}, SummarySeq: tc.summarySeq,
+				Bot: parley.Bot{Model: parley.ModelSettings{ContextTokens: tc.budget}}}
+			cached, err := w.history(context.Background(), st, tc.target)
+			require.NoError(t, err)
+			fromStore, err := w.storeHistory(context.Background(), st, tc.target, tc.budget)
+			require.NoError(t, err)
+			require.Equal(t, seqs(fromStore), seqs(cached))
+
+			// The window ends at the target, holds at most historyCap
+			// messages, and unless capped or at the first message, covers
+			// the budget and reaches back to the summary.
+			require.Equal(t, tc.target, cached[len(cached)-1].Seq)
+			require.LessOrEqual(t, len(cached), historyCap)
+			if first := cached[0].Seq; first > 1 && len(cached) < historyCap {
+				tokens := 0
+				for _, m := range cached {
+					tokens += EstimateTokens(m.Text) + messageOverhead
+				}
+				require.Greater(t, tokens, tc.budget)
+				require.LessOrEqual(t, first, tc.summarySeq+1)
+				if first < tc.summarySeq+1 {
+					require.LessOrEqual(t, tokens-(EstimateTokens(cached[0].Text)+messageOverhead), tc.budget,
+						"one message fewer would have done")
+				}
+			}
+			for _, m := range cached {
+				require.Nil(t, m.Metadata, "the cache keeps what assembly reads")
+			}
+		})
+	}
+}
+
+// TestCacheReadsWhatIsNew: after the first reply, a reply reads from the
+// store only the messages stored since the previous one.
+func TestCacheReadsWhatIsNew(t *testing.T) {
+	t.Parallel()
+	s := conversationOf(300)
+	w := &Worker{Store: s, Cache: NewCache(0, 0)}
+	st := &parley.ReplyState{Conversation: parley.Conversation{ID: "c"}}
+	h, err := w.history(context.Background(), st, 300)
+	require.NoError(t, err)
+	require.Equal(t, 300, s.read, "the first reply loads the conversation")
+	require.Equal(t, int64(300), h[len(h)-1].Seq)
+
+	s.read = 0
+	s.say("the reply", true)
+	s.say("and a new question", false)
+	h, err = w.history(context.Background(), st, 302)
+	require.NoError(t, err)
+	require.Equal(t, 2, s.read)
+	require.Equal(t, "and a new question", h[len(h)-1].Text)
+
+	s.read = 0
+	_, err = w.history(context.Background(), st, 302)
+	require.NoError(t, err)
+	require.Zero(t, s.read)
+}
+
+// TestCacheSearch: the cache's word index finds what a scan of the
+// messages finds: per term, the newest holders below the bound.
+func TestCacheSearch(t *testing.T) {
+	t.Parallel()
+	s := conversationOf(400)
+	s.say("Biscuit the dog walks by the LIGHTHOUSE", false)
+	c := NewCache(0, 0)
+	cc := c.conversation("c")
+	require.NoError(t, cc.update(context.Background(), s, "t", c.maxMessages))
+	c.done(cc)
+	require.NotNil(t, cc.vocab, "a conversation held from its first message is indexed")
+
+	scan := func(terms []string, before int64, perTerm int) []int64 {
+		var out []int64
+		for _, term := range terms {
+			n := 0
+			for i := len(s.msgs) - 1; i >= 0 && n < perTerm; i-- {
+				if m := s.msgs[i]; m.Seq < before && slices.Contains(parley.Words(m.Text), term) {
+					out = append(out, m.Seq)
+					n++
+				}
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		terms   []string
+		before  int64
+		perTerm int
+	}{
+		{[]string{"topic3"}, 401, 10},
+		{[]string{"topic3", "weather"}, 200, 12},
+		{[]string{"lighthouse", "biscuit"}, 402, 5},
+		{[]string{"lighthouse"}, 401, 5}, // below the bound: none
+		{[]string{"absent"}, 401, 5},
+		{[]string{"message"}, 3, 10},
+	} {
+		t.Run(strings.Join(tc.terms, "+"), func(t *testing.T) {
+			var got []int64
+			for _, i := range cc.search(tc.terms, tc.before, tc.perTerm) {
+				got = append(got, cc.msgs[i].Seq)
+			}
+			require.Equal(t, scan(tc.terms, tc.before, tc.perTerm), got)
+		})
+	}
+
+	// Ranking from the index is Rank's.
+	candidates := cc.search([]string{"topic3", "weather"}, 401, 20)
+	var msgs []parley.Message
+	for _, i := range candidates {
+		msgs = append(msgs, cc.msgs[i].Message)
+	}
+	query := "what about topic3 and the weather"
+	require.Equal(t, seqs(Rank(query, msgs, 3)), seqs(cc.rankIndexed(query, candidates, 3)))
+}
+
+// TestCacheBounds: a conversation that outgrows the cache keeps its newest
+// messages and loses its index; the least recently used conversations
+// leave when the cache is full.
+func TestCacheBounds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := conversationOf(90)
+	c := NewCache(0, 100)
+	cc := c.conversation("c")
+	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
+	c.done(cc)
+	require.NotNil(t, cc.vocab)
+	for i := range 20 {
+		s.say(fmt.Sprintf("more %d", i), false)
+	}
+	cc = c.conversation("c")
+	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
+	c.done(cc)
+	require.Len(t, cc.msgs, 75)
+	require.Equal(t, int64(110), cc.last())
+	require.Nil(t, cc.vocab, "no longer held from the first message")
+	require.False(t, cc.complete())
+
+	// Room for about two of these conversations.
+	one := NewCache(0, 0)
+	cc = one.conversation("c")
+	require.NoError(t, cc.update(ctx, s, "t", one.maxMessages))
+	one.done(cc)
+	small := NewCache(2*one.Bytes()+one.Bytes()/2, 0)
+	for _, id := range []string{"a", "b", "c"} {
+		cc := small.conversation(id)
+		require.NoError(t, cc.update(ctx, s, "t", small.maxMessages))
+		small.done(cc)
+	}
+	require.Equal(t, 2, small.Len())
+	require.LessOrEqual(t, small.Bytes(), small.maxBytes)
+	_, kept := small.m["a"]
+	require.False(t, kept, "the least recently used left")
+
+	small.forget("b")
+	require.Equal(t, 1, small.Len())
+}
