@@ -36,6 +36,7 @@ type config struct {
 	LLMAPIKey            string
 	LLMModel             string
 	ReplyTimeout         time.Duration
+	ReplyCacheMB         int
 	Workers              int
 	DeliveryWorkers      int
 	WebhookSecret        string
@@ -76,6 +77,8 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LLMModel, "llm-model", os.Getenv("PARLEY_LLM_MODEL"), "default model name (PARLEY_LLM_MODEL)")
 	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", envDuration("PARLEY_REPLY_TIMEOUT", 2*time.Minute),
 		"longest attempt at one reply; a crashed attempt is retried after it (PARLEY_REPLY_TIMEOUT)")
+	fs.IntVar(&c.ReplyCacheMB, "reply-cache-mb", envInt("PARLEY_REPLY_CACHE_MB", reply.DefaultCacheBytes>>20),
+		"memory for recently answered conversations' messages, so that a reply reads only what is new (PARLEY_REPLY_CACHE_MB)")
 	fs.IntVar(&c.Workers, "workers", envInt("PARLEY_WORKERS", 20), "replies (and other background jobs) made at once (PARLEY_WORKERS)")
 	fs.IntVar(&c.DeliveryWorkers, "delivery-workers", envInt("PARLEY_DELIVERY_WORKERS", 100),
 		"webhook deliveries made at once, in a queue of their own (PARLEY_DELIVERY_WORKERS)")

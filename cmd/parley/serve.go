@@ -70,7 +70,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		providers.Default = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel})
 	}
 	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg),
-		Logger: logger, JobTimeout: cfg.ReplyTimeout,
+		Logger: logger, JobTimeout: cfg.ReplyTimeout, Cache: reply.NewCache(int64(cfg.ReplyCacheMB)<<20, 0),
 		OnDelta: func(tenantID, conversationID string, uptoSeq int64, text string) {
 			if err := st.PublishDelta(ctx, live.Delta{ConversationID: conversationID, UptoSeq: uptoSeq, Text: text}); err != nil {
 				logger.Warn("publish delta", "err", err)

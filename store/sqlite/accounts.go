@@ -113,20 +113,34 @@ func (db *DB) DeleteToken(ctx context.Context, tenantID, id string) error {
 const botColumns = `id, name, persona, language, webhook, model, reply, created_at, updated_at`
 
 func scanBot(row interface{ Scan(...any) error }) (*parley.Bot, error) {
-	var b parley.Bot
-	var model, reply string
-	var created, updated int64
-	if err := row.Scan(&b.ID, &b.Name, &b.Persona, &b.Language, &b.Webhook, &model, &reply, &created, &updated); err != nil {
+	var r botRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(model), &b.Model); err != nil {
+	return r.decode()
+}
+
+// botRow is a bot as read: its columns (botColumns) scan into dest, then
+// decode makes the bot. A query may read a bot with other columns.
+type botRow struct {
+	b                parley.Bot
+	model, reply     string
+	created, updated int64
+}
+
+func (r *botRow) dest() []any {
+	return []any{&r.b.ID, &r.b.Name, &r.b.Persona, &r.b.Language, &r.b.Webhook, &r.model, &r.reply, &r.created, &r.updated}
+}
+
+func (r *botRow) decode() (*parley.Bot, error) {
+	if err := json.Unmarshal([]byte(r.model), &r.b.Model); err != nil {
 		return nil, fmt.Errorf("decode bot model settings: %w", err)
 	}
-	if err := json.Unmarshal([]byte(reply), &b.Reply); err != nil {
+	if err := json.Unmarshal([]byte(r.reply), &r.b.Reply); err != nil {
 		return nil, fmt.Errorf("decode bot reply settings: %w", err)
 	}
-	b.CreatedAt, b.UpdatedAt = fromMicros(created), fromMicros(updated)
-	return &b, nil
+	r.b.CreatedAt, r.b.UpdatedAt = fromMicros(r.created), fromMicros(r.updated)
+	return &r.b, nil
 }
 
 // CreateBot stores a new bot; an existing id is a conflict.
@@ -233,17 +247,30 @@ func (db *DB) DeleteBot(ctx context.Context, tenantID, id string) error {
 const userColumns = `id, platform, language, kv, created_at, updated_at`
 
 func scanUser(row interface{ Scan(...any) error }) (*parley.User, error) {
-	var u parley.User
-	var kv string
-	var created, updated int64
-	if err := row.Scan(&u.ID, &u.Platform, &u.Language, &kv, &created, &updated); err != nil {
+	var r userRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(kv), &u.KV); err != nil {
+	return r.decode()
+}
+
+// userRow is a user as read (userColumns), as botRow is a bot.
+type userRow struct {
+	u                parley.User
+	kv               string
+	created, updated int64
+}
+
+func (r *userRow) dest() []any {
+	return []any{&r.u.ID, &r.u.Platform, &r.u.Language, &r.kv, &r.created, &r.updated}
+}
+
+func (r *userRow) decode() (*parley.User, error) {
+	if err := json.Unmarshal([]byte(r.kv), &r.u.KV); err != nil {
 		return nil, fmt.Errorf("decode user kv: %w", err)
 	}
-	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
-	return &u, nil
+	r.u.CreatedAt, r.u.UpdatedAt = fromMicros(r.created), fromMicros(r.updated)
+	return &r.u, nil
 }
 
 // GetUser returns one user of a tenant.

@@ -74,35 +74,36 @@ func (db *DB) PublishDelta(_ context.Context, d live.Delta) error {
 	return nil
 }
 
-// ReplyState reads what the reply pipeline needs about a conversation.
+// ReplyState reads what the reply pipeline needs about a conversation: one
+// statement, since every reply starts with it.
 func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (*parley.ReplyState, error) {
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: begin read: %w", err)
-	}
-	defer tx.Rollback()
 	st := parley.ReplyState{TenantID: tenantID}
-	c, err := scanConversation(extraScan{row: tx.QueryRowContext(ctx,
-		`SELECT `+conversationColumns+`, last_user_seq, answered_seq, summary, summary_seq
-		 FROM conversations WHERE tenant_id = ? AND id = ?`, tenantID, conversationID),
-		extra: []any{&st.LastUserSeq, &st.AnsweredSeq, &st.Summary, &st.SummarySeq}})
+	var br botRow
+	var ur userRow
+	extra := append([]any{&st.LastUserSeq, &st.AnsweredSeq, &st.Summary, &st.SummarySeq}, br.dest()...)
+	c, err := scanConversation(extraScan{row: db.read.QueryRowContext(ctx,
+		`SELECT `+prefixed("c.", conversationColumns)+`, c.last_user_seq, c.answered_seq, c.summary, c.summary_seq,
+		   `+prefixed("b.", botColumns)+`, `+prefixed("u.", userColumns)+`
+		 FROM conversations c
+		 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
+		 JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.user_id
+		 WHERE c.tenant_id = ? AND c.id = ?`, tenantID, conversationID),
+		extra: append(extra, ur.dest()...)})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read conversation: %w", err)
+		return nil, fmt.Errorf("sqlite: read reply state: %w", err)
 	}
-	st.Conversation = *c
-	b, err := scanBot(tx.QueryRowContext(ctx, `SELECT `+botColumns+` FROM bots WHERE tenant_id = ? AND id = ?`, tenantID, c.BotID))
+	b, err := br.decode()
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read bot: %w", err)
 	}
-	st.Bot = *b
-	u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE tenant_id = ? AND id = ?`, tenantID, c.UserID))
+	u, err := ur.decode()
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read user: %w", err)
 	}
-	st.User = *u
+	st.Conversation, st.Bot, st.User = *c, *b, *u
 	return &st, nil
 }
 
