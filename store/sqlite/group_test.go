@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,8 +79,13 @@ func TestGroupCommitIsolation(t *testing.T) {
 // conversation.
 func openConversation(t *testing.T) (*DB, *parley.Tenant, *parley.Conversation) {
 	t.Helper()
+	return openConversationWith(t, Options{})
+}
+
+func openConversationWith(t *testing.T, opts Options) (*DB, *parley.Tenant, *parley.Conversation) {
+	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "parley.db"), Options{})
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "parley.db"), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	tenant, err := db.EnsureTenant(ctx, "t")
@@ -202,4 +209,40 @@ func TestCommitKicksQueues(t *testing.T) {
 	}))
 	require.JSONEq(t, `{"queue":"deliveries"}`, kicked())
 	require.Empty(t, kicked(), "one kick per queue")
+}
+
+// TestWALIsCheckpointed: the writer never checkpoints, the background
+// checkpointer does, and the WAL is then reused from its start instead of
+// growing with every write.
+func TestWALIsCheckpointed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversationWith(t, Options{CheckpointInterval: time.Hour})
+	var path string
+	require.NoError(t, db.read.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
+	walSize := func() int64 {
+		info, err := os.Stat(path + "-wal")
+		require.NoError(t, err)
+		return info.Size()
+	}
+	text := strings.Repeat("words to fill the pages of the log ", 40)
+	say := func(n int) {
+		for range n {
+			_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: text, Bubbles: []string{text}})
+			require.NoError(t, err)
+		}
+	}
+
+	// The ticker waits an hour: the writer's commits alone leave every
+	// frame in the WAL, past the 1,000 pages (4 MiB) at which SQLite
+	// checkpoints by default.
+	say(1000)
+	grown := walSize()
+	t.Logf("WAL after 1,000 messages: %d bytes", grown)
+	require.Greater(t, grown, int64(6<<20))
+
+	// Once checkpointed, writing as much again reuses the WAL.
+	require.NoError(t, db.checkpoint(ctx))
+	say(1000)
+	require.LessOrEqual(t, walSize(), grown+grown/4)
 }
