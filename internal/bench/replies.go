@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ type ReplyResult struct {
 	OverheadP99   time.Duration
 	WorkP50       time.Duration // the worker's part alone
 	WorkP99       time.Duration
+	// SyncP50 and SyncP99 are the floor under the overhead, measured in
+	// the same run: two 4 KiB writes, each made durable with fsync, as the
+	// user's message and the reply each are.
+	SyncP50, SyncP99 time.Duration
 	RepliesPerS   float64 // end to end through the queue
 	Conversations int
 }
@@ -98,8 +103,12 @@ func Replies(ctx context.Context, name string, st ReplyStore, hub *live.Hub, reg
 	}
 	r.OverheadP50, r.OverheadP99 = pct(total, 50), pct(total, 99)
 	r.WorkP50, r.WorkP99 = pct(work, 50), pct(work, 99)
+	if r.SyncP50, r.SyncP99, err = syncFloor(samples); err != nil {
+		return nil, err
+	}
 	if opts.Log != nil {
-		fmt.Fprintf(opts.Log, "%s reply overhead: p50 %v p99 %v (worker alone p50 %v p99 %v)\n", name, r.OverheadP50, r.OverheadP99, r.WorkP50, r.WorkP99)
+		fmt.Fprintf(opts.Log, "%s reply overhead: p50 %v p99 %v (worker alone p50 %v p99 %v; two fsyncs p50 %v p99 %v)\n", name,
+			r.OverheadP50, r.OverheadP99, r.WorkP50, r.WorkP99, r.SyncP50, r.SyncP99)
 	}
 
 	// Throughput: many conversations, one burst, the queue's workers.
@@ -163,6 +172,33 @@ func Replies(ctx context.Context, name string, st ReplyStore, hub *live.Hub, reg
 	return r, nil
 }
 
+// syncFloor measures what two durable commits cost at the least on the
+// disk of the temporary directory (where the benchmark's SQLite database
+// is): each sample writes a 4 KiB page and fsyncs it, twice.
+func syncFloor(samples int) (p50, p99 time.Duration, err error) {
+	f, err := os.CreateTemp("", "parley-bench-sync")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	page := make([]byte, 4096)
+	ds := make([]time.Duration, 0, samples)
+	for i := range samples {
+		t0 := time.Now()
+		for j := range 2 {
+			if _, err := f.WriteAt(page, int64(2*i+j)*4096); err != nil {
+				return 0, 0, err
+			}
+			if err := f.Sync(); err != nil {
+				return 0, 0, err
+			}
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	return pct(ds, 50), pct(ds, 99), nil
+}
+
 // ReplyTable renders reply results as Markdown, with the targets of issue #3.
 func ReplyTable(rs []*ReplyResult) string {
 	var b strings.Builder
@@ -188,6 +224,12 @@ func ReplyTable(rs []*ReplyResult) string {
 	})
 	row("of which the worker (assembly + store), p50 / p99", "", func(r *ReplyResult) string {
 		return ms(r.WorkP50) + " / " + ms(r.WorkP99)
+	})
+	row("floor in the same run: two fsyncs of this disk (the message's commit and the reply's), p50 / p99", "", func(r *ReplyResult) string {
+		return ms(r.SyncP50) + " / " + ms(r.SyncP99)
+	})
+	row("server cost ÷ floor, p50", "", func(r *ReplyResult) string {
+		return fmt.Sprintf("%.1f×", float64(r.OverheadP50)/float64(max(r.SyncP50, 1)))
 	})
 	row("replies through the queue", "≥ 2,000/s (SQLite)", func(r *ReplyResult) string { return fmt.Sprintf("%.0f/s", r.RepliesPerS) })
 	return b.String()
