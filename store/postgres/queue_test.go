@@ -50,3 +50,48 @@ func TestCommitKicksQueues(t *testing.T) {
 	require.JSONEq(t, `{"queue":"deliveries"}`, kicked())
 	require.Empty(t, kicked(), "one kick per queue")
 }
+
+// TestClaimDoesNotWaitForFlush: a reply claim's transaction, and only it,
+// commits with synchronous_commit off.
+func TestClaimDoesNotWaitForFlush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	tenant, err := db.EnsureTenant(ctx, "t")
+	require.NoError(t, err)
+	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+	require.NoError(t, err)
+	c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
+	require.NoError(t, err)
+	_, err = db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
+	require.NoError(t, err)
+
+	conn, err := db.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	setting := func(q pgx.Tx) string {
+		var v string
+		require.NoError(t, q.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&v))
+		return v
+	}
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "on", setting(tx))
+	var last int64
+	require.NoError(t, tx.QueryRow(ctx, claimReplySQL, tenant.ID, c.ID).Scan(&last))
+	require.Equal(t, int64(1), last)
+	require.Equal(t, "off", setting(tx))
+	require.NoError(t, tx.Commit(ctx))
+
+	tx, err = conn.Begin(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "on", setting(tx), "the next transaction waits for its flush again")
+	require.NoError(t, tx.Rollback(ctx))
+
+	last, err = db.ClaimReply(ctx, tenant.ID, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), last)
+}

@@ -35,17 +35,18 @@ func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversation
 	var eventID int64
 	var botID, userID, url string
 	var disabled bool
+	// One round trip: the event, its notification to every replica's live
+	// subscribers (sent at commit; a CTE that only selects runs when
+	// referenced, hence the join with n), and where it is delivered.
 	if err := tx.QueryRow(ctx,
-		`WITH e AS (INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id)
+		`WITH e AS (INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id),
+		      n AS (SELECT pg_notify($6, $2))
 		 SELECT e.id, c.bot_id, c.user_id, coalesce(nullif(c.webhook, ''), b.webhook),
 		   EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id
 		           AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))
-		 FROM e, conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.id = $2`,
-		tenantID, conversationID, typ, object, now).Scan(&eventID, &botID, &userID, &url, &disabled); err != nil {
+		 FROM e, n, conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.id = $2`,
+		tenantID, conversationID, typ, object, now, eventChannel).Scan(&eventID, &botID, &userID, &url, &disabled); err != nil {
 		return fmt.Errorf("postgres: insert event: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, eventChannel, conversationID); err != nil {
-		return fmt.Errorf("postgres: notify event: %w", err)
 	}
 	if url == "" || disabled {
 		return nil
@@ -265,28 +266,26 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 			metadata = m.Metadata
 		}
 		digest = parley.ChainDigest(digest, true, parley.Canonical(m.Bubbles, m.Text))
-		if _, err := tx.Exec(ctx,
-			`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
-			 VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10)`,
-			conversationID, m.Seq, m.ID, tenantID, m.Text, m.Bubbles, m.AttachedMedia, metadata, now, digest); err != nil {
-			return fmt.Errorf("postgres: insert reply: %w", err)
-		}
 		summary, newSummarySeq := "", summarySeq
 		if r.SummarySeq > summarySeq {
 			summary, newSummarySeq = r.Summary, r.SummarySeq
 		}
-		if _, err := tx.Exec(ctx,
-			`UPDATE conversations SET last_seq = $2, answered_seq = $3, updated_at = $4, last_message_at = $4,
+		// The message, the conversation's advance and the context in one
+		// round trip.
+		var b pgx.Batch
+		b.Queue(`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
+			 VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10)`,
+			conversationID, m.Seq, m.ID, tenantID, m.Text, m.Bubbles, m.AttachedMedia, metadata, now, digest)
+		b.Queue(`UPDATE conversations SET last_seq = $2, answered_seq = $3, updated_at = $4, last_message_at = $4,
 			   summary = CASE WHEN $5 > summary_seq THEN $6 ELSE summary END, summary_seq = $5, digest = $7
 			 WHERE id = $1`,
-			conversationID, m.Seq, r.UptoSeq, now, newSummarySeq, summary, digest); err != nil {
-			return fmt.Errorf("postgres: advance conversation: %w", err)
-		}
+			conversationID, m.Seq, r.UptoSeq, now, newSummarySeq, summary, digest)
 		if len(r.Context) > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO reply_contexts (conversation_id, seq, context) VALUES ($1, $2, $3)`,
-				conversationID, m.Seq, []byte(r.Context)); err != nil {
-				return fmt.Errorf("postgres: insert reply context: %w", err)
-			}
+			b.Queue(`INSERT INTO reply_contexts (conversation_id, seq, context) VALUES ($1, $2, $3)`,
+				conversationID, m.Seq, []byte(r.Context))
+		}
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return fmt.Errorf("postgres: store reply: %w", err)
 		}
 		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
 			return err
@@ -366,11 +365,15 @@ func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, a
 // ClaimReply marks that a reply job has taken its turn: messages appended
 // from now on queue a job of their own. It returns the newest user message,
 // which the claiming job answers.
+//
+// The claim commits without waiting for its WAL flush (synchronous_commit
+// off for its transaction alone): it is redoable, as on SQLite. A claim
+// lost to a crash of the server takes with it everything committed after
+// it, since a commit that waits flushes the WAL up to itself, the job's
+// completion included; the job runs again and claims again.
 func (db *DB) ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error) {
 	var last int64
-	err := db.pool.QueryRow(ctx,
-		`UPDATE conversations SET reply_queued = false WHERE tenant_id = $1 AND id = $2 RETURNING last_user_seq`,
-		tenantID, conversationID).Scan(&last)
+	err := db.pool.QueryRow(ctx, claimReplySQL, tenantID, conversationID).Scan(&last)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 	}
@@ -379,3 +382,9 @@ func (db *DB) ClaimReply(ctx context.Context, tenantID, conversationID string) (
 	}
 	return last, nil
 }
+
+// claimReplySQL sets synchronous_commit for the statement's own
+// transaction: one round trip, no explicit transaction.
+const claimReplySQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
+	UPDATE conversations SET reply_queued = false FROM durability
+	WHERE tenant_id = $1 AND id = $2 RETURNING last_user_seq`
