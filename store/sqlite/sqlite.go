@@ -225,18 +225,21 @@ func (db *DB) runCheckpoints(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if err := db.checkpoint(ctx); err != nil && ctx.Err() == nil {
+		if _, err := db.checkpoint(ctx); err != nil && ctx.Err() == nil {
 			db.logger.Warn("checkpoint", "err", err)
 		}
 	}
 }
 
-func (db *DB) checkpoint(ctx context.Context) error {
+// checkpoint runs one passive checkpoint and tells whether it copied the
+// whole WAL; a partial one (a reader still needed older pages, or a commit
+// came meanwhile) is completed by the next.
+func (db *DB) checkpoint(ctx context.Context) (complete bool, err error) {
 	var busy, frames, copied int
 	if err := db.ckpt.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
-		return fmt.Errorf("sqlite: checkpoint: %w", err)
+		return false, fmt.Errorf("sqlite: checkpoint: %w", err)
 	}
-	return nil
+	return busy == 0 && copied == frames, nil
 }
 
 // Ping checks that the readers answer.
