@@ -58,20 +58,6 @@ func NewCache(maxBytes int64, maxMessages int) *Cache {
 	return &Cache{maxBytes: maxBytes, maxMessages: maxMessages, m: map[string]*list.Element{}}
 }
 
-// Bytes is the estimated memory the cache holds.
-func (c *Cache) Bytes() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.bytes
-}
-
-// Len is the number of conversations the cache holds.
-func (c *Cache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
-
 // conversation returns the entry of a conversation, locked, creating an
 // empty one. The caller calls done when finished with it.
 func (c *Cache) conversation(id string) *convCache {
@@ -162,8 +148,6 @@ func newCached(m parley.Message) cachedMessage {
 	m.Bubbles, m.Metadata = nil, nil
 	return cachedMessage{Message: m, tokens: EstimateTokens(m.Text) + messageOverhead}
 }
-
-func (cc *convCache) complete() bool { return len(cc.msgs) > 0 && cc.msgs[0].Seq == 1 }
 
 func (cc *convCache) last() int64 {
 	if len(cc.msgs) == 0 {

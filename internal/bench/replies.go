@@ -28,18 +28,18 @@ type ReplyStore interface {
 
 // ReplyResult is one store's reply figures.
 type ReplyResult struct {
-	Store         string
-	History       int
-	OverheadP50   time.Duration // append + enqueue + assembly + store, instant provider
-	OverheadP99   time.Duration
-	WorkP50       time.Duration // the worker's part alone
-	WorkP99       time.Duration
+	Store       string
+	History     int
+	OverheadP50 time.Duration // append + enqueue + assembly + store, instant provider
+	OverheadP99 time.Duration
+	WorkP50     time.Duration // the worker's part alone
+	WorkP99     time.Duration
 	// SyncP50 and SyncP99 are the floor under the overhead, measured in
 	// the same run: two 4 KiB writes, each made durable with fsync, as the
 	// user's message and the reply each are.
 	SyncP50, SyncP99 time.Duration
-	RepliesPerS   float64 // end to end through the queue
-	Conversations int
+	RepliesPerS      float64 // end to end through the queue
+	Conversations    int
 }
 
 // Replies measures the server's own cost per reply. The provider is the
