@@ -24,7 +24,7 @@ type QueueOptions struct {
 	// and tests that only look at what was enqueued).
 	Workers *river.Workers
 	// Concurrency is how many replies (and other jobs) run at once.
-	// Default 20.
+	// Default 100: a reply mostly waits on its model, for seconds.
 	Concurrency int
 	// DeliveryConcurrency is how many webhook deliveries run at once, in
 	// their own queue (parley.DeliveryQueue). Default 100.
@@ -45,7 +45,7 @@ func (o QueueOptions) Working() bool { return o.Workers != nil }
 // Concurrent is the number of jobs run at once.
 func (o QueueOptions) Concurrent() int {
 	if o.Concurrency <= 0 {
-		return 20
+		return 100
 	}
 	return o.Concurrency
 }

@@ -21,7 +21,7 @@ func TestRiverConfig(t *testing.T) {
 	w := river.NewWorkers()
 	for _, poll := range []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond, time.Second} {
 		cfg := QueueOptions{Workers: w, JobTimeout: time.Minute}.RiverConfig(nil, poll, 0)
-		require.Equal(t, 20, cfg.Queues[river.QueueDefault].MaxWorkers)
+		require.Equal(t, 100, cfg.Queues[river.QueueDefault].MaxWorkers)
 		require.Equal(t, 100, cfg.Queues[parley.DeliveryQueue].MaxWorkers, "deliveries run in a queue of their own")
 		require.Equal(t, time.Minute+5*time.Second, cfg.RescueStuckJobsAfter)
 		if poll > 0 {

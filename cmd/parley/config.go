@@ -79,7 +79,7 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 		"longest attempt at one reply; a crashed attempt is retried after it (PARLEY_REPLY_TIMEOUT)")
 	fs.IntVar(&c.ReplyCacheMB, "reply-cache-mb", envInt("PARLEY_REPLY_CACHE_MB", reply.DefaultCacheBytes>>20),
 		"memory for recently answered conversations' messages, so that a reply reads only what is new (PARLEY_REPLY_CACHE_MB)")
-	fs.IntVar(&c.Workers, "workers", envInt("PARLEY_WORKERS", 20), "replies (and other background jobs) made at once (PARLEY_WORKERS)")
+	fs.IntVar(&c.Workers, "workers", envInt("PARLEY_WORKERS", 100), "replies (and other background jobs) made at once (PARLEY_WORKERS)")
 	fs.IntVar(&c.DeliveryWorkers, "delivery-workers", envInt("PARLEY_DELIVERY_WORKERS", 100),
 		"webhook deliveries made at once, in a queue of their own (PARLEY_DELIVERY_WORKERS)")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", os.Getenv("PARLEY_WEBHOOK_SECRET"),

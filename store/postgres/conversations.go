@@ -362,7 +362,7 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string,
 	}
 	defer rows.Close()
 	found := false
-	out := make([]parley.Message, 0, q.Limit)
+	out := make([]parley.Message, 0, min(q.Limit, 16)) // pages are often short: grow as rows come
 	for rows.Next() {
 		found = true
 		var id, convID *string

@@ -232,20 +232,6 @@ func scanMessage(row interface{ Scan(...any) error }) (*parley.Message, error) {
 
 // ListMessages returns a page of a conversation's messages.
 func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error) {
-	// The tenant check and the page read share one snapshot.
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: begin read: %w", err)
-	}
-	defer tx.Rollback()
-	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE tenant_id = ? AND id = ?`, tenantID, conversationID).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: read conversation: %w", err)
-	}
 	order := "ASC"
 	if q.Order == parley.Descending {
 		order = "DESC"
@@ -254,14 +240,20 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string,
 	if before <= 0 {
 		before = 1 << 62
 	}
-	rows, err := tx.QueryContext(ctx,
+	// One statement, its own snapshot: the tenant check is a constant
+	// condition of the page read. Only an empty page needs a second look,
+	// to tell an empty page from a conversation that is not there.
+	rows, err := db.read.QueryContext(ctx,
 		`SELECT `+messageColumns+` FROM messages WHERE conversation_id = ? AND seq > ? AND seq < ?
-		 ORDER BY seq `+order+` LIMIT ?`, conversationID, q.AfterSeq, before, q.Limit)
+		   AND EXISTS (SELECT 1 FROM conversations WHERE tenant_id = ? AND id = ?)
+		 ORDER BY seq `+order+` LIMIT ?`, conversationID, q.AfterSeq, before, tenantID, conversationID, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list messages: %w", err)
 	}
 	defer rows.Close()
-	out := make([]parley.Message, 0, q.Limit)
+	// A page is often far shorter than its limit (a reply reads the one or
+	// two messages since the last): grow as rows come.
+	out := make([]parley.Message, 0, min(q.Limit, 16))
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
@@ -269,7 +261,20 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string,
 		}
 		out = append(out, *m)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+	}
+	if len(out) == 0 {
+		var one int
+		err := db.read.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE tenant_id = ? AND id = ?`, tenantID, conversationID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read conversation: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // ftsQuery turns free text into an FTS5 query that matches documents with
