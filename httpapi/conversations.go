@@ -18,6 +18,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/reply"
 )
 
 type conversationBody struct {
@@ -152,7 +153,7 @@ func (s *Server) registerConversations() {
 	huma.Register(s.api, op("listMessages", http.MethodGet, "/api/conversations/{id}/messages",
 		"A page of a conversation's history", "conversations"), s.listMessages)
 	huma.Register(s.api, op("getReplyContext", http.MethodGet, "/api/conversations/{id}/messages/{seq}/context",
-		"What the model was sent for a bot reply, with token counts per part", "conversations"), s.replyContext)
+		"What the model was sent for a bot reply, with token counts per part; messages sent from the history carry their seq", "conversations"), s.replyContext)
 	o := op("appendMessage", http.MethodPost, "/api/conversations/{id}/messages",
 		"Append a message; a user message makes the bot reply", "conversations")
 	o.DefaultStatus = http.StatusCreated
@@ -273,7 +274,12 @@ type replyContextOutput struct {
 }
 
 func (s *Server) replyContext(ctx context.Context, in *replyContextInput) (*replyContextOutput, error) {
-	c, err := s.store.ReplyContext(ctx, principal(ctx).TenantID, in.ID, in.Seq)
+	tenant := principal(ctx).TenantID
+	stored, err := s.store.ReplyContext(ctx, tenant, in.ID, in.Seq)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	c, err := reply.ExpandContext(ctx, s.store, tenant, in.ID, stored)
 	if err != nil {
 		return nil, s.problem(ctx, err)
 	}

@@ -26,6 +26,8 @@ import (
 )
 
 type testBundle struct {
+	store  httpapi.Store
+	tenant string // tenant A's id
 	hub    *live.Hub
 	url    string
 	admin  string // admin token of tenant A (the default tenant)
@@ -68,7 +70,7 @@ func setup(t *testing.T, st httpapi.Store, hub *live.Hub) *testBundle {
 	}
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: st, DefaultTenantID: a.ID, Hub: hub}))
 	t.Cleanup(srv.Close)
-	return &testBundle{hub: hub, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client()}
+	return &testBundle{store: st, tenant: a.ID, hub: hub, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client()}
 }
 
 type response struct {
@@ -183,6 +185,44 @@ func TestConversationFlow(t *testing.T) {
 		_, err := time.Parse(time.RFC3339, created)
 		require.NoError(t, err)
 		require.True(t, strings.HasSuffix(created, "Z"), "timestamps are UTC")
+	})
+}
+
+// TestReplyContext reads a reply's context through the API: the messages
+// stored by reference come back with their text, rendered as sent.
+func TestReplyContext(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, b *testBundle) {
+		res := b.do(t, b.admin, "POST", "/api/bots", map[string]any{"id": "bot-1", "name": "Helper"})
+		require.Equal(t, 201, res.status, res.raw)
+		res = b.do(t, b.user, "POST", "/api/conversations", map[string]any{"bot_id": "bot-1", "user_id": "u-1",
+			"create_user_if_not_exists": true})
+		require.Equal(t, 201, res.status, res.raw)
+		id := res.body["conversation"].(map[string]any)["id"].(string)
+		res = b.do(t, b.user, "POST", "/api/conversations/"+id+"/messages", map[string]any{"message": map[string]any{
+			"text": "Is this one in stock?", "attached_media": []any{map[string]any{"url": "https://example.com/a.png", "media_type": "image/png"}}}})
+		require.Equal(t, 201, res.status, res.raw)
+
+		st := b.store.(interface {
+			StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
+		})
+		stored := `{"messages":[{"role":"system","content":"You are Helper."},{"role":"user","ref":1}],
+			"parts":[{"name":"persona","tokens":4,"items":1}],"tokens":20,"budget":4000,"window_start":1,
+			"provider":"builtin","model":"builtin","render":1}`
+		m, err := st.StoreReply(context.Background(), b.tenant, id, parley.Reply{UptoSeq: 1,
+			Message: parley.NewMessage{FromBot: true, Text: "Yes", Bubbles: []string{"Yes"}}, Context: json.RawMessage(stored)})
+		require.NoError(t, err)
+
+		res = b.do(t, b.user, "GET", fmt.Sprintf("/api/conversations/%s/messages/%d/context", id, m.Seq), nil)
+		require.Equal(t, 200, res.status, res.raw)
+		require.Equal(t, []any{
+			map[string]any{"role": "system", "content": "You are Helper."},
+			map[string]any{"role": "user", "content": "Is this one in stock?\n[attached image/png: https://example.com/a.png]", "seq": float64(1)},
+		}, res.body["messages"])
+		require.Equal(t, "builtin", res.body["provider"])
+		require.NotContains(t, res.raw, "render")
+		res = b.do(t, b.other, "GET", fmt.Sprintf("/api/conversations/%s/messages/%d/context", id, m.Seq), nil)
+		require.Equal(t, 404, res.status, res.raw)
 	})
 }
 

@@ -2,6 +2,7 @@ package reply
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -51,6 +52,10 @@ type Context struct {
 	Hints        llm.Hints        `json:"-"`
 
 	systemTexts []string
+	// seqs[i] is the seq of the history message Messages[i] renders
+	// verbatim (describe), 0 for the others: what the stored form of the
+	// context refers to instead of repeating the text (marshalStored).
+	seqs []int64
 }
 
 // Assemble builds the context of a reply within the bot's token budget, in
@@ -107,10 +112,12 @@ func Assemble(in Input) Context {
 	}
 	system := strings.Join(c.systemTexts, "\n\n")
 	c.Messages = []llm.Message{{Role: llm.RoleSystem, Content: system}}
+	c.seqs = []int64{0}
 
 	// Newest messages, newest first, while they fit.
 	left := budget - c.Tokens
 	var window []llm.Message
+	var windowSeqs []int64
 	c.WindowStart = 0
 	recentTokens := 0
 	var answering []string
@@ -119,12 +126,14 @@ func Assemble(in Input) Context {
 		text := describe(m)
 		t := EstimateTokens(text) + messageOverhead
 		pending := !m.FromBot && m.Seq > in.AnsweredSeq
+		seq := m.Seq
 		if t > left {
 			if !pending || len(window) > 0 {
 				break
 			}
 			text = truncateTokens(text, max(1, left-messageOverhead)) // the message being answered must go
 			t = EstimateTokens(text) + messageOverhead
+			seq = 0 // not verbatim
 		}
 		left -= t
 		recentTokens += t
@@ -133,15 +142,16 @@ func Assemble(in Input) Context {
 			role = llm.RoleAssistant
 		}
 		window = append(window, llm.Message{Role: role, Content: text})
+		windowSeqs = append(windowSeqs, seq)
 		c.WindowStart = m.Seq
 		if pending {
 			answering = append(answering, m.Text)
 		}
 	}
-	for i, j := 0, len(window)-1; i < j; i, j = i+1, j-1 {
-		window[i], window[j] = window[j], window[i]
-	}
+	slices.Reverse(window)
+	slices.Reverse(windowSeqs)
 	c.Messages = append(c.Messages, window...)
+	c.seqs = append(c.seqs, windowSeqs...)
 	c.Parts = append(c.Parts, Part{Name: "recent", Tokens: recentTokens, Items: len(window)})
 	c.Tokens += recentTokens
 	for _, m := range in.History {

@@ -298,11 +298,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 			"offline": res.Provider == llm.Builtin{}.Name(),
 		},
 	})
-	ctxJSON, _ := json.Marshal(struct {
-		Context
-		Provider string `json:"provider"`
-		Model    string `json:"model"`
-	}{c, res.Provider, res.Model})
+	ctxJSON := c.marshalStored(res.Provider, res.Model, !override)
 	m, err := w.Store.StoreReply(ctx, a.TenantID, a.ConversationID, parley.Reply{UptoSeq: target,
 		Message: parley.NewMessage{FromBot: true, Text: strings.Join(bubbles, "\n\n"), Bubbles: bubbles, Metadata: meta},
 		Context: ctxJSON, Summary: summary, SummarySeq: summarySeq, DropIfNewer: interrupt})

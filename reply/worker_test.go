@@ -188,7 +188,10 @@ func TestReply(t *testing.T) {
 		require.Equal(t, r.Seq, stored)
 		require.Equal(t, digest, got)
 
-		raw, err := b.st.ReplyContext(b.ctx, b.tenant, conv, r.Seq)
+		storedCtx, err := b.st.ReplyContext(b.ctx, b.tenant, conv, r.Seq)
+		require.NoError(t, err)
+		require.NotContains(t, string(storedCtx), "Do you have red shoes?", "history is stored by reference")
+		raw, err := reply.ExpandContext(b.ctx, b.st, b.tenant, conv, storedCtx)
 		require.NoError(t, err)
 		var c struct {
 			Messages []llm.Message `json:"messages"`
@@ -377,7 +380,9 @@ func retrieveOlderThanHistory(t *testing.T, cacheMessages int) {
 		require.NoError(t, b.say(t, conv, "Where would Biscuit like to walk?", false))
 		replies, _ := b.replies(t, conv, 2)
 
-		raw, err := b.st.ReplyContext(b.ctx, b.tenant, conv, replies[1].Seq)
+		stored, err := b.st.ReplyContext(b.ctx, b.tenant, conv, replies[1].Seq)
+		require.NoError(t, err)
+		raw, err := reply.ExpandContext(b.ctx, b.st, b.tenant, conv, stored)
 		require.NoError(t, err)
 		var c struct {
 			Messages []llm.Message `json:"messages"`

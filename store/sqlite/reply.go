@@ -205,10 +205,11 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 			Text: r.Message.Text, Bubbles: nonNil(r.Message.Bubbles), AttachedMedia: nonNil(r.Message.AttachedMedia),
 			Metadata: r.Message.Metadata, CreatedAt: now}
 		digest = parley.ChainDigest(digest, true, parley.Canonical(m.Bubbles, m.Text))
-		if _, err := tx.ExecContext(ctx,
+		var pk int64
+		if err := tx.QueryRowContext(ctx,
 			`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
-			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
-			m.ID, conversationID, m.Seq, tenantID, m.Text, bubbles, media, nullString(string(m.Metadata)), micros(now), digest); err != nil {
+			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING pk`,
+			m.ID, conversationID, m.Seq, tenantID, m.Text, bubbles, media, nullString(string(m.Metadata)), micros(now), digest).Scan(&pk); err != nil {
 			return fmt.Errorf("sqlite: insert reply: %w", err)
 		}
 		summary, newSummarySeq := "", summarySeq
@@ -223,8 +224,8 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 			return fmt.Errorf("sqlite: advance conversation: %w", err)
 		}
 		if len(r.Context) > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO reply_contexts (conversation_id, seq, context) VALUES (?, ?, ?)`,
-				conversationID, m.Seq, string(r.Context)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO reply_contexts (message_pk, context) VALUES (?, ?)`,
+				pk, string(r.Context)); err != nil {
 				return fmt.Errorf("sqlite: insert reply context: %w", err)
 			}
 		}
@@ -276,8 +277,8 @@ func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, up
 func (db *DB) ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error) {
 	var c string
 	err := db.read.QueryRowContext(ctx,
-		`SELECT rc.context FROM reply_contexts rc JOIN conversations c ON c.id = rc.conversation_id
-		 WHERE c.tenant_id = ? AND rc.conversation_id = ? AND rc.seq = ?`, tenantID, conversationID, seq).Scan(&c)
+		`SELECT rc.context FROM messages m JOIN reply_contexts rc ON rc.message_pk = m.pk
+		 WHERE m.conversation_id = ? AND m.seq = ? AND m.tenant_id = ?`, conversationID, seq, tenantID).Scan(&c)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, parley.Errorf(parley.ENOTFOUND, "no reply context for message %d of conversation %q", seq, conversationID)
 	}
