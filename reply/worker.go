@@ -53,7 +53,7 @@ type Worker struct {
 	Memories  Memories // optional
 	Metrics   *Metrics
 	Logger    *slog.Logger
-	// JobTimeout bounds one attempt; the reply lease outlives it a little.
+	// JobTimeout bounds one attempt.
 	JobTimeout time.Duration
 	// RetryDelays override the waits between attempts (tests).
 	RetryDelays []time.Duration

@@ -6,6 +6,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +42,10 @@ type DB struct {
 	queue     *river.Client[pgx.Tx]
 	queueOpts QueueOptions
 
+	replyLease time.Duration
+	closing    chan struct{}  // closed by Close: reply leases stop renewing
+	renewing   sync.WaitGroup // reply lease renewals running
+
 	hub        *live.Hub
 	stopListen context.CancelFunc
 	listening  chan struct{}
@@ -55,7 +61,15 @@ type Options struct {
 	// Hub, when set, hears of every replica's new events and deltas
 	// (LISTEN/NOTIFY).
 	Hub *live.Hub
+	// ReplyLease is how long a conversation's reply lease lasts without
+	// renewal: how long the conversation waits when a replica dies while
+	// replying. Default 15 s.
+	ReplyLease time.Duration
 }
+
+// defaultPoolSize is the connection pool's size unless the URL sets
+// pool_max_conns.
+const defaultPoolSize = 32
 
 // Open connects to PostgreSQL and migrates the database.
 func Open(ctx context.Context, url string, opts Options) (*DB, error) {
@@ -79,17 +93,19 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
 	}
 	if !strings.Contains(url, "pool_max_conns") {
-		// pgx defaults to max(4, CPUs). A reply holds a connection for its
-		// lock while it queries on others, so the pool must outnumber the
-		// workers, with room for the API's requests. Deliveries hold one
-		// only briefly, between long waits on receivers: they share 10.
-		cfg.MaxConns = int32(max(20, 2*opts.Queue.Concurrent()+20))
+		// pgx defaults to max(4, CPUs), too few for a hundred replies and
+		// deliveries each holding one for a query at a time, besides the
+		// API's requests and River's listener. Nothing holds one for long
+		// (reply leases are rows, not sessions), so replicas together stay
+		// within PostgreSQL's default of 100 connections.
+		cfg.MaxConns = defaultPoolSize
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue}
+	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue, replyLease: cmp.Or(opts.ReplyLease, 15*time.Second),
+		closing: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -161,6 +177,8 @@ func (db *DB) Close() error {
 		db.stopListen()
 		<-db.listening
 	}
+	close(db.closing)
+	db.renewing.Wait()
 	db.pool.Close()
 	return nil
 }

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley"
@@ -199,42 +200,75 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	return out, nil
 }
 
-// LockReply takes the conversation's reply lock, if free, and returns the
-// function that gives it back. It is a session advisory lock held on a
-// connection of its own: it spans replicas, and if the process dies its
-// session ends and the lock is freed with it.
+// LockReply takes the conversation's reply lease, if free, and returns the
+// function that gives it back. The lease spans replicas; it lasts
+// Options.ReplyLease and is renewed a third of that before it would end,
+// for as long as the reply is being made, so that a replica that dies
+// frees its conversations within one lease. Taking, renewing and giving it
+// back commit without waiting for the WAL flush: a lease lost to a crash
+// of the server only lets a second reply start, and StoreReply stores one
+// reply per message whatever the leases say. Closing the store stops the
+// renewals.
 func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error) {
-	conn, err := db.pool.Acquire(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("postgres: acquire: %w", err)
-	}
-	key := lockKey(conversationID)
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
-		conn.Release()
-		return nil, false, fmt.Errorf("postgres: reply lock: %w", err)
-	}
-	if !ok {
-		conn.Release()
+	holder := uuid.New()
+	ttl := db.replyLease
+	err = db.pool.QueryRow(ctx, takeLeaseSQL, conversationID, holder, ttl.Seconds()).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil
 	}
-	return func() {
-		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key); err != nil {
-			// The session may hold the lock still: close it rather than
-			// return a locked connection to the pool.
-			conn.Hijack().Close(context.Background())
-			return
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: take reply lease: %w", err)
+	}
+	// Renew on a context of its own: the reply's may end before unlock,
+	// and the lease must not lapse while the reply is still stored.
+	renewCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	renewed := make(chan struct{})
+	db.renewing.Add(1)
+	go func() {
+		defer db.renewing.Done()
+		defer close(renewed)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-db.closing: // the store is closing: the lease lapses
+				return
+			case <-t.C:
+			}
+			if _, err := db.pool.Exec(renewCtx, renewLeaseSQL, conversationID, holder, ttl.Seconds()); err != nil && renewCtx.Err() == nil {
+				db.logger.Warn("renew reply lease", "conversation_id", conversationID, "err", err)
+			}
 		}
-		conn.Release()
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stop()
+			<-renewed
+			if _, err := db.pool.Exec(context.WithoutCancel(ctx), giveLeaseSQL, conversationID, holder); err != nil {
+				db.logger.Warn("give back reply lease", "conversation_id", conversationID, "err", err)
+			}
+		})
 	}, true, nil
 }
 
-// lockKey maps a conversation id to an advisory lock key. A collision only
-// serialises two conversations' replies.
-func lockKey(conversationID string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("parley-reply:" + conversationID))
-	return int64(h.Sum64())
-}
+// The lease statements. takeLeaseSQL returns a row only when the lease
+// was free or had expired.
+const (
+	takeLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
+	INSERT INTO reply_leases (conversation_id, holder, expires_at)
+	SELECT $1, $2, now() + make_interval(secs => $3) FROM durability
+	ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+	WHERE reply_leases.expires_at < now()
+	RETURNING true`
+	renewLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
+	UPDATE reply_leases SET expires_at = now() + make_interval(secs => $3) FROM durability
+	WHERE conversation_id = $1 AND holder = $2`
+	giveLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
+	DELETE FROM reply_leases USING durability WHERE conversation_id = $1 AND holder = $2`
+)
 
 // StoreReply stores a bot reply, its context and the updated summary, and
 // marks the user messages up to r.UptoSeq answered, all at once. It returns

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -264,4 +265,12 @@ func (db *DB) ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (
 		return nil
 	})
 	return out, err
+}
+
+// lockKey maps a name to an advisory lock key. A collision only serialises
+// two tenants' secret rotations.
+func lockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("parley:" + name))
+	return int64(h.Sum64())
 }

@@ -42,6 +42,7 @@ type Store interface {
 	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
 	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
 	HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (stored int64, digest []byte, err error)
+	LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error)
 
 	Ping(ctx context.Context) error
 }
@@ -83,6 +84,29 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		require.NoError(t, err)
 		return res.Message
 	}
+
+	t.Run("LockReply", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		c1 := conversation(t, b, b.t1, "bot-1", "user-1")
+		c2 := conversation(t, b, b.t1, "bot-1", "user-2")
+		unlock, ok, err := b.store.LockReply(b.ctx, c1.ID)
+		require.NoError(t, err)
+		require.True(t, ok)
+		_, ok, err = b.store.LockReply(b.ctx, c1.ID)
+		require.NoError(t, err)
+		require.False(t, ok, "one reply at a time per conversation")
+		unlock2, ok, err := b.store.LockReply(b.ctx, c2.ID)
+		require.NoError(t, err)
+		require.True(t, ok, "conversations are independent")
+		unlock2()
+		unlock()
+		unlock() // giving it back twice is harmless
+		unlock, ok, err = b.store.LockReply(b.ctx, c1.ID)
+		require.NoError(t, err)
+		require.True(t, ok, "free again once given back")
+		unlock()
+	})
 
 	t.Run("Tenants", func(t *testing.T) {
 		t.Parallel()
