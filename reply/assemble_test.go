@@ -126,3 +126,46 @@ func TestExtractiveSummaryIsIncremental(t *testing.T) {
 	require.LessOrEqual(t, EstimateTokens(small), 20)
 	require.Contains(t, small, "message 10.", "the newest lines are kept")
 }
+
+// TestExtractiveSummaryDropsOldestLines: the summary keeps the newest lines
+// that fit, exactly as counting the joined text after each drop would
+// (the summary counts each line once and adds the counts up).
+func TestExtractiveSummaryDropsOldestLines(t *testing.T) {
+	t.Parallel()
+	texts := []string{"Short one.", "A somewhat longer sentence about the weather today!", "日本語のメッセージです。",
+		"Mixed 中文 and English words here?", "ok", "   spaced   out   words  .", "x"}
+	for seed := range 200 {
+		rng := seed
+		next := func(n int) int { rng = (rng*1103515245 + 12345) & 0x7fffffff; return rng % n }
+		prevLines := make([]string, next(8))
+		for i := range prevLines {
+			prevLines[i] = texts[next(len(texts))]
+		}
+		msgs := make([]parley.Message, next(6))
+		for i := range msgs {
+			msgs[i] = parley.Message{Text: texts[next(len(texts))] + " " + texts[next(len(texts))], FromBot: next(2) == 0}
+		}
+		maxTokens := 1 + next(60)
+		prev := strings.Join(prevLines, "\n")
+		got := ExtractiveSummary(prev, msgs, maxTokens)
+
+		// The reference: join, count, drop the oldest line, again.
+		lines := []string{}
+		if prev != "" {
+			lines = strings.Split(prev, "\n")
+		}
+		for _, m := range msgs {
+			if s := firstSentence(m.Text); s != "" {
+				lines = append(lines, speaker(m)+": "+s)
+			}
+		}
+		for len(lines) > 1 && EstimateTokens(strings.Join(lines, "\n")) > maxTokens {
+			lines = lines[1:]
+		}
+		want := strings.Join(lines, "\n")
+		if EstimateTokens(want) > maxTokens {
+			want = truncateTokens(want, maxTokens)
+		}
+		require.Equal(t, want, got, "seed %d", seed)
+	}
+}

@@ -28,8 +28,23 @@ func ExtractiveSummary(prev string, msgs []parley.Message, maxTokens int) string
 		}
 		lines = append(lines, fmt.Sprintf("%s: %s", speaker(m), s))
 	}
-	for len(lines) > 1 && EstimateTokens(strings.Join(lines, "\n")) > maxTokens {
-		lines = lines[1:]
+	// The oldest lines go first. Lines joined by newlines count as the
+	// sum of their counts, so each line is counted once, not the whole
+	// summary once per line dropped.
+	counts := make([]textCount, len(lines))
+	var total textCount
+	for i, l := range lines {
+		counts[i] = countText(l)
+		total.bytes += counts[i].bytes
+		total.words += counts[i].words
+		total.wide += counts[i].wide
+	}
+	total.bytes += len(lines) - 1 // the newlines
+	for len(lines) > 1 && total.tokens() > maxTokens {
+		total.bytes -= counts[0].bytes + 1
+		total.words -= counts[0].words
+		total.wide -= counts[0].wide
+		lines, counts = lines[1:], counts[1:]
 	}
 	out := strings.Join(lines, "\n")
 	if EstimateTokens(out) > maxTokens {

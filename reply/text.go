@@ -13,22 +13,33 @@ import (
 // Tests hold it within a factor of 1.5 of common tokenizers' counts on the
 // sample texts.
 func EstimateTokens(s string) int {
-	// One pass, no allocation: it runs over every message of every
-	// history a reply reads.
-	words, wide := 0, 0
+	return countText(s).tokens()
+}
+
+// textCount is what EstimateTokens counts in a text. Counts of texts
+// joined with whitespace add up (plus the separators' bytes), so the
+// estimate of a joined text needs no second pass over it.
+type textCount struct{ bytes, words, wide int }
+
+func (c textCount) tokens() int { return max((c.bytes+3)/4, c.words, c.wide) }
+
+// countText counts s in one pass, without allocating: it runs over every
+// message of every history a reply reads.
+func countText(s string) textCount {
+	c := textCount{bytes: len(s)}
 	inWord := false
 	for _, r := range s {
 		if r >= 0x2E80 { // CJK and beyond: a token or more per character
-			wide++
+			c.wide++
 		}
 		space := r == ' ' || r == '\n' || r == '\t' || r == '\r' || r == '\v' || r == '\f' || r == 0x85 || r == 0xA0 ||
 			(r > 0xFF && unicode.IsSpace(r))
 		if !space && !inWord {
-			words++
+			c.words++
 		}
 		inWord = !space
 	}
-	return max((len(s)+3)/4, words, wide)
+	return c
 }
 
 // messageOverhead is what chat formats add per message (role markers).
