@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
@@ -237,4 +239,36 @@ func TestCacheBounds(t *testing.T) {
 
 	small.forget("b")
 	require.Len(t, small.m, 1)
+}
+
+// goneStore is a store whose conversation was deleted.
+type goneStore struct{ *memStore }
+
+func (goneStore) ReplyState(context.Context, string, string) (*parley.ReplyState, error) {
+	return nil, parley.Errorf(parley.ENOTFOUND, "conversation not found")
+}
+
+// TestDeletedConversationLeavesCache: the reply job of a conversation
+// deleted meanwhile is cancelled and drops the conversation's messages from
+// the cache.
+func TestDeletedConversationLeavesCache(t *testing.T) {
+	ctx := context.Background()
+	s := conversationOf(10)
+	c := NewCache(0, 0)
+	for _, id := range []string{"gone", "kept"} {
+		cc := c.conversation(id)
+		require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
+		c.done(cc)
+	}
+	kept := c.m["kept"].Value.(*convCache).accounted
+	require.Equal(t, 2*kept, c.bytes)
+
+	w := &Worker{Store: goneStore{s}, Providers: &Providers{}, Cache: c}
+	err := w.Work(ctx, &river.Job[parley.ReplyJob]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 5},
+		Args: parley.ReplyJob{TenantID: "t", ConversationID: "gone"}})
+	var cancel *river.JobCancelError
+	require.ErrorAs(t, err, &cancel)
+	require.NotContains(t, c.m, "gone")
+	require.Contains(t, c.m, "kept")
+	require.Equal(t, kept, c.bytes)
 }
