@@ -3,11 +3,9 @@ package postgres_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/storetest"
@@ -21,59 +19,4 @@ func TestConformance(t *testing.T) {
 		t.Cleanup(func() { require.NoError(t, db.Close()) })
 		return db
 	})
-}
-
-// TestReplyLease: the reply lease spans replicas, is renewed while held,
-// and frees the conversation within one lease when its holder dies.
-func TestReplyLease(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	url, schema := pgtest.URL(t), pgtest.Schema(t)
-	const lease = 600 * time.Millisecond
-	replica := func() *postgres.DB {
-		db, err := postgres.Open(ctx, url, postgres.Options{Schema: schema, ReplyLease: lease})
-		require.NoError(t, err)
-		return db
-	}
-	a, b := replica(), replica()
-	t.Cleanup(func() { b.Close() })
-	tenant, err := a.EnsureTenant(ctx, "t")
-	require.NoError(t, err)
-	_, err = a.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-	require.NoError(t, err)
-	c, _, err := a.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
-	require.NoError(t, err)
-
-	unlock, ok, err := a.LockReply(ctx, c.ID)
-	require.NoError(t, err)
-	require.True(t, ok)
-	// Held well past one lease: renewed, so never free for the other.
-	for deadline := time.Now().Add(3 * lease); time.Now().Before(deadline); time.Sleep(lease / 6) {
-		_, ok, err := b.LockReply(ctx, c.ID)
-		require.NoError(t, err)
-		require.False(t, ok, "another replica took a held lease")
-	}
-	unlock()
-	unlockB, ok, err := b.LockReply(ctx, c.ID)
-	require.NoError(t, err)
-	require.True(t, ok, "given back: free at once")
-	unlockB()
-
-	// The holder dies without giving it back: free once its lease ends.
-	_, ok, err = a.LockReply(ctx, c.ID)
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.NoError(t, a.Close()) // stops renewing
-	_, ok, err = b.LockReply(ctx, c.ID)
-	require.NoError(t, err)
-	require.False(t, ok, "not before the lease ends")
-	require.Eventually(t, func() bool {
-		unlock, ok, err := b.LockReply(ctx, c.ID)
-		if err != nil || !ok {
-			return false
-		}
-		unlock()
-		return true
-	}, 10*lease, lease/10)
 }

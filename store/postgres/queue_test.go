@@ -59,13 +59,7 @@ func TestClaimDoesNotWaitForFlush(t *testing.T) {
 	db, err := Open(ctx, pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	tenant, err := db.EnsureTenant(ctx, "t")
-	require.NoError(t, err)
-	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-	require.NoError(t, err)
-	c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
-	require.NoError(t, err)
+	tenant, c := newConversation(t, db)
 	_, err = db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
 	require.NoError(t, err)
 

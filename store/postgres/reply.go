@@ -202,9 +202,9 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 
 // LockReply takes the conversation's reply lease, if free, and returns the
 // function that gives it back. The lease spans replicas; it lasts
-// Options.ReplyLease and is renewed a third of that before it would end,
-// for as long as the reply is being made, so that a replica that dies
-// frees its conversations within one lease. Taking, renewing and giving it
+// Options.ReplyLease and is renewed every third of that for as long as the
+// reply is being made, so that a replica that dies frees its conversations
+// within one lease. Taking, renewing and giving it
 // back commit without waiting for the WAL flush: a lease lost to a crash
 // of the server only lets a second reply start, and StoreReply stores one
 // reply per message whatever the leases say. Closing the store stops the
