@@ -351,6 +351,11 @@ type Reply struct {
 	// DropIfNewer stores nothing when a user message newer than UptoSeq has
 	// arrived meanwhile (the interrupt policy: the next reply covers all).
 	DropIfNewer bool
+	// Release ends the turn of a job that took it without a claim
+	// (reply.Store.ClaimReply): user messages that came while it worked
+	// queued no job of their own, so storing the reply queues the one that
+	// answers them, in the same transaction.
+	Release bool
 }
 
 // WebhookJob delivers one webhook delivery. It is inserted in the same

@@ -32,7 +32,8 @@ type Store interface {
 	// LockReply takes the conversation's reply lock if it is free.
 	LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error)
 	StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
-	FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error
+	// FailReply, with release, also ends the turn as Reply.Release does.
+	FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string, release bool) error
 	// ClaimReply ends the "a reply job is queued" state and returns the
 	// newest user message.
 	ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error)
@@ -216,11 +217,22 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 		// debounce. Sliding, so a long burst still gets one reply.
 		return river.JobSnooze(wait)
 	}
-	// Take the turn: from here on, new messages queue a job of their own,
-	// and this one answers everything up to now.
-	last, err := w.Store.ClaimReply(ctx, a.TenantID, a.ConversationID)
-	if err != nil {
-		return err
+	// The turn. A coalescing job (the default) keeps it while it works and
+	// ends it when its reply is stored (Reply.Release): a message that
+	// comes meanwhile finds a job queued and queues none, and storing the
+	// reply queues the job that answers it, in the same transaction. Other
+	// jobs claim the turn now, a write of its own: under interrupt a new
+	// message must queue the job that supersedes this one, under enqueue
+	// every message has a job anyway, and a V1 call's job carries its
+	// client's history.
+	policy := st.Bot.Reply.EffectivePolicy()
+	interrupt := policy == parley.PolicyInterrupt
+	release := a.Seq == 0 && !override && (policy == parley.PolicyCoalesce || policy == parley.PolicyReject)
+	last := target
+	if !release {
+		if last, err = w.Store.ClaimReply(ctx, a.TenantID, a.ConversationID); err != nil {
+			return err
+		}
 	}
 	if a.Seq == 0 && last > target {
 		if st, err = w.Store.ReplyState(ctx, a.TenantID, a.ConversationID); err != nil {
@@ -257,7 +269,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 		if _, builtin := provider.(llm.Builtin); builtin {
 			summary = ExtractiveSummary(summary, c.Unsummarised, maxTokens)
 		} else if summary, err = ModelSummary(ctx, provider, model, summary, c.Unsummarised, maxTokens); err != nil {
-			return w.fail(ctx, job, target, fmt.Errorf("summary: %w", err))
+			return w.fail(ctx, job, target, release, fmt.Errorf("summary: %w", err))
 		}
 		summarySeq = c.Unsummarised[len(c.Unsummarised)-1].Seq
 		in.Summary, in.SummarySeq = summary, summarySeq
@@ -267,7 +279,6 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 
 	genCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	interrupt := st.Bot.Reply.EffectivePolicy() == parley.PolicyInterrupt
 	if interrupt {
 		go w.watchInterrupt(genCtx, cancel, st, target)
 	}
@@ -282,11 +293,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 		return nil // a newer message arrived: its job answers everything
 	}
 	if err != nil {
-		return w.fail(ctx, job, target, err)
+		return w.fail(ctx, job, target, release, err)
 	}
 	bubbles := SplitBubbles(res.Text)
 	if len(bubbles) == 0 {
-		return w.fail(ctx, job, target, errors.New("the model returned an empty reply"))
+		return w.fail(ctx, job, target, release, errors.New("the model returned an empty reply"))
 	}
 	queueWait := max(start.Sub(job.ScheduledAt), 0)
 	meta, _ := json.Marshal(map[string]any{ // plain values: cannot fail
@@ -301,7 +312,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 	ctxJSON := c.marshalStored(res.Provider, res.Model, !override)
 	m, err := w.Store.StoreReply(ctx, a.TenantID, a.ConversationID, parley.Reply{UptoSeq: target,
 		Message: parley.NewMessage{FromBot: true, Text: strings.Join(bubbles, "\n\n"), Bubbles: bubbles, Metadata: meta},
-		Context: ctxJSON, Summary: summary, SummarySeq: summarySeq, DropIfNewer: interrupt})
+		Context: ctxJSON, Summary: summary, SummarySeq: summarySeq, DropIfNewer: interrupt, Release: release})
 	if err != nil {
 		return err
 	}
@@ -315,13 +326,13 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 }
 
 // fail retries the job, or after its last attempt records the failure.
-func (w *Worker) fail(ctx context.Context, job *river.Job[parley.ReplyJob], target int64, cause error) error {
+func (w *Worker) fail(ctx context.Context, job *river.Job[parley.ReplyJob], target int64, release bool, cause error) error {
 	if job.Attempt < job.MaxAttempts {
 		w.Metrics.outcome("retried")
 		return cause
 	}
 	w.logger().Error("reply failed", "conversation_id", job.Args.ConversationID, "attempts", job.Attempt, "err", cause)
-	if err := w.Store.FailReply(ctx, job.Args.TenantID, job.Args.ConversationID, target, cause.Error()); err != nil {
+	if err := w.Store.FailReply(ctx, job.Args.TenantID, job.Args.ConversationID, target, cause.Error(), release); err != nil {
 		return errors.Join(cause, err)
 	}
 	w.Metrics.outcome("failed")

@@ -312,6 +312,53 @@ func TestFailure(t *testing.T) {
 	})
 }
 
+// TestMessageDuringReply: a message that comes while a coalescing reply is
+// being made queues no job (the reply's job holds the turn); storing the
+// reply queues the one that answers it.
+func TestMessageDuringReply(t *testing.T) {
+	t.Parallel()
+	engines(t, openai, func(t *testing.T, b *testBundle) {
+		srv := b.llm
+		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(0)}})
+		srv.Script(llmtest.Step{Delay: time.Second, Text: "first answer"}, llmtest.Step{Text: "second answer"})
+		require.NoError(t, b.say(t, conv, "first", false))
+		require.Eventually(t, func() bool { return len(srv.Requests()) >= 1 }, 5*time.Second, 10*time.Millisecond)
+		require.NoError(t, b.say(t, conv, "second", false))
+		replies, answers := b.replies(t, conv, 2)
+		require.Equal(t, [][2]int64{{1, 1}, {2, 2}}, answers)
+		require.Equal(t, []string{"first answer", "second answer"}, []string{replies[0].Text, replies[1].Text})
+		time.Sleep(300 * time.Millisecond)
+		_, answers = b.replies(t, conv, 2)
+		require.Len(t, answers, 2, "and nothing more")
+	})
+}
+
+// TestMessageDuringFailedReply: a message that comes during a reply's last
+// attempt (earlier ones would take it in: each attempt reads the state
+// again) is answered once the failure is recorded.
+func TestMessageDuringFailedReply(t *testing.T) {
+	t.Parallel()
+	engines(t, openai, func(t *testing.T, b *testBundle) {
+		srv := b.llm
+		steps := make([]llmtest.Step, reply.Attempts)
+		for i := range steps {
+			steps[i] = llmtest.Step{Status: 503}
+		}
+		steps[len(steps)-1].Delay = time.Second
+		srv.Script(append(steps, llmtest.Step{Text: "back"})...)
+		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(0)}})
+		require.NoError(t, b.say(t, conv, "hello?", false))
+		require.Eventually(t, func() bool { return len(srv.Requests()) >= reply.Attempts }, 10*time.Second, 5*time.Millisecond)
+		require.NoError(t, b.say(t, conv, "anyone?", false))
+		replies, answers := b.replies(t, conv, 1)
+		require.Equal(t, [][2]int64{{2, 2}}, answers)
+		require.Equal(t, "back", replies[0].Text)
+		msgs := b.messages(t, conv)
+		require.Equal(t, parley.StatusReplyFailed, msgs[0].Status, "the first message failed")
+		require.Empty(t, msgs[1].Status)
+	})
+}
+
 func TestOpenAIContext(t *testing.T) {
 	t.Parallel()
 	engines(t, openai, func(t *testing.T, b *testBundle) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/webhook"
 )
 
@@ -289,6 +290,9 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 			return fmt.Errorf("postgres: lock conversation: %w", err)
 		}
 		if answered >= r.UptoSeq || (r.DropIfNewer && lastUser > r.UptoSeq) {
+			if r.Release {
+				return db.releaseTurn(ctx, tx, tenantID, conversationID, lastUser, max(answered, r.UptoSeq))
+			}
 			return nil
 		}
 		now := parley.Now()
@@ -310,16 +314,25 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 		b.Queue(`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
 			 VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10)`,
 			conversationID, m.Seq, m.ID, tenantID, m.Text, m.Bubbles, m.AttachedMedia, metadata, now, digest)
+		// Releasing the turn (r.Release) goes with the advance: see
+		// releaseTurn.
+		pending := lastUser > r.UptoSeq
 		b.Queue(`UPDATE conversations SET last_seq = $2, answered_seq = $3, updated_at = $4, last_message_at = $4,
-			   summary = CASE WHEN $5 > summary_seq THEN $6 ELSE summary END, summary_seq = $5, digest = $7
+			   summary = CASE WHEN $5 > summary_seq THEN $6 ELSE summary END, summary_seq = $5, digest = $7,
+			   reply_queued = CASE WHEN $8 THEN $9 ELSE reply_queued END
 			 WHERE id = $1`,
-			conversationID, m.Seq, r.UptoSeq, now, newSummarySeq, summary, digest)
+			conversationID, m.Seq, r.UptoSeq, now, newSummarySeq, summary, digest, r.Release, pending)
 		if len(r.Context) > 0 {
 			b.Queue(`INSERT INTO reply_contexts (conversation_id, seq, context) VALUES ($1, $2, $3)`,
 				conversationID, m.Seq, []byte(r.Context))
 		}
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return fmt.Errorf("postgres: store reply: %w", err)
+		}
+		if r.Release && pending {
+			if err := db.queueFollowUp(ctx, tx, tenantID, conversationID); err != nil {
+				return err
+			}
 		}
 		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
 			return err
@@ -332,16 +345,21 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 
 // FailReply marks the user messages up to uptoSeq as not answerable and
 // records a reply.failed event with the reason.
-func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error {
+func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string, release bool) error {
 	return db.withTx(ctx, func(tx pgx.Tx) error {
-		var answered int64
-		err := tx.QueryRow(ctx, `SELECT answered_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
-			tenantID, conversationID).Scan(&answered)
+		var answered, lastUser int64
+		err := tx.QueryRow(ctx, `SELECT answered_seq, last_user_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+			tenantID, conversationID).Scan(&answered, &lastUser)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
 		if err != nil {
 			return fmt.Errorf("postgres: lock conversation: %w", err)
+		}
+		if release {
+			if err := db.releaseTurn(ctx, tx, tenantID, conversationID, lastUser, max(answered, uptoSeq)); err != nil {
+				return err
+			}
 		}
 		if answered >= uptoSeq {
 			return nil
@@ -394,6 +412,27 @@ func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, a
 		return nil, fmt.Errorf("postgres: scan events: %w", err)
 	}
 	return out, nil
+}
+
+// releaseTurn ends a reply job's turn once everything up to answered is
+// answered (parley.Reply.Release): user messages after it came while the
+// job held the turn and queued no job, so the next one is queued here. The
+// caller holds the conversation's row lock.
+func (db *DB) releaseTurn(ctx context.Context, tx pgx.Tx, tenantID, conversationID string, lastUser, answered int64) error {
+	pending := lastUser > answered
+	if _, err := tx.Exec(ctx, `UPDATE conversations SET reply_queued = $2 WHERE id = $1`, conversationID, pending); err != nil {
+		return fmt.Errorf("postgres: end reply turn: %w", err)
+	}
+	if pending {
+		return db.queueFollowUp(ctx, tx, tenantID, conversationID)
+	}
+	return nil
+}
+
+// queueFollowUp queues the reply job of the messages that came during a
+// released turn.
+func (db *DB) queueFollowUp(ctx context.Context, tx pgx.Tx, tenantID, conversationID string) error {
+	return db.enqueue(ctx, tx, parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID}, reply.InsertOpts())
 }
 
 // ClaimReply marks that a reply job has taken its turn: messages appended

@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/webhook"
 )
 
@@ -194,6 +195,9 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 			return fmt.Errorf("sqlite: read conversation: %w", err)
 		}
 		if answered >= r.UptoSeq || (r.DropIfNewer && lastUser > r.UptoSeq) {
+			if r.Release {
+				return releaseTurn(ctx, tx, tenantID, conversationID, lastUser, max(answered, r.UptoSeq))
+			}
 			return nil
 		}
 		bubbles, media, err := encodeContent(r.Message)
@@ -216,12 +220,20 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 		if r.SummarySeq > summarySeq {
 			summary, newSummarySeq = r.Summary, r.SummarySeq
 		}
+		// Releasing the turn (r.Release) goes with the advance: see
+		// releaseTurn.
+		pending := lastUser > r.UptoSeq
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE conversations SET last_seq = ?, answered_seq = ?, updated_at = ?, last_message_at = ?,
-			   summary = CASE WHEN ? > summary_seq THEN ? ELSE summary END, summary_seq = ?, digest = ?
+			   summary = CASE WHEN ? > summary_seq THEN ? ELSE summary END, summary_seq = ?, digest = ?,
+			   reply_queued = CASE WHEN ? THEN ? ELSE reply_queued END
 			 WHERE id = ?`,
-			m.Seq, r.UptoSeq, micros(now), micros(now), newSummarySeq, summary, newSummarySeq, digest, conversationID); err != nil {
+			m.Seq, r.UptoSeq, micros(now), micros(now), newSummarySeq, summary, newSummarySeq, digest,
+			r.Release, pending, conversationID); err != nil {
 			return fmt.Errorf("sqlite: advance conversation: %w", err)
+		}
+		if r.Release && pending {
+			queueFollowUp(tx, tenantID, conversationID)
 		}
 		if len(r.Context) > 0 {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO reply_contexts (message_pk, context) VALUES (?, ?)`,
@@ -229,6 +241,7 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 				return fmt.Errorf("sqlite: insert reply context: %w", err)
 			}
 		}
+
 		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
 			return err
 		}
@@ -244,17 +257,22 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 // FailReply marks the user messages up to uptoSeq as not answerable and
 // records a reply.failed event with the reason. Later replies do not answer
 // them again.
-func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string) error {
+func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string, release bool) error {
 	defer db.notify(conversationID)
 	return db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
-		var answered int64
-		err := tx.QueryRowContext(ctx, `SELECT answered_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
-			tenantID, conversationID).Scan(&answered)
+		var answered, lastUser int64
+		err := tx.QueryRowContext(ctx, `SELECT answered_seq, last_user_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
+			tenantID, conversationID).Scan(&answered, &lastUser)
 		if errors.Is(err, sql.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: read conversation: %w", err)
+		}
+		if release {
+			if err := releaseTurn(ctx, tx, tenantID, conversationID, lastUser, max(answered, uptoSeq)); err != nil {
+				return err
+			}
 		}
 		if answered >= uptoSeq {
 			return nil
@@ -309,6 +327,26 @@ func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, a
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// releaseTurn ends a reply job's turn once everything up to answered is
+// answered (parley.Reply.Release): user messages after it came while the
+// job held the turn and queued no job, so the next one is queued here.
+func releaseTurn(ctx context.Context, tx *Tx, tenantID, conversationID string, lastUser, answered int64) error {
+	pending := lastUser > answered
+	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET reply_queued = ? WHERE id = ?`, pending, conversationID); err != nil {
+		return fmt.Errorf("sqlite: end reply turn: %w", err)
+	}
+	if pending {
+		queueFollowUp(tx, tenantID, conversationID)
+	}
+	return nil
+}
+
+// queueFollowUp queues the reply job of the messages that came during a
+// released turn.
+func queueFollowUp(tx *Tx, tenantID, conversationID string) {
+	tx.enqueue(parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID}, reply.InsertOpts())
 }
 
 // ClaimReply marks that a reply job has taken its turn: messages appended
