@@ -241,7 +241,6 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 				return fmt.Errorf("sqlite: insert reply context: %w", err)
 			}
 		}
-
 		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
 			return err
 		}
