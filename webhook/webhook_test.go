@@ -31,6 +31,7 @@ type store interface {
 	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
 	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
 	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
+	StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
 	ListDeliveries(ctx context.Context, tenantID string, f parley.DeliveryFilter) ([]parley.Delivery, error)
 	ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (*parley.Delivery, error)
 	WebhookSecrets(ctx context.Context, tenantID string) ([]parley.WebhookSecret, error)
@@ -112,6 +113,9 @@ func engines(t *testing.T, allowPrivate bool, fn func(t *testing.T, b *testBundl
 		workers := river.NewWorkers()
 		st := open(workers)
 		t.Cleanup(func() { st.Close() })
+		// Replies are stored by the tests themselves (StoreReply); the
+		// queue needs a worker of their kind to accept their jobs.
+		river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[parley.ReplyJob]) error { return nil }))
 		river.AddWorker(workers, &webhook.Worker{Store: st, Schedule: []time.Duration{50 * time.Millisecond},
 			Client: egress.NewClient(egress.Options{AllowPrivate: allowPrivate, Timeout: 5 * time.Second})})
 		require.NoError(t, st.StartWorkers(context.Background()))
@@ -183,24 +187,10 @@ func TestDelivered(t *testing.T) {
 		secrets, err := b.st.WebhookSecrets(b.ctx, b.tenant)
 		require.NoError(t, err)
 		require.Len(t, secrets, 1, "the tenant's first secret was made on first use")
-		var got hit
-		for _, h := range b.recv.hits() {
-			if h.Headers["webhook-id"] == d.ID {
-				got = h
-			}
-		}
+		got := b.recv.hit(d.ID)
 		require.NoError(t, webhook.Verify(secrets[0].Secret, got.Headers["webhook-id"], got.Headers["webhook-timestamp"],
 			got.Headers["webhook-signature"], []byte(got.Body), 5*time.Minute, time.Now()))
-		var payload struct {
-			Type string `json:"type"`
-			Data struct {
-				ConversationID string         `json:"conversation_id"`
-				BotID          string         `json:"bot_id"`
-				UserID         string         `json:"user_id"`
-				Message        parley.Message `json:"message"`
-			} `json:"data"`
-		}
-		require.NoError(t, json.Unmarshal([]byte(got.Body), &payload))
+		payload := got.payload(t)
 		require.Equal(t, parley.EventMessageCreated, payload.Type)
 		require.Equal(t, conv, payload.Data.ConversationID)
 		require.Equal(t, "bot", payload.Data.BotID)
@@ -234,6 +224,73 @@ func TestDelivered(t *testing.T) {
 		}, 10*time.Second, 20*time.Millisecond)
 		_, err = b.st.ReplayDelivery(b.ctx, "another-tenant", d.ID)
 		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
+	})
+}
+
+// hit returns the last request that carried webhook-id id.
+func (r *receiver) hit(id string) hit {
+	var got hit
+	for _, h := range r.hits() {
+		if h.Headers["webhook-id"] == id {
+			got = h
+		}
+	}
+	return got
+}
+
+type messagePayload struct {
+	Type string `json:"type"`
+	Data struct {
+		ConversationID string         `json:"conversation_id"`
+		BotID          string         `json:"bot_id"`
+		UserID         string         `json:"user_id"`
+		Message        parley.Message `json:"message"`
+	} `json:"data"`
+}
+
+func (h hit) payload(t *testing.T) messagePayload {
+	var p messagePayload
+	require.NoError(t, json.Unmarshal([]byte(h.Body), &p), h.Body)
+	return p
+}
+
+// TestReplyDelivered: a stored bot reply is delivered like any bot
+// message, naming its bot and user; none is queued for a disabled
+// endpoint.
+func TestReplyDelivered(t *testing.T) {
+	t.Parallel()
+	engines(t, true, func(t *testing.T, b *testBundle) {
+		answer := func(conv, text string) {
+			user, err := b.st.AppendMessage(b.ctx, b.tenant, conv, parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
+			require.NoError(t, err)
+			m, err := b.st.StoreReply(b.ctx, b.tenant, conv, parley.Reply{UptoSeq: user.Message.Seq,
+				Message: parley.NewMessage{FromBot: true, Text: text, Bubbles: []string{text}}})
+			require.NoError(t, err)
+			require.NotNil(t, m)
+		}
+		conv := b.conversation(t, "u", "/hook")
+		answer(conv, "hello")
+		d := b.delivery(t, conv, func(d parley.Delivery) bool {
+			return d.EventType == parley.EventMessageCreated && d.Status == parley.DeliveryDelivered
+		})
+		payload := b.recv.hit(d.ID).payload(t)
+		require.Equal(t, conv, payload.Data.ConversationID)
+		require.Equal(t, "bot", payload.Data.BotID)
+		require.Equal(t, "u", payload.Data.UserID)
+		require.Equal(t, "hello", payload.Data.Message.Text)
+		require.True(t, payload.Data.Message.FromBot)
+
+		b.recv.then(status(410))
+		gone := b.conversation(t, "u2", "/gone")
+		b.delivery(t, gone, func(d parley.Delivery) bool { return d.Status == parley.DeliveryDisabled })
+		answer(gone, "nobody hears this")
+		ds, err := b.st.ListDeliveries(b.ctx, b.tenant, parley.DeliveryFilter{ConversationID: gone, Limit: 10})
+		require.NoError(t, err)
+		var types []string
+		for _, d := range ds {
+			types = append(types, d.EventType)
+		}
+		require.Equal(t, []string{parley.EventConversationCreated}, types, "only the delivery that found the endpoint gone")
 	})
 }
 

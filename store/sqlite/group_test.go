@@ -75,6 +75,25 @@ func TestGroupCommitIsolation(t *testing.T) {
 	require.Equal(t, []string{"kept"}, jobs, "the failed writer's job goes with its writes")
 }
 
+// TestGroupOfOneFailing: a writer alone in its group that fails after
+// writing has its writes undone, and its error is what it gets.
+func TestGroupOfOneFailing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversation(t)
+	failing := errors.New("failed after writing")
+	err := db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE conversations SET summary = 'undone' WHERE id = ?`, c.ID); err != nil {
+			return err
+		}
+		return failing
+	})
+	require.ErrorIs(t, err, failing)
+	st, err := db.ReplyState(ctx, tenant.ID, c.ID)
+	require.NoError(t, err)
+	require.Empty(t, st.Summary)
+}
+
 // openConversation opens a store with one tenant, bot, user and
 // conversation.
 func openConversation(t *testing.T) (*DB, *parley.Tenant, *parley.Conversation) {

@@ -22,6 +22,30 @@ import (
 // and its delivery exist together or not at all. The caller notifies live
 // subscribers after commit.
 func (db *DB) insertEvent(ctx context.Context, tx *Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
+	var hook eventHook
+	if err := tx.QueryRowContext(ctx, `SELECT `+hookColumns+` FROM conversations c
+		 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.id = ?`, conversationID).Scan(hook.dest()...); err != nil {
+		return fmt.Errorf("sqlite: read webhook: %w", err)
+	}
+	return db.insertHookedEvent(ctx, tx, tenantID, conversationID, hook, typ, data, now)
+}
+
+// eventHook is where a conversation's events go, read with hookColumns
+// from the conversation (c) joined with its bot (b): a write that reads
+// the conversation anyway reads it in the same statement.
+type eventHook struct {
+	botID, userID, url string
+	disabled           bool
+}
+
+const hookColumns = `c.bot_id, c.user_id, coalesce(nullif(c.webhook, ''), b.webhook),
+	EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id
+	        AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))`
+
+func (h *eventHook) dest() []any { return []any{&h.botID, &h.userID, &h.url, &h.disabled} }
+
+// insertHookedEvent is insertEvent with the conversation's webhook read.
+func (db *DB) insertHookedEvent(ctx context.Context, tx *Tx, tenantID, conversationID string, hook eventHook, typ string, data any, now time.Time) error {
 	object, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("sqlite: encode event: %w", err)
@@ -32,20 +56,10 @@ func (db *DB) insertEvent(ctx context.Context, tx *Tx, tenantID, conversationID,
 		tenantID, conversationID, typ, string(object), micros(now)).Scan(&eventID); err != nil {
 		return fmt.Errorf("sqlite: insert event: %w", err)
 	}
-	var botID, userID, url string
-	var disabled bool
-	if err := tx.QueryRowContext(ctx,
-		`SELECT c.bot_id, c.user_id, coalesce(nullif(c.webhook, ''), b.webhook),
-		   EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id
-		           AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))
-		 FROM conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
-		 WHERE c.id = ?`, conversationID).Scan(&botID, &userID, &url, &disabled); err != nil {
-		return fmt.Errorf("sqlite: read webhook: %w", err)
-	}
-	if url == "" || disabled {
+	if hook.url == "" || hook.disabled {
 		return nil
 	}
-	payload, err := webhook.Payload(typ, now, webhook.EventData(typ, eventID, conversationID, botID, userID, object))
+	payload, err := webhook.Payload(typ, now, webhook.EventData(typ, eventID, conversationID, hook.botID, hook.userID, object))
 	if err != nil {
 		return err
 	}
@@ -53,7 +67,7 @@ func (db *DB) insertEvent(ctx context.Context, tx *Tx, tenantID, conversationID,
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO webhook_deliveries (id, tenant_id, conversation_id, event_id, event_type, url, payload, status,
 		   created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, tenantID, conversationID, eventID, typ, url, string(payload), parley.DeliveryPending, micros(now), micros(now)); err != nil {
+		id, tenantID, conversationID, eventID, typ, hook.url, string(payload), parley.DeliveryPending, micros(now), micros(now)); err != nil {
 		return fmt.Errorf("sqlite: insert delivery: %w", err)
 	}
 	tx.enqueue(parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts())
@@ -185,9 +199,12 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 	err := db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
 		var lastUser, answered, lastSeq, summarySeq int64
 		var digest []byte
+		var hook eventHook
 		err := tx.QueryRowContext(ctx,
-			`SELECT last_user_seq, answered_seq, last_seq, summary_seq, digest FROM conversations WHERE tenant_id = ? AND id = ?`,
-			tenantID, conversationID).Scan(&lastUser, &answered, &lastSeq, &summarySeq, &digest)
+			`SELECT c.last_user_seq, c.answered_seq, c.last_seq, c.summary_seq, c.digest, `+hookColumns+`
+			 FROM conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
+			 WHERE c.tenant_id = ? AND c.id = ?`,
+			tenantID, conversationID).Scan(append([]any{&lastUser, &answered, &lastSeq, &summarySeq, &digest}, hook.dest()...)...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
@@ -241,7 +258,7 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 				return fmt.Errorf("sqlite: insert reply context: %w", err)
 			}
 		}
-		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
+		if err := db.insertHookedEvent(ctx, tx, tenantID, conversationID, hook, parley.EventMessageCreated, m, now); err != nil {
 			return err
 		}
 		out = m
