@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/internal/bench"
@@ -126,6 +129,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			r, err := bench.Replies(ctx, name, st, hub, func(w *reply.Worker) { river.AddWorker(workers, w) },
 				func() error { return st.StartWorkers(ctx) }, opts)
+			if err == nil {
+				var exec riverdriver.Executor
+				exec, r.OneWriter = queueExecutor(st)
+				r.Queue, err = bench.QueueFloor(ctx, exec, 25, 80)
+				if err == nil && opts.Log != nil {
+					fmt.Fprintf(opts.Log, "%s queue writes per job: insert %v fetch %v complete %v\n", name, r.Queue.Insert, r.Queue.Fetch, r.Queue.Complete)
+				}
+			}
 			st.Close()
 			if err != nil {
 				return fmt.Errorf("bench replies %s: %w", name, err)
@@ -173,6 +184,18 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stdout, bench.ReplyTable(replies))
 	}
 	return nil
+}
+
+// queueExecutor is River's driver on st's database, for QueueFloor, and
+// whether the database takes one writer at a time.
+func queueExecutor(st any) (riverdriver.Executor, bool) {
+	switch s := st.(type) {
+	case tempSQLite:
+		return riversqlite.New(s.Writer()).GetExecutor(), true
+	case *postgres.DB:
+		return riverpgxv5.New(s.Pool()).GetExecutor(), false
+	}
+	panic(fmt.Sprintf("bench: no queue driver for %T", st))
 }
 
 // tempSQLite is a benchmark's SQLite store, removed when closed: a suite's

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -24,6 +25,7 @@ type ReplyStore interface {
 	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
 	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
 	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
+	ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error)
 }
 
 // ReplyResult is one store's reply figures.
@@ -40,15 +42,20 @@ type ReplyResult struct {
 	SyncP50, SyncP99 time.Duration
 	RepliesPerS      float64 // end to end through the queue
 	Conversations    int
+	// Queue is River's own bookkeeping per job on the same database,
+	// measured after the replies (QueueFloor); zero when not measured.
+	Queue     QueueCost
+	OneWriter bool // the store takes one writer at a time (SQLite)
 }
 
 // Replies measures the server's own cost per reply. The provider is the
 // built-in responder, which answers in microseconds: what is left is
 // Parley's cost. Overhead is measured by calling the worker directly after
 // the append; throughput by letting the queue's workers answer a burst.
-// The burst's clients wait for their reply on hub, as the streaming API
-// does, rather than polling the store: polling from hundreds of clients
-// would measure the poll, not the replies.
+// The burst's clients wait for their reply as the streaming API does for
+// a subscriber: woken by hub, they read the conversation's new events,
+// rather than polling the store: polling from hundreds of clients would
+// measure the poll, not the replies.
 func Replies(ctx context.Context, name string, st ReplyStore, hub *live.Hub, register func(w *reply.Worker), startQueue func() error, opts Options) (*ReplyResult, error) {
 	r := &ReplyResult{Store: name, History: 1000}
 	tenant, err := st.EnsureTenant(ctx, "bench-replies")
@@ -122,31 +129,39 @@ func Replies(ctx context.Context, name string, st ReplyStore, hub *live.Hub, reg
 			return nil, err
 		}
 	}
-	const perConv = 10
+	const perConv = 30
+	lastEvent := make([]int64, len(convs))
+	for i, c := range convs {
+		if lastEvent[i], err = latestEvent(ctx, st, tenant.ID, c); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
-	for _, c := range convs {
+	for ci, c := range convs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			signals, cancel := hub.Subscribe(c)
 			defer cancel()
+			after := lastEvent[ci]
 			for i := range perConv {
 				// Wait for the previous reply, as a user would: every message
 				// then needs a reply of its own.
 				text := fmt.Sprintf("question %d: %s", i, corpus[i%len(corpus)])
-				if _, err := st.AppendMessage(ctx, tenant.ID, c, parley.NewMessage{Text: text, Bubbles: []string{text}}); err != nil {
+				res, err := st.AppendMessage(ctx, tenant.ID, c, parley.NewMessage{Text: text, Bubbles: []string{text}})
+				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
 				for {
-					s, err := st.ReplyState(ctx, tenant.ID, c)
-					if err != nil {
+					var answered bool
+					if after, answered, err = readUntilReply(ctx, st, tenant.ID, c, after, res.Message.Seq); err != nil {
 						firstErr.CompareAndSwap(nil, err)
 						return
 					}
-					if s.AnsweredSeq >= s.LastUserSeq {
+					if answered {
 						break
 					}
 					// The timeout only guards against a missed signal.
@@ -170,6 +185,49 @@ func Replies(ctx context.Context, name string, st ReplyStore, hub *live.Hub, reg
 		fmt.Fprintf(opts.Log, "%s replies through the queue: %.0f/s\n", name, r.RepliesPerS)
 	}
 	return r, nil
+}
+
+// latestEvent returns the id of a conversation's newest event.
+func latestEvent(ctx context.Context, st ReplyStore, tenantID, conversationID string) (int64, error) {
+	var after int64
+	for {
+		evs, err := st.ListEvents(ctx, tenantID, conversationID, after, 500)
+		if err != nil || len(evs) == 0 {
+			return after, err
+		}
+		after = evs[len(evs)-1].ID
+	}
+}
+
+// readUntilReply reads a conversation's events after the event id after,
+// as the live stream does for its subscribers, and tells whether they hold
+// a bot message after seq. It returns the last event id read.
+func readUntilReply(ctx context.Context, st ReplyStore, tenantID, conversationID string, after, seq int64) (int64, bool, error) {
+	for {
+		evs, err := st.ListEvents(ctx, tenantID, conversationID, after, 100)
+		if err != nil || len(evs) == 0 {
+			return after, false, err
+		}
+		for _, e := range evs {
+			after = e.ID
+			if e.Type == parley.EventReplyFailed {
+				return after, false, fmt.Errorf("bench: reply failed: %s", e.Data)
+			}
+			if e.Type != parley.EventMessageCreated {
+				continue
+			}
+			var m struct {
+				Seq     int64 `json:"seq"`
+				FromBot bool  `json:"from_bot"`
+			}
+			if err := json.Unmarshal(e.Data, &m); err != nil {
+				return after, false, fmt.Errorf("bench: decode event %d: %w", e.ID, err)
+			}
+			if m.FromBot && m.Seq > seq {
+				return after, true, nil
+			}
+		}
+	}
 }
 
 // syncFloor measures what two durable commits cost at the least on the
@@ -232,5 +290,23 @@ func ReplyTable(rs []*ReplyResult) string {
 		return fmt.Sprintf("%.1f×", float64(r.OverheadP50)/float64(max(r.SyncP50, 1)))
 	})
 	row("replies through the queue", "≥ 2,000/s (SQLite)", func(r *ReplyResult) string { return fmt.Sprintf("%.0f/s", r.RepliesPerS) })
+	us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }
+	row("floor in the same run: the job queue's own writes per reply (River: insert / fetch / complete, batches of 25)", "", func(r *ReplyResult) string {
+		return us(r.Queue.Insert) + " / " + us(r.Queue.Fetch) + " / " + us(r.Queue.Complete)
+	})
+	oneWriter := func(f func(r *ReplyResult) string) func(r *ReplyResult) string {
+		return func(r *ReplyResult) string {
+			if !r.OneWriter {
+				return "(concurrent writers)"
+			}
+			return f(r)
+		}
+	}
+	row("replies/s the single writer could reach doing only the queue's writes", "", oneWriter(func(r *ReplyResult) string {
+		return fmt.Sprintf("%.0f/s", float64(time.Second)/float64(max(r.Queue.Total(), 1)))
+	}))
+	row("share of the single writer's time the queue's writes take at the measured rate", "", oneWriter(func(r *ReplyResult) string {
+		return fmt.Sprintf("%.0f %%", 100*r.RepliesPerS*r.Queue.Total().Seconds())
+	}))
 	return b.String()
 }

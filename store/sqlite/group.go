@@ -83,8 +83,8 @@ func (db *DB) commitGroup(batch []*groupOp) {
 		sync = sync || op.sync
 	}
 	// A writer rarely fails (a conflict, a conversation gone), and a
-	// savepoint around each one took two statements of the writer's ten:
-	// the group runs without them first. If a writer fails, that run is
+	// savepoint around each one added two statements to the three to five
+	// of an append or a reply: the group runs without them first. If a writer fails, that run is
 	// rolled back and the group runs again with each writer under a
 	// savepoint, its failure undoing its writes alone; a group of one has
 	// nothing to keep.
