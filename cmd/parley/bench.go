@@ -30,7 +30,7 @@ import (
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	stores := fs.String("stores", "sqlite,postgres", "stores to measure")
+	stores := fs.String("stores", "sqlite,postgres", "stores to measure: sqlite, postgres, and sqlite-tmpfs (SQLite in /dev/shm: what the store costs without the disk)")
 	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, delivery, v1v3")
 	streams := fs.Int("streams", 50_000, "event streams the delivery suite opens to measure their memory (fewer if the open-file limit cannot be raised)")
 	plotPath := fs.String("plot", "docs/v1-vs-v3.svg", "where the v1v3 suite draws its plot")
@@ -67,8 +67,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	open := func(name string, workers *river.Workers, hub *live.Hub) (benchStore, error) {
 		switch name {
-		case "sqlite":
-			dir, err := os.MkdirTemp("", "parley-bench")
+		case "sqlite", "sqlite-tmpfs":
+			dir, err := os.MkdirTemp(storeDir(name), "parley-bench")
 			if err != nil {
 				return nil, err
 			}
@@ -108,6 +108,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var core []*bench.Result
 	var replies []*bench.ReplyResult
 	for _, name := range strings.Split(*stores, ",") {
+		opts.Dir = storeDir(name)
 		if strings.Contains(*suite, "core") {
 			st, err := open(name, nil, nil)
 			if err != nil {
@@ -184,6 +185,15 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stdout, bench.ReplyTable(replies))
 	}
 	return nil
+}
+
+// storeDir is where a benchmark store keeps its files: tmpfs for
+// sqlite-tmpfs, the temporary directory otherwise.
+func storeDir(name string) string {
+	if name == "sqlite-tmpfs" {
+		return "/dev/shm"
+	}
+	return ""
 }
 
 // queueExecutor is River's driver on st's database, for QueueFloor, and

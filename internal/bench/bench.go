@@ -42,6 +42,9 @@ type Options struct {
 	Samples   int           // requests per latency phase
 	CorpusDir string        // LoCoMo JSON files for realistic text
 	Log       io.Writer     // progress lines
+	// Dir is the directory of the store's files (SQLite), where the
+	// fsync floor is measured too; empty is the system's temporary one.
+	Dir string
 }
 
 // Result is one store's figures.

@@ -110,7 +110,7 @@ func Replies(ctx context.Context, name string, st ReplyStore, hub *live.Hub, reg
 	}
 	r.OverheadP50, r.OverheadP99 = pct(total, 50), pct(total, 99)
 	r.WorkP50, r.WorkP99 = pct(work, 50), pct(work, 99)
-	if r.SyncP50, r.SyncP99, err = syncFloor(samples); err != nil {
+	if r.SyncP50, r.SyncP99, err = syncFloor(opts.Dir, samples); err != nil {
 		return nil, err
 	}
 	if opts.Log != nil {
@@ -231,10 +231,11 @@ func readUntilReply(ctx context.Context, st ReplyStore, tenantID, conversationID
 }
 
 // syncFloor measures what two durable commits cost at the least on the
-// disk of the temporary directory (where the benchmark's SQLite database
-// is): each sample writes a 4 KiB page and fsyncs it, twice.
-func syncFloor(samples int) (p50, p99 time.Duration, err error) {
-	f, err := os.CreateTemp("", "parley-bench-sync")
+// disk of dir (where the benchmark's SQLite database is; empty: the
+// temporary directory): each sample writes a 4 KiB page and fsyncs it,
+// twice.
+func syncFloor(dir string, samples int) (p50, p99 time.Duration, err error) {
+	f, err := os.CreateTemp(dir, "parley-bench-sync")
 	if err != nil {
 		return 0, 0, err
 	}
