@@ -84,10 +84,10 @@ func (db *DB) commitGroup(batch []*groupOp) {
 	}
 	// A writer rarely fails (a conflict, a conversation gone), and a
 	// savepoint around each one added two statements to the three to five
-	// of an append or a reply: the group runs without them first. If a writer fails, that run is
-	// rolled back and the group runs again with each writer under a
-	// savepoint, its failure undoing its writes alone; a group of one has
-	// nothing to keep.
+	// of an append or a reply: the group runs without them first. If a
+	// writer fails, that run is rolled back and the group runs again with
+	// each writer under a savepoint, its failure undoing its writes alone;
+	// a group of one has nothing to keep.
 	err := db.inTx(ctx, sync, func(tx *Tx) error { return runGroup(ctx, tx, batch, errs, false) })
 	if errors.Is(err, errWriterFailed) {
 		err = nil // a group of one: its writer's error is its outcome
