@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"errors"
-	"time"
 )
 
 // maxGroup bounds one group commit: big enough to amortise the fsync, small
@@ -76,8 +75,11 @@ func (db *DB) failQueued(err error) {
 
 func (db *DB) commitGroup(batch []*groupOp) {
 	errs := make([]error, len(batch))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	// The group's statements run under a context that cannot end: the
+	// driver watches a cancellable one with a goroutine per statement
+	// (hundreds per group), and a group waits on nothing but SQLite, whose
+	// lock waits end with its busy timeout.
+	ctx := context.Background()
 	sync := redoable
 	for _, op := range batch {
 		sync = sync || op.sync
