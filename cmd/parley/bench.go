@@ -43,6 +43,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&opts.Samples, "samples", 2000, "requests per latency phase")
 	fs.StringVar(&opts.CorpusDir, "corpus", "../shared/data/locomo", "LoCoMo JSON files used as message text")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memProfile := fs.String("memprofile", "", "write a profile of the run's allocations to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,6 +57,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		defer func() {
+			if f, err := os.Create(*memProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	opts.Log = stderr
 	type benchStore interface {
