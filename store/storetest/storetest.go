@@ -572,3 +572,49 @@ func convIDs(cs []parley.Conversation) []string {
 	}
 	return out
 }
+
+// ReplyStore is a Store that stores replies.
+type ReplyStore interface {
+	Store
+	StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
+}
+
+// ReleaseAnswered: a coalescing reply that ends its turn (Reply.Release)
+// after its messages were answered by another stores nothing, and still
+// queues the job that answers what came meanwhile, which queued none of
+// its own; with nothing pending it queues nothing. jobs counts the reply
+// jobs queued for a conversation. The store's queue must not work them.
+func ReleaseAnswered(t *testing.T, st ReplyStore, jobs func(conversationID string) int) {
+	ctx := context.Background()
+	tenant, err := st.EnsureTenant(ctx, "acme")
+	require.NoError(t, err)
+	_, err = st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+	require.NoError(t, err)
+	c, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
+	require.NoError(t, err)
+	user := func(text string) int64 {
+		res, err := st.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: text, Bubbles: []string{text}})
+		require.NoError(t, err)
+		return res.Message.Seq
+	}
+	reply := func(upto int64, release bool) *parley.Message {
+		m, err := st.StoreReply(ctx, tenant.ID, c.ID, parley.Reply{UptoSeq: upto, Release: release,
+			Message: parley.NewMessage{FromBot: true, Text: "answer", Bubbles: []string{"answer"}}})
+		require.NoError(t, err)
+		return m
+	}
+	first := user("one")
+	second := user("two") // the first's job is queued: no job of its own
+	require.Equal(t, 1, jobs(c.ID))
+	require.NotNil(t, reply(first, false), "another job answers the first message")
+	require.Nil(t, reply(first, true), "already answered: nothing stored")
+	require.Equal(t, 2, jobs(c.ID), "the second message's job is queued when the turn ends")
+
+	require.NotNil(t, reply(second, true))
+	require.Nil(t, reply(second, true))
+	require.Equal(t, 2, jobs(c.ID), "nothing pending: no job")
+	msgs, err := st.ListMessages(ctx, tenant.ID, c.ID, parley.HistoryQuery{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, msgs, 4, "two messages, two replies")
+}
