@@ -12,6 +12,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/store/storetest"
 	"github.com/parley-chat/parley/webhook"
 )
 
@@ -59,7 +60,7 @@ func TestClaimDoesNotWaitForFlush(t *testing.T) {
 	db, err := Open(ctx, pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	tenant, c := newConversation(t, db)
+	tenant, c := storetest.NewConversation(t, db)
 	_, err = db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
 	require.NoError(t, err)
 

@@ -7,23 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/store/storetest"
 )
-
-// newConversation makes a tenant, a bot and a conversation of it in db.
-func newConversation(t *testing.T, db *DB) (*parley.Tenant, *parley.Conversation) {
-	t.Helper()
-	ctx := context.Background()
-	tenant, err := db.EnsureTenant(ctx, "t")
-	require.NoError(t, err)
-	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-	require.NoError(t, err)
-	c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
-	require.NoError(t, err)
-	return tenant, c
-}
 
 // TestReplyLease: the reply lease spans replicas, is renewed while held,
 // and frees the conversation within one lease when its holder dies.
@@ -39,7 +25,7 @@ func TestReplyLease(t *testing.T) {
 	}
 	a, b := replica(), replica()
 	t.Cleanup(func() { b.Close() })
-	_, c := newConversation(t, a)
+	_, c := storetest.NewConversation(t, a)
 
 	unlock, ok, err := a.LockReply(ctx, c.ID)
 	require.NoError(t, err)

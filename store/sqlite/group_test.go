@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/store/storetest"
 	"github.com/parley-chat/parley/webhook"
 )
 
@@ -107,13 +108,7 @@ func openConversationWith(t *testing.T, opts Options) (*DB, *parley.Tenant, *par
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "parley.db"), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	tenant, err := db.EnsureTenant(ctx, "t")
-	require.NoError(t, err)
-	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-	require.NoError(t, err)
-	c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
-	require.NoError(t, err)
+	tenant, c := storetest.NewConversation(t, db)
 	return db, tenant, c
 }
 

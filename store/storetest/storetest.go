@@ -573,6 +573,21 @@ func convIDs(cs []parley.Conversation) []string {
 	return out
 }
 
+// NewConversation makes a tenant "t", a bot "bot" and the bot's
+// conversation with a user "u" in st.
+func NewConversation(t *testing.T, st Store) (*parley.Tenant, *parley.Conversation) {
+	t.Helper()
+	ctx := context.Background()
+	tenant, err := st.EnsureTenant(ctx, "t")
+	require.NoError(t, err)
+	_, err = st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+	require.NoError(t, err)
+	c, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
+	require.NoError(t, err)
+	return tenant, c
+}
+
 // ReplyStore is a Store that stores replies.
 type ReplyStore interface {
 	Store
@@ -586,13 +601,7 @@ type ReplyStore interface {
 // jobs queued for a conversation. The store's queue must not work them.
 func ReleaseAnswered(t *testing.T, st ReplyStore, jobs func(conversationID string) int) {
 	ctx := context.Background()
-	tenant, err := st.EnsureTenant(ctx, "acme")
-	require.NoError(t, err)
-	_, err = st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-	require.NoError(t, err)
-	c, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
-	require.NoError(t, err)
+	tenant, c := NewConversation(t, st)
 	user := func(text string) int64 {
 		res, err := st.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: text, Bubbles: []string{text}})
 		require.NoError(t, err)
