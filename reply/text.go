@@ -28,12 +28,19 @@ func (c textCount) tokens() int { return max((c.bytes+3)/4, c.words, c.wide) }
 func countText(s string) textCount {
 	c := textCount{bytes: len(s)}
 	inWord := false
-	for _, r := range s {
-		if r >= 0x2E80 { // CJK and beyond: a token or more per character
-			c.wide++
+	for i := 0; i < len(s); {
+		var space bool
+		if b := s[i]; b < utf8.RuneSelf { // ASCII, most of most texts: a table look-up
+			space = asciiSpace[b]
+			i++
+		} else {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			i += size
+			if r >= 0x2E80 { // CJK and beyond: a token or more per character
+				c.wide++
+			}
+			space = r == 0x85 || r == 0xA0 || (r > 0xFF && unicode.IsSpace(r))
 		}
-		space := r == ' ' || r == '\n' || r == '\t' || r == '\r' || r == '\v' || r == '\f' || r == 0x85 || r == 0xA0 ||
-			(r > 0xFF && unicode.IsSpace(r))
 		if !space && !inWord {
 			c.words++
 		}
@@ -41,6 +48,9 @@ func countText(s string) textCount {
 	}
 	return c
 }
+
+// asciiSpace holds the ASCII characters unicode.IsSpace reports.
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 // messageOverhead is what chat formats add per message (role markers).
 const messageOverhead = 4

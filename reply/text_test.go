@@ -1,8 +1,10 @@
 package reply
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/stretchr/testify/require"
 )
@@ -28,6 +30,47 @@ func TestEstimateTokens(t *testing.T) {
 		require.GreaterOrEqual(t, float64(got), float64(tc.ref)/1.5, tc.text)
 	}
 	require.Zero(t, EstimateTokens(""))
+}
+
+// TestCountTextMatchesRunes: the byte-wise count equals counting rune by
+// rune with unicode.IsSpace, on random texts of ASCII, Latin-1 and wider
+// spaces and letters, CJK and invalid UTF-8.
+func TestCountTextMatchesRunes(t *testing.T) {
+	t.Parallel()
+	reference := func(s string) textCount {
+		c := textCount{bytes: len(s)}
+		inWord := false
+		for _, r := range s {
+			if r >= 0x2E80 {
+				c.wide++
+			}
+			space := unicode.IsSpace(r)
+			if !space && !inWord {
+				c.words++
+			}
+			inWord = !space
+		}
+		return c
+	}
+	pieces := []string{"a", "Z", "7", ".", " ", "\t", "\n", "\r\n", "\v", "\f", "\u0085", "\u00a0", "é", "ß",
+		"\u2028", "\u3000", "中", "日本", "😀", "\xff", "\xe4\xb8"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 500 {
+		var b strings.Builder
+		for range rng.IntN(40) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		require.Equal(t, reference(b.String()), countText(b.String()), "%q", b.String())
+	}
+}
+
+func BenchmarkCountText(b *testing.B) {
+	text := strings.Repeat("Caroline: I went to the LGBTQ support group yesterday and it was so powerful. "+
+		"Melanie: That's wonderful! How did it feel? ", 130)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		countText(text)
+	}
 }
 
 func TestSplitBubbles(t *testing.T) {
