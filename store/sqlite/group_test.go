@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,47 @@ func TestGroupOfOneFailing(t *testing.T) {
 	st, err := db.ReplyState(ctx, tenant.ID, c.ID)
 	require.NoError(t, err)
 	require.Empty(t, st.Summary)
+}
+
+// TestGroupsWithFailingWriters: appends from many writers at once, some of
+// them failing (a reused idempotency key with another request), commit
+// every other writer's message exactly once, with seqs that have no gaps,
+// whichever groups the failures fall into.
+func TestGroupsWithFailingWriters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversation(t)
+	_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "x", IdempotencyKey: "used", RequestHash: "first"})
+	require.NoError(t, err)
+	const writers = 200
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() {
+			m := parley.NewMessage{FromBot: true, Text: fmt.Sprint(i)}
+			if i%5 == 0 {
+				m.IdempotencyKey, m.RequestHash = "used", "another"
+			}
+			_, err := db.AppendMessage(ctx, tenant.ID, c.ID, m)
+			errs <- err
+		}()
+	}
+	failed := 0
+	for range writers {
+		if err := <-errs; err != nil {
+			require.Equal(t, parley.ECONFLICT, parley.ErrorCode(err), err)
+			failed++
+		}
+	}
+	require.Equal(t, writers/5, failed)
+	msgs, err := db.ListMessages(ctx, tenant.ID, c.ID, parley.HistoryQuery{Limit: 500})
+	require.NoError(t, err)
+	require.Len(t, msgs, 1+writers-failed)
+	seen := map[string]bool{}
+	for i, m := range msgs {
+		require.EqualValues(t, i+1, m.Seq, "no gaps")
+		require.False(t, seen[m.Text], "once each: %q", m.Text)
+		seen[m.Text] = true
+	}
 }
 
 // openConversation opens a store with one tenant, bot, user and
