@@ -73,6 +73,11 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll, cooldown time.Durat
 	if cfg.RescueStuckJobsAfter == 0 {
 		cfg.RescueStuckJobsAfter = cfg.JobTimeout + 5*time.Second
 	}
+	// A completed job is kept an hour, not River's day: a reply's or a
+	// delivery's outcome is kept by Parley's own tables, and a day of jobs
+	// at a few hundred replies a second is tens of millions of rows in the
+	// database's job table. Jobs that failed for good keep River's week.
+	cfg.CompletedJobRetentionPeriod = completedJobRetention
 	// River wants the cooldown between fetches no longer than the poll.
 	cfg.FetchCooldown = cmp.Or(cooldown, 20*time.Millisecond)
 	if poll > 0 {
@@ -81,6 +86,10 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll, cooldown time.Durat
 	}
 	return cfg
 }
+
+// completedJobRetention is how long a completed job stays in the queue's
+// table.
+const completedJobRetention = time.Hour
 
 // insertTopic and insertPayload are River's insert notification, as its
 // clients send each other through PostgreSQL's NOTIFY (River's

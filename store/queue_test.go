@@ -24,6 +24,8 @@ func TestRiverConfig(t *testing.T) {
 		require.Equal(t, 100, cfg.Queues[river.QueueDefault].MaxWorkers)
 		require.Equal(t, 100, cfg.Queues[parley.DeliveryQueue].MaxWorkers, "deliveries run in a queue of their own")
 		require.Equal(t, time.Minute+5*time.Second, cfg.RescueStuckJobsAfter)
+		require.Equal(t, time.Hour, cfg.CompletedJobRetentionPeriod, "completed jobs go after an hour, not River's day")
+		require.Zero(t, cfg.DiscardedJobRetentionPeriod, "jobs that failed for good keep River's default")
 		if poll > 0 {
 			require.Equal(t, poll, cfg.FetchPollInterval)
 			require.LessOrEqual(t, cfg.FetchCooldown, cfg.FetchPollInterval, "River refuses a cooldown longer than the poll")
