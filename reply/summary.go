@@ -35,15 +35,12 @@ func ExtractiveSummary(prev string, msgs []parley.Message, maxTokens int) string
 	var total textCount
 	for i, l := range lines {
 		counts[i] = countText(l)
-		total.bytes += counts[i].bytes
-		total.words += counts[i].words
-		total.wide += counts[i].wide
+		total = total.add(counts[i], 1)
 	}
 	total.bytes += len(lines) - 1 // the newlines
 	for len(lines) > 1 && total.tokens() > maxTokens {
-		total.bytes -= counts[0].bytes + 1
-		total.words -= counts[0].words
-		total.wide -= counts[0].wide
+		total = total.add(counts[0], -1)
+		total.bytes-- // its newline
 		lines, counts = lines[1:], counts[1:]
 	}
 	out := strings.Join(lines, "\n")

@@ -23,6 +23,11 @@ type textCount struct{ bytes, words, wide int }
 
 func (c textCount) tokens() int { return max((c.bytes+3)/4, c.words, c.wide) }
 
+// add returns c with sign times o added.
+func (c textCount) add(o textCount, sign int) textCount {
+	return textCount{bytes: c.bytes + sign*o.bytes, words: c.words + sign*o.words, wide: c.wide + sign*o.wide}
+}
+
 // countText counts s in one pass, without allocating: it runs over every
 // message of every history a reply reads.
 func countText(s string) textCount {

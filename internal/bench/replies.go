@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -132,7 +133,7 @@ func Replies(ctx context.Context, name string, st ReplyStore, hub *live.Hub, reg
 	const perConv = 30
 	lastEvent := make([]int64, len(convs))
 	for i, c := range convs {
-		if lastEvent[i], err = latestEvent(ctx, st, tenant.ID, c); err != nil {
+		if lastEvent[i], _, err = readUntilReply(ctx, st, tenant.ID, c, 0, math.MaxInt64); err != nil { // the newest event
 			return nil, err
 		}
 	}
@@ -185,18 +186,6 @@ func Replies(ctx context.Context, name string, st ReplyStore, hub *live.Hub, reg
 		fmt.Fprintf(opts.Log, "%s replies through the queue: %.0f/s\n", name, r.RepliesPerS)
 	}
 	return r, nil
-}
-
-// latestEvent returns the id of a conversation's newest event.
-func latestEvent(ctx context.Context, st ReplyStore, tenantID, conversationID string) (int64, error) {
-	var after int64
-	for {
-		evs, err := st.ListEvents(ctx, tenantID, conversationID, after, 500)
-		if err != nil || len(evs) == 0 {
-			return after, err
-		}
-		after = evs[len(evs)-1].ID
-	}
 }
 
 // readUntilReply reads a conversation's events after the event id after,
