@@ -3,6 +3,9 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
 )
 
 // maxGroup bounds one group commit: big enough to amortise the fsync, small
@@ -15,62 +18,108 @@ type groupOp struct {
 	sync bool            // durable or redoable (see inTx)
 	fn   func(ctx context.Context, tx *Tx) error
 	done chan error
+	lead chan struct{} // this writer is to commit the next group
 }
 
-// inGroup runs fn in the group committer's next transaction, together with
-// the other writers waiting, and returns once that transaction is
-// committed, and on disk when sync is durable (a group with any durable
-// writer is durable):
-// SQLite has one writer, and one fsync for many small writes is what lets
-// appends, replies and deliveries keep up with each other. fn runs under a
-// savepoint, so its failure undoes its own writes and no one else's. fn
-// gets the group's context, not the caller's: a caller going away must not
-// roll back the others' writes, and once queued it waits for the outcome,
-// since the write may be committed and the caller must not guess.
+// groups is the queue of writers waiting for a group commit.
+type groups struct {
+	mu      sync.Mutex
+	pending []*groupOp
+	leading bool          // a writer is committing a group
+	closed  bool          // the store is closing: no more writers
+	idle    chan struct{} // closed when the last group of a closed store is done
+}
+
+// inGroup runs fn in a group commit: one transaction with the other
+// writers waiting, returning once it is committed, and on disk when sync
+// is durable (a group with any durable writer is durable). SQLite has one
+// writer, and one fsync for many small writes is what lets appends,
+// replies and deliveries keep up with each other.
+//
+// The writer that finds no group being committed commits one itself, with
+// whoever is waiting by then; writers that come meanwhile wait, and the
+// oldest of them commits the next group when this one is done. A lone
+// writer thus runs on its own goroutine: handing every write to a
+// committer goroutine and back cost two wake-ups across cores per write.
+//
+// A failing fn undoes its own writes and no one else's. fn gets a context
+// of the group's, not the caller's: a caller going away must not roll back
+// the others' writes, and once queued it waits for the outcome, since the
+// write may be committed and the caller must not guess.
 func (db *DB) inGroup(ctx context.Context, sync bool, fn func(ctx context.Context, tx *Tx) error) error {
-	op := &groupOp{ctx: ctx, sync: sync, fn: fn, done: make(chan error, 1)}
-	select {
-	case db.group <- op:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
+	op := &groupOp{ctx: ctx, sync: sync, fn: fn, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	g := &db.groups
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return errStoreClosed
+	}
+	g.pending = append(g.pending, op)
+	if g.leading {
+		g.mu.Unlock()
+		select {
+		case err := <-op.done:
+			return err
+		case <-op.lead:
+		}
+		g.mu.Lock()
+	}
+	g.leading = true
+	batch := g.pending[:min(len(g.pending), maxGroup)]
+	g.pending = g.pending[len(batch):]
+	g.mu.Unlock()
+
+	db.leadGroup(batch)
+
+	g.mu.Lock()
+	switch {
+	case len(g.pending) > 0:
+		g.pending[0].lead <- struct{}{}
+	case g.closed:
+		g.leading = false
+		close(g.idle)
+	default:
+		g.leading = false
+	}
+	if len(g.pending) == 0 {
+		g.pending = nil // let the last batch's writers go
+	}
+	g.mu.Unlock()
 	return <-op.done
 }
 
-// runGroups is the group committer: it takes every writer waiting, runs
-// them in one transaction and answers them all after the commit.
-func (db *DB) runGroups(ctx context.Context) {
-	batch := make([]*groupOp, 0, maxGroup)
-	for {
-		select {
-		case <-ctx.Done():
-			db.failQueued(errStoreClosed)
-			return
-		case op := <-db.group:
-			batch = append(batch[:0], op)
+// leadGroup commits batch on the calling writer's goroutine. A panic in a
+// writer still ends the process, as it did when a goroutine of the store's
+// committed the groups: recovered up the caller's stack (an HTTP handler,
+// a job), it would leave the writer's transaction open and every later
+// write waiting for it.
+func (db *DB) leadGroup(batch []*groupOp) {
+	defer func() {
+		if p := recover(); p != nil {
+			stack := debug.Stack()
+			go panic(fmt.Sprintf("sqlite: a writer of a group commit panicked: %v\n%s", p, stack))
+			select {} // the panic above ends the process
 		}
-	fill:
-		for len(batch) < maxGroup {
-			select {
-			case op := <-db.group:
-				batch = append(batch, op)
-			default:
-				break fill
-			}
-		}
-		db.commitGroup(batch)
-	}
+	}()
+	db.commitGroup(batch)
 }
 
-func (db *DB) failQueued(err error) {
-	for {
-		select {
-		case op := <-db.group:
-			op.done <- err
-		default:
-			return
-		}
+// closeGroups refuses writers from now on and waits for the groups
+// already begun.
+func (db *DB) closeGroups() {
+	g := &db.groups
+	g.mu.Lock()
+	g.closed = true
+	g.idle = make(chan struct{})
+	if !g.leading {
+		close(g.idle)
 	}
+	idle := g.idle
+	g.mu.Unlock()
+	<-idle
 }
 
 func (db *DB) commitGroup(batch []*groupOp) {

@@ -52,7 +52,7 @@ func TestGroupCommitIsolation(t *testing.T) {
 			return err
 		})
 	}()
-	require.Eventually(t, func() bool { return len(db.group) == 2 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return waiting(db) == 2 }, 5*time.Second, time.Millisecond)
 	close(release)
 	require.NoError(t, <-held)
 	errs := []error{<-results, <-results}
@@ -212,7 +212,7 @@ func TestDurableCommits(t *testing.T) {
 			})
 		}()
 	}
-	require.Eventually(t, func() bool { return len(db.group) == 2 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return waiting(db) == 2 }, 5*time.Second, time.Millisecond)
 	close(release)
 	require.NoError(t, <-held)
 	require.NoError(t, <-results)
@@ -306,4 +306,57 @@ func TestWALIsCheckpointed(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond)
 	say(1000)
 	require.LessOrEqual(t, walSize(), grown+grown/4)
+}
+
+// waiting is how many writers wait for a group commit.
+func waiting(db *DB) int {
+	db.groups.mu.Lock()
+	defer db.groups.mu.Unlock()
+	return len(db.groups.pending)
+}
+
+// TestCloseFinishesGroups: closing the store commits the writers already
+// waiting for a group and refuses later ones.
+func TestCloseFinishesGroups(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversation(t)
+	var path string
+	require.NoError(t, db.read.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
+	started, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- db.inGroup(ctx, durable, func(context.Context, *Tx) error { close(started); <-release; return nil })
+	}()
+	<-started
+	appended := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: "queued", Bubbles: []string{"queued"}})
+			appended <- err
+		}()
+	}
+	require.Eventually(t, func() bool { return waiting(db) == 3 }, 5*time.Second, time.Millisecond)
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	require.Eventually(t, func() bool {
+		db.groups.mu.Lock()
+		defer db.groups.mu.Unlock()
+		return db.groups.closed
+	}, 5*time.Second, time.Millisecond)
+	_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: "late", Bubbles: []string{"late"}})
+	require.ErrorIs(t, err, errStoreClosed)
+	close(release)
+	require.NoError(t, <-held)
+	for range 3 {
+		require.NoError(t, <-appended)
+	}
+	require.NoError(t, <-closed)
+
+	reopened, err := Open(ctx, path, Options{})
+	require.NoError(t, err)
+	defer reopened.Close()
+	msgs, err := reopened.ListMessages(ctx, tenant.ID, c.ID, parley.HistoryQuery{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, msgs, 3, "the writers waiting at Close are committed, the late one is not")
 }

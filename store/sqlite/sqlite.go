@@ -47,7 +47,7 @@ type DB struct {
 	ckpt   *sql.DB // one connection: checkpoints the WAL into the database
 	logger *slog.Logger
 
-	group chan *groupOp // writers waiting for the group committer
+	groups groups // writers waiting for a group commit
 
 	queue     *river.Client[*sql.Tx]
 	kicker    *store.Kicker
@@ -147,8 +147,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 
-	db := &DB{write: newHandle(write), read: newHandle(read), search: newHandle(search), ckpt: ckpt, logger: opts.Logger,
-		group: make(chan *groupOp, 4096)}
+	db := &DB{write: newHandle(write), read: newHandle(read), search: newHandle(search), ckpt: ckpt, logger: opts.Logger}
 	if err := db.migrate(ctx); err != nil {
 		db.closeHandles()
 		return nil, err
@@ -162,8 +161,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	db.stop = cancel
-	db.wg.Add(3)
-	go func() { defer db.wg.Done(); db.runGroups(bg) }()
+	db.wg.Add(2)
 	go func() { defer db.wg.Done(); db.runIndexer(bg, opts.IndexInterval) }()
 	go func() { defer db.wg.Done(); db.runCheckpoints(bg, opts.CheckpointInterval) }()
 	return db, nil
@@ -192,14 +190,16 @@ func (db *DB) migrate(ctx context.Context) error {
 // Writer is the single-connection handle that River must share.
 func (db *DB) Writer() *sql.DB { return db.write.DB }
 
-// Close stops the background loops and closes the database. Appends still
-// queued are answered with an error, never dropped silently.
+// Close stops the background loops and closes the database. Writes already
+// waiting for a group commit are committed; later ones are answered with
+// an error.
 func (db *DB) Close() error {
 	if db.queueOpts.Working() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = db.queue.Stop(stopCtx) // jobs cut short are retried: they are durable
 		cancel()
 	}
+	db.closeGroups()
 	db.stop()
 	db.wg.Wait()
 	return db.closeHandles()
