@@ -27,13 +27,8 @@ func TestGroupCommitIsolation(t *testing.T) {
 	ctx := context.Background()
 	db, tenant, c := openConversation(t)
 
-	// Hold the committer so that the next two writers queue into one group.
-	started, release := make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- db.inGroup(ctx, durable, func(context.Context, *Tx) error { close(started); <-release; return nil })
-	}()
-	<-started
+	// Hold a group so that the next two writers queue into one.
+	release := holdGroup(t, db, durable)
 	failing := errors.New("failed after writing")
 	results := make(chan error, 2)
 	go func() {
@@ -53,8 +48,7 @@ func TestGroupCommitIsolation(t *testing.T) {
 		})
 	}()
 	require.Eventually(t, func() bool { return waiting(db) == 2 }, 5*time.Second, time.Millisecond)
-	close(release)
-	require.NoError(t, <-held)
+	release()
 	errs := []error{<-results, <-results}
 	require.ElementsMatch(t, []error{failing, nil}, errs)
 
@@ -194,12 +188,7 @@ func TestDurableCommits(t *testing.T) {
 	require.Equal(t, normal, inGroup, "a group of redoable writes needs no fsync")
 
 	// A redoable write grouped with a durable one is durable with it.
-	started, release := make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- db.inGroup(ctx, redoable, func(context.Context, *Tx) error { close(started); <-release; return nil })
-	}()
-	<-started
+	release := holdGroup(t, db, redoable)
 	levels := make(chan int, 2)
 	results := make(chan error, 2)
 	for _, sync := range []bool{redoable, durable} {
@@ -213,8 +202,7 @@ func TestDurableCommits(t *testing.T) {
 		}()
 	}
 	require.Eventually(t, func() bool { return waiting(db) == 2 }, 5*time.Second, time.Millisecond)
-	close(release)
-	require.NoError(t, <-held)
+	release()
 	require.NoError(t, <-results)
 	require.NoError(t, <-results)
 	require.Equal(t, []int{full, full}, []int{<-levels, <-levels})
@@ -323,12 +311,7 @@ func TestCloseFinishesGroups(t *testing.T) {
 	db, tenant, c := openConversation(t)
 	var path string
 	require.NoError(t, db.read.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
-	started, release := make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- db.inGroup(ctx, durable, func(context.Context, *Tx) error { close(started); <-release; return nil })
-	}()
-	<-started
+	release := holdGroup(t, db, durable)
 	appended := make(chan error, 3)
 	for range 3 {
 		go func() {
@@ -346,8 +329,7 @@ func TestCloseFinishesGroups(t *testing.T) {
 	}, 5*time.Second, time.Millisecond)
 	_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: "late", Bubbles: []string{"late"}})
 	require.ErrorIs(t, err, errStoreClosed)
-	close(release)
-	require.NoError(t, <-held)
+	release()
 	for range 3 {
 		require.NoError(t, <-appended)
 	}
@@ -359,4 +341,20 @@ func TestCloseFinishesGroups(t *testing.T) {
 	msgs, err := reopened.ListMessages(ctx, tenant.ID, c.ID, parley.HistoryQuery{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, msgs, 3, "the writers waiting at Close are committed, the late one is not")
+}
+
+// holdGroup starts a group commit whose one writer waits for release, so
+// that the writers coming meanwhile wait together for the next group.
+func holdGroup(t *testing.T, db *DB, sync bool) (release func()) {
+	t.Helper()
+	started, unblock := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- db.inGroup(context.Background(), sync, func(context.Context, *Tx) error { close(started); <-unblock; return nil })
+	}()
+	<-started
+	return func() {
+		close(unblock)
+		require.NoError(t, <-held)
+	}
 }
