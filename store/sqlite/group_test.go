@@ -165,7 +165,7 @@ func TestDurableCommits(t *testing.T) {
 	}
 	const normal, full = 1, 2
 	require.Equal(t, normal, level(db.Writer()))
-	var inTx, inGroup int // read inside, checked outside: a failing check must not end the committer's goroutine
+	var inTx, inGroup int // read inside, checked outside: a failing check must not end the goroutine committing the group
 	require.NoError(t, db.withTx(ctx, func(tx *Tx) error {
 		inTx = level(tx.Tx) // not through the statement cache: a prepared PRAGMA keeps the value it was prepared with
 		_, err := tx.ExecContext(ctx, `UPDATE conversations SET platform = 'p' WHERE id = ?`, c.ID)
