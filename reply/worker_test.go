@@ -116,6 +116,15 @@ func (b *testBundle) say(t *testing.T, conv, text string, fromBot bool) error {
 	return err
 }
 
+// sayDuring says first, waits until the model endpoint has had requests
+// requests (the reply to first is being made), then says second.
+func (b *testBundle) sayDuring(t *testing.T, conv, first, second string, requests int) {
+	t.Helper()
+	require.NoError(t, b.say(t, conv, first, false))
+	require.Eventually(t, func() bool { return len(b.llm.Requests()) >= requests }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, b.say(t, conv, second, false))
+}
+
 // messages reads the whole conversation, oldest first.
 func (b *testBundle) messages(t *testing.T, conv string) []parley.Message {
 	var all []parley.Message
@@ -274,9 +283,7 @@ func TestInterrupt(t *testing.T) {
 		srv := b.llm
 		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{Policy: parley.PolicyInterrupt, DebounceMS: ms(0)}})
 		srv.Script(llmtest.Step{Delay: 3 * time.Second, Text: "stale answer"}, llmtest.Step{Text: "fresh answer"})
-		require.NoError(t, b.say(t, conv, "first", false))
-		require.Eventually(t, func() bool { return len(srv.Requests()) >= 1 }, 5*time.Second, 10*time.Millisecond)
-		require.NoError(t, b.say(t, conv, "second", false))
+		b.sayDuring(t, conv, "first", "second", 1)
 		replies, answers := b.replies(t, conv, 1)
 		require.Equal(t, [][2]int64{{1, 2}}, answers)
 		require.Equal(t, "fresh answer", replies[0].Text)
@@ -321,9 +328,7 @@ func TestMessageDuringReply(t *testing.T) {
 		srv := b.llm
 		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(0)}})
 		srv.Script(llmtest.Step{Delay: time.Second, Text: "first answer"}, llmtest.Step{Text: "second answer"})
-		require.NoError(t, b.say(t, conv, "first", false))
-		require.Eventually(t, func() bool { return len(srv.Requests()) >= 1 }, 5*time.Second, 10*time.Millisecond)
-		require.NoError(t, b.say(t, conv, "second", false))
+		b.sayDuring(t, conv, "first", "second", 1)
 		replies, answers := b.replies(t, conv, 2)
 		require.Equal(t, [][2]int64{{1, 1}, {2, 2}}, answers)
 		require.Equal(t, []string{"first answer", "second answer"}, []string{replies[0].Text, replies[1].Text})
@@ -347,9 +352,7 @@ func TestMessageDuringFailedReply(t *testing.T) {
 		steps[len(steps)-1].Delay = time.Second
 		srv.Script(append(steps, llmtest.Step{Text: "back"})...)
 		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(0)}})
-		require.NoError(t, b.say(t, conv, "hello?", false))
-		require.Eventually(t, func() bool { return len(srv.Requests()) >= reply.Attempts }, 10*time.Second, 5*time.Millisecond)
-		require.NoError(t, b.say(t, conv, "anyone?", false))
+		b.sayDuring(t, conv, "hello?", "anyone?", reply.Attempts)
 		replies, answers := b.replies(t, conv, 1)
 		require.Equal(t, [][2]int64{{2, 2}}, answers)
 		require.Equal(t, "back", replies[0].Text)
