@@ -64,9 +64,9 @@ type DB struct {
 // Options tune a store; the zero value is the production default.
 type Options struct {
 	Logger *slog.Logger
-	// IndexInterval is how often the search indexer looks for new messages.
-	// Indexing in batches every interval, rather than after every commit,
-	// keeps the full-text index in few, large segments. Default 200ms.
+	// IndexInterval is how often the search indexer looks for new messages
+	// (see runIndexer). Default 200ms; negative: no indexer runs, and
+	// whoever opened the store calls IndexPending (tests, tools).
 	IndexInterval time.Duration
 	// CheckpointInterval is how often the WAL is checkpointed into the
 	// database. Default 250ms.
@@ -161,9 +161,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	db.stop = cancel
-	db.wg.Add(2)
-	go func() { defer db.wg.Done(); db.runIndexer(bg, opts.IndexInterval) }()
+	db.wg.Add(1)
 	go func() { defer db.wg.Done(); db.runCheckpoints(bg, opts.CheckpointInterval) }()
+	if opts.IndexInterval > 0 {
+		db.wg.Add(1)
+		go func() { defer db.wg.Done(); db.runIndexer(bg, opts.IndexInterval) }()
+	}
 	return db, nil
 }
 
