@@ -40,8 +40,8 @@ type ReplyResult struct {
 	WorkP99     time.Duration
 	// Quiet* are the overhead of the samples that no garbage collection
 	// cycle overlapped, GCShare the share of samples one did: on a small
-	// heap a cycle runs every few dozen replies, and what it costs the
-	// replies it overlaps is most of the tail.
+	// heap a cycle runs every few dozen replies, slowing the replies it
+	// overlaps; the split shows how much of the tail is left without them.
 	QuietP50, QuietP99 time.Duration
 	GCShare            float64
 	// SyncP50 and SyncP99 are the floor under the overhead, measured in

@@ -44,8 +44,8 @@ func TestIndexerBatches(t *testing.T) {
 	var watermark, last int64
 	require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT max(rowid) FROM messages`).Scan(&last))
 	require.Eventually(t, func() bool {
-		require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT last_rowid FROM search_index_state`).Scan(&watermark))
-		return watermark == last
+		err := db.Writer().QueryRowContext(ctx, `SELECT last_rowid FROM search_index_state`).Scan(&watermark)
+		return err == nil && watermark == last
 	}, 10*time.Second, 5*time.Millisecond)
 	n, err = db.IndexPending(ctx)
 	require.NoError(t, err)
