@@ -59,7 +59,42 @@ type ModelSettings struct {
 	Temperature   *float64 `json:"temperature,omitempty" minimum:"0" maximum:"2"`
 	MaxTokens     int      `json:"max_tokens,omitempty" minimum:"0" maximum:"32000"`
 	ContextTokens int      `json:"context_tokens,omitempty" minimum:"0" maximum:"1000000" doc:"token budget of the context sent to the model"`
+	// HasAPIKey says the bot has a key of its own for BaseURL. The key
+	// itself is never shown.
+	HasAPIKey bool `json:"has_api_key,omitempty" readOnly:"true" doc:"the bot has its own API key for base_url (set with api_key; never returned)"`
 }
+
+// Who may point bots at model endpoints of their own (model.base_url). The
+// server's default endpoint and its key are the operator's; a bot's own
+// endpoint is reached with the bot's own key only, and which tenants may
+// name one is the operator's decision.
+const (
+	EndpointsOperator = "operator" // only the operator's (default) tenant (default)
+	EndpointsAll      = "all"      // every tenant's admins
+	EndpointsNone     = "none"     // no bot: every reply uses the default endpoint
+)
+
+// EndpointPolicy is who may set a bot's model.base_url.
+type EndpointPolicy struct {
+	Mode           string // one of the Endpoints* constants; empty is EndpointsOperator
+	OperatorTenant string // the default tenant's id
+}
+
+// Allows says whether bots of the tenant may name their own endpoint.
+func (p EndpointPolicy) Allows(tenantID string) bool {
+	switch p.Mode {
+	case EndpointsAll:
+		return true
+	case EndpointsNone:
+		return false
+	default:
+		return tenantID != "" && tenantID == p.OperatorTenant
+	}
+}
+
+// ModelKeyOwner is what a bot's sealed model key is bound to: a sealed key
+// copied to another tenant's or bot's row does not open there.
+func ModelKeyOwner(tenantID, botID string) string { return tenantID + "/" + botID }
 
 // Reply policies: what a user message does while a reply is pending.
 const (
@@ -105,6 +140,10 @@ type Bot struct {
 	Reply     ReplySettings `json:"reply"`
 	CreatedAt time.Time     `json:"created_at"`
 	UpdatedAt time.Time     `json:"updated_at"`
+	// ModelKey is the bot's own API key for Model.BaseURL, sealed by the
+	// server's secret key (package seal); empty when it has none. Never in
+	// an API answer.
+	ModelKey string `json:"-"`
 }
 
 // BotPatch changes the fields that are non-nil.
@@ -115,6 +154,10 @@ type BotPatch struct {
 	Webhook  *string
 	Model    *ModelSettings
 	Reply    *ReplySettings
+	// ModelKey replaces the sealed model key ("" removes it). When nil, a
+	// patch that changes Model.BaseURL removes the key: a key is sent only
+	// to the endpoint it was given for.
+	ModelKey *string
 }
 
 // User is an end user of a tenant's bots, known by the tenant's external id.
@@ -301,11 +344,18 @@ func (p BotPatch) Apply(b *Bot) {
 		b.Webhook = *p.Webhook
 	}
 	if p.Model != nil {
+		if p.Model.BaseURL != b.Model.BaseURL {
+			b.ModelKey = ""
+		}
 		b.Model = *p.Model
+	}
+	if p.ModelKey != nil {
+		b.ModelKey = *p.ModelKey
 	}
 	if p.Reply != nil {
 		b.Reply = *p.Reply
 	}
+	b.Model.HasAPIKey = b.ModelKey != ""
 }
 
 // Apply sets the patched fields on u and merges its key-value context.

@@ -23,23 +23,60 @@ type BotFields struct {
 	Persona  *string               `json:"persona,omitempty" maxLength:"32000" doc:"system prompt: who the bot is and how it answers"`
 	Language *string               `json:"language,omitempty" maxLength:"35" doc:"default language (BCP 47), e.g. es"`
 	Webhook  *string               `json:"webhook,omitempty" maxLength:"2048" doc:"default webhook of the bot's conversations"`
-	Model    *parley.ModelSettings `json:"model,omitempty"`
+	Model    *ModelFields          `json:"model,omitempty"`
 	Reply    *parley.ReplySettings `json:"reply,omitempty" doc:"what user messages do while a reply is pending"`
 }
 
-func (b BotFields) patch() (parley.BotPatch, error) {
+// ModelFields are a bot's model settings as written: the settings, and the
+// bot's own API key for its base_url, which is sealed at rest and never
+// shown again (answers say has_api_key).
+type ModelFields struct {
+	parley.ModelSettings
+	APIKey *string `json:"api_key,omitempty" maxLength:"4096" writeOnly:"true" doc:"the bot's own key for base_url, sent as Bearer to that endpoint only; never returned. Omitted: kept while base_url stays the same; \"\" removes it"`
+}
+
+// botPatch turns the fields into a patch of the tenant's bot: URLs
+// checked, the endpoint allowed by the operator, the bot's own key sealed
+// for this tenant and bot.
+func (s *Server) botPatch(ctx context.Context, botID string, b BotFields) (parley.BotPatch, error) {
+	p := parley.BotPatch{Name: b.Name, Persona: b.Persona, Language: b.Language, Webhook: b.Webhook, Reply: b.Reply}
 	if b.Webhook != nil {
 		if err := validURL(*b.Webhook, "body.webhook"); err != nil {
 			return parley.BotPatch{}, err
 		}
 	}
-	if b.Model != nil && b.Model.BaseURL != "" {
-		if err := validURL(b.Model.BaseURL, "body.model.base_url"); err != nil {
+	if b.Model == nil {
+		return p, nil
+	}
+	tenantID := principal(ctx).TenantID
+	m := b.Model.ModelSettings
+	p.Model = &m
+	if m.BaseURL != "" {
+		if err := validURL(m.BaseURL, "body.model.base_url"); err != nil {
 			return parley.BotPatch{}, err
 		}
+		if !s.endpoints.Allows(tenantID) {
+			return parley.BotPatch{}, s.problem(ctx, parley.FieldError(parley.EFORBIDDEN, "body.model.base_url",
+				"this server does not let this tenant's bots use their own model endpoint; the operator decides (PARLEY_BOT_ENDPOINTS)"))
+		}
 	}
-	return parley.BotPatch{Name: b.Name, Persona: b.Persona, Language: b.Language, Webhook: b.Webhook, Model: b.Model,
-		Reply: b.Reply}, nil
+	if b.Model.APIKey == nil {
+		return p, nil
+	}
+	sealed := ""
+	if key := *b.Model.APIKey; key != "" {
+		if m.BaseURL == "" {
+			return parley.BotPatch{}, fieldProblem("body.model.api_key",
+				"a bot's api_key is sent only to its own base_url: set model.base_url with it")
+		}
+		if s.keys == nil {
+			return parley.BotPatch{}, fieldProblem("body.model.api_key",
+				"this server has no secret key to seal API keys with (PARLEY_SECRET_KEY)")
+		}
+		sealed = s.keys.Seal(key, parley.ModelKeyOwner(tenantID, botID))
+	}
+	p.ModelKey = &sealed
+	return p, nil
 }
 
 type createBotInput struct {
@@ -84,7 +121,7 @@ func (s *Server) registerBots() {
 		if err := validID(in.Body.ID, "body.id"); err != nil {
 			return nil, err
 		}
-		p, err := in.Body.patch()
+		p, err := s.botPatch(ctx, in.Body.ID, in.Body.BotFields)
 		if err != nil {
 			return nil, err
 		}
@@ -127,7 +164,7 @@ func (s *Server) registerBots() {
 			if err := requireAdmin(ctx); err != nil {
 				return nil, err
 			}
-			p, err := in.Body.patch()
+			p, err := s.botPatch(ctx, in.ID, in.Body)
 			if err != nil {
 				return nil, err
 			}

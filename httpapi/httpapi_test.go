@@ -21,19 +21,22 @@ import (
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/seal"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
 )
 
 type testBundle struct {
-	store  httpapi.Store
-	tenant string // tenant A's id
-	hub    *live.Hub
-	url    string
-	admin  string // admin token of tenant A (the default tenant)
-	user   string // non-admin token of tenant A
-	other  string // admin token of tenant B
-	client *http.Client
+	store       httpapi.Store
+	tenant      string    // tenant A's id
+	otherTenant string    // tenant B's id
+	box         *seal.Box // the server's secret box
+	hub         *live.Hub
+	url         string
+	admin       string // admin token of tenant A (the default tenant)
+	user        string // non-admin token of tenant A
+	other       string // admin token of tenant B
+	client      *http.Client
 }
 
 // engines runs a test against the API on each store.
@@ -68,9 +71,13 @@ func setup(t *testing.T, st httpapi.Store, hub *live.Hub) *testBundle {
 		require.NoError(t, err)
 		return secret
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: st, DefaultTenantID: a.ID, Hub: hub}))
+	key, err := seal.ParseKey(seal.NewKey())
+	require.NoError(t, err)
+	box, err := seal.New(key)
+	require.NoError(t, err)
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: st, DefaultTenantID: a.ID, Hub: hub, Keys: box}))
 	t.Cleanup(srv.Close)
-	return &testBundle{store: st, tenant: a.ID, hub: hub, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client()}
+	return &testBundle{store: st, tenant: a.ID, otherTenant: bt.ID, hub: hub, box: box, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client()}
 }
 
 type response struct {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/seal"
 )
 
 // Store is what the API needs from a store. Both store/sqlite and
@@ -72,6 +73,10 @@ type Config struct {
 	// callers; the store must be given the same hub. Nil: a hub of its own
 	// (streams then hear only of events made through this server).
 	Hub *live.Hub
+	// Endpoints says which tenants' bots may name their own model endpoint.
+	Endpoints parley.EndpointPolicy
+	// Keys seals bots' own model keys; nil: bots cannot be given one.
+	Keys *seal.Box
 }
 
 // Server is the HTTP API.
@@ -82,6 +87,8 @@ type Server struct {
 	metrics       *metrics
 	auth          *authCache
 	hub           *live.Hub
+	endpoints     parley.EndpointPolicy
+	keys          *seal.Box
 	handler       http.Handler
 	api           huma.API
 }
@@ -94,8 +101,12 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.Endpoints.OperatorTenant == "" {
+		cfg.Endpoints.OperatorTenant = cfg.DefaultTenantID
+	}
 	s := &Server{store: cfg.Store, logger: cfg.Logger, defaultTenant: cfg.DefaultTenantID,
-		metrics: newMetrics(cfg.Registry), auth: newAuthCache(), hub: cfg.Hub}
+		metrics: newMetrics(cfg.Registry), auth: newAuthCache(), hub: cfg.Hub,
+		endpoints: cfg.Endpoints, keys: cfg.Keys}
 	if s.hub == nil {
 		s.hub = live.NewHub()
 	}

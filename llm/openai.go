@@ -31,8 +31,8 @@ type OpenAIConfig struct {
 // OpenAI is a Provider for OpenAI-compatible chat-completions endpoints,
 // through the official SDK.
 type OpenAI struct {
-	client openai.Client
-	model  string
+	chat  openai.ChatService
+	model string
 }
 
 // NewOpenAI returns a provider for the endpoint.
@@ -44,16 +44,21 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 		cfg.MaxRetries = 2
 	}
 	cfg.MaxRetries = max(cfg.MaxRetries, 0)
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	// The chat service is made from these options alone, not through
+	// openai.NewClient, which adds OPENAI_API_KEY, OPENAI_ORG_ID,
+	// OPENAI_CUSTOM_HEADERS and the like from the process environment:
+	// those are the operator's, and this endpoint may be a tenant's.
 	opts := []option.RequestOption{
+		option.WithHTTPClient(cfg.HTTPClient),
 		option.WithBaseURL(cfg.BaseURL),
 		option.WithAPIKey(cfg.APIKey),
 		option.WithMaxRetries(cfg.MaxRetries),
 		option.WithRequestTimeout(cfg.Timeout),
 	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
-	}
-	return &OpenAI{client: openai.NewClient(opts...), model: cfg.Model}
+	return &OpenAI{chat: openai.NewChatService(opts...), model: cfg.Model}
 }
 
 // Name is "openai".
@@ -65,7 +70,7 @@ func (p *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 	start := time.Now()
 	params := p.params(req)
 	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
-	stream := p.client.Chat.Completions.NewStreaming(ctx, params)
+	stream := p.chat.Completions.NewStreaming(ctx, params)
 	var acc openai.ChatCompletionAccumulator
 	chunks := 0
 	for stream.Next() {
@@ -96,7 +101,7 @@ func (p *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 
 func (p *OpenAI) completeOnce(ctx context.Context, req Request, start time.Time) (*Response, error) {
 	params := p.params(req)
-	res, err := p.client.Chat.Completions.New(ctx, params)
+	res, err := p.chat.Completions.New(ctx, params)
 	if err != nil {
 		return nil, fmt.Errorf("llm: openai: %w", err)
 	}

@@ -117,3 +117,30 @@ func TestMockLLM(t *testing.T) {
 	require.Contains(t, res.Text, "stream this please")
 	require.Equal(t, res.Text, streamed.String())
 }
+
+// TestOpenAIIgnoresEnvironment: the SDK's own client reads OPENAI_API_KEY
+// and friends from the environment; a provider sends only the key it was
+// given, because its endpoint may be a tenant's.
+func TestOpenAIIgnoresEnvironment(t *testing.T) {
+	t.Setenv("OPENAI_API_KEY", "ambient-key")
+	t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
+	t.Setenv("OPENAI_ORG_ID", "operators-org")
+	t.Setenv("OPENAI_PROJECT_ID", "operators-project")
+	t.Setenv("OPENAI_CUSTOM_HEADERS", "X-Operator-Secret: s3cret")
+	srv := llmtest.New(t, llmtest.Step{Text: "a"}, llmtest.Step{Text: "b"})
+	_, err := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.BaseURL(), MaxRetries: -1}).Complete(context.Background(), request("x"))
+	require.NoError(t, err)
+	_, err = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.BaseURL(), APIKey: "given", MaxRetries: -1}).Complete(context.Background(), request("x"))
+	require.NoError(t, err)
+	got := srv.Requests()
+	require.Len(t, got, 2)
+	require.Equal(t, "", got[0].Authorization)
+	require.Equal(t, "Bearer given", got[1].Authorization)
+	for _, r := range got {
+		for name, v := range r.Header {
+			for _, ambient := range []string{"operators-org", "operators-project", "s3cret", "ambient-key"} {
+				require.NotContains(t, v, ambient, "header %s", name)
+			}
+		}
+	}
+}

@@ -246,7 +246,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 			history = clientHistory(a.History, history, st.AnsweredSeq)
 		}
 	}
-	provider, model := w.Providers.For(st.Bot)
+	provider, model, err := w.Providers.For(a.TenantID, st.Bot)
+	if err != nil {
+		return w.fail(ctx, job, target, release, permanent{err})
+	}
 	in := Input{Bot: st.Bot, Conversation: st.Conversation, User: st.User, Summary: st.Summary,
 		SummarySeq: st.SummarySeq, History: history, AnsweredSeq: st.AnsweredSeq}
 	query := pendingText(history, st.AnsweredSeq)
@@ -326,8 +329,15 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 }
 
 // fail retries the job, or after its last attempt records the failure.
+// permanent marks a cause that another attempt cannot mend (the bot's
+// endpoint is not allowed): the reply fails at once.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
 func (w *Worker) fail(ctx context.Context, job *river.Job[parley.ReplyJob], target int64, release bool, cause error) error {
-	if job.Attempt < job.MaxAttempts {
+	var perm permanent
+	if job.Attempt < job.MaxAttempts && !errors.As(cause, &perm) {
 		w.Metrics.outcome("retried")
 		return cause
 	}

@@ -14,9 +14,11 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/reply"
+	"github.com/parley-chat/parley/seal"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
 	"github.com/parley-chat/parley/webhook"
@@ -41,6 +43,8 @@ type config struct {
 	DeliveryWorkers      int
 	WebhookSecret        string
 	WebhookSchedule      []time.Duration
+	BotEndpoints         string
+	SecretKey            string
 }
 
 func envOr(name, def string) string {
@@ -74,6 +78,10 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LLMBaseURL, "llm-base-url", os.Getenv("PARLEY_LLM_BASE_URL"),
 		"OpenAI-compatible endpoint, e.g. http://localhost:11434/v1; empty: the built-in offline responder (PARLEY_LLM_BASE_URL)")
 	fs.StringVar(&c.LLMAPIKey, "llm-api-key", os.Getenv("PARLEY_LLM_API_KEY"), "API key of the endpoint (PARLEY_LLM_API_KEY)")
+	fs.StringVar(&c.BotEndpoints, "bot-endpoints", envOr("PARLEY_BOT_ENDPOINTS", parley.EndpointsOperator),
+		"whose bots may set their own model.base_url: operator (the default tenant's), all (every tenant's) or none (PARLEY_BOT_ENDPOINTS)")
+	fs.StringVar(&c.SecretKey, "secret-key", os.Getenv("PARLEY_SECRET_KEY"),
+		"base64 of 32 bytes that seals secrets kept for tenants (bots' model keys); default with SQLite: DATA_DIR/secret.key, made on first start (PARLEY_SECRET_KEY)")
 	fs.StringVar(&c.LLMModel, "llm-model", os.Getenv("PARLEY_LLM_MODEL"), "default model name (PARLEY_LLM_MODEL)")
 	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", envDuration("PARLEY_REPLY_TIMEOUT", 2*time.Minute),
 		"longest attempt at one reply; a crashed attempt is retried after it (PARLEY_REPLY_TIMEOUT)")
@@ -91,6 +99,37 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 			c.scheduleErr = fmt.Errorf("PARLEY_WEBHOOK_RETRY_SCHEDULE: %w", err)
 		}
 	}
+}
+
+// endpointPolicy is who may point bots at their own model endpoints.
+func (c *config) endpointPolicy(defaultTenantID string) (parley.EndpointPolicy, error) {
+	switch c.BotEndpoints {
+	case parley.EndpointsOperator, parley.EndpointsAll, parley.EndpointsNone:
+		return parley.EndpointPolicy{Mode: c.BotEndpoints, OperatorTenant: defaultTenantID}, nil
+	}
+	return parley.EndpointPolicy{}, fmt.Errorf("PARLEY_BOT_ENDPOINTS is %q: want operator, all or none", c.BotEndpoints)
+}
+
+// sealBox is the box that seals tenants' secrets: from PARLEY_SECRET_KEY,
+// else (SQLite) from a key file in the data directory, made on first use.
+// Replicas of a PostgreSQL deployment must share one key, so there they
+// need PARLEY_SECRET_KEY, and without it no bot can be given a key (nil).
+func (c *config) sealBox() (*seal.Box, error) {
+	var key []byte
+	var err error
+	switch {
+	case c.SecretKey != "":
+		if key, err = seal.ParseKey(c.SecretKey); err != nil {
+			return nil, fmt.Errorf("PARLEY_SECRET_KEY: %w", err)
+		}
+	case c.DatabaseURL == "":
+		if key, err = seal.LoadOrCreateKeyFile(filepath.Join(c.DataDir, "secret.key")); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, nil
+	}
+	return seal.New(key)
 }
 
 // rescueAfter outlasts the longest attempt of any job: a reply, or a

@@ -63,7 +63,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	egressClient := egress.NewClient(egress.Options{AllowPrivate: cfg.AllowPrivateNetworks})
-	providers := &reply.Providers{DefaultModel: cfg.LLMModel, APIKey: cfg.LLMAPIKey, Egress: egressClient}
+	endpoints, err := cfg.endpointPolicy(tenant.ID)
+	if err != nil {
+		return err
+	}
+	keys, err := cfg.sealBox()
+	if err != nil {
+		return err
+	}
+	providers := &reply.Providers{DefaultModel: cfg.LLMModel, Endpoints: endpoints, Keys: keys, Egress: egressClient}
 	if cfg.LLMBaseURL != "" {
 		// The operator's own endpoint is trusted: it is often on a private
 		// network (vLLM, Ollama), so it does not go through the egress guard.
@@ -83,7 +91,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("start workers: %w", err)
 	}
 	api := httpapi.New(httpapi.Config{Store: st, Logger: logger, Version: version, DefaultTenantID: tenant.ID,
-		Registry: reg, Hub: hub})
+		Registry: reg, Hub: hub, Endpoints: endpoints, Keys: keys})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

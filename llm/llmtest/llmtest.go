@@ -30,6 +30,11 @@ type Request struct {
 	Stream      bool      `json:"stream"`
 	Temperature *float64  `json:"temperature"`
 	MaxTokens   int       `json:"max_tokens"`
+	// Authorization is the request's Authorization header ("" when none):
+	// which key a client sent where.
+	Authorization string `json:"-"`
+	// Header is every header of the request.
+	Header http.Header `json:"-"`
 }
 
 // Message is one chat message on the wire.
@@ -77,6 +82,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req Request
+	req.Authorization, req.Header = r.Header.Get("Authorization"), r.Header.Clone()
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error(), "")
 		return

@@ -105,11 +105,11 @@ func (db *DB) DeleteToken(ctx context.Context, tenantID, id string) error {
 	return nil
 }
 
-const botColumns = `id, name, persona, language, webhook, model, reply, created_at, updated_at`
+const botColumns = `id, name, persona, language, webhook, model, reply, created_at, updated_at, model_key`
 
 func scanBot(row pgx.Row) (*parley.Bot, error) {
 	var b parley.Bot
-	if err := row.Scan(&b.ID, &b.Name, &b.Persona, &b.Language, &b.Webhook, &b.Model, &b.Reply, &b.CreatedAt, &b.UpdatedAt); err != nil {
+	if err := row.Scan(&b.ID, &b.Name, &b.Persona, &b.Language, &b.Webhook, &b.Model, &b.Reply, &b.CreatedAt, &b.UpdatedAt, &b.ModelKey); err != nil {
 		return nil, err
 	}
 	b.CreatedAt, b.UpdatedAt = b.CreatedAt.UTC(), b.UpdatedAt.UTC()
@@ -120,9 +120,9 @@ func scanBot(row pgx.Row) (*parley.Bot, error) {
 func (db *DB) CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error) {
 	now := parley.Now()
 	out, err := scanBot(db.pool.QueryRow(ctx,
-		`INSERT INTO bots (tenant_id, id, name, persona, language, webhook, model, reply, created_at, updated_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING `+botColumns,
-		tenantID, b.ID, b.Name, b.Persona, b.Language, b.Webhook, b.Model, b.Reply, now))
+		`INSERT INTO bots (tenant_id, id, name, persona, language, webhook, model, reply, created_at, updated_at, model_key)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING `+botColumns,
+		tenantID, b.ID, b.Name, b.Persona, b.Language, b.Webhook, b.Model, b.Reply, now, b.ModelKey))
 	if isUniqueViolation(err) {
 		return nil, parley.FieldError(parley.ECONFLICT, "body.id", "bot %q already exists", b.ID)
 	}
@@ -182,9 +182,10 @@ func (db *DB) UpdateBot(ctx context.Context, tenantID, id string, p parley.BotPa
 		}
 		p.Apply(b)
 		out, err = scanBot(tx.QueryRow(ctx,
-			`UPDATE bots SET name = $3, persona = $4, language = $5, webhook = $6, model = $7, reply = $8, updated_at = $9
+			`UPDATE bots SET name = $3, persona = $4, language = $5, webhook = $6, model = $7, reply = $8, updated_at = $9,
+			   model_key = $10
 			 WHERE tenant_id = $1 AND id = $2 RETURNING `+botColumns,
-			tenantID, id, b.Name, b.Persona, b.Language, b.Webhook, b.Model, b.Reply, parley.Now()))
+			tenantID, id, b.Name, b.Persona, b.Language, b.Webhook, b.Model, b.Reply, parley.Now(), b.ModelKey))
 		if err != nil {
 			return fmt.Errorf("postgres: update bot: %w", err)
 		}

@@ -138,7 +138,7 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 	err := db.pool.QueryRow(ctx,
 		`SELECT c.id, c.bot_id, c.user_id, c.external_id, c.webhook, c.platform, c.language, c.last_seq,
 		   c.created_at, c.updated_at, c.last_message_at, c.last_user_seq, c.answered_seq, c.summary, c.summary_seq,
-		   b.id, b.name, b.persona, b.language, b.webhook, b.model, b.reply, b.created_at, b.updated_at,
+		   b.id, b.name, b.persona, b.language, b.webhook, b.model, b.reply, b.created_at, b.updated_at, b.model_key,
 		   u.id, u.platform, u.language, u.kv, u.created_at, u.updated_at
 		 FROM conversations c
 		 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
@@ -146,7 +146,7 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 		 WHERE c.tenant_id = $1 AND c.id = $2`, tenantID, conversationID).Scan(
 		&c.ID, &c.BotID, &c.UserID, &c.ExternalID, &c.Webhook, &c.Platform, &c.Language, &c.MessageCount,
 		&c.CreatedAt, &c.UpdatedAt, &c.LastMessageAt, &st.LastUserSeq, &st.AnsweredSeq, &st.Summary, &st.SummarySeq,
-		&b.ID, &b.Name, &b.Persona, &b.Language, &b.Webhook, &b.Model, &b.Reply, &b.CreatedAt, &b.UpdatedAt,
+		&b.ID, &b.Name, &b.Persona, &b.Language, &b.Webhook, &b.Model, &b.Reply, &b.CreatedAt, &b.UpdatedAt, &b.ModelKey,
 		&u.ID, &u.Platform, &u.Language, &u.KV, &u.CreatedAt, &u.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)

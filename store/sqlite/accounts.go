@@ -110,7 +110,7 @@ func (db *DB) DeleteToken(ctx context.Context, tenantID, id string) error {
 	})
 }
 
-const botColumns = `id, name, persona, language, webhook, model, reply, created_at, updated_at`
+const botColumns = `id, name, persona, language, webhook, model, reply, created_at, updated_at, model_key`
 
 func scanBot(row interface{ Scan(...any) error }) (*parley.Bot, error) {
 	var r botRow
@@ -129,7 +129,7 @@ type botRow struct {
 }
 
 func (r *botRow) dest() []any {
-	return []any{&r.b.ID, &r.b.Name, &r.b.Persona, &r.b.Language, &r.b.Webhook, &r.model, &r.reply, &r.created, &r.updated}
+	return []any{&r.b.ID, &r.b.Name, &r.b.Persona, &r.b.Language, &r.b.Webhook, &r.model, &r.reply, &r.created, &r.updated, &r.b.ModelKey}
 }
 
 func (r *botRow) decode() (*parley.Bot, error) {
@@ -153,9 +153,9 @@ func (db *DB) CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*p
 	var out *parley.Bot
 	err = db.withTx(ctx, func(tx *Tx) error {
 		row := tx.QueryRowContext(ctx,
-			`INSERT INTO bots (tenant_id, id, name, persona, language, webhook, model, reply, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+botColumns,
-			tenantID, b.ID, b.Name, b.Persona, b.Language, b.Webhook, model, reply, micros(now), micros(now))
+			`INSERT INTO bots (tenant_id, id, name, persona, language, webhook, model, reply, created_at, updated_at, model_key)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+botColumns,
+			tenantID, b.ID, b.Name, b.Persona, b.Language, b.Webhook, model, reply, micros(now), micros(now), b.ModelKey)
 		var err error
 		out, err = scanBot(row)
 		if isUniqueViolation(err) {
@@ -219,9 +219,9 @@ func (db *DB) UpdateBot(ctx context.Context, tenantID, id string, p parley.BotPa
 			return err
 		}
 		out, err = scanBot(tx.QueryRowContext(ctx,
-			`UPDATE bots SET name = ?, persona = ?, language = ?, webhook = ?, model = ?, reply = ?, updated_at = ?
+			`UPDATE bots SET name = ?, persona = ?, language = ?, webhook = ?, model = ?, reply = ?, updated_at = ?, model_key = ?
 			 WHERE tenant_id = ? AND id = ? RETURNING `+botColumns,
-			b.Name, b.Persona, b.Language, b.Webhook, model, reply, micros(parley.Now()), tenantID, id))
+			b.Name, b.Persona, b.Language, b.Webhook, model, reply, micros(parley.Now()), b.ModelKey, tenantID, id))
 		if err != nil {
 			return fmt.Errorf("sqlite: update bot: %w", err)
 		}
