@@ -13,14 +13,8 @@ import (
 
 // Store is what imports and exports need.
 type Store interface {
-	GetBot(ctx context.Context, tenantID, id string) (*parley.Bot, error)
-	PatchUser(ctx context.Context, tenantID, id string, p parley.UserPatch) (*parley.User, error)
-	PutUser(ctx context.Context, tenantID string, u *parley.User) (*parley.User, bool, error)
-	GetUser(ctx context.Context, tenantID, id string) (*parley.User, error)
-	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
-	ListConversations(ctx context.Context, tenantID string, f parley.ConversationFilter) ([]parley.Conversation, error)
-	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
-	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
+	parley.Accounts
+	parley.Conversations
 }
 
 // Record is one line of an import: a V1 body (seed 000's fields; message

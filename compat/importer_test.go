@@ -3,7 +3,6 @@ package compat_test
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,33 +10,11 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/compat"
-	"github.com/parley-chat/parley/internal/pgtest"
-	"github.com/parley-chat/parley/store/postgres"
-	"github.com/parley-chat/parley/store/sqlite"
+	"github.com/parley-chat/parley/internal/enginetest"
 )
 
-type store interface {
-	compat.Store
-	EnsureTenant(ctx context.Context, name string) (*parley.Tenant, error)
-	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
-	Close() error
-}
-
-func engines(t *testing.T, fn func(t *testing.T, st store)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), sqlite.Options{})
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		fn(t, db)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t)})
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		fn(t, db)
-	})
+func engines(t *testing.T, fn func(t *testing.T, st parley.Store)) {
+	enginetest.Run(t, func(t *testing.T, engine string) { fn(t, enginetest.Open(t, engine, enginetest.Options{})) })
 }
 
 const input = `{"conversation_id":"chat-1","bot_id":"bot-456","user_id":"u1","messages":[{"bot":true,"content":["Hi there!"]},{"bot":false,"content":["Hey"]}],"message":"Hello","user_kv_pairs":{"plan":"gold"}}
@@ -51,7 +28,7 @@ not json
 
 func TestImportExport(t *testing.T) {
 	t.Parallel()
-	engines(t, func(t *testing.T, st store) {
+	engines(t, func(t *testing.T, st parley.Store) {
 		ctx := context.Background()
 		a, err := st.EnsureTenant(ctx, "a")
 		require.NoError(t, err)

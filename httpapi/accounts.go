@@ -41,7 +41,7 @@ type ModelFields struct {
 func (s *Server) botPatch(ctx context.Context, botID string, b BotFields) (parley.BotPatch, error) {
 	p := parley.BotPatch{Name: b.Name, Persona: b.Persona, Language: b.Language, Webhook: b.Webhook, Reply: b.Reply}
 	if b.Webhook != nil {
-		if err := validURL(*b.Webhook, "body.webhook"); err != nil {
+		if err := check(parley.ValidURL(*b.Webhook, "body.webhook")); err != nil {
 			return parley.BotPatch{}, err
 		}
 	}
@@ -52,7 +52,7 @@ func (s *Server) botPatch(ctx context.Context, botID string, b BotFields) (parle
 	m := b.Model.ModelSettings
 	p.Model = &m
 	if m.BaseURL != "" {
-		if err := validURL(m.BaseURL, "body.model.base_url"); err != nil {
+		if err := check(parley.ValidURL(m.BaseURL, "body.model.base_url")); err != nil {
 			return parley.BotPatch{}, err
 		}
 		if !s.endpoints.Allows(tenantID) {
@@ -118,7 +118,7 @@ func (s *Server) registerBots() {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
-		if err := validID(in.Body.ID, "body.id"); err != nil {
+		if err := check(parley.ValidID(in.Body.ID, "body.id")); err != nil {
 			return nil, err
 		}
 		p, err := s.botPatch(ctx, in.Body.ID, in.Body.BotFields)
@@ -209,29 +209,6 @@ type userOutput struct {
 	Body   *parley.User
 }
 
-func validKV(kv map[string]any) error {
-	if len(kv) > parley.MaxKVPairs {
-		return fieldProblem("body.kv", "at most %d key-value pairs", parley.MaxKVPairs)
-	}
-	size := 0
-	for k, v := range kv {
-		size += len(k)
-		if s, ok := v.(string); ok {
-			size += len(s)
-		}
-		if _, nested := v.(map[string]any); nested {
-			return fieldProblem("body.kv."+k, "values are strings, numbers, booleans or null")
-		}
-		if _, nested := v.([]any); nested {
-			return fieldProblem("body.kv."+k, "values are strings, numbers, booleans or null")
-		}
-	}
-	if size > parley.MaxKVBytes {
-		return fieldProblem("body.kv", "key-value context larger than %d bytes", parley.MaxKVBytes)
-	}
-	return nil
-}
-
 func (s *Server) registerUsers() {
 	huma.Register(s.api, op("getUser", http.MethodGet, "/api/users/{id}", "Get a user", "users"),
 		func(ctx context.Context, in *UserPath) (*userOutput, error) {
@@ -243,7 +220,7 @@ func (s *Server) registerUsers() {
 		})
 	huma.Register(s.api, op("putUser", http.MethodPut, "/api/users/{id}", "Create or replace a user", "users"),
 		func(ctx context.Context, in *putUserInput) (*userOutput, error) {
-			if err := firstError(validID(in.ID, "path.id"), validKV(in.Body.KV)); err != nil {
+			if err := parley.FirstError(check(parley.ValidID(in.ID, "path.id")), check(parley.ValidKV(in.Body.KV, "body.kv"))); err != nil {
 				return nil, err
 			}
 			u := &parley.User{ID: in.ID, KV: in.Body.KV}
@@ -270,7 +247,7 @@ func (s *Server) registerUsers() {
 		})
 	huma.Register(s.api, op("patchUser", http.MethodPatch, "/api/users/{id}", "Change a user; kv merges", "users"),
 		func(ctx context.Context, in *putUserInput) (*userOutput, error) {
-			if err := validKV(in.Body.KV); err != nil {
+			if err := check(parley.ValidKV(in.Body.KV, "body.kv")); err != nil {
 				return nil, err
 			}
 			u, err := s.store.PatchUser(ctx, principal(ctx).TenantID, in.ID,
@@ -378,7 +355,7 @@ func (s *Server) registerTokens() {
 		if !p.Admin || p.TenantID != s.defaultTenant {
 			return nil, huma.Error403Forbidden("creating tenants needs an admin token of the default tenant")
 		}
-		if err := validID(in.Body.Name, "body.name"); err != nil {
+		if err := check(parley.ValidID(in.Body.Name, "body.name")); err != nil {
 			return nil, err
 		}
 		t, err := s.store.EnsureTenant(ctx, in.Body.Name)

@@ -7,12 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -162,8 +159,8 @@ func (s *Server) registerConversations() {
 
 func (s *Server) createConversation(ctx context.Context, in *createConversationInput) (*createConversationOutput, error) {
 	b := in.Body
-	if err := firstError(validID(b.BotID, "body.bot_id"), validID(b.UserID, "body.user_id"),
-		validURL(b.Webhook, "body.webhook")); err != nil {
+	if err := parley.FirstError(check(parley.ValidID(b.BotID, "body.bot_id")), check(parley.ValidID(b.UserID, "body.user_id")),
+		check(parley.ValidURL(b.Webhook, "body.webhook"))); err != nil {
 		return nil, err
 	}
 	p := principal(ctx)
@@ -337,7 +334,7 @@ func newMessage(m messageInput) (parley.NewMessage, error) {
 			return nm, fieldProblem(field, "an attachment needs a url or a content_id")
 		}
 		if a.URL != "" {
-			if err := validURL(a.URL, field+".url"); err != nil {
+			if err := check(parley.ValidURL(a.URL, field+".url")); err != nil {
 				return nm, err
 			}
 		}
@@ -423,36 +420,6 @@ func parseTime(s, field string) (time.Time, error) {
 func fieldProblem(field, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	return huma.Error422UnprocessableEntity(msg, &huma.ErrorDetail{Message: msg, Location: field})
-}
-
-// validID checks a client-chosen id: printable, no surrounding spaces.
-func validID(id, field string) error {
-	if !utf8.ValidString(id) || strings.TrimSpace(id) != id || strings.IndexFunc(id, unicode.IsControl) >= 0 {
-		return fieldProblem(field, "ids are printable text without surrounding spaces")
-	}
-	return nil
-}
-
-// validURL checks an absolute http(s) URL. Whether it may be fetched is the
-// delivery side's decision, made on the resolved address.
-func validURL(s, field string) error {
-	if s == "" {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s) > parley.MaxURLLen {
-		return fieldProblem(field, "expected an absolute http or https URL")
-	}
-	return nil
-}
-
-func firstError(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -6,7 +6,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/danielgtaylor/huma/v2"
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/compat"
 	"github.com/stretchr/testify/require"
 )
 
@@ -61,7 +62,7 @@ func FuzzMessageInput(f *testing.F) {
 	})
 }
 
-// FuzzV1Body: a V1 body that passes validate keeps every limit the schema
+// FuzzV1Body: a V1 body whose turn passes Validate keeps every limit the schema
 // documents, and has text in every history item; one that fails names a
 // body field.
 func FuzzV1Body(f *testing.F) {
@@ -74,12 +75,11 @@ func FuzzV1Body(f *testing.F) {
 		if json.Unmarshal([]byte(body), &in.Body) != nil {
 			return
 		}
-		if err := in.validate(); err != nil {
-			var se huma.StatusError
-			require.ErrorAs(t, err, &se)
-			require.Equal(t, 422, se.GetStatus())
-			detail := err.(*huma.ErrorModel).Errors[0]
-			require.True(t, strings.HasPrefix(detail.Location, "body."), detail.Location)
+		if err := in.turn().Validate(); err != nil {
+			var pe *parley.Error
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, parley.EINVALID, pe.Code)
+			require.True(t, strings.HasPrefix(pe.Field, "body."), pe.Field)
 			return
 		}
 		b := in.Body
@@ -87,9 +87,9 @@ func FuzzV1Body(f *testing.F) {
 			require.True(t, id != "" && utf8.RuneCountInString(id) <= 128 && strings.TrimSpace(id) == id)
 		}
 		require.LessOrEqual(t, utf8.RuneCountInString(b.Message), 32000)
-		require.LessOrEqual(t, len(b.Messages), v1MaxHistory)
+		require.LessOrEqual(t, len(b.Messages), compat.MaxHistory)
 		for _, m := range b.Messages {
-			require.LessOrEqual(t, len(m.Content), v1MaxBubbles)
+			require.LessOrEqual(t, len(m.Content), parley.MaxBubbles)
 			require.NotEmpty(t, strings.TrimSpace(strings.Join(m.Content, "")))
 		}
 	})

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,11 +18,9 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/httpapi"
-	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/internal/enginetest"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/seal"
-	"github.com/parley-chat/parley/store/postgres"
-	"github.com/parley-chat/parley/store/sqlite"
 )
 
 type testBundle struct {
@@ -41,21 +38,9 @@ type testBundle struct {
 
 // engines runs a test against the API on each store.
 func engines(t *testing.T, fn func(t *testing.T, b *testBundle)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
+	enginetest.Run(t, func(t *testing.T, engine string) {
 		hub := live.NewHub()
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), sqlite.Options{Hub: hub})
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		fn(t, setup(t, db, hub))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		hub := live.NewHub()
-		db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t), Hub: hub})
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		fn(t, setup(t, db, hub))
+		fn(t, setup(t, enginetest.Open(t, engine, enginetest.Options{Hub: hub}), hub))
 	})
 }
 
@@ -650,7 +635,7 @@ func TestEventStream(t *testing.T) {
 		require.Contains(t, ev["data"], "operator here")
 		second := ev["id"]
 
-		b.hub.PublishDelta(live.Delta{ConversationID: id, UptoSeq: 1, Text: "Hel"})
+		b.hub.PublishDelta(parley.Delta{ConversationID: id, UptoSeq: 1, Text: "Hel"})
 		ev = s.next(t)
 		require.Equal(t, "message.delta", ev["event"])
 		require.Contains(t, ev["data"], `"text":"Hel"`)

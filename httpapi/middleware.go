@@ -216,3 +216,13 @@ func (s *Server) problem(ctx context.Context, err error) error {
 	}
 	return huma.NewError(status, err.Error())
 }
+
+// check answers a domain validation error (parley.Valid*) as a 422 naming
+// its field; nil stays nil.
+func check(err error) error {
+	var pe *parley.Error
+	if errors.As(err, &pe) && pe.Code == parley.EINVALID {
+		return fieldProblem(pe.Field, "%s", pe.Message)
+	}
+	return err
+}

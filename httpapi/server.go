@@ -5,11 +5,8 @@
 package httpapi
 
 import (
-	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -24,39 +21,12 @@ import (
 // Store is what the API needs from a store. Both store/sqlite and
 // store/postgres provide it.
 type Store interface {
-	EnsureTenant(ctx context.Context, name string) (*parley.Tenant, error)
-	CreateToken(ctx context.Context, tenantID, name string, admin bool, hash []byte) (*parley.Token, error)
-	Authenticate(ctx context.Context, hash []byte) (*parley.Principal, error)
-	ListTokens(ctx context.Context, tenantID string) ([]parley.Token, error)
-	DeleteToken(ctx context.Context, tenantID, id string) error
-
-	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
-	GetBot(ctx context.Context, tenantID, id string) (*parley.Bot, error)
-	ListBots(ctx context.Context, tenantID, afterID string, limit int) ([]parley.Bot, error)
-	UpdateBot(ctx context.Context, tenantID, id string, p parley.BotPatch) (*parley.Bot, error)
-	DeleteBot(ctx context.Context, tenantID, id string) error
-
-	GetUser(ctx context.Context, tenantID, id string) (*parley.User, error)
-	PutUser(ctx context.Context, tenantID string, u *parley.User) (*parley.User, bool, error)
-	PatchUser(ctx context.Context, tenantID, id string, p parley.UserPatch) (*parley.User, error)
-	DeleteUser(ctx context.Context, tenantID, id string) error
-
-	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
-	UpdateConversation(ctx context.Context, tenantID, id, webhook, platform, language string) (*parley.Conversation, error)
-	GetConversation(ctx context.Context, tenantID, id string) (*parley.Conversation, error)
-	ListConversations(ctx context.Context, tenantID string, f parley.ConversationFilter) ([]parley.Conversation, error)
-	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
-	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
-	HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (stored int64, digest []byte, err error)
-	ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error)
-	ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error)
-
-	ListDeliveries(ctx context.Context, tenantID string, f parley.DeliveryFilter) ([]parley.Delivery, error)
-	ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (*parley.Delivery, error)
-	WebhookSecrets(ctx context.Context, tenantID string) ([]parley.WebhookSecret, error)
-	RotateWebhookSecret(ctx context.Context, tenantID, secret string, overlap time.Duration) (*parley.WebhookSecret, error)
-
-	Ping(ctx context.Context) error
+	parley.Accounts
+	parley.Conversations
+	parley.Replies
+	parley.Events
+	parley.Deliveries
+	parley.Health
 }
 
 // Config configures the API.

@@ -4,20 +4,16 @@
 // misses a signal loses nothing but a little latency.
 package live
 
-import "sync"
+import (
+	"sync"
 
-// Delta is a piece of a reply while the model streams it. Deltas are not
-// stored: a client that was not listening does not get them back.
-type Delta struct {
-	ConversationID string `json:"conversation_id"`
-	UptoSeq        int64  `json:"upto_seq"`
-	Text           string `json:"text"`
-}
+	"github.com/parley-chat/parley"
+)
 
 // Signal tells a subscriber that new events are stored (Delta nil) or that
 // a delta arrived.
 type Signal struct {
-	Delta *Delta
+	Delta *parley.Delta
 }
 
 // subscriberBuffer bounds what a slow subscriber may fall behind by: past
@@ -63,7 +59,7 @@ func (h *Hub) Subscribe(conversationID string) (<-chan Signal, func()) {
 func (h *Hub) Notify(conversationID string) { h.send(conversationID, Signal{}) }
 
 // PublishDelta passes a delta to a conversation's subscribers.
-func (h *Hub) PublishDelta(d Delta) { h.send(d.ConversationID, Signal{Delta: &d}) }
+func (h *Hub) PublishDelta(d parley.Delta) { h.send(d.ConversationID, Signal{Delta: &d}) }
 
 func (h *Hub) send(conversationID string, s Signal) {
 	h.mu.Lock()

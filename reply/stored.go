@@ -66,11 +66,6 @@ func (c Context) marshalStored(provider, model string, refs bool) []byte {
 	return b
 }
 
-// MessageLister reads a conversation's messages (a store's ListMessages).
-type MessageLister interface {
-	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
-}
-
 // expandPage is how many referenced messages one read brings.
 const expandPage = 500
 
@@ -78,7 +73,7 @@ const expandPage = 500
 // each referenced message's text read from the conversation and rendered
 // as it was then. Contexts stored whole (before references, or for a V1
 // client's own history) come back as they are.
-func ExpandContext(ctx context.Context, s MessageLister, tenantID, conversationID string, stored json.RawMessage) (json.RawMessage, error) {
+func ExpandContext(ctx context.Context, s parley.Conversations, tenantID, conversationID string, stored json.RawMessage) (json.RawMessage, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(stored, &fields); err != nil {
 		return nil, fmt.Errorf("reply: decode stored context: %w", err)

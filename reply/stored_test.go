@@ -141,7 +141,9 @@ func TestExpandContext(t *testing.T) {
 	})
 }
 
-type failingLister struct{}
+// failingLister is a store whose ListMessages fails; nothing else is
+// called.
+type failingLister struct{ parley.Conversations }
 
 func (failingLister) ListMessages(context.Context, string, string, parley.HistoryQuery) ([]parley.Message, error) {
 	return nil, parley.Errorf(parley.ENOTFOUND, "conversation not found")

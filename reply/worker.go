@@ -23,20 +23,8 @@ import (
 
 // Store is what the worker needs from a store.
 type Store interface {
-	ReplyState(ctx context.Context, tenantID, conversationID string) (*parley.ReplyState, error)
-	ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error)
-	// SearchMessages returns, for each term, the conversation's most
-	// recent messages (at most perTerm) holding it with a seq below
-	// beforeSeq (0: any), newest first; a message may come once per term.
-	SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]parley.Message, error)
-	// LockReply takes the conversation's reply lock if it is free.
-	LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error)
-	StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
-	// FailReply, with release, also ends the turn as Reply.Release does.
-	FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string, release bool) error
-	// ClaimReply ends the "a reply job is queued" state and returns the
-	// newest user message.
-	ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error)
+	parley.Conversations
+	parley.Replies
 }
 
 // Memories recalls what the bot learned about a user. The memories

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,31 +16,16 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/egress"
-	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/internal/enginetest"
 	"github.com/parley-chat/parley/llm"
 	"github.com/parley-chat/parley/llm/llmtest"
 	"github.com/parley-chat/parley/reply"
 	storepkg "github.com/parley-chat/parley/store"
-	"github.com/parley-chat/parley/store/postgres"
-	"github.com/parley-chat/parley/store/sqlite"
 	"github.com/parley-chat/parley/webhook"
 )
 
-type store interface {
-	reply.Store
-	EnsureTenant(ctx context.Context, name string) (*parley.Tenant, error)
-	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
-	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
-	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
-	ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error)
-	ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error)
-	HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (stored int64, digest []byte, err error)
-	StartWorkers(ctx context.Context) error
-	Close() error
-}
-
 type testBundle struct {
-	st     store
+	st     parley.Store
 	tenant string
 	ctx    context.Context
 	llm    *llmtest.Server // the engine's own model endpoint
@@ -55,14 +39,13 @@ func engines(t *testing.T, mk func(st reply.Store, srv *llmtest.Server) *reply.W
 
 // enginesWith is engines with queue options of its own, and more workers
 // registered by add.
-func enginesWith(t *testing.T, q storepkg.QueueOptions, add func(st store, workers *river.Workers),
+func enginesWith(t *testing.T, q storepkg.QueueOptions, add func(st parley.Store, workers *river.Workers),
 	mk func(st reply.Store, srv *llmtest.Server) *reply.Worker, fn func(t *testing.T, b *testBundle)) {
-	run := func(t *testing.T, open func(q storepkg.QueueOptions) store) {
+	enginetest.Run(t, func(t *testing.T, engine string) {
 		workers := river.NewWorkers()
 		opts := q // the subtests run in parallel: each its own
 		opts.Workers = workers
-		st := open(opts)
-		t.Cleanup(func() { st.Close() })
+		st := enginetest.Open(t, engine, enginetest.Options{Queue: opts})
 		srv := llmtest.New(t)
 		w := mk(st, srv)
 		w.RetryDelays = []time.Duration{10 * time.Millisecond}
@@ -74,22 +57,6 @@ func enginesWith(t *testing.T, q storepkg.QueueOptions, add func(st store, worke
 		tenant, err := st.EnsureTenant(context.Background(), "t")
 		require.NoError(t, err)
 		fn(t, &testBundle{st: st, tenant: tenant.ID, ctx: context.Background(), llm: srv})
-	}
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		run(t, func(q storepkg.QueueOptions) store {
-			db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"), sqlite.Options{Queue: q})
-			require.NoError(t, err)
-			return db
-		})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		run(t, func(q storepkg.QueueOptions) store {
-			db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t), Queue: q})
-			require.NoError(t, err)
-			return db
-		})
 	})
 }
 
@@ -294,7 +261,7 @@ func TestFailure(t *testing.T) {
 	t.Parallel()
 	engines(t, openai, func(t *testing.T, b *testBundle) {
 		srv := b.llm
-		steps := make([]llmtest.Step, reply.Attempts)
+		steps := make([]llmtest.Step, parley.ReplyAttempts)
 		for i := range steps {
 			steps[i] = llmtest.Step{Status: 503}
 		}
@@ -345,14 +312,14 @@ func TestMessageDuringFailedReply(t *testing.T) {
 	t.Parallel()
 	engines(t, openai, func(t *testing.T, b *testBundle) {
 		srv := b.llm
-		steps := make([]llmtest.Step, reply.Attempts)
+		steps := make([]llmtest.Step, parley.ReplyAttempts)
 		for i := range steps {
 			steps[i] = llmtest.Step{Status: 503}
 		}
 		steps[len(steps)-1].Delay = time.Second
 		srv.Script(append(steps, llmtest.Step{Text: "back"})...)
 		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(0)}})
-		b.sayDuring(t, conv, "hello?", "anyone?", reply.Attempts)
+		b.sayDuring(t, conv, "hello?", "anyone?", parley.ReplyAttempts)
 		replies, answers := b.replies(t, conv, 1)
 		require.Equal(t, [][2]int64{{2, 2}}, answers)
 		require.Equal(t, "back", replies[0].Text)
@@ -458,8 +425,8 @@ func retrieveOlderThanHistory(t *testing.T, cacheMessages int) {
 func TestSlowReceiversDoNotHoldReplies(t *testing.T) {
 	t.Parallel()
 	q := storepkg.QueueOptions{JobTimeout: 10 * time.Second, Concurrency: 2, DeliveryConcurrency: 2}
-	hang := func(st store, workers *river.Workers) {
-		river.AddWorker(workers, &webhook.Worker{Store: st.(webhook.Store), Schedule: []time.Duration{time.Minute},
+	hang := func(st parley.Store, workers *river.Workers) {
+		river.AddWorker(workers, &webhook.Worker{Store: st, Schedule: []time.Duration{time.Minute},
 			Client: egress.NewClient(egress.Options{AllowPrivate: true, Timeout: 30 * time.Second})})
 	}
 	enginesWith(t, q, hang, builtin, func(t *testing.T, b *testBundle) {

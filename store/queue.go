@@ -212,3 +212,19 @@ func (l *kickedListener) WaitForNotification(ctx context.Context) (*riverdriver.
 		}
 	}
 }
+
+// ReplyJobOpts say how a reply job is queued: runnable at once, tried
+// parley.ReplyAttempts times. A job answers every user message not yet
+// answered, so under coalesce the first job to run answers the burst; the
+// debounce is the worker's, which snoozes the job until the burst has been
+// quiet long enough (River makes short snoozes runnable at their time
+// without waiting for its scheduler).
+func ReplyJobOpts() *river.InsertOpts {
+	return &river.InsertOpts{MaxAttempts: parley.ReplyAttempts}
+}
+
+// DeliveryJobOpts say how a webhook delivery job is queued: in the
+// deliveries' own queue, tried parley.DeliveryAttempts times.
+func DeliveryJobOpts() *river.InsertOpts {
+	return &river.InsertOpts{Queue: parley.DeliveryQueue, MaxAttempts: parley.DeliveryAttempts}
+}

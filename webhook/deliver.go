@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,9 +24,6 @@ import (
 var Schedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
 	10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour}
 
-// Attempts is the first try plus one per scheduled retry.
-var Attempts = len(Schedule) + 1
-
 // Timeout bounds one attempt.
 const Timeout = 15 * time.Second
 
@@ -35,39 +31,10 @@ const Timeout = 15 * time.Second
 // with Retry-After before that counts as failed attempts.
 const maxRetryAfterSnoozes = 20
 
-// InsertOpts say how a delivery job is queued.
-func InsertOpts() *river.InsertOpts {
-	return &river.InsertOpts{Queue: parley.DeliveryQueue, MaxAttempts: Attempts}
-}
-
-// Payload is the body of a webhook, in the Standard Webhooks shape.
-func Payload(eventType string, ts time.Time, data any) ([]byte, error) {
-	b, err := json.Marshal(map[string]any{"type": eventType, "timestamp": ts.UTC().Format(time.RFC3339Nano), "data": data})
-	if err != nil {
-		return nil, fmt.Errorf("webhook: encode payload: %w", err)
-	}
-	return b, nil
-}
-
-// Outgoing is what one attempt sends.
-type Outgoing struct {
-	Delivery parley.Delivery
-	Secrets  []string // every secret that signs
-	Disabled bool     // the endpoint answered 410 earlier
-}
-
-// Store is what the worker needs.
-type Store interface {
-	DeliveryForSend(ctx context.Context, tenantID, deliveryID string) (*Outgoing, error)
-	// RecordAttempt logs an attempt and sets the delivery's status; disable
-	// also stops every later delivery to the URL.
-	RecordAttempt(ctx context.Context, tenantID, deliveryID string, a parley.DeliveryAttempt, status string, disable bool) error
-}
-
 // Worker delivers webhooks.
 type Worker struct {
 	river.WorkerDefaults[parley.WebhookJob]
-	Store   Store
+	Store   parley.Deliveries
 	Client  *http.Client // egress-guarded; its timeout is the attempt's
 	Metrics *Metrics
 	Logger  *slog.Logger
@@ -159,7 +126,7 @@ func (w *Worker) record(ctx context.Context, job *river.Job[parley.WebhookJob], 
 	return nil
 }
 
-func (w *Worker) send(ctx context.Context, out *Outgoing) (*http.Response, error) {
+func (w *Worker) send(ctx context.Context, out *parley.Outgoing) (*http.Response, error) {
 	d := out.Delivery
 	now := time.Now()
 	sig, err := Sign(out.Secrets, d.ID, now, d.Payload)
@@ -248,20 +215,3 @@ func (m *Metrics) disabled() {
 		m.disables.Inc()
 	}
 }
-
-// EventData is the data of a webhook payload: the ids integrators route by
-// and the event's own object under a key named for its kind.
-func EventData(eventType string, eventID int64, conversationID, botID, userID string, object json.RawMessage) map[string]any {
-	key := "message"
-	switch eventType {
-	case parley.EventConversationCreated:
-		key = "conversation"
-	case parley.EventReplyFailed:
-		key = "failure"
-	}
-	return map[string]any{"event_id": eventID, "conversation_id": conversationID, "bot_id": botID, "user_id": userID,
-		key: object}
-}
-
-// NewDeliveryID returns a webhook-id in the Standard Webhooks style.
-func NewDeliveryID() string { return "msg_" + strings.ReplaceAll(parley.NewID(), "-", "") }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chat/parley"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,7 +20,7 @@ func TestSignVector(t *testing.T) {
 
 func TestSignRotation(t *testing.T) {
 	t.Parallel()
-	old, cur := NewSecret(), NewSecret()
+	old, cur := parley.NewWebhookSecret(), parley.NewWebhookSecret()
 	now := time.Now()
 	body := []byte(`{"type":"message.created"}`)
 	sig, err := Sign([]string{cur, old}, "msg_1", now, body)
@@ -28,7 +29,7 @@ func TestSignRotation(t *testing.T) {
 	for _, s := range []string{old, cur} {
 		require.NoError(t, Verify(s, "msg_1", itoa(ts), sig, body, 5*time.Minute, now), "both secrets verify during the overlap")
 	}
-	require.Error(t, Verify(NewSecret(), "msg_1", itoa(ts), sig, body, 5*time.Minute, now))
+	require.Error(t, Verify(parley.NewWebhookSecret(), "msg_1", itoa(ts), sig, body, 5*time.Minute, now))
 	require.Error(t, Verify(cur, "msg_2", itoa(ts), sig, body, 5*time.Minute, now), "the id is signed")
 	require.Error(t, Verify(cur, "msg_1", itoa(ts), sig, []byte(`{}`), 5*time.Minute, now), "the body is signed")
 	require.Error(t, Verify(cur, "msg_1", itoa(ts), sig, body, 5*time.Minute, now.Add(10*time.Minute)), "replays are refused")
@@ -37,3 +38,7 @@ func TestSignRotation(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestScheduleMatchesAttempts(t *testing.T) {
+	require.Equal(t, parley.DeliveryAttempts, len(Schedule)+1, "jobs are queued with MaxAttempts parley.DeliveryAttempts")
+}

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,26 +18,10 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/egress"
-	"github.com/parley-chat/parley/internal/pgtest"
-	"github.com/parley-chat/parley/store/postgres"
-	"github.com/parley-chat/parley/store/sqlite"
+	"github.com/parley-chat/parley/internal/enginetest"
+	storepkg "github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/webhook"
 )
-
-type store interface {
-	webhook.Store
-	EnsureTenant(ctx context.Context, name string) (*parley.Tenant, error)
-	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
-	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
-	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
-	StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error)
-	ListDeliveries(ctx context.Context, tenantID string, f parley.DeliveryFilter) ([]parley.Delivery, error)
-	ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (*parley.Delivery, error)
-	WebhookSecrets(ctx context.Context, tenantID string) ([]parley.WebhookSecret, error)
-	RotateWebhookSecret(ctx context.Context, tenantID, secret string, overlap time.Duration) (*parley.WebhookSecret, error)
-	StartWorkers(ctx context.Context) error
-	Close() error
-}
 
 // receiver is a webhook endpoint on loopback that answers from a script
 // and records what it got.
@@ -100,7 +83,7 @@ func status(code int, headers ...string) func(w http.ResponseWriter) {
 }
 
 type testBundle struct {
-	st     store
+	st     parley.Store
 	tenant string
 	ctx    context.Context
 	recv   *receiver
@@ -109,10 +92,9 @@ type testBundle struct {
 // engines runs fn on each store with a delivery worker; allowPrivate lets it
 // reach the loopback receiver.
 func engines(t *testing.T, allowPrivate bool, fn func(t *testing.T, b *testBundle)) {
-	run := func(t *testing.T, open func(workers *river.Workers) store) {
+	enginetest.Run(t, func(t *testing.T, engine string) {
 		workers := river.NewWorkers()
-		st := open(workers)
-		t.Cleanup(func() { st.Close() })
+		st := enginetest.Open(t, engine, enginetest.Options{Queue: storepkg.QueueOptions{Workers: workers}})
 		// Replies are stored by the tests themselves (StoreReply); the
 		// queue needs a worker of their kind to accept their jobs.
 		river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[parley.ReplyJob]) error { return nil }))
@@ -122,24 +104,6 @@ func engines(t *testing.T, allowPrivate bool, fn func(t *testing.T, b *testBundl
 		tenant, err := st.EnsureTenant(context.Background(), "t")
 		require.NoError(t, err)
 		fn(t, &testBundle{st: st, tenant: tenant.ID, ctx: context.Background(), recv: newReceiver(t)})
-	}
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		run(t, func(workers *river.Workers) store {
-			db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"),
-				sqlite.Options{Queue: sqlite.QueueOptions{Workers: workers}})
-			require.NoError(t, err)
-			return db
-		})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		run(t, func(workers *river.Workers) store {
-			db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t),
-				Queue: postgres.QueueOptions{Workers: workers}})
-			require.NoError(t, err)
-			return db
-		})
 	})
 }
 
@@ -334,14 +298,14 @@ func TestGoneDisables(t *testing.T) {
 func TestGivesUp(t *testing.T) {
 	t.Parallel()
 	engines(t, true, func(t *testing.T, b *testBundle) {
-		steps := make([]func(http.ResponseWriter), webhook.Attempts)
+		steps := make([]func(http.ResponseWriter), parley.DeliveryAttempts)
 		for i := range steps {
 			steps[i] = status(500)
 		}
 		b.recv.then(steps...)
 		conv := b.conversation(t, "u", "/down")
 		d := b.delivery(t, conv, func(d parley.Delivery) bool { return d.Status == parley.DeliveryFailed })
-		require.Len(t, d.AttemptLog, webhook.Attempts)
+		require.Len(t, d.AttemptLog, parley.DeliveryAttempts)
 		require.Equal(t, "HTTP 500", d.LastError)
 	})
 }

@@ -67,14 +67,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}()
 	}
 	opts.Log = stderr
-	type benchStore interface {
-		bench.Store
-		bench.ReplyStore
-		webhook.Store
-		StartWorkers(ctx context.Context) error
-		Close() error
-	}
-	open := func(name string, workers *river.Workers, hub *live.Hub) (benchStore, error) {
+	open := func(name string, workers *river.Workers, hub *live.Hub) (bench.Store, error) {
 		switch name {
 		case "sqlite", "sqlite-tmpfs":
 			dir, err := os.MkdirTemp(storeDir(name), "parley-bench")

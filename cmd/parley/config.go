@@ -15,7 +15,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/seal"
@@ -172,17 +171,8 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// store is what the commands need: the API's and the workers' views, the
-// job queue, and closing.
-type store interface {
-	httpapi.Store
-	reply.Store
-	webhook.Store
-	PublishDelta(ctx context.Context, d live.Delta) error
-	EnsureWebhookSecret(ctx context.Context, tenantID, secret string) error
-	StartWorkers(ctx context.Context) error
-	Close() error
-}
+// store is what the commands need: every area of the store.
+type store = parley.Store
 
 // openStore opens the configured store. With workers, its job queue runs
 // them once StartWorkers is called; without, it only enqueues.

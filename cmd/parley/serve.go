@@ -49,7 +49,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if cfg.WebhookSecret != "" {
-		if err := st.EnsureWebhookSecret(ctx, tenant.ID, cfg.WebhookSecret); err != nil {
+		if err := parley.EnsureWebhookSecret(ctx, st, tenant.ID, cfg.WebhookSecret); err != nil {
 			return fmt.Errorf("webhook secret: %w", err)
 		}
 	}
@@ -80,7 +80,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg),
 		Logger: logger, JobTimeout: cfg.ReplyTimeout, Cache: reply.NewCache(int64(cfg.ReplyCacheMB)<<20, 0),
 		OnDelta: func(tenantID, conversationID string, uptoSeq int64, text string) {
-			if err := st.PublishDelta(ctx, live.Delta{ConversationID: conversationID, UptoSeq: uptoSeq, Text: text}); err != nil {
+			if err := st.PublishDelta(ctx, parley.Delta{ConversationID: conversationID, UptoSeq: uptoSeq, Text: text}); err != nil {
 				logger.Warn("publish delta", "err", err)
 			}
 		}})

@@ -29,7 +29,7 @@ import (
 // Store is what the benchmark needs: the API's store plus a raw insert of
 // one message row in its own transaction, the baseline.
 type Store interface {
-	httpapi.Store
+	parley.Store
 	RawInsert(ctx context.Context, tenantID, conversationID string, seq int64, text string) error
 }
 

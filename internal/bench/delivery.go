@@ -24,10 +24,8 @@ import (
 
 // DeliveryStore is what the delivery benchmark needs.
 type DeliveryStore interface {
-	EnsureTenant(ctx context.Context, name string) (*parley.Tenant, error)
-	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
-	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
-	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
+	parley.Accounts
+	parley.Conversations
 }
 
 // DeliveryResult is one store's delivery figures.

@@ -22,12 +22,10 @@ import (
 
 // ReplyStore is what the reply benchmark needs.
 type ReplyStore interface {
-	reply.Store
-	EnsureTenant(ctx context.Context, name string) (*parley.Tenant, error)
-	CreateBot(ctx context.Context, tenantID string, b *parley.Bot) (*parley.Bot, error)
-	GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error)
-	AppendMessage(ctx context.Context, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error)
-	ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error)
+	parley.Accounts
+	parley.Conversations
+	parley.Replies
+	parley.Events
 }
 
 // ReplyResult is one store's reply figures.

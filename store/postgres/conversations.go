@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/reply"
+	"github.com/parley-chat/parley/store"
 )
 
 const conversationColumns = `id, bot_id, user_id, external_id, webhook, platform, language, last_seq,
@@ -257,82 +257,70 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 	var res parley.AppendResult
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		// The row lock serialises appends to one conversation: no gaps, no
-		// duplicate sequence numbers, and the checks below are safe.
-		var lastSeq, lastUser, answered int64
-		var replyQueued bool
-		var settings parley.ReplySettings
-		var digest []byte
+		// duplicate sequence numbers, and the plan's checks are safe.
+		var st parley.ConversationState
 		err := tx.QueryRow(ctx,
 			`SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.digest, b.reply FROM conversations c
 			 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
 			 WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE OF c`,
-			tenantID, conversationID).Scan(&lastSeq, &lastUser, &answered, &replyQueued, &digest, &settings)
+			tenantID, conversationID).Scan(&st.LastSeq, &st.LastUserSeq, &st.AnsweredSeq, &st.ReplyQueued, &st.Digest, &st.Reply)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
 		if err != nil {
 			return fmt.Errorf("postgres: lock conversation: %w", err)
 		}
+		var prior *parley.Idempotent
 		if nm.IdempotencyKey != "" {
 			var hash *string
 			prev, err := scanMessage(tx.QueryRow(ctx,
 				`SELECT `+messageColumns+`, request_hash FROM messages WHERE conversation_id = $1 AND idempotency_key = $2`,
 				conversationID, nm.IdempotencyKey), &hash)
-			if err == nil {
-				if hash == nil || *hash != nm.RequestHash {
-					return parley.FieldError(parley.ECONFLICT, "header.Idempotency-Key",
-						"this Idempotency-Key was used for a different request")
+			switch {
+			case err == nil:
+				prior = &parley.Idempotent{Message: prev}
+				if hash != nil {
+					prior.RequestHash = *hash
 				}
-				res = parley.AppendResult{Message: prev, Replayed: true}
-				return nil
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
+			case !errors.Is(err, pgx.ErrNoRows):
 				return fmt.Errorf("postgres: read idempotent message: %w", err)
 			}
 		}
-		if !nm.FromBot && !nm.NoReply && settings.EffectivePolicy() == parley.PolicyReject && lastUser > answered {
-			return parley.FieldError(parley.ECONFLICT, "body.message",
-				"the bot is still replying to an earlier message (reply policy: reject)")
-		}
 		now := parley.Now()
-		m := &parley.Message{ID: parley.NewID(), ConversationID: conversationID, Seq: lastSeq + 1, FromBot: nm.FromBot,
-			Text: nm.Text, Bubbles: nonNil(nm.Bubbles), AttachedMedia: nonNil(nm.AttachedMedia), Metadata: nm.Metadata,
-			CreatedAt: now}
+		plan, err := parley.PlanAppend(tenantID, conversationID, st, nm, prior, now)
+		if err != nil || plan.Replayed {
+			res = parley.AppendResult{Message: plan.Message, Replayed: plan.Replayed}
+			return err
+		}
+		m := plan.Message
 		var metadata []byte
 		if len(nm.Metadata) > 0 {
 			metadata = nm.Metadata
 		}
-		digest = parley.ChainDigest(digest, nm.FromBot, parley.Canonical(nm.Bubbles, nm.Text))
-		enqueue := reply.NeedsJob(nm, settings, replyQueued)
 		// One statement, one round trip: the message, and the conversation
-		// advanced past it (a history-only user message counts as answered).
+		// advanced past it.
 		if _, err := tx.Exec(ctx,
 			`WITH m AS (INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
 			   idempotency_key, request_hash, created_at, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13))
 			 UPDATE conversations SET last_seq = $2, updated_at = $12, last_message_at = $12,
-			   last_user_seq = CASE WHEN $5 THEN last_user_seq ELSE $2 END,
-			   answered_seq = CASE WHEN $14 AND NOT $5 THEN $2 ELSE answered_seq END,
-			   reply_queued = reply_queued OR $15, digest = $13 WHERE id = $1`,
+			   last_user_seq = CASE WHEN $14 THEN $2 ELSE last_user_seq END,
+			   answered_seq = CASE WHEN $15 THEN $2 ELSE answered_seq END,
+			   reply_queued = reply_queued OR $16, digest = $13 WHERE id = $1`,
 			conversationID, m.Seq, m.ID, tenantID, m.FromBot, m.Text, m.Bubbles, m.AttachedMedia, metadata,
-			nullString(nm.IdempotencyKey), nullString(nm.RequestHash), now, digest, nm.NoReply, enqueue); err != nil {
+			nullString(nm.IdempotencyKey), nullString(nm.RequestHash), now, plan.Digest, plan.UserMessage, plan.Answered,
+			plan.Job != nil); err != nil {
 			return fmt.Errorf("postgres: append message: %w", err)
 		}
 		res = parley.AppendResult{Message: m}
-		if nm.FromBot && !nm.NoReply {
-			return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now)
+		if plan.Event {
+			if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
+				return err
+			}
 		}
-		if nm.FromBot {
-			return nil // history the client has: no event
-		}
-		if !enqueue {
-			return nil
-		}
-		job := parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID, History: nm.ReplyHistory}
-		if settings.EffectivePolicy() == parley.PolicyEnqueue {
-			job.Seq = m.Seq
-		}
-		if err := db.enqueue(ctx, tx, job, reply.InsertOpts()); err != nil {
-			return fmt.Errorf("postgres: enqueue reply: %w", err)
+		if plan.Job != nil {
+			if err := db.enqueue(ctx, tx, *plan.Job, store.ReplyJobOpts()); err != nil {
+				return fmt.Errorf("postgres: enqueue reply: %w", err)
+			}
 		}
 		return nil
 	})

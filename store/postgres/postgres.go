@@ -27,12 +27,16 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/store"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// DB provides every area of the store contract.
+var _ parley.Store = (*DB)(nil)
 
 // DB is the PostgreSQL store.
 type DB struct {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/store/storetest"
-	"github.com/parley-chat/parley/webhook"
 )
 
 // TestCommitKicksQueues: a committed transaction kicks the queues of the
@@ -40,13 +40,13 @@ func TestCommitKicksQueues(t *testing.T) {
 	}
 	job := parley.WebhookJob{TenantID: "t", DeliveryID: "d"}
 	require.Error(t, db.withTx(ctx, func(tx pgx.Tx) error {
-		require.NoError(t, db.enqueue(ctx, tx, job, webhook.InsertOpts()))
+		require.NoError(t, db.enqueue(ctx, tx, job, store.DeliveryJobOpts()))
 		return errors.New("rolled back")
 	}))
 	require.Empty(t, kicked())
 	require.NoError(t, db.withTx(ctx, func(tx pgx.Tx) error {
-		require.NoError(t, db.enqueue(ctx, tx, job, webhook.InsertOpts()))
-		return db.enqueue(ctx, tx, job, webhook.InsertOpts())
+		require.NoError(t, db.enqueue(ctx, tx, job, store.DeliveryJobOpts()))
+		return db.enqueue(ctx, tx, job, store.DeliveryJobOpts())
 	}))
 	require.JSONEq(t, `{"queue":"deliveries"}`, kicked())
 	require.Empty(t, kicked(), "one kick per queue")

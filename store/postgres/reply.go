@@ -13,9 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/live"
-	"github.com/parley-chat/parley/reply"
-	"github.com/parley-chat/parley/webhook"
+	"github.com/parley-chat/parley/store"
 )
 
 // Channels of LISTEN/NOTIFY: every replica hears of new events and of
@@ -53,18 +51,18 @@ func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversation
 	if url == "" || disabled {
 		return nil
 	}
-	payload, err := webhook.Payload(typ, now, webhook.EventData(typ, eventID, conversationID, botID, userID, object))
+	payload, err := parley.WebhookPayload(typ, now, parley.WebhookEventData(typ, eventID, conversationID, botID, userID, object))
 	if err != nil {
 		return err
 	}
-	id := webhook.NewDeliveryID()
+	id := parley.NewDeliveryID()
 	if _, err := tx.Exec(ctx,
 		`INSERT INTO webhook_deliveries (id, tenant_id, conversation_id, event_id, event_type, url, payload, status,
 		   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
 		id, tenantID, conversationID, eventID, typ, url, string(payload), parley.DeliveryPending, now); err != nil {
 		return fmt.Errorf("postgres: insert delivery: %w", err)
 	}
-	if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts()); err != nil {
+	if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, store.DeliveryJobOpts()); err != nil {
 		return fmt.Errorf("postgres: enqueue delivery: %w", err)
 	}
 	return nil
@@ -72,7 +70,7 @@ func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversation
 
 // PublishDelta passes a streamed piece of a reply to every replica's
 // live subscribers.
-func (db *DB) PublishDelta(ctx context.Context, d live.Delta) error {
+func (db *DB) PublishDelta(ctx context.Context, d parley.Delta) error {
 	b, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("postgres: encode delta: %w", err)
@@ -121,7 +119,7 @@ func (db *DB) listenOnce(ctx context.Context) error {
 		case eventChannel:
 			db.hub.Notify(n.Payload)
 		case deltaChannel:
-			var d live.Delta
+			var d parley.Delta
 			if json.Unmarshal([]byte(n.Payload), &d) == nil {
 				db.hub.PublishDelta(d)
 			}
@@ -272,56 +270,44 @@ const (
 )
 
 // StoreReply stores a bot reply, its context and the updated summary, and
-// marks the user messages up to r.UptoSeq answered, all at once. It returns
-// nil when there was nothing to store: already answered (a retried job), or
-// dropped because a newer user message arrived (r.DropIfNewer).
+// marks the user messages up to r.UptoSeq answered, all at once, as
+// parley.PlanReply says. It returns nil when there was nothing to store.
 func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error) {
 	var out *parley.Message
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
-		var lastUser, answered, lastSeq, summarySeq int64
-		var digest []byte
+		var st parley.ConversationState
 		err := tx.QueryRow(ctx,
 			`SELECT last_user_seq, answered_seq, last_seq, summary_seq, digest FROM conversations
-			 WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, conversationID).Scan(&lastUser, &answered, &lastSeq, &summarySeq, &digest)
+			 WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, conversationID).Scan(&st.LastUserSeq, &st.AnsweredSeq,
+			&st.LastSeq, &st.SummarySeq, &st.Digest)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
 		if err != nil {
 			return fmt.Errorf("postgres: lock conversation: %w", err)
 		}
-		if answered >= r.UptoSeq || (r.DropIfNewer && lastUser > r.UptoSeq) {
-			if r.Release {
-				return db.releaseTurn(ctx, tx, tenantID, conversationID, lastUser, max(answered, r.UptoSeq))
-			}
-			return nil
-		}
 		now := parley.Now()
-		m := &parley.Message{ID: parley.NewID(), ConversationID: conversationID, Seq: lastSeq + 1, FromBot: true,
-			Text: r.Message.Text, Bubbles: nonNil(r.Message.Bubbles), AttachedMedia: nonNil(r.Message.AttachedMedia),
-			Metadata: r.Message.Metadata, CreatedAt: now}
+		plan := parley.PlanReply(tenantID, conversationID, st, r, now)
+		m := plan.Message
+		if m == nil {
+			return db.endTurn(ctx, tx, conversationID, plan.Turn)
+		}
 		var metadata []byte
 		if len(m.Metadata) > 0 {
 			metadata = m.Metadata
 		}
-		digest = parley.ChainDigest(digest, true, parley.Canonical(m.Bubbles, m.Text))
-		summary, newSummarySeq := "", summarySeq
-		if r.SummarySeq > summarySeq {
-			summary, newSummarySeq = r.Summary, r.SummarySeq
-		}
-		// The message, the conversation's advance and the context in one
-		// round trip.
+		// The message, the conversation's advance (with the turn's end)
+		// and the context in one round trip.
 		var b pgx.Batch
 		b.Queue(`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
 			 VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10)`,
-			conversationID, m.Seq, m.ID, tenantID, m.Text, m.Bubbles, m.AttachedMedia, metadata, now, digest)
-		// Releasing the turn (r.Release) goes with the advance: see
-		// releaseTurn.
-		pending := lastUser > r.UptoSeq
+			conversationID, m.Seq, m.ID, tenantID, m.Text, m.Bubbles, m.AttachedMedia, metadata, now, plan.Digest)
 		b.Queue(`UPDATE conversations SET last_seq = $2, answered_seq = $3, updated_at = $4, last_message_at = $4,
-			   summary = CASE WHEN $5 > summary_seq THEN $6 ELSE summary END, summary_seq = $5, digest = $7,
-			   reply_queued = CASE WHEN $8 THEN $9 ELSE reply_queued END
+			   summary = CASE WHEN $5 THEN $6 ELSE summary END, summary_seq = $7, digest = $8,
+			   reply_queued = CASE WHEN $9 THEN $10 ELSE reply_queued END
 			 WHERE id = $1`,
-			conversationID, m.Seq, r.UptoSeq, now, newSummarySeq, summary, digest, r.Release, pending)
+			conversationID, m.Seq, plan.AnsweredSeq, now, plan.NewSummary, plan.Summary, plan.SummarySeq, plan.Digest,
+			plan.Turn.End, plan.Turn.Pending)
 		if len(r.Context) > 0 {
 			b.Queue(`INSERT INTO reply_contexts (conversation_id, seq, context) VALUES ($1, $2, $3)`,
 				conversationID, m.Seq, []byte(r.Context))
@@ -329,9 +315,9 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return fmt.Errorf("postgres: store reply: %w", err)
 		}
-		if r.Release && pending {
-			if err := db.queueFollowUp(ctx, tx, tenantID, conversationID); err != nil {
-				return err
+		if plan.Turn.Job != nil {
+			if err := db.enqueue(ctx, tx, *plan.Turn.Job, store.ReplyJobOpts()); err != nil {
+				return fmt.Errorf("postgres: enqueue reply: %w", err)
 			}
 		}
 		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
@@ -343,38 +329,36 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 	return out, err
 }
 
-// FailReply marks the user messages up to uptoSeq as not answerable and
-// records a reply.failed event with the reason.
+// FailReply records a reply that could not be made, as parley.PlanFailure
+// says: its user messages reply_failed, and a reply.failed event.
 func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string, release bool) error {
 	return db.withTx(ctx, func(tx pgx.Tx) error {
-		var answered, lastUser int64
+		var st parley.ConversationState
 		err := tx.QueryRow(ctx, `SELECT answered_seq, last_user_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
-			tenantID, conversationID).Scan(&answered, &lastUser)
+			tenantID, conversationID).Scan(&st.AnsweredSeq, &st.LastUserSeq)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
 		if err != nil {
 			return fmt.Errorf("postgres: lock conversation: %w", err)
 		}
-		if release {
-			if err := db.releaseTurn(ctx, tx, tenantID, conversationID, lastUser, max(answered, uptoSeq)); err != nil {
-				return err
-			}
+		plan := parley.PlanFailure(tenantID, conversationID, st, uptoSeq, reason, release)
+		if err := db.endTurn(ctx, tx, conversationID, plan.Turn); err != nil {
+			return err
 		}
-		if answered >= uptoSeq {
+		f := plan.Failure
+		if f == nil {
 			return nil
 		}
 		if _, err := tx.Exec(ctx,
-			`UPDATE messages SET status = $1 WHERE conversation_id = $2 AND seq > $3 AND seq <= $4 AND NOT from_bot`,
-			parley.StatusReplyFailed, conversationID, answered, uptoSeq); err != nil {
+			`UPDATE messages SET status = $1 WHERE conversation_id = $2 AND seq >= $3 AND seq <= $4 AND NOT from_bot`,
+			parley.StatusReplyFailed, conversationID, f.FromSeq, f.ToSeq); err != nil {
 			return fmt.Errorf("postgres: mark failed messages: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE conversations SET answered_seq = $2 WHERE id = $1`, conversationID, uptoSeq); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE conversations SET answered_seq = $2 WHERE id = $1`, conversationID, f.ToSeq); err != nil {
 			return fmt.Errorf("postgres: advance answered: %w", err)
 		}
-		return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventReplyFailed,
-			map[string]any{"conversation_id": conversationID, "from_seq": answered + 1, "to_seq": uptoSeq, "reason": reason},
-			parley.Now())
+		return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventReplyFailed, f, parley.Now())
 	})
 }
 
@@ -414,25 +398,22 @@ func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, a
 	return out, nil
 }
 
-// releaseTurn ends a reply job's turn once everything up to answered is
-// answered (parley.Reply.Release): user messages after it came while the
-// job held the turn and queued no job, so the next one is queued here. The
-// caller holds the conversation's row lock.
-func (db *DB) releaseTurn(ctx context.Context, tx pgx.Tx, tenantID, conversationID string, lastUser, answered int64) error {
-	pending := lastUser > answered
-	if _, err := tx.Exec(ctx, `UPDATE conversations SET reply_queued = $2 WHERE id = $1`, conversationID, pending); err != nil {
+// endTurn ends a reply job's turn as the plan says (parley.TurnEnd), in a
+// write that does not advance the conversation. The caller holds the
+// conversation's row lock.
+func (db *DB) endTurn(ctx context.Context, tx pgx.Tx, conversationID string, t parley.TurnEnd) error {
+	if !t.End {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE conversations SET reply_queued = $2 WHERE id = $1`, conversationID, t.Pending); err != nil {
 		return fmt.Errorf("postgres: end reply turn: %w", err)
 	}
-	if pending {
-		return db.queueFollowUp(ctx, tx, tenantID, conversationID)
+	if t.Job != nil {
+		if err := db.enqueue(ctx, tx, *t.Job, store.ReplyJobOpts()); err != nil {
+			return fmt.Errorf("postgres: enqueue reply: %w", err)
+		}
 	}
 	return nil
-}
-
-// queueFollowUp queues the reply job of the messages that came during a
-// released turn.
-func (db *DB) queueFollowUp(ctx context.Context, tx pgx.Tx, tenantID, conversationID string) error {
-	return db.enqueue(ctx, tx, parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID}, reply.InsertOpts())
 }
 
 // ClaimReply marks that a reply job has taken its turn: messages appended

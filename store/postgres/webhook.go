@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/webhook"
+	"github.com/parley-chat/parley/store"
 )
 
 const deliveryColumns = `id, conversation_id, event_id, event_type, url, status, attempts, last_error, payload,
@@ -51,7 +51,7 @@ func (db *DB) secrets(ctx context.Context, tenantID string) ([]parley.WebhookSec
 		_, err := tx.Exec(ctx,
 			`INSERT INTO webhook_secrets (id, tenant_id, secret, created_at)
 			 SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM webhook_secrets WHERE tenant_id = $2)`,
-			parley.NewID(), tenantID, webhook.NewSecret(), parley.Now())
+			parley.NewID(), tenantID, parley.NewWebhookSecret(), parley.Now())
 		return err
 	})
 	if err != nil {
@@ -90,15 +90,13 @@ func (db *DB) WebhookSecrets(ctx context.Context, tenantID string) ([]parley.Web
 // RotateWebhookSecret makes secret (a new random one when empty) the
 // current secret; the secrets current until now keep signing for overlap.
 func (db *DB) RotateWebhookSecret(ctx context.Context, tenantID, secret string, overlap time.Duration) (*parley.WebhookSecret, error) {
-	if secret == "" {
-		secret = webhook.NewSecret()
-	}
-	if _, err := webhook.ParseSecret(secret); err != nil {
-		return nil, parley.FieldError(parley.EINVALID, "body.secret", "%v", err)
+	secret, err := parley.RotationSecret(secret)
+	if err != nil {
+		return nil, err
 	}
 	now := parley.Now()
 	s := &parley.WebhookSecret{ID: parley.NewID(), Secret: secret, CreatedAt: now}
-	err := db.withTx(ctx, func(tx pgx.Tx) error {
+	err = db.withTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx,
 			`UPDATE webhook_secrets SET expires_at = $2 WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > $2)`,
 			tenantID, now.Add(overlap)); err != nil {
@@ -116,13 +114,8 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, tenantID, secret string, 
 	return s, nil
 }
 
-// EnsureWebhookSecret makes secret current unless it already is.
-func (db *DB) EnsureWebhookSecret(ctx context.Context, tenantID, secret string) error {
-	return webhook.EnsureSecret(ctx, db, tenantID, secret)
-}
-
 // DeliveryForSend reads what one attempt of a delivery sends.
-func (db *DB) DeliveryForSend(ctx context.Context, tenantID, deliveryID string) (*webhook.Outgoing, error) {
+func (db *DB) DeliveryForSend(ctx context.Context, tenantID, deliveryID string) (*parley.Outgoing, error) {
 	d, err := scanDelivery(db.pool.QueryRow(ctx,
 		`SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2`, tenantID, deliveryID))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -131,7 +124,7 @@ func (db *DB) DeliveryForSend(ctx context.Context, tenantID, deliveryID string) 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read delivery: %w", err)
 	}
-	out := &webhook.Outgoing{Delivery: *d}
+	out := &parley.Outgoing{Delivery: *d}
 	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_disabled WHERE tenant_id = $1 AND url = $2)`,
 		tenantID, d.URL).Scan(&out.Disabled); err != nil {
 		return nil, fmt.Errorf("postgres: read disabled endpoints: %w", err)
@@ -258,7 +251,7 @@ func (db *DB) ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (
 		if _, err := tx.Exec(ctx, `DELETE FROM webhook_disabled WHERE tenant_id = $1 AND url = $2`, tenantID, d.URL); err != nil {
 			return fmt.Errorf("postgres: re-enable endpoint: %w", err)
 		}
-		if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, webhook.InsertOpts()); err != nil {
+		if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, store.DeliveryJobOpts()); err != nil {
 			return fmt.Errorf("postgres: enqueue replay: %w", err)
 		}
 		out = d

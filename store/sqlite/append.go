@@ -8,7 +8,7 @@ import (
 	"fmt"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/reply"
+	"github.com/parley-chat/parley/store"
 )
 
 // AppendMessage stores a message at the end of a conversation and returns it
@@ -33,92 +33,71 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 
 // The statements of an append.
 const (
-	appendStateSQL = `SELECT c.last_user_seq, c.answered_seq, c.reply_queued, c.digest, b.reply FROM conversations c
+	appendStateSQL = `SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.digest, b.reply FROM conversations c
 	   JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.tenant_id = ? AND c.id = ?`
 	appendIdempotentSQL = `SELECT ` + messageColumns + `, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`
 	appendInsertSQL     = `INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
 	   idempotency_key, request_hash, created_at, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	// Takes the next sequence number; a user message also becomes the
-	// newest one waiting for a reply. A history-only user message (?4)
-	// counts as answered: it is history.
-	appendAdvanceSQL = `UPDATE conversations SET last_seq = last_seq + 1, updated_at = ?1, last_message_at = ?1,
-	   last_user_seq = CASE WHEN ?2 THEN last_user_seq ELSE last_seq + 1 END,
-	   answered_seq = CASE WHEN ?4 AND NOT ?2 THEN last_seq + 1 ELSE answered_seq END,
+	// The conversation advanced past the message (parley.AppendPlan).
+	appendAdvanceSQL = `UPDATE conversations SET last_seq = ?2, updated_at = ?1, last_message_at = ?1,
+	   last_user_seq = CASE WHEN ?3 THEN ?2 ELSE last_user_seq END,
+	   answered_seq = CASE WHEN ?4 THEN ?2 ELSE answered_seq END,
 	   reply_queued = CASE WHEN ?5 THEN 1 ELSE reply_queued END, digest = ?6
-	   WHERE id = ?3 RETURNING last_seq`
+	   WHERE id = ?7`
 )
 
 func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error) {
-	var lastUser, answered int64
-	var replyQueued bool
+	var st parley.ConversationState
 	var replyJSON string
-	var digest []byte
-	err := tx.QueryRowContext(ctx, appendStateSQL, tenantID, conversationID).Scan(&lastUser, &answered, &replyQueued, &digest, &replyJSON)
+	err := tx.QueryRowContext(ctx, appendStateSQL, tenantID, conversationID).Scan(&st.LastSeq, &st.LastUserSeq,
+		&st.AnsweredSeq, &st.ReplyQueued, &st.Digest, &replyJSON)
 	if errors.Is(err, sql.ErrNoRows) {
 		return parley.AppendResult{}, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 	}
 	if err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: read conversation: %w", err)
 	}
+	var prior *parley.Idempotent
 	if m.IdempotencyKey != "" {
 		var hash sql.NullString
 		prev, err := scanMessageWithHash(tx.QueryRowContext(ctx, appendIdempotentSQL, conversationID, m.IdempotencyKey), &hash)
-		if err == nil {
-			if hash.String != m.RequestHash {
-				return parley.AppendResult{}, parley.FieldError(parley.ECONFLICT, "header.Idempotency-Key",
-					"this Idempotency-Key was used for a different request")
-			}
-			return parley.AppendResult{Message: prev, Replayed: true}, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		switch {
+		case err == nil:
+			prior = &parley.Idempotent{Message: prev, RequestHash: hash.String}
+		case !errors.Is(err, sql.ErrNoRows):
 			return parley.AppendResult{}, fmt.Errorf("sqlite: read idempotent message: %w", err)
 		}
 	}
-	var settings parley.ReplySettings
-	if err := json.Unmarshal([]byte(replyJSON), &settings); err != nil {
+	if err := json.Unmarshal([]byte(replyJSON), &st.Reply); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: decode reply settings: %w", err)
 	}
-	if !m.FromBot && !m.NoReply && settings.EffectivePolicy() == parley.PolicyReject && lastUser > answered {
-		return parley.AppendResult{}, parley.FieldError(parley.ECONFLICT, "body.message",
-			"the bot is still replying to an earlier message (reply policy: reject)")
+	now := parley.Now()
+	plan, err := parley.PlanAppend(tenantID, conversationID, st, m, prior, now)
+	if err != nil || plan.Replayed {
+		return parley.AppendResult{Message: plan.Message, Replayed: plan.Replayed}, err
 	}
-	bubbles, media, err := encodeContent(m)
+	msg := plan.Message
+	bubbles, media, err := encodeContent(msg.Bubbles, msg.AttachedMedia)
 	if err != nil {
 		return parley.AppendResult{}, err
 	}
-	enqueue := reply.NeedsJob(m, settings, replyQueued)
-	now := parley.Now()
-	digest = parley.ChainDigest(digest, m.FromBot, parley.Canonical(m.Bubbles, m.Text))
-	var seq int64
-	if err := tx.QueryRowContext(ctx, appendAdvanceSQL, micros(now), m.FromBot, conversationID, m.NoReply, enqueue, digest).Scan(&seq); err != nil {
+	if _, err := tx.ExecContext(ctx, appendAdvanceSQL, micros(now), msg.Seq, plan.UserMessage, plan.Answered,
+		plan.Job != nil, plan.Digest, conversationID); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: advance conversation: %w", err)
 	}
-	msg := &parley.Message{ID: parley.NewID(), ConversationID: conversationID, Seq: seq, FromBot: m.FromBot,
-		Text: m.Text, Bubbles: nonNil(m.Bubbles), AttachedMedia: nonNil(m.AttachedMedia), Metadata: m.Metadata, CreatedAt: now}
 	if _, err := tx.ExecContext(ctx, appendInsertSQL, msg.ID, msg.ConversationID, msg.Seq, tenantID, msg.FromBot, msg.Text,
 		bubbles, media, nullString(string(m.Metadata)), nullString(m.IdempotencyKey), nullString(m.RequestHash),
-		micros(now), digest); err != nil {
+		micros(now), plan.Digest); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: insert message: %w", err)
 	}
-	if m.FromBot && m.NoReply {
-		return parley.AppendResult{Message: msg}, nil // history the client has: no event
-	}
-	if m.FromBot {
-		// A bot-side message (an operator taking over) triggers no reply,
-		// but it is news for the integrator.
+	if plan.Event {
 		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, msg, now); err != nil {
 			return parley.AppendResult{}, err
 		}
-		return parley.AppendResult{Message: msg}, nil
 	}
-	if !enqueue {
-		return parley.AppendResult{Message: msg}, nil
+	if plan.Job != nil {
+		tx.enqueue(*plan.Job, store.ReplyJobOpts())
 	}
-	job := parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID, History: m.ReplyHistory}
-	if settings.EffectivePolicy() == parley.PolicyEnqueue {
-		job.Seq = seq
-	}
-	tx.enqueue(job, reply.InsertOpts())
 	return parley.AppendResult{Message: msg}, nil
 }
 
@@ -134,12 +113,12 @@ type extraScan struct {
 
 func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }
 
-func encodeContent(m parley.NewMessage) (bubbles, media string, err error) {
-	b, err := json.Marshal(nonNil(m.Bubbles))
+func encodeContent(bubbles []string, attached []parley.Media) (string, string, error) {
+	b, err := json.Marshal(nonNil(bubbles))
 	if err != nil {
 		return "", "", fmt.Errorf("sqlite: encode bubbles: %w", err)
 	}
-	md, err := json.Marshal(nonNil(m.AttachedMedia))
+	md, err := json.Marshal(nonNil(attached))
 	if err != nil {
 		return "", "", fmt.Errorf("sqlite: encode media: %w", err)
 	}

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/store/storetest"
-	"github.com/parley-chat/parley/webhook"
 )
 
 // TestGroupCommitIsolation: writers committed in one group do not share
@@ -242,13 +242,13 @@ func TestCommitKicksQueues(t *testing.T) {
 	}
 	job := parley.WebhookJob{TenantID: tenant.ID, DeliveryID: "d"}
 	require.Error(t, db.withTx(ctx, func(tx *Tx) error {
-		tx.enqueue(job, webhook.InsertOpts())
+		tx.enqueue(job, store.DeliveryJobOpts())
 		return errors.New("rolled back")
 	}))
 	require.Empty(t, kicked())
 	require.NoError(t, db.withTx(ctx, func(tx *Tx) error {
-		tx.enqueue(job, webhook.InsertOpts())
-		tx.enqueue(job, webhook.InsertOpts())
+		tx.enqueue(job, store.DeliveryJobOpts())
+		tx.enqueue(job, store.DeliveryJobOpts())
 		return nil
 	}))
 	require.JSONEq(t, `{"queue":"deliveries"}`, kicked())

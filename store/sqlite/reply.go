@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/live"
-	"github.com/parley-chat/parley/reply"
-	"github.com/parley-chat/parley/webhook"
+	"github.com/parley-chat/parley/store"
 )
 
 // insertEvent stores an event and, when the conversation has a webhook
@@ -59,18 +57,18 @@ func (db *DB) insertHookedEvent(ctx context.Context, tx *Tx, tenantID, conversat
 	if hook.url == "" || hook.disabled {
 		return nil
 	}
-	payload, err := webhook.Payload(typ, now, webhook.EventData(typ, eventID, conversationID, hook.botID, hook.userID, object))
+	payload, err := parley.WebhookPayload(typ, now, parley.WebhookEventData(typ, eventID, conversationID, hook.botID, hook.userID, object))
 	if err != nil {
 		return err
 	}
-	id := webhook.NewDeliveryID()
+	id := parley.NewDeliveryID()
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO webhook_deliveries (id, tenant_id, conversation_id, event_id, event_type, url, payload, status,
 		   created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		id, tenantID, conversationID, eventID, typ, hook.url, string(payload), parley.DeliveryPending, micros(now), micros(now)); err != nil {
 		return fmt.Errorf("sqlite: insert delivery: %w", err)
 	}
-	tx.enqueue(parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, webhook.InsertOpts())
+	tx.enqueue(parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, store.DeliveryJobOpts())
 	return nil
 }
 
@@ -82,7 +80,7 @@ func (db *DB) notify(conversationID string) {
 }
 
 // PublishDelta passes a streamed piece of a reply to live subscribers.
-func (db *DB) PublishDelta(_ context.Context, d live.Delta) error {
+func (db *DB) PublishDelta(_ context.Context, d parley.Delta) error {
 	if db.hub != nil {
 		db.hub.PublishDelta(d)
 	}
@@ -191,66 +189,54 @@ func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func
 }
 
 // StoreReply stores a bot reply, its context and the updated summary, and
-// marks the user messages up to r.UptoSeq answered, all at once. It returns
-// nil when there was nothing to store: already answered (a retried job), or
-// dropped because a newer user message arrived (r.DropIfNewer).
+// marks the user messages up to r.UptoSeq answered, all at once, as
+// parley.PlanReply says. It returns nil when there was nothing to store.
 func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r parley.Reply) (*parley.Message, error) {
 	var out *parley.Message
 	err := db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
-		var lastUser, answered, lastSeq, summarySeq int64
-		var digest []byte
+		var st parley.ConversationState
 		var hook eventHook
 		err := tx.QueryRowContext(ctx,
 			`SELECT c.last_user_seq, c.answered_seq, c.last_seq, c.summary_seq, c.digest, `+hookColumns+`
 			 FROM conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
 			 WHERE c.tenant_id = ? AND c.id = ?`,
-			tenantID, conversationID).Scan(append([]any{&lastUser, &answered, &lastSeq, &summarySeq, &digest}, hook.dest()...)...)
+			tenantID, conversationID).Scan(append([]any{&st.LastUserSeq, &st.AnsweredSeq, &st.LastSeq, &st.SummarySeq, &st.Digest},
+			hook.dest()...)...)
 		if errors.Is(err, sql.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: read conversation: %w", err)
 		}
-		if answered >= r.UptoSeq || (r.DropIfNewer && lastUser > r.UptoSeq) {
-			if r.Release {
-				return releaseTurn(ctx, tx, tenantID, conversationID, lastUser, max(answered, r.UptoSeq))
-			}
-			return nil
+		now := parley.Now()
+		plan := parley.PlanReply(tenantID, conversationID, st, r, now)
+		m := plan.Message
+		if m == nil {
+			return endTurn(ctx, tx, conversationID, plan.Turn)
 		}
-		bubbles, media, err := encodeContent(r.Message)
+		bubbles, media, err := encodeContent(m.Bubbles, m.AttachedMedia)
 		if err != nil {
 			return err
 		}
-		now := parley.Now()
-		m := &parley.Message{ID: parley.NewID(), ConversationID: conversationID, Seq: lastSeq + 1, FromBot: true,
-			Text: r.Message.Text, Bubbles: nonNil(r.Message.Bubbles), AttachedMedia: nonNil(r.Message.AttachedMedia),
-			Metadata: r.Message.Metadata, CreatedAt: now}
-		digest = parley.ChainDigest(digest, true, parley.Canonical(m.Bubbles, m.Text))
 		var pk int64
 		if err := tx.QueryRowContext(ctx,
 			`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
 			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING pk`,
-			m.ID, conversationID, m.Seq, tenantID, m.Text, bubbles, media, nullString(string(m.Metadata)), micros(now), digest).Scan(&pk); err != nil {
+			m.ID, conversationID, m.Seq, tenantID, m.Text, bubbles, media, nullString(string(m.Metadata)), micros(now), plan.Digest).Scan(&pk); err != nil {
 			return fmt.Errorf("sqlite: insert reply: %w", err)
 		}
-		summary, newSummarySeq := "", summarySeq
-		if r.SummarySeq > summarySeq {
-			summary, newSummarySeq = r.Summary, r.SummarySeq
-		}
-		// Releasing the turn (r.Release) goes with the advance: see
-		// releaseTurn.
-		pending := lastUser > r.UptoSeq
+		// Ending the turn goes with the advance: one statement fewer.
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE conversations SET last_seq = ?, answered_seq = ?, updated_at = ?, last_message_at = ?,
-			   summary = CASE WHEN ? > summary_seq THEN ? ELSE summary END, summary_seq = ?, digest = ?,
+			   summary = CASE WHEN ? THEN ? ELSE summary END, summary_seq = ?, digest = ?,
 			   reply_queued = CASE WHEN ? THEN ? ELSE reply_queued END
 			 WHERE id = ?`,
-			m.Seq, r.UptoSeq, micros(now), micros(now), newSummarySeq, summary, newSummarySeq, digest,
-			r.Release, pending, conversationID); err != nil {
+			m.Seq, plan.AnsweredSeq, micros(now), micros(now), plan.NewSummary, plan.Summary, plan.SummarySeq, plan.Digest,
+			plan.Turn.End, plan.Turn.Pending, conversationID); err != nil {
 			return fmt.Errorf("sqlite: advance conversation: %w", err)
 		}
-		if r.Release && pending {
-			queueFollowUp(tx, tenantID, conversationID)
+		if plan.Turn.Job != nil {
+			tx.enqueue(*plan.Turn.Job, store.ReplyJobOpts())
 		}
 		if len(r.Context) > 0 {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO reply_contexts (message_pk, context) VALUES (?, ?)`,
@@ -270,40 +256,37 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 	return out, err
 }
 
-// FailReply marks the user messages up to uptoSeq as not answerable and
-// records a reply.failed event with the reason. Later replies do not answer
-// them again.
+// FailReply records a reply that could not be made, as parley.PlanFailure
+// says: its user messages reply_failed, and a reply.failed event.
 func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string, release bool) error {
 	defer db.notify(conversationID)
 	return db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
-		var answered, lastUser int64
+		var st parley.ConversationState
 		err := tx.QueryRowContext(ctx, `SELECT answered_seq, last_user_seq FROM conversations WHERE tenant_id = ? AND id = ?`,
-			tenantID, conversationID).Scan(&answered, &lastUser)
+			tenantID, conversationID).Scan(&st.AnsweredSeq, &st.LastUserSeq)
 		if errors.Is(err, sql.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: read conversation: %w", err)
 		}
-		if release {
-			if err := releaseTurn(ctx, tx, tenantID, conversationID, lastUser, max(answered, uptoSeq)); err != nil {
-				return err
-			}
+		plan := parley.PlanFailure(tenantID, conversationID, st, uptoSeq, reason, release)
+		if err := endTurn(ctx, tx, conversationID, plan.Turn); err != nil {
+			return err
 		}
-		if answered >= uptoSeq {
+		f := plan.Failure
+		if f == nil {
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx,
-			`UPDATE messages SET status = ? WHERE conversation_id = ? AND seq > ? AND seq <= ? AND from_bot = 0`,
-			parley.StatusReplyFailed, conversationID, answered, uptoSeq); err != nil {
+			`UPDATE messages SET status = ? WHERE conversation_id = ? AND seq >= ? AND seq <= ? AND from_bot = 0`,
+			parley.StatusReplyFailed, conversationID, f.FromSeq, f.ToSeq); err != nil {
 			return fmt.Errorf("sqlite: mark failed messages: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE conversations SET answered_seq = ? WHERE id = ?`, uptoSeq, conversationID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE conversations SET answered_seq = ? WHERE id = ?`, f.ToSeq, conversationID); err != nil {
 			return fmt.Errorf("sqlite: advance answered: %w", err)
 		}
-		return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventReplyFailed,
-			map[string]any{"conversation_id": conversationID, "from_seq": answered + 1, "to_seq": uptoSeq, "reason": reason},
-			parley.Now())
+		return db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventReplyFailed, f, parley.Now())
 	})
 }
 
@@ -345,24 +328,19 @@ func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, a
 	return out, rows.Err()
 }
 
-// releaseTurn ends a reply job's turn once everything up to answered is
-// answered (parley.Reply.Release): user messages after it came while the
-// job held the turn and queued no job, so the next one is queued here.
-func releaseTurn(ctx context.Context, tx *Tx, tenantID, conversationID string, lastUser, answered int64) error {
-	pending := lastUser > answered
-	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET reply_queued = ? WHERE id = ?`, pending, conversationID); err != nil {
+// endTurn ends a reply job's turn as the plan says (parley.TurnEnd), in a
+// write that does not advance the conversation.
+func endTurn(ctx context.Context, tx *Tx, conversationID string, t parley.TurnEnd) error {
+	if !t.End {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET reply_queued = ? WHERE id = ?`, t.Pending, conversationID); err != nil {
 		return fmt.Errorf("sqlite: end reply turn: %w", err)
 	}
-	if pending {
-		queueFollowUp(tx, tenantID, conversationID)
+	if t.Job != nil {
+		tx.enqueue(*t.Job, store.ReplyJobOpts())
 	}
 	return nil
-}
-
-// queueFollowUp queues the reply job of the messages that came during a
-// released turn.
-func queueFollowUp(tx *Tx, tenantID, conversationID string) {
-	tx.enqueue(parley.ReplyJob{TenantID: tenantID, ConversationID: conversationID}, reply.InsertOpts())
 }
 
 // ClaimReply marks that a reply job has taken its turn: messages appended

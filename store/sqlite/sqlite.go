@@ -32,12 +32,16 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/store"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// DB provides every area of the store contract.
+var _ parley.Store = (*DB)(nil)
 
 // DB is the SQLite store.
 type DB struct {

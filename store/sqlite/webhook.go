@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/webhook"
+	"github.com/parley-chat/parley/store"
 )
 
 const deliveryColumns = `id, conversation_id, event_id, event_type, url, status, attempts, last_error, payload,
@@ -42,7 +42,7 @@ func (db *DB) secrets(ctx context.Context, tenantID string) ([]parley.WebhookSec
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO webhook_secrets (id, tenant_id, secret, created_at)
 			 SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM webhook_secrets WHERE tenant_id = ?)`,
-			parley.NewID(), tenantID, webhook.NewSecret(), micros(parley.Now()), tenantID)
+			parley.NewID(), tenantID, parley.NewWebhookSecret(), micros(parley.Now()), tenantID)
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("sqlite: create webhook secret: %w", err)
@@ -77,15 +77,13 @@ func (db *DB) WebhookSecrets(ctx context.Context, tenantID string) ([]parley.Web
 // RotateWebhookSecret makes secret (a new random one when empty) the
 // current secret; the secrets current until now keep signing for overlap.
 func (db *DB) RotateWebhookSecret(ctx context.Context, tenantID, secret string, overlap time.Duration) (*parley.WebhookSecret, error) {
-	if secret == "" {
-		secret = webhook.NewSecret()
-	}
-	if _, err := webhook.ParseSecret(secret); err != nil {
-		return nil, parley.FieldError(parley.EINVALID, "body.secret", "%v", err)
+	secret, err := parley.RotationSecret(secret)
+	if err != nil {
+		return nil, err
 	}
 	now := parley.Now()
 	s := &parley.WebhookSecret{ID: parley.NewID(), Secret: secret, CreatedAt: now}
-	err := db.withTx(ctx, func(tx *Tx) error {
+	err = db.withTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE webhook_secrets SET expires_at = ? WHERE tenant_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
 			micros(now.Add(overlap)), tenantID, micros(now.Add(overlap))); err != nil {
@@ -103,13 +101,8 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, tenantID, secret string, 
 	return s, nil
 }
 
-// EnsureWebhookSecret makes secret current unless it already is.
-func (db *DB) EnsureWebhookSecret(ctx context.Context, tenantID, secret string) error {
-	return webhook.EnsureSecret(ctx, db, tenantID, secret)
-}
-
 // DeliveryForSend reads what one attempt of a delivery sends.
-func (db *DB) DeliveryForSend(ctx context.Context, tenantID, deliveryID string) (*webhook.Outgoing, error) {
+func (db *DB) DeliveryForSend(ctx context.Context, tenantID, deliveryID string) (*parley.Outgoing, error) {
 	d, err := scanDelivery(db.read.QueryRowContext(ctx,
 		`SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE tenant_id = ? AND id = ?`, tenantID, deliveryID))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -118,7 +111,7 @@ func (db *DB) DeliveryForSend(ctx context.Context, tenantID, deliveryID string) 
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read delivery: %w", err)
 	}
-	out := &webhook.Outgoing{Delivery: *d}
+	out := &parley.Outgoing{Delivery: *d}
 	if err := db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_disabled WHERE tenant_id = ? AND url = ?)`,
 		tenantID, d.URL).Scan(&out.Disabled); err != nil {
 		return nil, fmt.Errorf("sqlite: read disabled endpoints: %w", err)
@@ -247,7 +240,7 @@ func (db *DB) ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (
 		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_disabled WHERE tenant_id = ? AND url = ?`, tenantID, d.URL); err != nil {
 			return fmt.Errorf("sqlite: re-enable endpoint: %w", err)
 		}
-		tx.enqueue(parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, webhook.InsertOpts())
+		tx.enqueue(parley.WebhookJob{TenantID: tenantID, DeliveryID: deliveryID}, store.DeliveryJobOpts())
 		out = d
 		return nil
 	})

@@ -1,0 +1,156 @@
+package parley
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// The store's contract, declared once and split by area. Both engines
+// (store/sqlite, store/postgres) provide every area and pass the one
+// conformance suite (store/storetest); each consumer embeds the areas it
+// uses. Every method is scoped by the tenant it is given: another tenant's
+// ids are ENOTFOUND. Errors are *Error with the codes listed, or internal.
+
+// Accounts are tenants, their API tokens, bots and users.
+type Accounts interface {
+	// EnsureTenant returns the tenant of that name, creating it.
+	EnsureTenant(ctx context.Context, name string) (*Tenant, error)
+	// CreateToken stores a token by the hash of its secret; a hash already
+	// stored returns the existing token (a bootstrap token on restart).
+	CreateToken(ctx context.Context, tenantID, name string, admin bool, hash []byte) (*Token, error)
+	// Authenticate finds the token of a hash: EUNAUTHORIZED if none.
+	Authenticate(ctx context.Context, hash []byte) (*Principal, error)
+	// ListTokens lists a tenant's tokens, never their secrets.
+	ListTokens(ctx context.Context, tenantID string) ([]Token, error)
+	// DeleteToken revokes a token: ENOTFOUND.
+	DeleteToken(ctx context.Context, tenantID, id string) error
+
+	// CreateBot stores a new bot: ECONFLICT (body.id) when the id is taken.
+	CreateBot(ctx context.Context, tenantID string, b *Bot) (*Bot, error)
+	// GetBot: ENOTFOUND.
+	GetBot(ctx context.Context, tenantID, id string) (*Bot, error)
+	// ListBots lists bots by id, after afterID.
+	ListBots(ctx context.Context, tenantID, afterID string, limit int) ([]Bot, error)
+	// UpdateBot applies a patch (BotPatch.Apply): ENOTFOUND.
+	UpdateBot(ctx context.Context, tenantID, id string, p BotPatch) (*Bot, error)
+	// DeleteBot deletes a bot with its conversations: ENOTFOUND.
+	DeleteBot(ctx context.Context, tenantID, id string) error
+
+	// GetUser: ENOTFOUND.
+	GetUser(ctx context.Context, tenantID, id string) (*User, error)
+	// PutUser creates or replaces a user; created says which.
+	PutUser(ctx context.Context, tenantID string, u *User) (user *User, created bool, err error)
+	// PatchUser applies a patch (UserPatch.Apply): ENOTFOUND, EINVALID.
+	PatchUser(ctx context.Context, tenantID, id string, p UserPatch) (*User, error)
+	// DeleteUser erases a user with their conversations and messages:
+	// ENOTFOUND.
+	DeleteUser(ctx context.Context, tenantID, id string) error
+}
+
+// Conversations are the threads of a bot and a user, and their messages.
+type Conversations interface {
+	// GetOrCreateConversation finds the conversation of the key or makes
+	// it (created): ENOTFOUND for an unknown bot, or user without
+	// CreateUser.
+	GetOrCreateConversation(ctx context.Context, tenantID string, nc NewConversation) (c *Conversation, created bool, err error)
+	// UpdateConversation sets the non-empty fields: ENOTFOUND.
+	UpdateConversation(ctx context.Context, tenantID, id, webhook, platform, language string) (*Conversation, error)
+	// GetConversation: ENOTFOUND.
+	GetConversation(ctx context.Context, tenantID, id string) (*Conversation, error)
+	// ListConversations lists by id, newest first, filtered.
+	ListConversations(ctx context.Context, tenantID string, f ConversationFilter) ([]Conversation, error)
+	// AppendMessage stores a message at the end of a conversation, once it
+	// is durable, with the reply job and event it needs (PlanAppend):
+	// ENOTFOUND; ECONFLICT for a reused idempotency key with another
+	// request (header.Idempotency-Key) or a refused message under the
+	// reject policy (body.message).
+	AppendMessage(ctx context.Context, tenantID, conversationID string, m NewMessage) (AppendResult, error)
+	// ListMessages returns a page of messages: ENOTFOUND.
+	ListMessages(ctx context.Context, tenantID, conversationID string, q HistoryQuery) ([]Message, error)
+	// SearchMessages returns, for each term, the conversation's most recent
+	// messages (at most perTerm) holding it with a seq below beforeSeq (0:
+	// any), newest first; a message may come once per term.
+	SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]Message, error)
+	// HistoryDigest returns how many messages the conversation has and the
+	// chain digest (ChainDigest) of its history up to seq, or up to the last
+	// one when there are fewer; the digest is nil when unknown: ENOTFOUND.
+	HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (stored int64, digest []byte, err error)
+}
+
+// Replies are what the reply pipeline reads and writes.
+type Replies interface {
+	// ReplyState reads everything a reply needs: ENOTFOUND.
+	ReplyState(ctx context.Context, tenantID, conversationID string) (*ReplyState, error)
+	// LockReply takes the conversation's reply lock if it is free (across
+	// replicas); unlock frees it.
+	LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error)
+	// ClaimReply ends the "a reply job is queued" state and returns the
+	// newest user message: ENOTFOUND.
+	ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error)
+	// StoreReply stores a reply as PlanReply says; nil when there was
+	// nothing to store: ENOTFOUND.
+	StoreReply(ctx context.Context, tenantID, conversationID string, r Reply) (*Message, error)
+	// FailReply marks the user messages up to uptoSeq reply_failed with a
+	// reply.failed event (PlanFailure); with release it also ends the turn
+	// as Reply.Release does: ENOTFOUND.
+	FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string, release bool) error
+	// ReplyContext returns what the model was sent for the reply at seq:
+	// ENOTFOUND.
+	ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error)
+}
+
+// Events are what happened to conversations, for live streams.
+type Events interface {
+	// ListEvents returns events after an id, oldest first.
+	ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]Event, error)
+	// PublishDelta passes a streamed piece of a reply to live subscribers
+	// (on every replica); deltas are not stored.
+	PublishDelta(ctx context.Context, d Delta) error
+}
+
+// Deliveries are webhook deliveries and the secrets that sign them.
+type Deliveries interface {
+	// ListDeliveries lists by id, newest first, filtered.
+	ListDeliveries(ctx context.Context, tenantID string, f DeliveryFilter) ([]Delivery, error)
+	// ReplayDelivery sends a delivery again under the same webhook-id, as a
+	// new series of attempts, and re-enables its endpoint: ENOTFOUND.
+	ReplayDelivery(ctx context.Context, tenantID, deliveryID string) (*Delivery, error)
+	// DeliveryForSend reads what one attempt sends: ENOTFOUND.
+	DeliveryForSend(ctx context.Context, tenantID, deliveryID string) (*Outgoing, error)
+	// RecordAttempt logs an attempt and sets the delivery's status; disable
+	// also stops every later delivery to the URL.
+	RecordAttempt(ctx context.Context, tenantID, deliveryID string, a DeliveryAttempt, status string, disable bool) error
+	// WebhookSecrets lists the secrets that still sign, newest first. A
+	// tenant without one gets its first when a delivery is sent.
+	WebhookSecrets(ctx context.Context, tenantID string) ([]WebhookSecret, error)
+	// RotateWebhookSecret makes secret (a new one when empty) current; the
+	// ones current until now sign for overlap more: EINVALID (body.secret).
+	RotateWebhookSecret(ctx context.Context, tenantID, secret string, overlap time.Duration) (*WebhookSecret, error)
+}
+
+// Health is whether the store answers.
+type Health interface {
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+}
+
+// Lifecycle is the running store: its health and its job queue. Ensuring a
+// webhook secret is EnsureWebhookSecret over Deliveries.
+type Lifecycle interface {
+	Health
+	// StartWorkers starts working the queue's jobs.
+	StartWorkers(ctx context.Context) error
+	// Close stops the queue and closes the store.
+	Close() error
+}
+
+// Store is every area: what an engine provides.
+type Store interface {
+	Accounts
+	Conversations
+	Replies
+	Events
+	Deliveries
+	Lifecycle
+}

@@ -1,0 +1,173 @@
+package storetest
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
+)
+
+func (s *suite) replies(t *testing.T) {
+	t.Run("LockReply", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		c1 := conversation(t, b, b.t1, "bot-1", "user-1")
+		c2 := conversation(t, b, b.t1, "bot-1", "user-2")
+		unlock, ok, err := b.store.LockReply(b.ctx, c1.ID)
+		require.NoError(t, err)
+		require.True(t, ok)
+		_, ok, err = b.store.LockReply(b.ctx, c1.ID)
+		require.NoError(t, err)
+		require.False(t, ok, "one reply at a time per conversation")
+		unlock2, ok, err := b.store.LockReply(b.ctx, c2.ID)
+		require.NoError(t, err)
+		require.True(t, ok, "conversations are independent")
+		unlock2()
+		unlock()
+		unlock() // giving it back twice is harmless
+		unlock, ok, err = b.store.LockReply(b.ctx, c1.ID)
+		require.NoError(t, err)
+		require.True(t, ok, "free again once given back")
+		unlock()
+	})
+
+	t.Run("ReleaseAnswered", func(t *testing.T) {
+		// A coalescing reply that ends its turn (Reply.Release) after its
+		// messages were answered by another stores nothing, and still queues
+		// the job that answers what came meanwhile, which queued none of its
+		// own; with nothing pending it queues nothing.
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot", "u")
+		jobs := func() int { return s.h.ReplyJobs(t, b.store, c.ID) }
+		reply := func(upto int64, release bool) *parley.Message {
+			m, err := b.store.StoreReply(b.ctx, b.t1.ID, c.ID, parley.Reply{UptoSeq: upto, Release: release,
+				Message: parley.NewMessage{FromBot: true, Text: "answer", Bubbles: []string{"answer"}}})
+			require.NoError(t, err)
+			return m
+		}
+		first := appendText(t, b, b.t1, c.ID, "one").Seq
+		second := appendText(t, b, b.t1, c.ID, "two").Seq // the first's job is queued: no job of its own
+		require.Equal(t, 1, jobs())
+		require.NotNil(t, reply(first, false), "another job answers the first message")
+		require.Nil(t, reply(first, true), "already answered: nothing stored")
+		require.Equal(t, 2, jobs(), "the second message's job is queued when the turn ends")
+
+		require.NotNil(t, reply(second, true))
+		require.Nil(t, reply(second, true))
+		require.Equal(t, 2, jobs(), "nothing pending: no job")
+		msgs, err := b.store.ListMessages(b.ctx, b.t1.ID, c.ID, parley.HistoryQuery{Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, msgs, 4, "two messages, two replies")
+	})
+
+	t.Run("StoreReply", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot", "u")
+		appendText(t, b, b.t1, c.ID, "one")
+		appendText(t, b, b.t1, c.ID, "two")
+		st, err := b.store.ReplyState(b.ctx, b.t1.ID, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), st.LastUserSeq)
+		require.Equal(t, int64(0), st.AnsweredSeq)
+		require.Equal(t, "bot", st.Bot.ID)
+		require.Equal(t, "u", st.User.ID)
+		require.Equal(t, c.ID, st.Conversation.ID)
+		_, err = b.store.ReplyState(b.ctx, b.t2.ID, c.ID)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err), "another tenant's conversation")
+
+		last, err := b.store.ClaimReply(b.ctx, b.t1.ID, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), last)
+		_, err = b.store.ClaimReply(b.ctx, b.t2.ID, c.ID)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
+
+		answer := parley.NewMessage{FromBot: true, Text: "both", Bubbles: []string{"both"}, Metadata: []byte(`{"reply":{"x":1}}`)}
+		_, err = b.store.StoreReply(b.ctx, b.t2.ID, c.ID, parley.Reply{UptoSeq: 2, Message: answer})
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err), "another tenant cannot reply")
+		m, err := b.store.StoreReply(b.ctx, b.t1.ID, c.ID, parley.Reply{UptoSeq: 2, Message: answer,
+			Context: []byte(`{"messages":[]}`), Summary: "they said one and two", SummarySeq: 2})
+		require.NoError(t, err)
+		require.Equal(t, int64(3), m.Seq)
+		require.True(t, m.FromBot)
+		again, err := b.store.StoreReply(b.ctx, b.t1.ID, c.ID, parley.Reply{UptoSeq: 2, Message: answer})
+		require.NoError(t, err)
+		require.Nil(t, again, "a retried job stores nothing")
+
+		st, err = b.store.ReplyState(b.ctx, b.t1.ID, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), st.AnsweredSeq)
+		require.Equal(t, "they said one and two", st.Summary)
+		require.Equal(t, int64(2), st.SummarySeq)
+		ctxJSON, err := b.store.ReplyContext(b.ctx, b.t1.ID, c.ID, 3)
+		require.NoError(t, err)
+		require.JSONEq(t, `{"messages":[]}`, string(ctxJSON))
+		_, err = b.store.ReplyContext(b.ctx, b.t2.ID, c.ID, 3)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
+		_, err = b.store.ReplyContext(b.ctx, b.t1.ID, c.ID, 1)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err), "a user message has no context")
+
+		// An older summary does not replace a newer one; DropIfNewer drops a
+		// reply that a newer message overtook.
+		appendText(t, b, b.t1, c.ID, "three")
+		appendText(t, b, b.t1, c.ID, "four")
+		dropped, err := b.store.StoreReply(b.ctx, b.t1.ID, c.ID, parley.Reply{UptoSeq: 4, Message: answer, DropIfNewer: true})
+		require.NoError(t, err)
+		require.Nil(t, dropped)
+		_, err = b.store.StoreReply(b.ctx, b.t1.ID, c.ID, parley.Reply{UptoSeq: 5, Message: answer, Summary: "old", SummarySeq: 1})
+		require.NoError(t, err)
+		st, err = b.store.ReplyState(b.ctx, b.t1.ID, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, "they said one and two", st.Summary)
+		require.Equal(t, int64(5), st.AnsweredSeq)
+
+		// The digest runs through replies like any message.
+		msgs, err := b.store.ListMessages(b.ctx, b.t1.ID, c.ID, parley.HistoryQuery{Limit: 10})
+		require.NoError(t, err)
+		digest := parley.ChainStart
+		for _, m := range msgs {
+			digest = parley.ChainDigest(digest, m.FromBot, parley.Canonical(m.Bubbles, m.Text))
+		}
+		stored, got, err := b.store.HistoryDigest(b.ctx, b.t1.ID, c.ID, 100)
+		require.NoError(t, err)
+		require.Equal(t, int64(len(msgs)), stored)
+		require.Equal(t, digest, got)
+	})
+
+	t.Run("FailReply", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot", "u")
+		appendText(t, b, b.t1, c.ID, "one")
+		appendText(t, b, b.t1, c.ID, "two")
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(b.store.FailReply(b.ctx, b.t2.ID, c.ID, 2, "x", false)))
+		require.NoError(t, b.store.FailReply(b.ctx, b.t1.ID, c.ID, 1, "model down", false))
+		require.NoError(t, b.store.FailReply(b.ctx, b.t1.ID, c.ID, 1, "again", false), "a failure recorded twice is one")
+		msgs, err := b.store.ListMessages(b.ctx, b.t1.ID, c.ID, parley.HistoryQuery{Limit: 10})
+		require.NoError(t, err)
+		require.Equal(t, parley.StatusReplyFailed, msgs[0].Status)
+		require.Equal(t, "", msgs[1].Status, "only the messages up to the failed reply's")
+		events, err := b.store.ListEvents(b.ctx, b.t1.ID, c.ID, 0, 100)
+		require.NoError(t, err)
+		var failures []parley.ReplyFailure
+		for _, e := range events {
+			if e.Type == parley.EventReplyFailed {
+				var f parley.ReplyFailure
+				require.NoError(t, json.Unmarshal(e.Data, &f))
+				failures = append(failures, f)
+			}
+		}
+		require.Equal(t, []parley.ReplyFailure{{ConversationID: c.ID, FromSeq: 1, ToSeq: 1, Reason: "model down"}}, failures)
+		st, err := b.store.ReplyState(b.ctx, b.t1.ID, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), st.AnsweredSeq, "later replies do not answer a failed message again")
+
+		// With release, the turn ends and the message left gets its job.
+		before := s.h.ReplyJobs(t, b.store, c.ID)
+		require.NoError(t, b.store.FailReply(b.ctx, b.t1.ID, c.ID, 1, "x", true))
+		require.Equal(t, before+1, s.h.ReplyJobs(t, b.store, c.ID))
+	})
+}
