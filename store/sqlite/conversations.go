@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -207,76 +206,6 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 	return out, rows.Err()
 }
 
-const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, status, created_at`
-
-func scanMessage(row interface{ Scan(...any) error }) (*parley.Message, error) {
-	var m parley.Message
-	var bubbles, media string
-	var metadata sql.NullString
-	var created int64
-	if err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &bubbles, &media, &metadata, &m.Status, &created); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(bubbles), &m.Bubbles); err != nil {
-		return nil, fmt.Errorf("decode bubbles: %w", err)
-	}
-	if err := json.Unmarshal([]byte(media), &m.AttachedMedia); err != nil {
-		return nil, fmt.Errorf("decode media: %w", err)
-	}
-	if metadata.Valid {
-		m.Metadata = json.RawMessage(metadata.String)
-	}
-	m.CreatedAt = fromMicros(created)
-	return &m, nil
-}
-
-// ListMessages returns a page of a conversation's messages.
-func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error) {
-	order := "ASC"
-	if q.Order == parley.Descending {
-		order = "DESC"
-	}
-	before := q.BeforeSeq
-	if before <= 0 {
-		before = 1 << 62
-	}
-	// One statement, its own snapshot: the tenant check is a constant
-	// condition of the page read. Only an empty page needs a second look,
-	// to tell an empty page from a conversation that is not there.
-	rows, err := db.read.QueryContext(ctx,
-		`SELECT `+messageColumns+` FROM messages WHERE conversation_id = ? AND seq > ? AND seq < ?
-		   AND EXISTS (SELECT 1 FROM conversations WHERE tenant_id = ? AND id = ?)
-		 ORDER BY seq `+order+` LIMIT ?`, conversationID, q.AfterSeq, before, tenantID, conversationID, q.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list messages: %w", err)
-	}
-	defer rows.Close()
-	// A page is often far shorter than its limit (a reply reads the one or
-	// two messages since the last): grow as rows come.
-	out := make([]parley.Message, 0, min(q.Limit, 16))
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan message: %w", err)
-		}
-		out = append(out, *m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list messages: %w", err)
-	}
-	if len(out) == 0 {
-		var one int
-		err := db.read.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE tenant_id = ? AND id = ?`, tenantID, conversationID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: read conversation: %w", err)
-		}
-	}
-	return out, nil
-}
-
 // ftsQuery turns free text into an FTS5 query that matches documents with
 // every word. Each word is quoted, so nothing in user input is FTS syntax;
 // the last word also matches as a prefix (search as you type).
@@ -316,26 +245,4 @@ func firstNonEmpty(vs ...string) string {
 		}
 	}
 	return ""
-}
-
-// HistoryDigest returns how many messages the conversation has and the
-// digest of its history up to message seq, or up to the last one when
-// there are fewer (parley.ChainDigest); the digest is nil when unknown.
-func (db *DB) HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (int64, []byte, error) {
-	var stored int64
-	var digest []byte
-	err := db.read.QueryRowContext(ctx,
-		`SELECT c.last_seq, m.digest FROM conversations c
-		 LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = min(c.last_seq, ?)
-		 WHERE c.tenant_id = ? AND c.id = ?`, seq, tenantID, conversationID).Scan(&stored, &digest)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
-	}
-	if err != nil {
-		return 0, nil, fmt.Errorf("sqlite: read history digest: %w", err)
-	}
-	if min(stored, seq) <= 0 {
-		return stored, parley.ChainStart, nil
-	}
-	return stored, digest, nil
 }

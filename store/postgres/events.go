@@ -1,0 +1,145 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/store"
+)
+
+// Channels of LISTEN/NOTIFY: every replica hears of new events and of
+// reply deltas, so that live streams follow replies made anywhere.
+const (
+	eventChannel = "parley_events"
+	deltaChannel = "parley_deltas"
+)
+
+// insertEvent stores an event and, when the conversation has a webhook
+// (its own, else its bot's) that is not disabled, the event's delivery and
+// the job that sends it, in the caller's transaction. Its NOTIFY goes out
+// at commit, and only then.
+func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
+	object, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("postgres: encode event: %w", err)
+	}
+	var eventID int64
+	var botID, userID, url string
+	var disabled bool
+	// One round trip: the event, its notification to every replica's live
+	// subscribers (sent at commit; a CTE that only selects runs when
+	// referenced, hence the join with n), and where it is delivered.
+	if err := tx.QueryRow(ctx,
+		`WITH e AS (INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id),
+		      n AS (SELECT pg_notify($6, $2))
+		 SELECT e.id, c.bot_id, c.user_id, coalesce(nullif(c.webhook, ''), b.webhook),
+		   EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id
+		           AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))
+		 FROM e, n, conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.id = $2`,
+		tenantID, conversationID, typ, object, now, eventChannel).Scan(&eventID, &botID, &userID, &url, &disabled); err != nil {
+		return fmt.Errorf("postgres: insert event: %w", err)
+	}
+	if url == "" || disabled {
+		return nil
+	}
+	payload, err := parley.WebhookPayload(typ, now, parley.WebhookEventData(typ, eventID, conversationID, botID, userID, object))
+	if err != nil {
+		return err
+	}
+	id := parley.NewDeliveryID()
+	if _, err := tx.Exec(ctx,
+		`INSERT INTO webhook_deliveries (id, tenant_id, conversation_id, event_id, event_type, url, payload, status,
+		   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
+		id, tenantID, conversationID, eventID, typ, url, string(payload), parley.DeliveryPending, now); err != nil {
+		return fmt.Errorf("postgres: insert delivery: %w", err)
+	}
+	if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, store.DeliveryJobOpts()); err != nil {
+		return fmt.Errorf("postgres: enqueue delivery: %w", err)
+	}
+	return nil
+}
+
+// PublishDelta passes a streamed piece of a reply to every replica's
+// live subscribers.
+func (db *DB) PublishDelta(ctx context.Context, d parley.Delta) error {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("postgres: encode delta: %w", err)
+	}
+	if len(b) > 7900 { // NOTIFY payloads stop at 8000 bytes
+		return nil
+	}
+	if _, err := db.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, deltaChannel, string(b)); err != nil {
+		return fmt.Errorf("postgres: notify delta: %w", err)
+	}
+	return nil
+}
+
+// listen relays NOTIFYs to the hub until ctx ends, reconnecting after
+// errors. A notification missed while reconnecting costs a stream only
+// latency: streams read stored events from the tables.
+func (db *DB) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := db.listenOnce(ctx); err != nil && ctx.Err() == nil {
+			db.logger.Warn("postgres: listen", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (db *DB) listenOnce(ctx context.Context) error {
+	pooled, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A LISTENing session is taken out of the pool for good.
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+eventChannel+"; LISTEN "+deltaChannel); err != nil {
+		return err
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		switch n.Channel {
+		case eventChannel:
+			db.hub.Notify(n.Payload)
+		case deltaChannel:
+			var d parley.Delta
+			if json.Unmarshal([]byte(n.Payload), &d) == nil {
+				db.hub.PublishDelta(d)
+			}
+		}
+	}
+}
+
+// ListEvents returns a conversation's events after an event id, oldest first.
+func (db *DB) ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error) {
+	rows, err := db.pool.Query(ctx,
+		`SELECT id, type, conversation_id, data::text, created_at FROM events
+		 WHERE tenant_id = $1 AND conversation_id = $2 AND id > $3 ORDER BY id LIMIT $4`, tenantID, conversationID, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.Event, error) {
+		var e parley.Event
+		var data string
+		err := row.Scan(&e.ID, &e.Type, &e.ConversationID, &data, &e.CreatedAt)
+		e.Data, e.CreatedAt = json.RawMessage(data), e.CreatedAt.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: scan events: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,237 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/store"
+)
+
+const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, status, created_at`
+
+func scanMessage(row pgx.Row, extra ...any) (*parley.Message, error) {
+	var m parley.Message
+	var metadata []byte
+	dest := append([]any{&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &m.Bubbles, &m.AttachedMedia,
+		&metadata, &m.Status, &m.CreatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	if metadata != nil {
+		m.Metadata = json.RawMessage(metadata)
+	}
+	m.CreatedAt = m.CreatedAt.UTC()
+	return &m, nil
+}
+
+// AppendMessage stores a message at the end of a conversation. With an
+// idempotency key already used for this conversation it returns the stored
+// message (Replayed) and stores nothing; a different request under the same
+// key is a conflict. A user message enqueues the bot's reply in the same
+// transaction, as the bot's reply policy says.
+func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string, nm parley.NewMessage) (parley.AppendResult, error) {
+	var res parley.AppendResult
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		// The row lock serialises appends to one conversation: no gaps, no
+		// duplicate sequence numbers, and the plan's checks are safe.
+		var st parley.ConversationState
+		err := tx.QueryRow(ctx,
+			`SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.digest, b.reply FROM conversations c
+			 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
+			 WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE OF c`,
+			tenantID, conversationID).Scan(&st.LastSeq, &st.LastUserSeq, &st.AnsweredSeq, &st.ReplyQueued, &st.Digest, &st.Reply)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: lock conversation: %w", err)
+		}
+		var prior *parley.Idempotent
+		if nm.IdempotencyKey != "" {
+			var hash *string
+			prev, err := scanMessage(tx.QueryRow(ctx,
+				`SELECT `+messageColumns+`, request_hash FROM messages WHERE conversation_id = $1 AND idempotency_key = $2`,
+				conversationID, nm.IdempotencyKey), &hash)
+			switch {
+			case err == nil:
+				prior = &parley.Idempotent{Message: prev}
+				if hash != nil {
+					prior.RequestHash = *hash
+				}
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("postgres: read idempotent message: %w", err)
+			}
+		}
+		now := parley.Now()
+		plan, err := parley.PlanAppend(tenantID, conversationID, st, nm, prior, now)
+		if err != nil || plan.Replayed {
+			res = parley.AppendResult{Message: plan.Message, Replayed: plan.Replayed}
+			return err
+		}
+		m := plan.Message
+		var metadata []byte
+		if len(nm.Metadata) > 0 {
+			metadata = nm.Metadata
+		}
+		// One statement, one round trip: the message, and the conversation
+		// advanced past it.
+		if _, err := tx.Exec(ctx,
+			`WITH m AS (INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
+			   idempotency_key, request_hash, created_at, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13))
+			 UPDATE conversations SET last_seq = $2, updated_at = $12, last_message_at = $12,
+			   last_user_seq = CASE WHEN $14 THEN $2 ELSE last_user_seq END,
+			   answered_seq = CASE WHEN $15 THEN $2 ELSE answered_seq END,
+			   reply_queued = reply_queued OR $16, digest = $13 WHERE id = $1`,
+			conversationID, m.Seq, m.ID, tenantID, m.FromBot, m.Text, m.Bubbles, m.AttachedMedia, metadata,
+			nullString(nm.IdempotencyKey), nullString(nm.RequestHash), now, plan.Digest, plan.UserMessage, plan.Answered,
+			plan.Job != nil); err != nil {
+			return fmt.Errorf("postgres: append message: %w", err)
+		}
+		res = parley.AppendResult{Message: m}
+		if plan.Event {
+			if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
+				return err
+			}
+		}
+		if plan.Job != nil {
+			if err := db.enqueue(ctx, tx, *plan.Job, store.ReplyJobOpts()); err != nil {
+				return fmt.Errorf("postgres: enqueue reply: %w", err)
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+// ListMessages returns a page of a conversation's messages.
+func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error) {
+	order := "ASC"
+	if q.Order == parley.Descending {
+		order = "DESC"
+	}
+	before := q.BeforeSeq
+	if before <= 0 {
+		before = 1 << 62
+	}
+	// The tenant check is part of the same statement: no second round trip.
+	rows, err := db.pool.Query(ctx,
+		`SELECT m.id, m.conversation_id, m.seq, m.from_bot, m.text, m.bubbles, m.media, m.metadata, m.status, m.created_at
+		 FROM conversations c LEFT JOIN LATERAL (
+		   SELECT * FROM messages WHERE conversation_id = c.id AND seq > $3 AND seq < $4 ORDER BY seq `+order+` LIMIT $5
+		 ) m ON true
+		 WHERE c.tenant_id = $1 AND c.id = $2 ORDER BY m.seq `+order,
+		tenantID, conversationID, q.AfterSeq, before, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list messages: %w", err)
+	}
+	defer rows.Close()
+	found := false
+	out := make([]parley.Message, 0, min(q.Limit, 16)) // pages are often short: grow as rows come
+	for rows.Next() {
+		found = true
+		var id, convID *string
+		var seq *int64
+		var fromBot *bool
+		var text *string
+		var bubbles []string
+		var media []parley.Media
+		var metadata []byte
+		var status *string
+		var created *time.Time
+		if err := rows.Scan(&id, &convID, &seq, &fromBot, &text, &bubbles, &media, &metadata, &status, &created); err != nil {
+			return nil, fmt.Errorf("postgres: scan message: %w", err)
+		}
+		if id == nil { // the conversation exists but the page is empty
+			continue
+		}
+		m := parley.Message{ID: *id, ConversationID: *convID, Seq: *seq, FromBot: *fromBot, Text: *text,
+			Bubbles: nonNil(bubbles), AttachedMedia: nonNil(media), Status: *status, CreatedAt: created.UTC()}
+		if metadata != nil {
+			m.Metadata = json.RawMessage(metadata)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: list messages: %w", err)
+	}
+	if !found {
+		return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	}
+	return out, nil
+}
+
+// RawInsert writes one message row in its own transaction with nothing else:
+// no conversation lock, no sequence check. It is the baseline the benchmark
+// compares appends with.
+func (db *DB) RawInsert(ctx context.Context, tenantID, conversationID string, seq int64, text string) error {
+	_, err := db.pool.Exec(ctx,
+		`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, created_at)
+		 VALUES ($1, $2, $3, $4, false, $5, '[]', '[]', $6)`, conversationID, seq, parley.NewID(), tenantID, text, parley.Now())
+	return err
+}
+
+// HistoryDigest returns how many messages the conversation has and the
+// digest of its history up to message seq, or up to the last one when
+// there are fewer (parley.ChainDigest); the digest is nil when unknown.
+func (db *DB) HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (int64, []byte, error) {
+	var stored int64
+	var digest []byte
+	err := db.pool.QueryRow(ctx,
+		`SELECT c.last_seq, m.digest FROM conversations c
+		 LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = least(c.last_seq, $1)
+		 WHERE c.tenant_id = $2 AND c.id = $3`, seq, tenantID, conversationID).Scan(&stored, &digest)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("postgres: read history digest: %w", err)
+	}
+	if min(stored, seq) <= 0 {
+		return stored, parley.ChainStart, nil
+	}
+	return stored, digest, nil
+}
+
+// SearchMessages returns, for each of terms, the conversation's most
+// recent messages below beforeSeq (0: any) that contain it, at most
+// perTerm of them, newest first: one statement for all terms. A message
+// may come once per term it holds. Ranking is the caller's.
+func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]parley.Message, error) {
+	var parts []string
+	args := []any{conversationID, tenantID, beforeSeq, perTerm}
+	for _, term := range terms {
+		q := tsQueryAny(term)
+		if q == "" {
+			continue
+		}
+		args = append(args, q)
+		parts = append(parts, fmt.Sprintf(`(SELECT `+messageColumns+` FROM messages
+		   WHERE conversation_id = $1 AND tenant_id = $2 AND tsv @@ to_tsquery('english', $%d) AND ($3::bigint = 0 OR seq < $3)
+		   ORDER BY seq DESC LIMIT $4)`, len(args)))
+	}
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, strings.Join(parts, "\n UNION ALL "), args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: search messages: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.Message, error) {
+		m, err := scanMessage(row)
+		if err != nil {
+			return parley.Message{}, err
+		}
+		return *m, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: scan messages: %w", err)
+	}
+	return out, nil
+}

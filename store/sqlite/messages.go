@@ -1,0 +1,273 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/store"
+)
+
+// AppendMessage stores a message at the end of a conversation and returns it
+// once it is durable. With an idempotency key already used for this
+// conversation it returns the stored message (Replayed) and stores nothing;
+// a different request under the same key is a conflict.
+func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string, msg parley.NewMessage) (parley.AppendResult, error) {
+	var res parley.AppendResult
+	err := db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
+		var err error
+		res, err = db.appendOne(ctx, tx, tenantID, conversationID, msg)
+		return err
+	})
+	if err != nil {
+		return parley.AppendResult{}, err
+	}
+	if res.Message.FromBot && !res.Replayed && !msg.NoReply {
+		db.notify(conversationID) // a bot-side message is an event
+	}
+	return res, nil
+}
+
+func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID string, m parley.NewMessage) (parley.AppendResult, error) {
+	var st parley.ConversationState
+	var replyJSON string
+	err := tx.QueryRowContext(ctx, appendStateSQL, tenantID, conversationID).Scan(&st.LastSeq, &st.LastUserSeq,
+		&st.AnsweredSeq, &st.ReplyQueued, &st.Digest, &replyJSON)
+	if errors.Is(err, sql.ErrNoRows) {
+		return parley.AppendResult{}, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	}
+	if err != nil {
+		return parley.AppendResult{}, fmt.Errorf("sqlite: read conversation: %w", err)
+	}
+	var prior *parley.Idempotent
+	if m.IdempotencyKey != "" {
+		var hash sql.NullString
+		prev, err := scanMessageWithHash(tx.QueryRowContext(ctx, appendIdempotentSQL, conversationID, m.IdempotencyKey), &hash)
+		switch {
+		case err == nil:
+			prior = &parley.Idempotent{Message: prev, RequestHash: hash.String}
+		case !errors.Is(err, sql.ErrNoRows):
+			return parley.AppendResult{}, fmt.Errorf("sqlite: read idempotent message: %w", err)
+		}
+	}
+	if err := json.Unmarshal([]byte(replyJSON), &st.Reply); err != nil {
+		return parley.AppendResult{}, fmt.Errorf("sqlite: decode reply settings: %w", err)
+	}
+	now := parley.Now()
+	plan, err := parley.PlanAppend(tenantID, conversationID, st, m, prior, now)
+	if err != nil || plan.Replayed {
+		return parley.AppendResult{Message: plan.Message, Replayed: plan.Replayed}, err
+	}
+	msg := plan.Message
+	bubbles, media, err := encodeContent(msg.Bubbles, msg.AttachedMedia)
+	if err != nil {
+		return parley.AppendResult{}, err
+	}
+	if _, err := tx.ExecContext(ctx, appendAdvanceSQL, micros(now), msg.Seq, plan.UserMessage, plan.Answered,
+		plan.Job != nil, plan.Digest, conversationID); err != nil {
+		return parley.AppendResult{}, fmt.Errorf("sqlite: advance conversation: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, appendInsertSQL, msg.ID, msg.ConversationID, msg.Seq, tenantID, msg.FromBot, msg.Text,
+		bubbles, media, nullString(string(m.Metadata)), nullString(m.IdempotencyKey), nullString(m.RequestHash),
+		micros(now), plan.Digest); err != nil {
+		return parley.AppendResult{}, fmt.Errorf("sqlite: insert message: %w", err)
+	}
+	if plan.Event {
+		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, msg, now); err != nil {
+			return parley.AppendResult{}, err
+		}
+	}
+	if plan.Job != nil {
+		tx.enqueue(*plan.Job, store.ReplyJobOpts())
+	}
+	return parley.AppendResult{Message: msg}, nil
+}
+
+func scanMessageWithHash(row *sql.Row, hash *sql.NullString) (*parley.Message, error) {
+	return scanMessage(extraScan{row: row, extra: []any{hash}})
+}
+
+// extraScan appends destinations for columns selected after the usual ones.
+type extraScan struct {
+	row   interface{ Scan(...any) error }
+	extra []any
+}
+
+func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }
+
+func encodeContent(bubbles []string, attached []parley.Media) (string, string, error) {
+	b, err := json.Marshal(nonNil(bubbles))
+	if err != nil {
+		return "", "", fmt.Errorf("sqlite: encode bubbles: %w", err)
+	}
+	md, err := json.Marshal(nonNil(attached))
+	if err != nil {
+		return "", "", fmt.Errorf("sqlite: encode media: %w", err)
+	}
+	return string(b), string(md), nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, status, created_at`
+
+func scanMessage(row interface{ Scan(...any) error }) (*parley.Message, error) {
+	var m parley.Message
+	var bubbles, media string
+	var metadata sql.NullString
+	var created int64
+	if err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &bubbles, &media, &metadata, &m.Status, &created); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(bubbles), &m.Bubbles); err != nil {
+		return nil, fmt.Errorf("decode bubbles: %w", err)
+	}
+	if err := json.Unmarshal([]byte(media), &m.AttachedMedia); err != nil {
+		return nil, fmt.Errorf("decode media: %w", err)
+	}
+	if metadata.Valid {
+		m.Metadata = json.RawMessage(metadata.String)
+	}
+	m.CreatedAt = fromMicros(created)
+	return &m, nil
+}
+
+// ListMessages returns a page of a conversation's messages.
+func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error) {
+	order := "ASC"
+	if q.Order == parley.Descending {
+		order = "DESC"
+	}
+	before := q.BeforeSeq
+	if before <= 0 {
+		before = 1 << 62
+	}
+	// One statement, its own snapshot: the tenant check is a constant
+	// condition of the page read. Only an empty page needs a second look,
+	// to tell an empty page from a conversation that is not there.
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT `+messageColumns+` FROM messages WHERE conversation_id = ? AND seq > ? AND seq < ?
+		   AND EXISTS (SELECT 1 FROM conversations WHERE tenant_id = ? AND id = ?)
+		 ORDER BY seq `+order+` LIMIT ?`, conversationID, q.AfterSeq, before, tenantID, conversationID, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+	}
+	defer rows.Close()
+	// A page is often far shorter than its limit (a reply reads the one or
+	// two messages since the last): grow as rows come.
+	out := make([]parley.Message, 0, min(q.Limit, 16))
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: scan message: %w", err)
+		}
+		out = append(out, *m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+	}
+	if len(out) == 0 {
+		var one int
+		err := db.read.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE tenant_id = ? AND id = ?`, tenantID, conversationID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read conversation: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// HistoryDigest returns how many messages the conversation has and the
+// digest of its history up to message seq, or up to the last one when
+// there are fewer (parley.ChainDigest); the digest is nil when unknown.
+func (db *DB) HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (int64, []byte, error) {
+	var stored int64
+	var digest []byte
+	err := db.read.QueryRowContext(ctx,
+		`SELECT c.last_seq, m.digest FROM conversations c
+		 LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = min(c.last_seq, ?)
+		 WHERE c.tenant_id = ? AND c.id = ?`, seq, tenantID, conversationID).Scan(&stored, &digest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("sqlite: read history digest: %w", err)
+	}
+	if min(stored, seq) <= 0 {
+		return stored, parley.ChainStart, nil
+	}
+	return stored, digest, nil
+}
+
+// SearchMessages returns, for each of terms, the conversation's most
+// recent messages below beforeSeq (0: any) that contain it, at most
+// perTerm of them, newest first: one statement for all terms. A message
+// may come once per term it holds. Ranking is the caller's: FTS5's bm25()
+// would scan every conversation's matches for its statistics.
+func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]parley.Message, error) {
+	conv := `conv : "` + strings.ReplaceAll(conversationID, "-", "") + `" AND text : (`
+	var parts []string
+	var args []any
+	for _, term := range terms {
+		q := ftsQueryAny(term)
+		if q == "" {
+			continue
+		}
+		// The seq bound is given to the index as a rowid bound (a
+		// conversation's rows are numbered in seq order), so that matches
+		// inside the history window are never read: a search for a common
+		// word would otherwise read and throw away dozens of them first.
+		parts = append(parts, `SELECT * FROM (SELECT `+prefixed("m.", messageColumns)+`
+		   FROM messages_fts f JOIN messages m ON m.pk = f.rowid
+		   WHERE messages_fts MATCH ? AND f.rowid < coalesce((SELECT pk FROM messages
+		         WHERE conversation_id = ? AND seq = ?), 9223372036854775807)
+		     AND m.conversation_id = ? AND m.tenant_id = ? AND (? = 0 OR m.seq < ?)
+		   ORDER BY f.rowid DESC LIMIT ?)`)
+		args = append(args, conv+q+`)`, conversationID, beforeSeq, conversationID, tenantID, beforeSeq, beforeSeq, perTerm)
+	}
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	rows, err := db.read.QueryContext(ctx, strings.Join(parts, "\n UNION ALL "), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search messages: %w", err)
+	}
+	defer rows.Close()
+	var out []parley.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: scan message: %w", err)
+		}
+		out = append(out, *m)
+	}
+	return out, rows.Err()
+}
+
+// The statements of an append.
+const (
+	appendStateSQL = `SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.digest, b.reply FROM conversations c
+	   JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.tenant_id = ? AND c.id = ?`
+	appendIdempotentSQL = `SELECT ` + messageColumns + `, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`
+	appendInsertSQL     = `INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
+	   idempotency_key, request_hash, created_at, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// The conversation advanced past the message (parley.AppendPlan).
+	appendAdvanceSQL = `UPDATE conversations SET last_seq = ?2, updated_at = ?1, last_message_at = ?1,
+	   last_user_seq = CASE WHEN ?3 THEN ?2 ELSE last_user_seq END,
+	   answered_seq = CASE WHEN ?4 THEN ?2 ELSE answered_seq END,
+	   reply_queued = CASE WHEN ?5 THEN 1 ELSE reply_queued END, digest = ?6
+	   WHERE id = ?7`
+)
