@@ -1,7 +1,9 @@
 // Package parley holds Parley's domain: the types every other package speaks
-// in and the error codes the HTTP layer maps to statuses. It depends on
-// nothing but the standard library; stores, the HTTP API and the workers
-// depend on it, never the other way round.
+// in, the error codes the HTTP layer maps to statuses, the store's contract
+// (store.go), the rules of a conversation's writes (plan.go) and the
+// validation of what clients send (validate.go). It imports only the
+// standard library; stores, the HTTP API and the workers depend on it,
+// never the other way round.
 package parley
 
 import (

@@ -11,14 +11,65 @@ import (
 // check returns an *Error (EINVALID) naming the field at fault, a JSON path
 // such as "body.user_id", so that every entry point reports it the same way.
 
-// ValidID checks a client-chosen id: printable text without surrounding
-// spaces, at most MaxIDLen characters.
+// IDAlphabet is what client-chosen ids (bots, users, V1 conversation ids,
+// tenant names) are made of: ASCII letters and digits and - _ . : @ + =,
+// enough for platform ids ("user-789", "+34600111222", "@ana:matrix.org",
+// "U024BE7LH"). Ids end up in URLs, logs and file names, so no slash, no
+// space, no "..", and no leading dot.
+const IDAlphabet = "A-Z a-z 0-9 - _ . : @ + ="
+
+// ValidID checks a client-chosen id: 1 to MaxIDLen characters of
+// IDAlphabet, not starting with a dot, with no "..".
 func ValidID(id, field string) error {
-	if !utf8.ValidString(id) || strings.TrimSpace(id) != id || strings.IndexFunc(id, unicode.IsControl) >= 0 {
-		return FieldError(EINVALID, field, "ids are printable text without surrounding spaces")
+	if id == "" {
+		return FieldError(EINVALID, field, "an id is required")
 	}
-	if n := utf8.RuneCountInString(id); n > MaxIDLen {
-		return FieldError(EINVALID, field, "expected at most %d characters, got %d", MaxIDLen, n)
+	if len(id) > MaxIDLen {
+		return FieldError(EINVALID, field, "expected at most %d characters, got %d", MaxIDLen, utf8.RuneCountInString(id))
+	}
+	for i := 0; i < len(id); i++ {
+		if !idByte(id[i]) {
+			return FieldError(EINVALID, field, "ids are made of %s; found %q", IDAlphabet, firstRune(id[i:]))
+		}
+	}
+	if id[0] == '.' || strings.Contains(id, "..") {
+		return FieldError(EINVALID, field, "an id may not start with a dot or contain \"..\"")
+	}
+	return nil
+}
+
+func idByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-_.:@+=", c) >= 0
+}
+
+func firstRune(s string) string {
+	r, _ := utf8.DecodeRuneInString(s)
+	return string(r)
+}
+
+// ValidText checks a message text (or bubble): at most MaxTextLen bytes of
+// UTF-8. Invalid UTF-8 and lone surrogates in a JSON body have already been
+// replaced by U+FFFD when it was decoded (as RFC 8259 lets a decoder do),
+// so text is stored as decoded.
+func ValidText(s, field string) error {
+	if len(s) > MaxTextLen {
+		return FieldError(EINVALID, field, "at most %d bytes of UTF-8, got %d", MaxTextLen, len(s))
+	}
+	if !utf8.ValidString(s) {
+		return FieldError(EINVALID, field, "not valid UTF-8")
+	}
+	return nil
+}
+
+// ValidName checks a display name (of a token): printable text without
+// surrounding spaces.
+func ValidName(name, field string) error {
+	if !utf8.ValidString(name) || strings.TrimSpace(name) != name || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return FieldError(EINVALID, field, "names are printable text without surrounding spaces")
 	}
 	return nil
 }

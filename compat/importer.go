@@ -116,10 +116,9 @@ func importOne(ctx context.Context, st Store, tenantID string, line []byte) (int
 	} else if err := json.Unmarshal(line, &rec); err != nil {
 		return 0, parley.Errorf(parley.EINVALID, "not a V1 body or an exported conversation: %v", err)
 	}
-	for field, v := range map[string]string{"conversation_id": rec.ConversationID, "bot_id": rec.BotID, "user_id": rec.UserID} {
-		if strings.TrimSpace(v) == "" || len(v) > parley.MaxIDLen {
-			return 0, parley.FieldError(parley.EINVALID, field, "required, at most %d characters", parley.MaxIDLen)
-		}
+	if err := parley.FirstError(parley.ValidID(rec.ConversationID, "conversation_id"), parley.ValidID(rec.BotID, "bot_id"),
+		parley.ValidID(rec.UserID, "user_id")); err != nil {
+		return 0, err
 	}
 	items := make([]parley.HistoryItem, 0, len(rec.Messages)+1)
 	for i, m := range rec.Messages {

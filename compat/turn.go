@@ -81,7 +81,7 @@ func (t *Turn) Validate() error {
 			return parley.FieldError(parley.EINVALID, field, "a history item needs text")
 		}
 	}
-	return parley.FirstError(parley.ValidID(t.ConversationID, "body.conversation_id"), parley.ValidID(t.BotID, "body.bot_id"),
+	return parley.FirstError(parley.ValidText(t.Message, "body.message"), parley.ValidID(t.ConversationID, "body.conversation_id"), parley.ValidID(t.BotID, "body.bot_id"),
 		parley.ValidID(t.UserID, "body.user_id"), parley.ValidURL(t.Webhook, "body.webhook"),
 		parley.ValidKV(t.UserKV, "body.user_kv_pairs"))
 }

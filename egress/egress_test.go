@@ -37,6 +37,19 @@ func TestAllowed(t *testing.T) {
 		{"::ffff:10.0.0.1", false},
 		{"64:ff9b::7f00:1", false}, // NAT64 of 127.0.0.1
 		{"2002:7f00:1::", false},   // 6to4 of 127.0.0.1
+		{"::127.0.0.1", false},     // IPv4-compatible
+		{"::7f00:1", false},
+		{"::a00:1", false},
+		{"::ffff:0:7f00:1", false}, // IPv4-translated
+		{"::ffff:0:a9fe:a9fe", false},
+		{"2002:a9fe:a9fe::1", false},                    // 6to4 of the metadata address
+		{"2001:0:4136:e378:8000:63bf:80ff:fffe", false}, // Teredo, client 127.0.0.1
+		{"2001:0:7f00:1:8000:63bf:f7f7:f7f7", false},    // Teredo, server 127.0.0.1
+		{"2001:0:4136:e378:8000:63bf:f7f7:f7f7", true},  // Teredo, both public
+		{"64:ff9b::808:808", true},                      // NAT64 of 8.8.8.8
+		{"2002:808:808::1", true},                       // 6to4 of 8.8.8.8
+		{"::8.8.8.8", true},                             // compatible form of a public address
+		{"fec0::1", false},                              // site-local
 		{"172.32.0.1", true},
 		{"8.8.8.8", true},
 		{"1.1.1.1", true},
@@ -67,6 +80,9 @@ func TestClientRefuses(t *testing.T) {
 		"http://0177.0.0.1:" + port, // in octal
 		"http://127.1:" + port,      // short form
 		"http://[::ffff:127.0.0.1]:" + port,
+		"http://[::127.0.0.1]:" + port,
+		"http://[::ffff:0:7f00:1]:" + port,
+		"http://[2002:7f00:1::]:" + port,
 	} {
 		res, err := c.Get(u)
 		if err == nil {
@@ -95,4 +111,39 @@ func TestClientRefuses(t *testing.T) {
 	require.NoError(t, err)
 	res.Body.Close()
 	require.Equal(t, http.StatusFound, res.StatusCode)
+}
+
+// TestClientRefusesIPv6Forms: the dialled address is checked, whatever
+// IPv6 form of loopback the URL names.
+func TestClientRefusesIPv6Forms(t *testing.T) {
+	t.Parallel()
+	c := NewClient(Options{})
+	for _, host := range []string{"[::127.0.0.1]", "[::ffff:0:7f00:1]", "[::ffff:127.0.0.1]", "[64:ff9b::7f00:1]", "[2002:7f00:1::]"} {
+		_, err := c.Get("http://" + host + ":9/")
+		require.ErrorIs(t, err, ErrForbidden, host)
+	}
+}
+
+// FuzzAllowed: an allowed IPv6 address carries no refused IPv4 address,
+// and an IPv4-mapped address is judged as its IPv4 address.
+func FuzzAllowed(f *testing.F) {
+	for _, s := range []string{"::127.0.0.1", "::ffff:0:7f00:1", "::ffff:127.0.0.1", "64:ff9b::7f00:1", "2002:7f00:1::",
+		"2001:0:4136:e378:8000:63bf:80ff:fffe", "8.8.8.8", "2606:4700:4700::1111", "fe80::1"} {
+		b := netip.MustParseAddr(s).As16()
+		f.Add(b[:])
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) != 16 {
+			return
+		}
+		ip := netip.AddrFrom16([16]byte(raw))
+		if Allowed(ip) {
+			for _, v4 := range Embedded(ip) {
+				require.True(t, Allowed(v4), "%s carries %s", ip, v4)
+			}
+		}
+		if ip.Is4In6() {
+			require.Equal(t, Allowed(ip.Unmap()), Allowed(ip), ip.String())
+		}
+	})
 }

@@ -298,6 +298,11 @@ func (s *Server) appendMessage(ctx context.Context, in *appendMessageInput) (*ap
 	}
 	var signals <-chan live.Signal
 	if wait > 0 && !nm.FromBot {
+		release, err := s.holdStream(principal(ctx))
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		var cancel func()
 		signals, cancel = s.hub.Subscribe(in.ID) // before the append: no news can be missed
 		defer cancel()
@@ -340,9 +345,12 @@ func newMessage(m messageInput) (parley.NewMessage, error) {
 		}
 		nm.AttachedMedia = append(nm.AttachedMedia, a.Media)
 	}
+	if err := check(parley.ValidText(m.Text, "body.message.text")); err != nil {
+		return nm, err
+	}
 	for i, b := range m.Bubbles {
-		if len(b) > parley.MaxTextLen {
-			return nm, fieldProblem(fmt.Sprintf("body.message.bubbles[%d]", i), "bubble longer than %d bytes", parley.MaxTextLen)
+		if err := check(parley.ValidText(b, fmt.Sprintf("body.message.bubbles[%d]", i))); err != nil {
+			return nm, err
 		}
 	}
 	switch {

@@ -411,6 +411,23 @@ func TestBadInput(t *testing.T) {
 			{"id too long", "POST", "/api/bots", map[string]any{"id": strings.Repeat("b", 129)}, 422, "body.id"},
 			{"duplicate bot", "POST", "/api/bots", map[string]any{"id": "bot-1"}, 409, "body.id"},
 			{"nested kv", "PUT", "/api/users/u2", map[string]any{"kv": map[string]any{"a": map[string]any{"b": 1}}}, 422, "body.kv.a"},
+			// The text limit is in bytes: 11,000 "€" are 33,000.
+			{"text over the byte limit", "POST", msgs, map[string]any{"message": map[string]any{"text": strings.Repeat("€", 11000)}},
+				422, "body.message.text"},
+			{"bubble over the byte limit", "POST", msgs, map[string]any{"message": map[string]any{
+				"bubbles": []string{strings.Repeat("😀", 8001)}}}, 422, "body.message.bubbles[0]"},
+			// Ids are of the documented alphabet.
+			{"slash in an id", "POST", "/api/bots", map[string]any{"id": "a/b"}, 422, "body.id"},
+			{"dot-dot id", "POST", "/api/bots", map[string]any{"id": ".."}, 422, "body.id"},
+			{"path in an id", "POST", "/api/bots", map[string]any{"id": "../x"}, 422, "body.id"},
+			{"space in an id", "PUT", "/api/users/a%20b", map[string]any{}, 422, "path.id"},
+			{"replacement characters id", "POST", "/api/conversations", map[string]any{"bot_id": "bot-1",
+				"user_id": "\ufffd\ufffd", "create_user_if_not_exists": true}, 422, "body.user_id"},
+			{"invalid UTF-8 id", "POST", "/api/conversations", "{\"bot_id\":\"bot-1\",\"user_id\":\"\xff\xfe\"," +
+				"\"create_user_if_not_exists\":true}", 422, "body.user_id"},
+			{"negative wait", "POST", msgs + "?wait=-5s", map[string]any{"message": map[string]any{"text": "x"}}, 422, "query.wait"},
+			{"bad percent-encoding", "GET", "/api/conversations?cursor=%%%", nil, 422, "query.cursor"},
+			{"empty body", "POST", "/api/conversations", "", 400, "body"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -27,7 +28,8 @@ const MaxWait = 60 * time.Second
 // ids, resumable with Last-Event-ID (or ?after=), and message.delta pieces
 // of replies while the model streams them (not stored, not resumable).
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx, stop := s.untilRevoked(r.Context())
+	defer stop()
 	p := principal(ctx)
 	id := r.PathValue("id")
 	if _, err := s.store.GetConversation(ctx, p.TenantID, id); err != nil {
@@ -53,6 +55,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusInternalServerError, "streaming unsupported", "")
 		return
 	}
+	release, scope := s.limiter.hold(p)
+	if scope != "" {
+		s.limiter.refused.WithLabelValues(scope, "streams").Inc()
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, http.StatusTooManyRequests, "too many open event streams and waits for this "+scope+"; close one first",
+			"header.Authorization")
+		return
+	}
+	defer release()
 	signals, cancel := s.hub.Subscribe(id)
 	defer cancel()
 	s.metrics.streams.Inc()
@@ -94,6 +105,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errRevoked) {
+				fmt.Fprint(w, ": the token was revoked\n\n")
+			}
 			return
 		case sig := <-signals:
 			if sig.Delta != nil {
@@ -139,7 +153,11 @@ func waitFor(query, prefer string) (time.Duration, error) {
 		}
 		d = time.Duration(n) * time.Second
 	}
-	return min(max(d, 0), MaxWait), nil
+	if d < 0 {
+		return 0, huma.Error422UnprocessableEntity("invalid wait",
+			&huma.ErrorDetail{Message: "a wait is not negative", Location: "query.wait", Value: v})
+	}
+	return min(d, MaxWait), nil
 }
 
 // replyOutcome is what a waiting caller gets.
@@ -152,6 +170,8 @@ type replyOutcome struct {
 // reply fails, or the wait ends. signals must be subscribed before the
 // message was appended, so that no news is missed.
 func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string, seq int64, signals <-chan live.Signal, wait time.Duration) (replyOutcome, error) {
+	ctx, stop := s.untilRevoked(ctx)
+	defer stop()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -164,6 +184,9 @@ func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string
 		}
 		select {
 		case <-ctx.Done():
+			if cause := context.Cause(ctx); errors.Is(cause, errRevoked) {
+				return replyOutcome{}, cause
+			}
 			return replyOutcome{}, ctx.Err()
 		case <-timer.C:
 			return replyOutcome{status: "pending"}, nil

@@ -1,12 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +23,10 @@ import (
 
 type ctxKey int
 
-const principalKey ctxKey = iota
+const (
+	principalKey ctxKey = iota
+	tokenHashKey        // the hash of the request's token, to check it again
+)
 
 // principal returns the authenticated caller; the auth middleware guarantees
 // one for every /api/ route.
@@ -39,16 +46,18 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		auth := r.Header.Get("Authorization")
-		secret, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || strings.TrimSpace(secret) == "" {
+		secret, ok := bearer(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
 			writeProblem(w, http.StatusUnauthorized, "missing bearer token", "header.Authorization")
 			return
 		}
 		hash := parley.HashToken(secret)
+		withToken := func(p *parley.Principal) *http.Request {
+			return r.WithContext(context.WithValue(context.WithValue(r.Context(), principalKey, p), tokenHashKey, hash))
+		}
 		if p, ok := s.auth.get(hash); ok {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+			next.ServeHTTP(w, withToken(p))
 			return
 		}
 		p, err := s.store.Authenticate(r.Context(), hash)
@@ -63,8 +72,65 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		s.auth.put(hash, p)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+		next.ServeHTTP(w, withToken(p))
 	})
+}
+
+// bearer returns the token of an Authorization header. The scheme is
+// case-insensitive (RFC 9110 section 11.1).
+func bearer(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
+
+// revalidateEvery is how often a long-lived request (an event stream, a
+// wait for a reply) checks that its token still stands: through the auth
+// cache, so at once on the replica that revoked it, and within the cache's
+// lifetime on the others, at one store read per token per lifetime.
+const revalidateEvery = time.Second
+
+// errRevoked ends the long-lived requests of a revoked token.
+var errRevoked = parley.Errorf(parley.EUNAUTHORIZED, "the token was revoked")
+
+// untilRevoked returns a context that also ends (cause errRevoked) when the
+// request's token is revoked.
+func (s *Server) untilRevoked(ctx context.Context) (context.Context, context.CancelFunc) {
+	hash, _ := ctx.Value(tokenHashKey).([]byte)
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		tick := time.NewTicker(revalidateEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if !s.tokenStands(ctx, hash) {
+					cancel(errRevoked)
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
+// tokenStands tells whether a token still authenticates. A store that
+// cannot answer is not a revocation: the request goes on.
+func (s *Server) tokenStands(ctx context.Context, hash []byte) bool {
+	if _, ok := s.auth.get(hash); ok {
+		return true
+	}
+	p, err := s.store.Authenticate(ctx, hash)
+	if err != nil {
+		return parley.ErrorCode(err) != parley.EUNAUTHORIZED
+	}
+	s.auth.put(hash, p)
+	return true
 }
 
 // jsonByDefault reads bodies as JSON unless they say they are CBOR. fetch()
@@ -82,6 +148,63 @@ func jsonByDefault(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// validQuery refuses a query string that does not decode (a bad percent
+// escape such as ?cursor=%%%): the standard library drops such a parameter
+// silently, and the request would go on as if it had not been sent.
+func validQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for part := range strings.SplitSeq(r.URL.RawQuery, "&") {
+			key, value, _ := strings.Cut(part, "=")
+			k, kerr := url.QueryUnescape(key)
+			_, verr := url.QueryUnescape(value)
+			if kerr != nil || verr != nil {
+				if kerr != nil {
+					k = key
+				}
+				writeProblem(w, http.StatusUnprocessableEntity, "the query parameter is not valid percent-encoding", "query."+k)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// maxAnyBody is the largest body any operation takes (V1's whole histories).
+const maxAnyBody = 4 << 20
+
+// readChunked reads a body of unknown length (chunked) before the handler
+// does, so that a malformed one (a bad chunk size, a cut connection) is the
+// client's error, 400, and not an error reading the body, which huma
+// answers 500. A body past every operation's limit is left for the
+// operation to refuse (413); a read that times out, for it to answer 408.
+func readChunked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength >= 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var buf bytes.Buffer
+		_, err := buf.ReadFrom(io.LimitReader(r.Body, maxAnyBody+1))
+		var ne net.Error
+		switch {
+		case err == nil && buf.Len() > maxAnyBody:
+			r.Body = io.NopCloser(io.MultiReader(&buf, r.Body))
+		case err == nil:
+			r.Body, r.ContentLength = io.NopCloser(&buf), int64(buf.Len())
+		case errors.As(err, &ne) && ne.Timeout():
+			r.Body = io.NopCloser(io.MultiReader(&buf, errReader{err}))
+		default:
+			writeProblem(w, http.StatusBadRequest, "malformed request body: "+err.Error(), "body")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func writeProblem(w http.ResponseWriter, status int, detail, location string) {
 	p := huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail}

@@ -7,6 +7,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -47,6 +48,8 @@ type Config struct {
 	Endpoints parley.EndpointPolicy
 	// Keys seals bots' own model keys; nil: bots cannot be given one.
 	Keys *seal.Box
+	// Limits bound each token's and tenant's requests; zero: none.
+	Limits Limits
 }
 
 // Server is the HTTP API.
@@ -57,6 +60,7 @@ type Server struct {
 	metrics       *metrics
 	auth          *authCache
 	hub           *live.Hub
+	limiter       *limiter
 	endpoints     parley.EndpointPolicy
 	keys          *seal.Box
 	handler       http.Handler
@@ -76,7 +80,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{store: cfg.Store, logger: cfg.Logger, defaultTenant: cfg.DefaultTenantID,
 		metrics: newMetrics(cfg.Registry), auth: newAuthCache(), hub: cfg.Hub,
-		endpoints: cfg.Endpoints, keys: cfg.Keys}
+		endpoints: cfg.Endpoints, keys: cfg.Keys, limiter: newLimiter(cfg.Limits, cfg.Registry)}
 	if s.hub == nil {
 		s.hub = live.NewHub()
 	}
@@ -87,6 +91,7 @@ func New(cfg Config) *Server {
 	// No "$schema" link in every response body: the seeds' clients read
 	// bodies as plain objects.
 	hc.CreateHooks = nil
+	hc.Transformers = append(hc.Transformers, bodyLocation)
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "an API token (prly_...)"},
 	}
@@ -102,8 +107,36 @@ func New(cfg Config) *Server {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/conversations/{id}/events", s.events)
 
-	s.handler = s.observe(s.authenticate(jsonByDefault(mux)))
+	s.handler = s.observe(s.authenticate(s.limitRequests(validQuery(readChunked(jsonByDefault(mux))))))
 	return s
+}
+
+// bodyLocation names the body in huma's own problems about it (a missing
+// body), which name no field: every problem says where the fault is.
+// A body decoded without huma's validation (V1's, for speed) reports a
+// type error as the decoder words it; the field it names becomes the
+// location.
+func bodyLocation(_ huma.Context, _ string, v any) (any, error) {
+	e, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
+	}
+	if len(e.Errors) == 0 && e.Status == http.StatusBadRequest && strings.Contains(e.Detail, "body") {
+		e.Errors = []*huma.ErrorDetail{{Message: e.Detail, Location: "body"}}
+	}
+	for _, d := range e.Errors {
+		if d == nil || d.Location != "body" {
+			continue
+		}
+		if _, rest, ok := strings.Cut(d.Message, "into Go struct field "); ok {
+			if field, _, ok := strings.Cut(rest, " of type"); ok {
+				if _, path, ok := strings.Cut(field, "."); ok && path != "" {
+					d.Location = "body." + path
+				}
+			}
+		}
+	}
+	return v, nil
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

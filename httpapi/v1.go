@@ -81,6 +81,11 @@ func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
 	if err := turn.Validate(); err != nil {
 		return nil, s.problem(ctx, err)
 	}
+	release, err := s.holdStream(principal(ctx)) // a V1 call waits for its reply
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	tenantID := principal(ctx).TenantID
 	conv, err := compat.Conversation(ctx, s.store, tenantID, turn)
 	if err != nil {

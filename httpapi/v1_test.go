@@ -42,5 +42,15 @@ func TestV1RefusedWritesNothing(t *testing.T) {
 		res = b.do(t, b.admin, "POST", "/v2/complete", bad)
 		require.Equal(t, 422, res.status, res.raw)
 		require.Equal(t, "body.user_kv_pairs.a", problemField(res))
+
+		// A type error names the field too.
+		res = b.do(t, b.admin, "POST", "/v2/complete", map[string]any{"conversation_id": 5, "bot_id": "bot-1",
+			"user_id": "bob", "message": "hi"})
+		require.Equal(t, 422, res.status, res.raw)
+		require.Equal(t, "body.conversation_id", problemField(res), res.raw)
+		res = b.do(t, b.admin, "POST", "/v2/complete", map[string]any{"conversation_id": "c", "bot_id": "bot-1",
+			"user_id": "bob", "message": "hi", "messages": []any{map[string]any{"bot": "yes", "content": []string{"x"}}}})
+		require.Equal(t, 422, res.status, res.raw)
+		require.Equal(t, "body.messages.bot", problemField(res), res.raw, "the decoder gives no index")
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/seal"
@@ -44,6 +45,7 @@ type config struct {
 	WebhookSchedule      []time.Duration
 	BotEndpoints         string
 	SecretKey            string
+	Limits               httpapi.Limits
 }
 
 func envOr(name, def string) string {
@@ -81,6 +83,14 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 		"whose bots may set their own model.base_url: operator (the default tenant's), all (every tenant's) or none (PARLEY_BOT_ENDPOINTS)")
 	fs.StringVar(&c.SecretKey, "secret-key", os.Getenv("PARLEY_SECRET_KEY"),
 		"base64 of 32 bytes that seals secrets kept for tenants (bots' model keys); default with SQLite: DATA_DIR/secret.key, made on first start (PARLEY_SECRET_KEY)")
+	fs.Float64Var(&c.Limits.TokenRate, "rate-token", envFloat("PARLEY_RATE_TOKEN", 1000),
+		"requests per second one token may make, bursts of twice that; 0: no limit (PARLEY_RATE_TOKEN)")
+	fs.Float64Var(&c.Limits.TenantRate, "rate-tenant", envFloat("PARLEY_RATE_TENANT", 5000),
+		"requests per second all of a tenant's tokens may make, bursts of twice that; 0: no limit (PARLEY_RATE_TENANT)")
+	fs.IntVar(&c.Limits.TokenStreams, "streams-token", envInt("PARLEY_STREAMS_TOKEN", 1000),
+		"event streams and waits for a reply one token may hold open at once; 0: no limit (PARLEY_STREAMS_TOKEN)")
+	fs.IntVar(&c.Limits.TenantStreams, "streams-tenant", envInt("PARLEY_STREAMS_TENANT", 10000),
+		"event streams and waits all of a tenant's tokens may hold open at once; 0: no limit (PARLEY_STREAMS_TENANT)")
 	fs.StringVar(&c.LLMModel, "llm-model", os.Getenv("PARLEY_LLM_MODEL"), "default model name (PARLEY_LLM_MODEL)")
 	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", envDuration("PARLEY_REPLY_TIMEOUT", 2*time.Minute),
 		"longest attempt at one reply; a crashed attempt is retried after it (PARLEY_REPLY_TIMEOUT)")
@@ -98,6 +108,13 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 			c.scheduleErr = fmt.Errorf("PARLEY_WEBHOOK_RETRY_SCHEDULE: %w", err)
 		}
 	}
+}
+
+// rateLimits are the configured limits, with bursts of twice the rates.
+func (c *config) rateLimits() httpapi.Limits {
+	l := c.Limits
+	l.TokenBurst, l.TenantBurst = int(2*l.TokenRate), int(2*l.TenantRate)
+	return l
 }
 
 // endpointPolicy is who may point bots at their own model endpoints.
@@ -152,6 +169,13 @@ func (c *config) parseSchedule(v string) error {
 func envDuration(name string, def time.Duration) time.Duration {
 	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
 		return d
+	}
+	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	if f, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil {
+		return f
 	}
 	return def
 }

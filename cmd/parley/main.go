@@ -4,6 +4,10 @@
 //	parley token create [--admin]      print a new API token
 //	parley bot create --id bot-456     create a bot
 //	parley bot list                    list bots
+//	parley import FILE.jsonl           import V1 histories or exported conversations
+//	parley export [--format v1|v3]     write every conversation as JSON lines
+//	parley bench                       measure the server (scripts/bench.sh)
+//	parley version                     print the version
 //
 // Every command reads the same configuration: flags, or PARLEY_* variables.
 package main

@@ -91,7 +91,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("start workers: %w", err)
 	}
 	api := httpapi.New(httpapi.Config{Store: st, Logger: logger, Version: version, DefaultTenantID: tenant.ID,
-		Registry: reg, Hub: hub, Endpoints: endpoints, Keys: keys})
+		Registry: reg, Hub: hub, Endpoints: endpoints, Keys: keys, Limits: cfg.rateLimits()})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -76,9 +76,7 @@ type Options struct {
 // pool_max_conns: four connections per core of this replica, at least
 // eight. More is slower, not faster: a statement waiting for a pooled
 // connection costs less than one more backend competing for PostgreSQL's
-// cores. Reply benchmark on two cores shared with the server: 4, 8 and 16
-// connections 365, 355 and 358 replies/s, 32 connections 291/s; HTTP
-// appends 1,136/s with 8 against 899/s with 32. Eight rather than four
+// cores (docs/performance.md has the measurements). Eight rather than four
 // leaves room for a few slow statements (a tenant-wide search) without
 // stalling every reply. Nothing holds a connection for long (reply
 // leases are rows, not sessions; the two listening sessions leave the

@@ -11,14 +11,11 @@ import (
 // The indexer shares the single writer connection with appends and replies,
 // which wait for it while it holds it. indexBatch bounds one indexing
 // transaction, and indexMerge the segment merging done with it (in pages),
-// so that no wait is long. With FTS5's own automatic merging, which
-// migration 4 turns off, a merge of a whole level now and then ran inside
-// one batch: 64,000 messages indexed in batches of 2,000 held the writer
-// 2.5 ms at p50 but 22-25 ms at p99 and up to 44 ms. Batches of 512, each
-// merging 128 pages: 1.8 ms at p50, 11 ms at most, and a third less writer
-// time per message (6.6 µs against 9-9.7), the index kept in as few
-// segments. Smaller batches wait less each but cost more in all: about a
-// millisecond of every batch is fixed (128: 12.6 µs a message).
+// so that no wait is long. FTS5's own automatic merging (migration 4 turns
+// it off) would now and then merge a whole level inside one batch, holding
+// every append behind it. Smaller batches wait less each but cost more in
+// all, since part of every batch's cost is fixed. (docs/performance.md has
+// the measurements behind these sizes.)
 const (
 	indexBatch = 512
 	indexMerge = 128

@@ -104,12 +104,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	//
 	// Tenant-wide full-text search reads through a memory map of up to 1
 	// GiB (the search handle): the OS page cache shared by all
-	// connections, instead of a read syscall per page (search p95 over 1M
-	// messages 33 -> 14 ms). Everything else reads without one: while
-	// appends grow the file, mapped pages fault in again and again, and a
-	// reply's point reads cost a third more through the map (reply
-	// overhead p50 9.5 -> 6.7 ms without it). A bigger page cache per
-	// connection did not pay: every commit empties the readers' caches.
+	// connections, instead of a read syscall per page, which makes large
+	// searches several times faster. Everything else reads without one:
+	// while appends grow the file, mapped pages fault in again and again,
+	// and a reply's point reads cost a third more through the map. A bigger
+	// page cache per connection does not pay: every commit empties the
+	// readers' caches. (docs/performance.md has the measurements.)
 	base := "file:" + url.PathEscape(path) + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
 	// The writer never checkpoints: a commit that crossed SQLite's
