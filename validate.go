@@ -1,6 +1,7 @@
 package parley
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"unicode"
@@ -115,6 +116,49 @@ func FirstError(errs ...error) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// Complete checks a message a client sent and fills its defaults: the text
+// as the only bubble, or the bubbles joined as the text. field is where the
+// message is in the request (body.message); errors name its parts.
+func (m *NewMessage) Complete(field string) error {
+	for i, a := range m.AttachedMedia {
+		at := fmt.Sprintf("%s.attached_media[%d]", field, i)
+		if a.ContentID == "" && a.URL == "" {
+			return FieldError(EINVALID, at, "an attachment needs a url or a content_id")
+		}
+		if err := ValidURL(a.URL, at+".url"); err != nil {
+			return err
+		}
+	}
+	if err := ValidText(m.Text, field+".text"); err != nil {
+		return err
+	}
+	for i, b := range m.Bubbles {
+		if err := ValidText(b, fmt.Sprintf("%s.bubbles[%d]", field, i)); err != nil {
+			return err
+		}
+	}
+	switch {
+	case m.Text == "" && len(m.Bubbles) > 0:
+		m.Text = strings.Join(m.Bubbles, "\n")
+		if len(m.Text) > MaxTextLen {
+			return FieldError(EINVALID, field+".bubbles", "bubbles longer than %d bytes together", MaxTextLen)
+		}
+	case len(m.Bubbles) == 0 && m.Text != "":
+		m.Bubbles = []string{m.Text}
+	}
+	if strings.TrimSpace(m.Text) == "" && len(m.AttachedMedia) == 0 {
+		return FieldError(EINVALID, field+".text", "a message needs text or attached media")
+	}
+	if len(m.Metadata) > 0 && string(m.Metadata) != "null" {
+		if m.Metadata[0] != '{' {
+			return FieldError(EINVALID, field+".metadata", "metadata must be a JSON object")
+		}
+	} else {
+		m.Metadata = nil
 	}
 	return nil
 }

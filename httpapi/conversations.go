@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -329,49 +328,14 @@ func (s *Server) appendMessage(ctx context.Context, in *appendMessageInput) (*ap
 	return out, nil
 }
 
-// newMessage validates a message and fills its defaults: the text as the only
-// bubble, or the bubbles joined as the text.
+// newMessage is the message of a request, completed and checked by the
+// domain's rules (parley.NewMessage.Complete).
 func newMessage(m messageInput) (parley.NewMessage, error) {
-	nm := parley.NewMessage{FromBot: m.FromBot, Text: m.Text, Bubbles: m.Bubbles}
-	for i, a := range m.AttachedMedia {
-		field := fmt.Sprintf("body.message.attached_media[%d]", i)
-		if a.ContentID == "" && a.URL == "" {
-			return nm, fieldProblem(field, "an attachment needs a url or a content_id")
-		}
-		if a.URL != "" {
-			if err := check(parley.ValidURL(a.URL, field+".url")); err != nil {
-				return nm, err
-			}
-		}
+	nm := parley.NewMessage{FromBot: m.FromBot, Text: m.Text, Bubbles: m.Bubbles, Metadata: m.Metadata}
+	for _, a := range m.AttachedMedia {
 		nm.AttachedMedia = append(nm.AttachedMedia, a.Media)
 	}
-	if err := check(parley.ValidText(m.Text, "body.message.text")); err != nil {
-		return nm, err
-	}
-	for i, b := range m.Bubbles {
-		if err := check(parley.ValidText(b, fmt.Sprintf("body.message.bubbles[%d]", i))); err != nil {
-			return nm, err
-		}
-	}
-	switch {
-	case nm.Text == "" && len(nm.Bubbles) > 0:
-		nm.Text = strings.Join(nm.Bubbles, "\n")
-		if len(nm.Text) > parley.MaxTextLen {
-			return nm, fieldProblem("body.message.bubbles", "bubbles longer than %d bytes together", parley.MaxTextLen)
-		}
-	case len(nm.Bubbles) == 0 && nm.Text != "":
-		nm.Bubbles = []string{nm.Text}
-	}
-	if strings.TrimSpace(nm.Text) == "" && len(nm.AttachedMedia) == 0 {
-		return nm, fieldProblem("body.message.text", "a message needs text or attached media")
-	}
-	if len(m.Metadata) > 0 && string(m.Metadata) != "null" {
-		if m.Metadata[0] != '{' {
-			return nm, fieldProblem("body.message.metadata", "metadata must be a JSON object")
-		}
-		nm.Metadata = m.Metadata
-	}
-	return nm, nil
+	return nm, check(nm.Complete("body.message"))
 }
 
 // requestHash identifies a request's content, so that a key reused for a

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/compat"
@@ -38,6 +41,9 @@ func FuzzMessageInput(f *testing.F) {
 	f.Add(`{"bubbles":["a","b"],"metadata":{"k":1}}`)
 	f.Add(`{"text":"x","attached_media":[{}]}`)
 	f.Add(`{"text":"x","metadata":[1]}`)
+	f.Add(`{"text":"` + strings.Repeat("€", 11000) + `"}`)
+	f.Add(`{"bubbles":["` + strings.Repeat("😀", 8001) + `"]}`)
+	f.Add("{\"text\":\"\xff\xfe\\ud800\"}")
 	f.Fuzz(func(t *testing.T, body string) {
 		var in messageInput
 		if json.Unmarshal([]byte(body), &in) != nil {
@@ -58,7 +64,11 @@ func FuzzMessageInput(f *testing.F) {
 			require.Equal(t, byte('{'), nm.Metadata[0])
 		}
 		require.NotEmpty(t, requestHash(in))
-		_ = utf8.ValidString(nm.Text)
+		require.LessOrEqual(t, len(nm.Text), parley.MaxTextLen, "the limit is in bytes")
+		require.True(t, utf8.ValidString(nm.Text))
+		for _, b := range nm.Bubbles {
+			require.LessOrEqual(t, len(b), parley.MaxTextLen)
+		}
 	})
 }
 
@@ -92,5 +102,43 @@ func FuzzV1Body(f *testing.F) {
 			require.LessOrEqual(t, len(m.Content), parley.MaxBubbles)
 			require.NotEmpty(t, strings.TrimSpace(strings.Join(m.Content, "")))
 		}
+	})
+}
+
+// FuzzBearer: an Authorization header yields a token only under the Bearer
+// scheme (any case), and never one with surrounding spaces or none at all.
+func FuzzBearer(f *testing.F) {
+	for _, s := range []string{"Bearer prly_x", "bearer prly_x", "BEARER  prly_x ", "Basic abc", "Bearer", "Bearer ", "", "prly_x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		tok, ok := bearer(header)
+		if !ok {
+			require.Empty(t, tok)
+			return
+		}
+		require.NotEmpty(t, tok)
+		require.Equal(t, strings.TrimSpace(tok), tok)
+		scheme, _, _ := strings.Cut(header, " ")
+		require.True(t, strings.EqualFold(scheme, "bearer"), header)
+	})
+}
+
+// FuzzWait: a wait is refused as a 422 or is between 0 and MaxWait.
+func FuzzWait(f *testing.F) {
+	for _, s := range []string{"30s", "30", "-5s", "-1", "1h", "", "0", "5ms", "9999999999999999999"} {
+		f.Add(s, "")
+		f.Add("", "wait="+s)
+	}
+	f.Fuzz(func(t *testing.T, query, prefer string) {
+		d, err := waitFor(query, prefer)
+		if err != nil {
+			var se huma.StatusError
+			require.ErrorAs(t, err, &se)
+			require.Equal(t, 422, se.GetStatus())
+			return
+		}
+		require.GreaterOrEqual(t, d, time.Duration(0))
+		require.LessOrEqual(t, d, MaxWait)
 	})
 }

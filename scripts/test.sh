@@ -28,3 +28,17 @@ go vet ./...
 # Lint (staticcheck.conf); its version is pinned here, fetched from the Go proxy.
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 go test -race -count=1 -timeout 20m "$@" ./...
+
+# Every fuzz target for a short while (PARLEY_FUZZTIME, default 10s) when the
+# whole suite runs: the seed corpora already ran above; this looks further.
+if [ $# -eq 0 ]; then
+	fuzztime=${PARLEY_FUZZTIME:-10s}
+	grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]+' . | while IFS=: read -r file decl; do
+		target=${decl#func }
+		echo "fuzz $target ($(dirname "$file"), $fuzztime)"
+		if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "./$(dirname "${file#./}")" 2>&1); then
+			echo "$out"
+			exit 1
+		fi
+	done
+fi
