@@ -193,6 +193,7 @@ type Conversation struct {
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`
 	LastMessageAt *time.Time `json:"last_message_at"`
+	MemoriesSeq   int64      `json:"memories_seq" doc:"the conversation's memories are current up to this message"`
 }
 
 // ConversationKey identifies the conversation of a bot and a user.

@@ -15,8 +15,10 @@ type ConversationState struct {
 	SummarySeq  int64 // the rolling summary covers messages up to it
 	// ReplyQueued: a reply job is queued that has not claimed its turn.
 	ReplyQueued bool
-	Digest      []byte        // ChainDigest of the history up to LastSeq
-	Reply       ReplySettings // the conversation's bot's
+	// MemoryQueued: a memory job is queued that has not claimed its turn.
+	MemoryQueued bool
+	Digest       []byte        // ChainDigest of the history up to LastSeq
+	Reply        ReplySettings // the conversation's bot's
 }
 
 // Idempotent is a message stored earlier under an append's idempotency key.
@@ -48,6 +50,10 @@ type AppendPlan struct {
 	// Job is the reply job queued with the message; when set, reply_queued
 	// is set too.
 	Job *ReplyJob
+	// MemoryJob reads the user's new messages for memories, history
+	// included; when set, memory_queued is set too. One is queued per idle
+	// stretch: the queued one reads what comes until it runs.
+	MemoryJob *MemoryJob
 }
 
 // PlanAppend decides an append of m to a conversation in state st. prior is
@@ -75,6 +81,9 @@ func PlanAppend(tenantID, conversationID string, st ConversationState, m NewMess
 			job.Seq = msg.Seq
 		}
 		p.Job = &job
+	}
+	if !m.FromBot && !st.MemoryQueued {
+		p.MemoryJob = &MemoryJob{TenantID: tenantID, ConversationID: conversationID}
 	}
 	return p, nil
 }

@@ -54,6 +54,8 @@ func TestPlanAppend(t *testing.T) {
 			prior: &parley.Idempotent{Message: prior, RequestHash: "h"}, err: "header.Idempotency-Key"},
 		{name: "same key, stored without hash, now with one", st: idle, m: parley.NewMessage{IdempotencyKey: "k", RequestHash: "h"},
 			prior: &parley.Idempotent{Message: prior}, err: "header.Idempotency-Key"},
+		{name: "a queued memory job reads this message too", st: parley.ConversationState{LastSeq: 1, MemoryQueued: true},
+			m: user, user: true, job: true},
 		{name: "a replay wins over reject", st: with(pending, parley.PolicyReject), m: parley.NewMessage{IdempotencyKey: "k"},
 			prior: &parley.Idempotent{Message: prior}, replayed: true},
 	} {
@@ -83,6 +85,10 @@ func TestPlanAppend(t *testing.T) {
 			require.Equal(t, tc.answered, p.Answered, "answered")
 			require.Equal(t, tc.event, p.Event, "event")
 			require.Equal(t, tc.job, p.Job != nil, "job")
+			require.Equal(t, !tc.m.FromBot && !tc.st.MemoryQueued, p.MemoryJob != nil, "memory job: user messages, history too")
+			if p.MemoryJob != nil {
+				require.Equal(t, parley.MemoryJob{TenantID: "t", ConversationID: "c"}, *p.MemoryJob)
+			}
 			if p.Job != nil {
 				require.Equal(t, parley.ReplyJob{TenantID: "t", ConversationID: "c", Seq: tc.jobSeq, History: tc.m.ReplyHistory}, *p.Job)
 			}

@@ -100,6 +100,37 @@ type Replies interface {
 	ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error)
 }
 
+// Memories are what bots remember of their users (Memory).
+type Memories interface {
+	// ClaimMemories ends the "a memory job is queued" state of a
+	// conversation and returns it with the seq its memories are current
+	// up to (Conversation.MemoriesSeq): ENOTFOUND.
+	ClaimMemories(ctx context.Context, tenantID, conversationID string) (*Conversation, error)
+	// StoreMemories stores the facts found in a conversation's messages
+	// up to uptoSeq, each as PlanMemory says, with memory.created and
+	// memory.updated events, and moves the conversation's memories_seq to
+	// uptoSeq, all at once. Messages already read (uptoSeq not past
+	// memories_seq) store nothing: a job done twice makes no duplicate. It
+	// returns the memories created or changed: ENOTFOUND.
+	StoreMemories(ctx context.Context, tenantID, conversationID string, uptoSeq int64, facts []Fact) ([]Memory, error)
+	// ListMemories lists a bot's memories of a user, newest first.
+	ListMemories(ctx context.Context, tenantID string, f MemoryFilter) ([]Memory, error)
+	// GetMemory: ENOTFOUND.
+	GetMemory(ctx context.Context, tenantID, id string) (*Memory, error)
+	// AddMemory stores a fact given by hand, as PlanMemory says (a fact
+	// of a known key confirms or replaces that memory): ENOTFOUND for an
+	// unknown bot or user.
+	AddMemory(ctx context.Context, tenantID, botID, userID string, f Fact) (*Memory, MemoryChange, error)
+	// EditMemory replaces a memory's text and kind, keeping the old ones
+	// in its history (reason "edited"): ENOTFOUND.
+	EditMemory(ctx context.Context, tenantID, id string, f Fact) (*Memory, error)
+	// DeleteMemory erases a memory with its history: ENOTFOUND.
+	DeleteMemory(ctx context.Context, tenantID, id string) error
+	// MemoryHistory returns a memory's past versions, newest first:
+	// ENOTFOUND.
+	MemoryHistory(ctx context.Context, tenantID, id string) ([]MemoryVersion, error)
+}
+
 // Events are what happened to conversations, for live streams.
 type Events interface {
 	// ListEvents returns events after an id, oldest first.
@@ -150,6 +181,7 @@ type Store interface {
 	Accounts
 	Conversations
 	Replies
+	Memories
 	Events
 	Deliveries
 	Lifecycle

@@ -52,6 +52,8 @@ func WebhookEventData(eventType string, eventID int64, conversationID, botID, us
 		key = "conversation"
 	case EventReplyFailed:
 		key = "failure"
+	case EventMemoryCreated, EventMemoryUpdated, EventMemoryDeleted:
+		key = "memory"
 	}
 	return map[string]any{"event_id": eventID, "conversation_id": conversationID, "bot_id": botID, "user_id": userID,
 		key: object}

@@ -25,6 +25,7 @@ type Store interface {
 	parley.Accounts
 	parley.Conversations
 	parley.Replies
+	parley.Memories
 	parley.Events
 	parley.Deliveries
 	parley.Health
@@ -163,6 +164,7 @@ func (s *Server) register() {
 	s.registerTokens()
 	s.registerWebhooks()
 	s.registerV1()
+	s.registerMemories()
 }
 
 // op fills what every operation shares.

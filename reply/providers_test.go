@@ -21,17 +21,23 @@ func testBox(t *testing.T) *seal.Box {
 	return box
 }
 
+// withOperatorKey makes workers whose default endpoint is the engine's test
+// server, called with the operator's key "operator-key".
+func withOperatorKey(endpoints parley.EndpointPolicy, box *seal.Box) func(reply.Store, *llmtest.Server) *reply.Worker {
+	return func(st reply.Store, srv *llmtest.Server) *reply.Worker {
+		return &reply.Worker{Store: st, Providers: &reply.Providers{
+			Default:   llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.BaseURL(), APIKey: "operator-key", MaxRetries: -1}),
+			Endpoints: endpoints, Keys: box}}
+	}
+}
+
 // TestOperatorKeyStaysWithDefaultEndpoint: the server's default endpoint
 // gets the operator's key; a bot's own endpoint gets the bot's own key, or
 // no Authorization at all, never the operator's.
 func TestOperatorKeyStaysWithDefaultEndpoint(t *testing.T) {
 	t.Parallel()
 	box := testBox(t)
-	engines(t, func(st reply.Store, srv *llmtest.Server) *reply.Worker {
-		return &reply.Worker{Store: st, Providers: &reply.Providers{
-			Default:   llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.BaseURL(), APIKey: "operator-key", MaxRetries: -1}),
-			Endpoints: parley.EndpointPolicy{Mode: parley.EndpointsAll}, Keys: box}}
-	}, func(t *testing.T, b *testBundle) {
+	engines(t, withOperatorKey(parley.EndpointPolicy{Mode: parley.EndpointsAll}, box), func(t *testing.T, b *testBundle) {
 		keyless, keyed := llmtest.New(t), llmtest.New(t)
 		quick := parley.ReplySettings{DebounceMS: ms(0)}
 		onDefault := b.conversation(t, parley.Bot{ID: "default-bot", Reply: quick})
@@ -65,11 +71,8 @@ func TestOperatorKeyStaysWithDefaultEndpoint(t *testing.T) {
 func TestEndpointNotAllowed(t *testing.T) {
 	t.Parallel()
 	box := testBox(t)
-	engines(t, func(st reply.Store, srv *llmtest.Server) *reply.Worker {
-		return &reply.Worker{Store: st, Providers: &reply.Providers{
-			Default:   llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.BaseURL(), APIKey: "operator-key", MaxRetries: -1}),
-			Endpoints: parley.EndpointPolicy{Mode: parley.EndpointsOperator, OperatorTenant: "the-operators-tenant"}, Keys: box}}
-	}, func(t *testing.T, b *testBundle) {
+	endpoints := parley.EndpointPolicy{Mode: parley.EndpointsOperator, OperatorTenant: "the-operators-tenant"}
+	engines(t, withOperatorKey(endpoints, box), func(t *testing.T, b *testBundle) {
 		theirs := llmtest.New(t)
 		conv := b.conversation(t, parley.Bot{ID: "bot", Reply: parley.ReplySettings{DebounceMS: ms(0)},
 			Model: parley.ModelSettings{BaseURL: theirs.BaseURL()}})

@@ -29,6 +29,10 @@ type QueueOptions struct {
 	// DeliveryConcurrency is how many webhook deliveries run at once, in
 	// their own queue (parley.DeliveryQueue). Default 100.
 	DeliveryConcurrency int
+	// MemoryConcurrency is how many memory jobs run at once, in their own
+	// queue (parley.MemoryQueue). Zero: this process works none; they wait
+	// for one that does (tests and tools that run only some workers).
+	MemoryConcurrency int
 	// JobTimeout bounds one attempt of a job. Default 2 minutes.
 	JobTimeout time.Duration
 	// RescueAfter is when a job still marked running (its process died) is
@@ -63,6 +67,12 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll, cooldown time.Durat
 		river.QueueDefault:   {MaxWorkers: o.Concurrent()},
 		parley.DeliveryQueue: {MaxWorkers: o.DeliveriesConcurrent()},
 	}
+	if o.MemoryConcurrency > 0 {
+		cfg.Queues[parley.MemoryQueue] = river.QueueConfig{MaxWorkers: o.MemoryConcurrency}
+	}
+	// Jobs are queued by the store for every worker Parley has, whichever
+	// this process runs: their queues say which are worked here.
+	cfg.SkipUnknownJobCheck = true
 	cfg.JobTimeout = o.JobTimeout
 	if cfg.JobTimeout == 0 {
 		cfg.JobTimeout = 2 * time.Minute
@@ -228,3 +238,14 @@ func ReplyJobOpts() *river.InsertOpts {
 func DeliveryJobOpts() *river.InsertOpts {
 	return &river.InsertOpts{Queue: parley.DeliveryQueue, MaxAttempts: parley.DeliveryAttempts}
 }
+
+// MemoryJobOpts say how a memory job is queued: in the memories' own queue,
+// a second after the message that queues it, so that one job reads a burst
+// (parley.MemoryJob).
+func MemoryJobOpts() *river.InsertOpts {
+	return &river.InsertOpts{Queue: parley.MemoryQueue, MaxAttempts: parley.MemoryAttempts,
+		ScheduledAt: time.Now().Add(MemoryDebounce)}
+}
+
+// MemoryDebounce is how long a memory job waits for more messages.
+const MemoryDebounce = time.Second

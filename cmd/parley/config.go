@@ -41,6 +41,7 @@ type config struct {
 	ReplyCacheMB         int
 	Workers              int
 	DeliveryWorkers      int
+	MemoryWorkers        int
 	WebhookSecret        string
 	WebhookSchedule      []time.Duration
 	BotEndpoints         string
@@ -99,6 +100,8 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "workers", envInt("PARLEY_WORKERS", 100), "replies (and other background jobs) made at once (PARLEY_WORKERS)")
 	fs.IntVar(&c.DeliveryWorkers, "delivery-workers", envInt("PARLEY_DELIVERY_WORKERS", 100),
 		"webhook deliveries made at once, in a queue of their own (PARLEY_DELIVERY_WORKERS)")
+	fs.IntVar(&c.MemoryWorkers, "memory-workers", envInt("PARLEY_MEMORY_WORKERS", 4),
+		"memory extraction jobs run at once, in a queue of their own (PARLEY_MEMORY_WORKERS)")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", os.Getenv("PARLEY_WEBHOOK_SECRET"),
 		"whsec_... signing secret of the default tenant's webhooks (PARLEY_WEBHOOK_SECRET)")
 	fs.Func("webhook-retry-schedule", "waits between webhook attempts, comma separated (PARLEY_WEBHOOK_RETRY_SCHEDULE; default 5s,5m,30m,2h,5h,10h,14h,20h,24h)",
@@ -207,11 +210,11 @@ func (c *config) openStore(ctx context.Context, logger *slog.Logger, workers *ri
 		}
 		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger, Hub: hub,
 			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
-				JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
+				MemoryConcurrency: c.MemoryWorkers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 	}
 	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger, Hub: hub,
 		Queue: sqlite.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
-			JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
+			MemoryConcurrency: c.MemoryWorkers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 }
 
 // defaultTenant is the tenant of the bootstrap token and of CLI commands that

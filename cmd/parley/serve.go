@@ -20,6 +20,7 @@ import (
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/llm"
+	"github.com/parley-chat/parley/memory"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/webhook"
 )
@@ -77,7 +78,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		// network (vLLM, Ollama), so it does not go through the egress guard.
 		providers.Default = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel})
 	}
-	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg),
+	river.AddWorker(workers, &memory.Worker{Store: st, Logger: logger})
+	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Memories: memory.Recall{Store: st},
 		Logger: logger, JobTimeout: cfg.ReplyTimeout, Cache: reply.NewCache(int64(cfg.ReplyCacheMB)<<20, 0),
 		OnDelta: func(tenantID, conversationID string, uptoSeq int64, text string) {
 			if err := st.PublishDelta(ctx, parley.Delta{ConversationID: conversationID, UptoSeq: uptoSeq, Text: text}); err != nil {

@@ -13,12 +13,12 @@ import (
 )
 
 const conversationColumns = `id, bot_id, user_id, external_id, webhook, platform, language, last_seq,
-	created_at, updated_at, last_message_at`
+	created_at, updated_at, last_message_at, memories_seq`
 
 func scanConversation(row pgx.Row) (*parley.Conversation, error) {
 	var c parley.Conversation
 	if err := row.Scan(&c.ID, &c.BotID, &c.UserID, &c.ExternalID, &c.Webhook, &c.Platform, &c.Language,
-		&c.MessageCount, &c.CreatedAt, &c.UpdatedAt, &c.LastMessageAt); err != nil {
+		&c.MessageCount, &c.CreatedAt, &c.UpdatedAt, &c.LastMessageAt, &c.MemoriesSeq); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
@@ -186,7 +186,7 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 	args = append(args, f.Limit)
 	rows, err := db.pool.Query(ctx,
 		`SELECT c.id, c.bot_id, c.user_id, c.external_id, c.webhook, c.platform, c.language, c.last_seq,
-		   c.created_at, c.updated_at, c.last_message_at FROM conversations c
+		   c.created_at, c.updated_at, c.last_message_at, c.memories_seq FROM conversations c
 		 WHERE `+strings.Join(where, " AND ")+` ORDER BY c.id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list conversations: %w", err)

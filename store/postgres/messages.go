@@ -43,10 +43,10 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 		// duplicate sequence numbers, and the plan's checks are safe.
 		var st parley.ConversationState
 		err := tx.QueryRow(ctx,
-			`SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.digest, b.reply FROM conversations c
+			`SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.memory_queued, c.digest, b.reply FROM conversations c
 			 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
 			 WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE OF c`,
-			tenantID, conversationID).Scan(&st.LastSeq, &st.LastUserSeq, &st.AnsweredSeq, &st.ReplyQueued, &st.Digest, &st.Reply)
+			tenantID, conversationID).Scan(&st.LastSeq, &st.LastUserSeq, &st.AnsweredSeq, &st.ReplyQueued, &st.MemoryQueued, &st.Digest, &st.Reply)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
@@ -88,10 +88,10 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 			 UPDATE conversations SET last_seq = $2, updated_at = $12, last_message_at = $12,
 			   last_user_seq = CASE WHEN $14 THEN $2 ELSE last_user_seq END,
 			   answered_seq = CASE WHEN $15 THEN $2 ELSE answered_seq END,
-			   reply_queued = reply_queued OR $16, digest = $13 WHERE id = $1`,
+			   reply_queued = reply_queued OR $16, memory_queued = memory_queued OR $17, digest = $13 WHERE id = $1`,
 			conversationID, m.Seq, m.ID, tenantID, m.FromBot, m.Text, m.Bubbles, m.AttachedMedia, metadata,
 			nullString(nm.IdempotencyKey), nullString(nm.RequestHash), now, plan.Digest, plan.UserMessage, plan.Answered,
-			plan.Job != nil); err != nil {
+			plan.Job != nil, plan.MemoryJob != nil); err != nil {
 			return fmt.Errorf("postgres: append message: %w", err)
 		}
 		res = parley.AppendResult{Message: m}
@@ -103,6 +103,11 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 		if plan.Job != nil {
 			if err := db.enqueue(ctx, tx, *plan.Job, store.ReplyJobOpts()); err != nil {
 				return fmt.Errorf("postgres: enqueue reply: %w", err)
+			}
+		}
+		if plan.MemoryJob != nil {
+			if err := db.enqueue(ctx, tx, *plan.MemoryJob, store.MemoryJobOpts()); err != nil {
+				return fmt.Errorf("postgres: enqueue memory job: %w", err)
 			}
 		}
 		return nil

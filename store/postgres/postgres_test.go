@@ -21,11 +21,11 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { require.NoError(t, db.Close()) })
 			return db
 		},
-		ReplyJobs: func(t *testing.T, st parley.Store, conversationID string) int {
+		Jobs: func(t *testing.T, st parley.Store, kind, conversationID string) int {
 			var n int
 			require.NoError(t, st.(*postgres.DB).Pool().QueryRow(context.Background(),
-				`SELECT count(*) FROM river_job WHERE kind = 'reply' AND args->>'conversation_id' = $1`,
-				conversationID).Scan(&n))
+				`SELECT count(*) FROM river_job WHERE kind = $2 AND args->>'conversation_id' = $1`,
+				conversationID, kind).Scan(&n))
 			return n
 		},
 	})

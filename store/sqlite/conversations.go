@@ -11,14 +11,14 @@ import (
 )
 
 const conversationColumns = `id, bot_id, user_id, external_id, webhook, platform, language, last_seq,
-	created_at, updated_at, last_message_at`
+	created_at, updated_at, last_message_at, memories_seq`
 
 func scanConversation(row interface{ Scan(...any) error }) (*parley.Conversation, error) {
 	var c parley.Conversation
 	var created, updated int64
 	var last sql.NullInt64
 	if err := row.Scan(&c.ID, &c.BotID, &c.UserID, &c.ExternalID, &c.Webhook, &c.Platform, &c.Language,
-		&c.MessageCount, &created, &updated, &last); err != nil {
+		&c.MessageCount, &created, &updated, &last, &c.MemoriesSeq); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt, c.LastMessageAt = fromMicros(created), fromMicros(updated), fromNullMicros(last)

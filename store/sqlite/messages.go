@@ -36,7 +36,7 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 	var st parley.ConversationState
 	var replyJSON string
 	err := tx.QueryRowContext(ctx, appendStateSQL, tenantID, conversationID).Scan(&st.LastSeq, &st.LastUserSeq,
-		&st.AnsweredSeq, &st.ReplyQueued, &st.Digest, &replyJSON)
+		&st.AnsweredSeq, &st.ReplyQueued, &st.MemoryQueued, &st.Digest, &replyJSON)
 	if errors.Is(err, sql.ErrNoRows) {
 		return parley.AppendResult{}, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 	}
@@ -68,7 +68,7 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 		return parley.AppendResult{}, err
 	}
 	if _, err := tx.ExecContext(ctx, appendAdvanceSQL, micros(now), msg.Seq, plan.UserMessage, plan.Answered,
-		plan.Job != nil, plan.Digest, conversationID); err != nil {
+		plan.Job != nil, plan.Digest, conversationID, plan.MemoryJob != nil); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: advance conversation: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, appendInsertSQL, msg.ID, msg.ConversationID, msg.Seq, tenantID, msg.FromBot, msg.Text,
@@ -83,6 +83,9 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 	}
 	if plan.Job != nil {
 		tx.enqueue(*plan.Job, store.ReplyJobOpts())
+	}
+	if plan.MemoryJob != nil {
+		tx.enqueue(*plan.MemoryJob, store.MemoryJobOpts())
 	}
 	return parley.AppendResult{Message: msg}, nil
 }
@@ -259,7 +262,7 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 
 // The statements of an append.
 const (
-	appendStateSQL = `SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.digest, b.reply FROM conversations c
+	appendStateSQL = `SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.memory_queued, c.digest, b.reply FROM conversations c
 	   JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.tenant_id = ? AND c.id = ?`
 	appendIdempotentSQL = `SELECT ` + messageColumns + `, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`
 	appendInsertSQL     = `INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
@@ -268,6 +271,7 @@ const (
 	appendAdvanceSQL = `UPDATE conversations SET last_seq = ?2, updated_at = ?1, last_message_at = ?1,
 	   last_user_seq = CASE WHEN ?3 THEN ?2 ELSE last_user_seq END,
 	   answered_seq = CASE WHEN ?4 THEN ?2 ELSE answered_seq END,
-	   reply_queued = CASE WHEN ?5 THEN 1 ELSE reply_queued END, digest = ?6
+	   reply_queued = CASE WHEN ?5 THEN 1 ELSE reply_queued END, digest = ?6,
+	   memory_queued = CASE WHEN ?8 THEN 1 ELSE memory_queued END
 	   WHERE id = ?7`
 )

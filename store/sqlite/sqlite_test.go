@@ -21,11 +21,11 @@ func TestConformance(t *testing.T) {
 			t.Cleanup(func() { require.NoError(t, db.Close()) })
 			return db
 		},
-		ReplyJobs: func(t *testing.T, st parley.Store, conversationID string) int {
+		Jobs: func(t *testing.T, st parley.Store, kind, conversationID string) int {
 			var n int
 			require.NoError(t, st.(*sqlite.DB).Writer().QueryRowContext(context.Background(),
-				`SELECT count(*) FROM river_job WHERE kind = 'reply' AND json_extract(args, '$.conversation_id') = ?`,
-				conversationID).Scan(&n))
+				`SELECT count(*) FROM river_job WHERE json_extract(args, '$.conversation_id') = ? AND kind = ?`,
+				conversationID, kind).Scan(&n))
 			return n
 		},
 	})

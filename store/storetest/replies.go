@@ -41,7 +41,7 @@ func (s *suite) replies(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
 		c := conversation(t, b, b.t1, "bot", "u")
-		jobs := func() int { return s.h.ReplyJobs(t, b.store, c.ID) }
+		jobs := func() int { return s.h.Jobs(t, b.store, "reply", c.ID) }
 		reply := func(upto int64, release bool) *parley.Message {
 			m, err := b.store.StoreReply(b.ctx, b.t1.ID, c.ID, parley.Reply{UptoSeq: upto, Release: release,
 				Message: parley.NewMessage{FromBot: true, Text: "answer", Bubbles: []string{"answer"}}})
@@ -166,8 +166,8 @@ func (s *suite) replies(t *testing.T) {
 		require.Equal(t, int64(1), st.AnsweredSeq, "later replies do not answer a failed message again")
 
 		// With release, the turn ends and the message left gets its job.
-		before := s.h.ReplyJobs(t, b.store, c.ID)
+		before := s.h.Jobs(t, b.store, "reply", c.ID)
 		require.NoError(t, b.store.FailReply(b.ctx, b.t1.ID, c.ID, 1, "x", true))
-		require.Equal(t, before+1, s.h.ReplyJobs(t, b.store, c.ID))
+		require.Equal(t, before+1, s.h.Jobs(t, b.store, "reply", c.ID))
 	})
 }

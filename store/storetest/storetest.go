@@ -20,9 +20,10 @@ type Harness struct {
 	// Open returns a new, empty store, closed by the test's cleanup. Its
 	// queue must work no jobs: the suite looks at what was queued.
 	Open func(t *testing.T) parley.Store
-	// ReplyJobs counts the reply jobs queued for a conversation of a store
-	// that Open returned, from the engine's job table.
-	ReplyJobs func(t *testing.T, st parley.Store, conversationID string) int
+	// Jobs counts the jobs of a kind ("reply", "memory") queued for a
+	// conversation of a store that Open returned, from the engine's job
+	// table.
+	Jobs func(t *testing.T, st parley.Store, kind, conversationID string) int
 }
 
 // Run runs the conformance suite, each area and case as a parallel subtest.
@@ -35,6 +36,7 @@ func Run(t *testing.T, h Harness) {
 		{"Accounts", s.accounts},
 		{"Conversations", s.conversations},
 		{"Replies", s.replies},
+		{"Memories", s.memories},
 		{"Events", s.events},
 		{"Deliveries", s.deliveries},
 	} {

@@ -119,6 +119,13 @@ class ChatServiceV3 {
     return await response.json();
   }
 
+  async getMemories(conversationId) {
+    const response = await fetch(`/api/conversations/${conversationId}/memories`, {
+      headers: { 'Authorization': `Bearer ${this.token}` }
+    });
+    return await response.json();
+  }
+
   async searchConversations(filters) {
     const params = new URLSearchParams(filters);
     return await fetch(`/api/conversations?${params}`, {
@@ -171,6 +178,22 @@ for (let i = 0; i < 100; i++) { // the SQLite search index trails writes briefly
 assert.deepEqual(found.conversations.map(c => c.id), [conversation.id]);
 const byUser = await (await service.searchConversations({ user_id: "user-000" })).json();
 assert.deepEqual(byUser.conversations.map(c => c.id), [other.conversation.id]);
+
+// Seed 002's getMemories: what the user said about themselves comes back
+// as memories, extracted in the background a second or so later.
+const ana = await service.createConversation("bot-456", "user-ana", "https://webhook.example.com");
+const said = await service.sendMessage(ana.conversation.id, "Hi! My name is Ana and I live in Madrid.");
+assert.equal(said.status, 201);
+let memories;
+for (let i = 0; i < 200; i++) {
+  memories = await service.getMemories(ana.conversation.id);
+  if (memories.memories && memories.memories.length >= 2) break;
+  await new Promise(r => setTimeout(r, 50));
+}
+assert.deepEqual(memories.memories.map(m => m.text).sort(), ["Lives in Madrid", "Name: Ana"], JSON.stringify(memories));
+assert.ok(memories.memories_seq >= 1, 'the memories say how current they are');
+const none = await service.getMemories(conversation.id);
+assert.deepEqual(none.memories, [], 'another user has their own');
 
 // Seed 000's V1 usage, verbatim ("https://..." parses as a URL; deliveries
 // to it fail and are logged, the reply is answered all the same).

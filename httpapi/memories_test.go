@@ -1,0 +1,100 @@
+package httpapi_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
+)
+
+func TestMemoriesAPI(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, b *testBundle) {
+		ctx := context.Background()
+		conv := b.conversation(t, b.admin, "bot-1", "ana")
+		b.send(t, b.user, conv, "My name is Ana and I live in Madrid")
+		_, err := b.store.StoreMemories(ctx, b.tenant, conv, 1, []parley.Fact{
+			{Kind: parley.KindName, Key: "name", Text: "Name: Ana", Confidence: 0.9, SourceSeqs: []int64{1}},
+			{Kind: parley.KindPlace, Key: "place:home", Text: "Lives in Madrid", Confidence: 0.8, SourceSeqs: []int64{1}}})
+		require.NoError(t, err)
+
+		res := b.do(t, b.user, "GET", "/api/conversations/"+conv+"/memories", nil)
+		require.Equal(t, 200, res.status, res.raw)
+		require.Len(t, res.body["memories"], 2)
+		require.Equal(t, float64(1), res.body["memories_seq"])
+		res = b.do(t, b.user, "GET", "/api/conversations/"+conv+"/memories?search=madrid&limit=1", nil)
+		require.Equal(t, 200, res.status)
+		ms := res.body["memories"].([]any)
+		require.Len(t, ms, 1)
+		require.Equal(t, "Lives in Madrid", ms[0].(map[string]any)["text"])
+		home := ms[0].(map[string]any)["id"].(string)
+		res = b.do(t, b.user, "GET", "/api/conversations/"+conv+"/memories?limit=1", nil)
+		require.NotEmpty(t, res.body["next_cursor"])
+		next := b.do(t, b.user, "GET", "/api/conversations/"+conv+"/memories?limit=1&cursor="+res.body["next_cursor"].(string), nil)
+		require.Len(t, next.body["memories"], 1)
+		require.NotEqual(t, res.body["memories"], next.body["memories"])
+
+		// By hand: a new key is created, a known one confirmed.
+		add := func(body map[string]any) response {
+			return b.do(t, b.user, "POST", "/api/users/ana/memories", body)
+		}
+		res = add(map[string]any{"bot_id": "bot-1", "kind": "like", "text": "Likes jazz"})
+		require.Equal(t, 201, res.status, res.raw)
+		require.Equal(t, "create", res.body["change"])
+		jazz := res.body["memory"].(map[string]any)["id"].(string)
+		res = add(map[string]any{"bot_id": "bot-1", "kind": "like", "text": "likes jazz"})
+		require.Equal(t, 200, res.status, res.raw)
+		require.Equal(t, "confirm", res.body["change"])
+		res = add(map[string]any{"bot_id": "bot-1", "kind": "place", "key": "place:home", "text": "Lives in Paris"})
+		require.Equal(t, "supersede", res.body["change"])
+		for _, bad := range []struct {
+			body  map[string]any
+			field string
+		}{
+			{map[string]any{"bot_id": "bot-1", "kind": "mood", "text": "x"}, "body.kind"},
+			{map[string]any{"bot_id": "bot-1", "text": " "}, "body.text"},
+			{map[string]any{"bot_id": "../x", "text": "x"}, "body.bot_id"},
+		} {
+			res = add(bad.body)
+			require.Equal(t, 422, res.status, res.raw)
+			require.Equal(t, bad.field, problemField(res), res.raw)
+		}
+		res = add(map[string]any{"bot_id": "no-bot", "text": "x"})
+		require.Equal(t, 404, res.status)
+		require.Equal(t, "body.bot_id", problemField(res))
+
+		res = b.do(t, b.user, "GET", "/api/users/ana/memories?kind=like", nil)
+		require.Equal(t, 200, res.status)
+		require.Len(t, res.body["memories"], 1)
+		res = b.do(t, b.user, "PATCH", "/api/memories/"+jazz, map[string]any{"text": "Likes jazz and soul"})
+		require.Equal(t, 200, res.status, res.raw)
+		require.Equal(t, "like", res.body["memory"].(map[string]any)["kind"], "a patch without kind keeps it")
+		res = b.do(t, b.user, "GET", "/api/memories/"+jazz+"/history", nil)
+		require.Equal(t, 200, res.status)
+		require.Equal(t, "Likes jazz", res.body["versions"].([]any)[0].(map[string]any)["text"])
+		res = b.do(t, b.user, "GET", "/api/memories/"+home+"/history", nil)
+		require.Equal(t, "superseded", res.body["versions"].([]any)[0].(map[string]any)["reason"])
+
+		// Another tenant reaches none of it.
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/api/conversations/" + conv + "/memories"}, {"GET", "/api/users/ana/memories"},
+			{"GET", "/api/memories/" + jazz}, {"PATCH", "/api/memories/" + jazz}, {"DELETE", "/api/memories/" + jazz},
+			{"GET", "/api/memories/" + jazz + "/history"},
+		} {
+			var body any
+			if c.method == "PATCH" {
+				body = map[string]any{"text": "mine now"}
+			}
+			require.Equal(t, 404, b.do(t, b.other, c.method, c.path, body).status, c.method+" "+c.path)
+		}
+		require.Equal(t, 404, b.do(t, b.other, "POST", "/api/users/ana/memories", map[string]any{"bot_id": "bot-1", "text": "x"}).status)
+
+		require.Equal(t, 204, b.do(t, b.user, "DELETE", "/api/memories/"+jazz, nil).status)
+		require.Equal(t, 404, b.do(t, b.user, "GET", "/api/memories/"+jazz, nil).status)
+		// Erasing the user erases the rest.
+		require.Equal(t, 204, b.do(t, b.admin, "DELETE", "/api/users/ana", nil).status)
+		require.Equal(t, 404, b.do(t, b.user, "GET", "/api/memories/"+home, nil).status)
+	})
+}

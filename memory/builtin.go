@@ -1,0 +1,282 @@
+// Package memory makes a bot's long-term memories of its users: the worker
+// that reads a conversation's new messages, finds facts the user stated
+// (with the operator's model, or the built-in extractor when there is
+// none), and stores them through the store's consolidation (parley.PlanMemory).
+package memory
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/parley-chat/parley"
+)
+
+// Builtin finds first-person facts in English and Spanish user messages
+// with no model: names, places, work, family, pets, likes and dislikes,
+// plans and past events, with dates said relative to the message ("next
+// week", "ayer") turned into the date they name. It reads what users
+// state about themselves in plain sentences; it does not infer.
+type Builtin struct{}
+
+// Extract returns the facts of the user messages in msgs.
+func (Builtin) Extract(msgs []parley.Message) []parley.Fact {
+	var out []parley.Fact
+	for _, m := range msgs {
+		if m.FromBot {
+			continue
+		}
+		for _, sentence := range sentences(m.Text) {
+			for _, f := range extractSentence(sentence, m.CreatedAt) {
+				f.SourceSeqs = []int64{m.Seq}
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// sentences splits a text at sentence ends and line breaks.
+func sentences(text string) []string {
+	return strings.FieldsFunc(text, func(r rune) bool {
+		return r == '.' || r == '!' || r == '?' || r == '\n' || r == ';' || r == '¡' || r == '¿'
+	})
+}
+
+// A rule finds one kind of fact: its pattern's first group is the value
+// (and a second, for family and pets, the name).
+type rule struct {
+	kind       string
+	key        string // key prefix; the value (or the relation) completes it
+	re         *regexp.Regexp
+	text       string // fmt pattern of the memory's text, given the value(s)
+	confidence float64
+	dated      bool // a relative date in the sentence is added to the text
+	named      bool // group 2 is a proper name
+}
+
+const (
+	name     = `(\p{Lu}[\p{L}'-]+(?:\s\p{Lu}[\p{L}'-]+)?)`
+	place    = `(\p{Lu}[\p{L}'-]+(?:[ -](?:de |del |la |el )?\p{Lu}[\p{L}'-]+){0,3})`
+	clause   = `(.{2,80})`
+	relation = `(wife|husband|partner|son|daughter|mom|mother|dad|father|brother|sister|girlfriend|boyfriend|grandma|grandmother|grandpa|grandfather)`
+	relES    = `(esposa|esposo|marido|mujer|pareja|hijo|hija|madre|mamá|padre|papá|hermano|hermana|novia|novio|abuela|abuelo)`
+	animal   = `(dog|puppy|cat|kitten|parrot|bird|rabbit|bunny|hamster|horse|fish|turtle|snake|guinea pig)`
+	animalES = `(perro|perra|perrito|gato|gata|gatito|loro|pájaro|conejo|hámster|caballo|pez|tortuga|serpiente)`
+)
+
+// rules are tried in order; the first that matches a stretch of a sentence
+// wins it (so "no me gusta" is a dislike, not a like).
+var rules = []rule{
+	{kind: parley.KindName, key: "name", re: regexp.MustCompile(`(?:\b[Mm]y name is|\b[Cc]all me|\bI'm called|\bI am called|^(?:[Hh]i|[Hh]ello|[Hh]ey),? (?:I'm|I am)) ` + name), text: "Name: %s", confidence: 0.9},
+	{kind: parley.KindName, key: "name", re: regexp.MustCompile(`(?:\b[Mm]e llamo|\b[Mm]i nombre es|^(?:[Hh]ola),? soy) ` + name), text: "Name: %s", confidence: 0.9},
+	{kind: parley.KindPlace, key: "place:home", re: regexp.MustCompile(`\bI (?:live|am living|'m living|moved|have moved|'ve moved|just moved|relocated) (?:in|to) ` + place), text: "Lives in %s", confidence: 0.8},
+	{kind: parley.KindPlace, key: "place:home", re: regexp.MustCompile(`\b(?:[Vv]ivo en|[Mm]e mudé a|[Mm]e he mudado a|[Mm]e fui a vivir a) ` + place), text: "Lives in %s", confidence: 0.8},
+	{kind: parley.KindPlace, key: "place:origin", re: regexp.MustCompile(`\b(?:I'm|I am|I come) from ` + place), text: "From %s", confidence: 0.8},
+	{kind: parley.KindPlace, key: "place:origin", re: regexp.MustCompile(`\b(?:[Ss]oy de|[Vv]engo de) ` + place), text: "From %s", confidence: 0.8},
+	{kind: parley.KindWork, key: "work:role", re: regexp.MustCompile(`(?i)\bI(?:'m| am)? work(?:ing)? as (?:an? )?` + clause), text: "Works as %s", confidence: 0.8},
+	{kind: parley.KindWork, key: "work:role", re: regexp.MustCompile(`(?i)\btrabajo (?:como|de) ` + clause), text: "Works as %s", confidence: 0.8},
+	{kind: parley.KindWork, key: "work:employer", re: regexp.MustCompile(`\bI (?:work|am working|'m working) (?:at|for) ` + place), text: "Works at %s", confidence: 0.8},
+	{kind: parley.KindWork, key: "work:employer", re: regexp.MustCompile(`\b[Tt]rabajo en ` + place), text: "Works at %s", confidence: 0.8},
+	{kind: parley.KindFamily, key: "family:", re: regexp.MustCompile(`(?i:\bmy) ` + relation + `(?:'s name is| is called| is named|,| is| named| called)? ` + name), text: "%s: %s", confidence: 0.8, named: true},
+	{kind: parley.KindFamily, key: "family:", re: regexp.MustCompile(`(?i:\bmi) ` + relES + ` (?:se llama|es) ` + name), text: "%s: %s", confidence: 0.8, named: true},
+	{kind: parley.KindFamily, key: "family:children", re: regexp.MustCompile(`(?i)\bI have (\d+|two|three|four|five|six) (?:kids|children)`), text: "Has %s children", confidence: 0.8},
+	{kind: parley.KindFamily, key: "family:children", re: regexp.MustCompile(`(?i)\btengo (\d+|dos|tres|cuatro|cinco|seis) hij[oa]s`), text: "Has %s children", confidence: 0.8},
+	{kind: parley.KindPet, key: "pet:", re: regexp.MustCompile(`(?i:\bI have an?|\bI've got an?|\bI adopted an?|\bmy) ` + animal + `(?:(?:'s name is| is called| is named| called| named|,)? ` + name + `)?`), text: "Pet %s: %s", confidence: 0.8, named: true},
+	{kind: parley.KindPet, key: "pet:", re: regexp.MustCompile(`(?i:\btengo una?|\badopté una?|\bmi) ` + animalES + `(?:(?: que se llama| se llama| llamad[oa]) ` + name + `)?`), text: "Pet %s: %s", confidence: 0.8, named: true},
+	{kind: parley.KindDislike, key: "taste:", re: regexp.MustCompile(`(?i)\bI (?:don't|do not|didn't|really don't) (?:like|love|enjoy) ` + clause), text: "Dislikes %s", confidence: 0.7},
+	{kind: parley.KindDislike, key: "taste:", re: regexp.MustCompile(`(?i)\bI (?:hate|dislike|can't stand|cannot stand) ` + clause), text: "Dislikes %s", confidence: 0.7},
+	{kind: parley.KindDislike, key: "taste:", re: regexp.MustCompile(`(?i)\b(?:no me gustan?|no me encantan?|odio|detesto) ` + clause), text: "Dislikes %s", confidence: 0.7},
+	{kind: parley.KindLike, key: "taste:", re: regexp.MustCompile(`(?i)\bI (?:really |also |just |absolutely )?(?:love|like|enjoy|adore) ` + clause), text: "Likes %s", confidence: 0.7},
+	{kind: parley.KindLike, key: "taste:", re: regexp.MustCompile(`(?i)\b(?:me gustan?|me encantan?) ` + clause), text: "Likes %s", confidence: 0.7},
+	{kind: parley.KindPlan, key: "plan:", re: regexp.MustCompile(`(?i)\bI(?:'m| am) (?:going|planning|hoping) to ` + clause), text: "Plans to %s", confidence: 0.6, dated: true},
+	{kind: parley.KindPlan, key: "plan:", re: regexp.MustCompile(`(?i)\bI (?:plan|want|hope|intend) to ` + clause), text: "Plans to %s", confidence: 0.6, dated: true},
+	// Spanish plans take an infinitive: "quiero viajar", not "quiero una pizza".
+	{kind: parley.KindPlan, key: "plan:", re: regexp.MustCompile(`(?i)\b(?:voy a|pienso|planeo|quiero) (\p{L}+(?:ar|er|ir)(?:me|te|se|lo|la)?\b.{0,78})`), text: "Plans to %s", confidence: 0.6, dated: true},
+	{kind: parley.KindFact, key: "event:", re: regexp.MustCompile(`(?i)\bI (?:went|visited|traveled|travelled|started|finished|graduated|got married|got engaged|joined|attended|ran|bought|painted) ` + clause), text: "%s", confidence: 0.6, dated: true},
+	{kind: parley.KindFact, key: "event:", re: regexp.MustCompile(`(?i)\b(?:fui|visité|viajé|empecé|terminé|me casé|me gradué|compré|corrí) ` + clause), text: "%s", confidence: 0.6, dated: true},
+}
+
+// stops end a value: what follows them is another thought.
+var stops = regexp.MustCompile(`(?i)\s+(?:because|but|and then|although|since|so that|which|who|porque|pero|aunque|así que|que es)\b.*$`)
+
+// pronouns are not things one likes or plans: "I like it", "me gusta eso".
+var pronouns = map[string]bool{"it": true, "that": true, "this": true, "you": true, "them": true, "him": true, "her": true,
+	"eso": true, "esto": true, "lo": true, "la": true, "te": true, "to": true, "the": true, "a": true}
+
+func extractSentence(s string, said time.Time) []parley.Fact {
+	s = strings.TrimSpace(s)
+	type at struct {
+		pos int
+		f   parley.Fact
+	}
+	var found []at
+	taken := make([]bool, len(s))
+	for _, r := range rules {
+		for _, loc := range r.re.FindAllStringSubmatchIndex(s, -1) {
+			if overlaps(taken, loc[0], loc[1]) {
+				continue
+			}
+			f, ok := r.fact(s, loc, said)
+			if !ok {
+				continue
+			}
+			for i := loc[0]; i < loc[1]; i++ {
+				taken[i] = true
+			}
+			found = append(found, at{loc[0], f})
+		}
+	}
+	slices.SortStableFunc(found, func(a, b at) int { return a.pos - b.pos })
+	out := make([]parley.Fact, len(found))
+	for i, a := range found {
+		out[i] = a.f
+	}
+	return out
+}
+
+func overlaps(taken []bool, from, to int) bool {
+	for i := from; i < to; i++ {
+		if taken[i] {
+			return true
+		}
+	}
+	return false
+}
+
+func (r rule) fact(s string, loc []int, said time.Time) (parley.Fact, bool) {
+	group := func(i int) string {
+		if 2*i+1 >= len(loc) || loc[2*i] < 0 {
+			return ""
+		}
+		return s[loc[2*i]:loc[2*i+1]]
+	}
+	value := clean(group(1))
+	if value == "" {
+		return parley.Fact{}, false
+	}
+	f := parley.Fact{Kind: r.kind, Confidence: r.confidence}
+	switch {
+	case r.named:
+		what := english(strings.ToLower(value))
+		who := clean(group(2))
+		f.Key = r.key + what
+		if who == "" {
+			if r.kind == parley.KindFamily {
+				return parley.Fact{}, false
+			}
+			f.Text = "Has a " + what
+		} else {
+			f.Text = fmt.Sprintf(r.text, what, who)
+			if r.kind == parley.KindFamily {
+				f.Text = upperFirst(f.Text)
+			}
+		}
+	case strings.HasSuffix(r.key, ":"):
+		words := strings.Fields(strings.ToLower(value))
+		if pronouns[words[0]] && len(words) == 1 {
+			return parley.Fact{}, false
+		}
+		f.Key = r.key + strings.Join(words[:min(len(words), 4)], " ")
+		if r.kind == parley.KindFact {
+			value = strings.TrimSpace(s[loc[0]:loc[3]])
+			value = clean(value)
+		}
+		f.Text = fmt.Sprintf(r.text, value)
+	default:
+		f.Key = r.key
+		f.Text = fmt.Sprintf(r.text, value)
+	}
+	if r.dated {
+		if d, ok := relativeDate(s, said); ok {
+			f.Text += " (" + d + ")"
+		}
+	}
+	return f, true
+}
+
+// clean trims a value to its thought: no trailing clause, no filler, at
+// most eight words.
+func clean(v string) string {
+	v = stops.ReplaceAllString(v, "")
+	v = strings.TrimFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) })
+	words := strings.Fields(v)
+	for len(words) > 0 {
+		last := strings.ToLower(words[len(words)-1])
+		if last == "too" || last == "also" || last == "much" || last == "mucho" || last == "también" || last == "lot" ||
+			last == "a" || last == "so" || last == "very" || last == "muchísimo" {
+			words = words[:len(words)-1]
+			continue
+		}
+		break
+	}
+	if len(words) > 8 {
+		words = words[:8]
+	}
+	return strings.Join(words, " ")
+}
+
+func upperFirst(s string) string {
+	for i, r := range s {
+		return string(unicode.ToUpper(r)) + s[i+len(string(r)):]
+	}
+	return s
+}
+
+// english names a Spanish relation or animal in English, so that both
+// languages make the same keys.
+func english(w string) string {
+	if e, ok := map[string]string{"esposa": "wife", "mujer": "wife", "esposo": "husband", "marido": "husband",
+		"pareja": "partner", "hijo": "son", "hija": "daughter", "madre": "mother", "mamá": "mother", "mom": "mother",
+		"padre": "father", "papá": "father", "dad": "father", "hermano": "brother", "hermana": "sister",
+		"novia": "girlfriend", "novio": "boyfriend", "abuela": "grandmother", "grandma": "grandmother",
+		"abuelo": "grandfather", "grandpa": "grandfather", "perro": "dog", "perra": "dog", "perrito": "dog",
+		"puppy": "dog", "gato": "cat", "gata": "cat", "gatito": "cat", "kitten": "cat", "loro": "parrot",
+		"pájaro": "bird", "conejo": "rabbit", "bunny": "rabbit", "hámster": "hamster", "caballo": "horse",
+		"pez": "fish", "tortuga": "turtle", "serpiente": "snake"}[w]; ok {
+		return e
+	}
+	return w
+}
+
+// relativeDate finds a date said relative to the message ("tomorrow",
+// "next week", "el sábado", "ayer") and names it.
+func relativeDate(s string, said time.Time) (string, bool) {
+	if said.IsZero() {
+		return "", false
+	}
+	l := strings.ToLower(s)
+	day := func(d int) string { return said.AddDate(0, 0, d).Format("2006-01-02") }
+	week := func(w int) string {
+		y, n := said.AddDate(0, 0, 7*w).ISOWeek()
+		return fmt.Sprintf("the week of %s, %d-W%02d", said.AddDate(0, 0, 7*w).Format("2 January 2006"), y, n)
+	}
+	month := func(m int) string { return said.AddDate(0, m, 0).Format("January 2006") }
+	for _, c := range []struct {
+		words []string
+		name  func() string
+	}{
+		{[]string{"day after tomorrow", "pasado mañana"}, func() string { return day(2) }},
+		{[]string{"day before yesterday", "anteayer", "antes de ayer"}, func() string { return day(-2) }},
+		{[]string{"tomorrow", "mañana por", "para mañana", "mañana voy", "mañana tengo"}, func() string { return day(1) }},
+		{[]string{"yesterday", "ayer"}, func() string { return day(-1) }},
+		{[]string{"tonight", "today", "this morning", "this afternoon", "hoy", "esta noche", "esta tarde"}, func() string { return day(0) }},
+		{[]string{"next week", "la próxima semana", "la semana que viene"}, func() string { return week(1) }},
+		{[]string{"last week", "la semana pasada"}, func() string { return week(-1) }},
+		{[]string{"this weekend", "este fin de semana"}, func() string { return "weekend of " + day(int(time.Saturday-said.Weekday()+7)%7) }},
+		{[]string{"next month", "el mes que viene", "el próximo mes"}, func() string { return month(1) }},
+		{[]string{"last month", "el mes pasado"}, func() string { return month(-1) }},
+		{[]string{"next year", "el año que viene", "el próximo año"}, func() string { return said.AddDate(1, 0, 0).Format("2006") }},
+		{[]string{"last year", "el año pasado"}, func() string { return said.AddDate(-1, 0, 0).Format("2006") }},
+	} {
+		for _, w := range c.words {
+			if strings.Contains(l, w) {
+				return c.name(), true
+			}
+		}
+	}
+	return "", false
+}

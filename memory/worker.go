@@ -1,0 +1,141 @@
+package memory
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/parley-chat/parley"
+)
+
+// Store is what the worker and recall need from a store.
+type Store interface {
+	parley.Conversations
+	parley.Memories
+}
+
+// Extractor finds facts in a conversation's messages.
+type Extractor interface {
+	Extract(msgs []parley.Message) []parley.Fact
+}
+
+// page is how many messages one StoreMemories covers.
+const page = 200
+
+// Worker is the River worker of parley.MemoryJob: it reads the messages
+// of a conversation its memories do not cover yet, a page at a time, and
+// stores the facts found in each page with the page's end, at once, so
+// that a job cut short (a crash) is done again from where the store says,
+// with no fact stored twice.
+type Worker struct {
+	river.WorkerDefaults[parley.MemoryJob]
+	Store     Store
+	Extractor Extractor // nil: Builtin
+	Logger    *slog.Logger
+}
+
+// Timeout bounds one attempt.
+func (w *Worker) Timeout(*river.Job[parley.MemoryJob]) time.Duration { return time.Minute }
+
+// Work reads the conversation's new messages for memories.
+func (w *Worker) Work(ctx context.Context, job *river.Job[parley.MemoryJob]) error {
+	a := job.Args
+	c, err := w.Store.ClaimMemories(ctx, a.TenantID, a.ConversationID)
+	if parley.ErrorCode(err) == parley.ENOTFOUND {
+		return river.JobCancel(err) // the conversation was deleted
+	}
+	if err != nil {
+		return err
+	}
+	ex := w.Extractor
+	if ex == nil {
+		ex = Builtin{}
+	}
+	after := c.MemoriesSeq
+	for {
+		msgs, err := w.Store.ListMessages(ctx, a.TenantID, a.ConversationID, parley.HistoryQuery{Limit: page, AfterSeq: after})
+		if err != nil || len(msgs) == 0 {
+			return err
+		}
+		upto := msgs[len(msgs)-1].Seq
+		if _, err := w.Store.StoreMemories(ctx, a.TenantID, a.ConversationID, upto, ex.Extract(msgs)); err != nil {
+			return err
+		}
+		after = upto
+		if len(msgs) < page {
+			return nil
+		}
+	}
+}
+
+// Recall finds the memories a reply should see (reply.Memories): what is
+// known about who the user is (name, place, work, family, pets) first,
+// then what shares the most words with the turn, then the most confirmed.
+type Recall struct {
+	Store Store
+}
+
+// recallScan bounds the memories of one user read for a reply.
+const recallScan = 200
+
+// Recall returns the texts of at most limit memories of a bot's user.
+func (r Recall) Recall(ctx context.Context, tenantID, botID, userID, query string, limit int) ([]string, error) {
+	ms, err := r.Store.ListMemories(ctx, tenantID, parley.MemoryFilter{BotID: botID, UserID: userID, Limit: recallScan})
+	if err != nil {
+		return nil, err
+	}
+	ranked := Rank(ms, query)
+	out := make([]string, 0, min(limit, len(ranked)))
+	for _, m := range ranked[:min(limit, len(ranked))] {
+		out = append(out, m.Text)
+	}
+	return out, nil
+}
+
+// profile kinds say who the user is: always worth a reply's room.
+var profile = map[string]bool{parley.KindName: true, parley.KindPlace: true, parley.KindWork: true,
+	parley.KindFamily: true, parley.KindPet: true}
+
+// Rank orders memories for a query: the words they share with it, who
+// the user is, how often it was said, then the newest.
+func Rank(ms []parley.Memory, query string) []parley.Memory {
+	words := map[string]bool{}
+	for _, w := range strings.FieldsFunc(strings.ToLower(query), notWord) {
+		if len([]rune(w)) >= 3 {
+			words[w] = true
+		}
+	}
+	score := func(m parley.Memory) float64 {
+		s := 0.0
+		for _, w := range strings.FieldsFunc(strings.ToLower(m.Text), notWord) {
+			if words[w] {
+				s += 2
+			}
+		}
+		if profile[m.Kind] {
+			s++
+		}
+		return s + 0.5*math.Log(float64(max(m.Confirmations, 1)))
+	}
+	out := slices.Clone(ms)
+	slices.SortStableFunc(out, func(a, b parley.Memory) int {
+		sa, sb := score(a), score(b)
+		switch {
+		case sa > sb:
+			return -1
+		case sa < sb:
+			return 1
+		}
+		return strings.Compare(b.ID, a.ID) // newer ids first
+	})
+	return out
+}
+
+func notWord(r rune) bool {
+	return !(r == '\'' || r == '-' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || r > 127)
+}

@@ -1,0 +1,101 @@
+package memory_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/internal/enginetest"
+	"github.com/parley-chat/parley/memory"
+	"github.com/parley-chat/parley/store"
+)
+
+func TestWorker(t *testing.T) {
+	t.Parallel()
+	enginetest.Run(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		workers := river.NewWorkers()
+		var st parley.Store
+		w := &memory.Worker{}
+		river.AddWorker(workers, w)
+		st = enginetest.Open(t, engine, enginetest.Options{Queue: store.QueueOptions{Workers: workers, MemoryConcurrency: 2}})
+		w.Store = st
+		require.NoError(t, st.StartWorkers(ctx))
+		tenant, err := st.EnsureTenant(ctx, "t")
+		require.NoError(t, err)
+		_, err = st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+		require.NoError(t, err)
+		c, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "ana"}, CreateUser: true})
+		require.NoError(t, err)
+		say := func(text string) {
+			_, err := st.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: text, Bubbles: []string{text}})
+			require.NoError(t, err)
+		}
+		memories := func() map[string]parley.Memory {
+			ms, err := st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: "ana", Limit: 50})
+			require.NoError(t, err)
+			out := map[string]parley.Memory{}
+			for _, m := range ms {
+				out[m.Key] = m
+			}
+			return out
+		}
+		say("Hi! My name is Ana and I live in Madrid.")
+		say("I have a dog named Rufo")
+		require.Eventually(t, func() bool { return len(memories()) == 3 }, 15*time.Second, 50*time.Millisecond)
+		ms := memories()
+		require.Equal(t, "Name: Ana", ms["name"].Text)
+		require.Equal(t, []int64{1}, ms["name"].SourceSeqs)
+		require.Equal(t, "Lives in Madrid", ms["place:home"].Text)
+		require.Equal(t, "Pet dog: Rufo", ms["pet:dog"].Text)
+		got, err := st.GetConversation(ctx, tenant.ID, c.ID)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), got.MemoriesSeq)
+
+		// A job done again (its process died after storing, before River
+		// marked it done) stores nothing twice.
+		job := &river.Job[parley.MemoryJob]{Args: parley.MemoryJob{TenantID: tenant.ID, ConversationID: c.ID}}
+		require.NoError(t, w.Work(ctx, job))
+		require.Equal(t, ms, memories())
+
+		// A contradiction supersedes; the old home stays in the history.
+		say("Actually I moved to Paris last month")
+		require.Eventually(t, func() bool { return memories()["place:home"].Text == "Lives in Paris" }, 15*time.Second, 50*time.Millisecond)
+		history, err := st.MemoryHistory(ctx, tenant.ID, ms["place:home"].ID)
+		require.NoError(t, err)
+		require.Equal(t, "Lives in Madrid", history[0].Text)
+
+		// Recall puts what the turn is about first, who the user is next.
+		texts, err := memory.Recall{Store: st}.Recall(ctx, tenant.ID, "bot", "ana", "how is Rufo doing?", 2)
+		require.NoError(t, err)
+		require.Equal(t, "Pet dog: Rufo", texts[0])
+		require.Len(t, texts, 2)
+		_, err = memory.Recall{Store: st}.Recall(ctx, "other-tenant", "bot", "ana", "x", 5)
+		require.NoError(t, err)
+	})
+}
+
+func TestRank(t *testing.T) {
+	t.Parallel()
+	ms := []parley.Memory{
+		{ID: "1", Kind: parley.KindLike, Text: "Likes pizza", Confirmations: 1},
+		{ID: "2", Kind: parley.KindName, Text: "Name: Ana", Confirmations: 1},
+		{ID: "3", Kind: parley.KindPlan, Text: "Plans to visit Paris", Confirmations: 1},
+		{ID: "4", Kind: parley.KindLike, Text: "Likes jazz", Confirmations: 5},
+	}
+	ids := func(ms []parley.Memory) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	require.Equal(t, []string{"3", "2", "4", "1"}, ids(memory.Rank(ms, "When do you go to Paris?")))
+	require.Equal(t, []string{"1", "2", "4", "3"}, ids(memory.Rank(ms, "any pizza place?")))
+	require.Equal(t, []string{"2", "4", "3", "1"}, ids(memory.Rank(ms, "")), "who the user is, then the most confirmed, then the newest")
+}

@@ -1,0 +1,282 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley"
+)
+
+const memoryColumns = `id, bot_id, user_id, kind, key, text, confidence, confirmations, version, conversation_id,
+	source_seqs, created_at, updated_at, confirmed_at`
+
+func scanMemory(row pgx.Row) (*parley.Memory, error) {
+	var m parley.Memory
+	if err := row.Scan(&m.ID, &m.BotID, &m.UserID, &m.Kind, &m.Key, &m.Text, &m.Confidence, &m.Confirmations, &m.Version,
+		&m.ConversationID, &m.SourceSeqs, &m.CreatedAt, &m.UpdatedAt, &m.ConfirmedAt); err != nil {
+		return nil, err
+	}
+	m.CreatedAt, m.UpdatedAt, m.ConfirmedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC(), m.ConfirmedAt.UTC()
+	if m.SourceSeqs == nil {
+		m.SourceSeqs = []int64{}
+	}
+	return &m, nil
+}
+
+// ClaimMemories ends the conversation's "a memory job is queued" state.
+func (db *DB) ClaimMemories(ctx context.Context, tenantID, conversationID string) (*parley.Conversation, error) {
+	c, err := scanConversation(db.pool.QueryRow(ctx,
+		`UPDATE conversations SET memory_queued = false WHERE tenant_id = $1 AND id = $2 RETURNING `+conversationColumns,
+		tenantID, conversationID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim memories: %w", err)
+	}
+	return c, nil
+}
+
+// StoreMemories stores a conversation's facts up to uptoSeq at once.
+func (db *DB) StoreMemories(ctx context.Context, tenantID, conversationID string, uptoSeq int64, facts []parley.Fact) ([]parley.Memory, error) {
+	var out []parley.Memory
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		out = nil
+		var botID, userID string
+		var seq int64
+		err := tx.QueryRow(ctx, `SELECT bot_id, user_id, memories_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+			tenantID, conversationID).Scan(&botID, &userID, &seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: lock conversation: %w", err)
+		}
+		if uptoSeq <= seq {
+			return nil // read already
+		}
+		now := parley.Now()
+		for _, f := range facts {
+			change, m, err := storeFact(ctx, tx, tenantID, botID, userID, conversationID, f, now)
+			if err != nil {
+				return err
+			}
+			typ := parley.EventMemoryUpdated
+			if change == parley.MemoryCreate {
+				typ = parley.EventMemoryCreated
+			}
+			if err := db.insertEvent(ctx, tx, tenantID, conversationID, typ, m, now); err != nil {
+				return err
+			}
+			out = append(out, *m)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE conversations SET memories_seq = $2 WHERE id = $1`, conversationID, uptoSeq); err != nil {
+			return fmt.Errorf("postgres: advance memories: %w", err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// storeFact applies one fact to the memory of its key (parley.PlanMemory).
+// Two writers of one key are ordered by the memory row's lock, or by the
+// unique key when there is no row yet (the loser's transaction is retried
+// by its job).
+func storeFact(ctx context.Context, tx pgx.Tx, tenantID, botID, userID, conversationID string, f parley.Fact, now time.Time) (parley.MemoryChange, *parley.Memory, error) {
+	if f.Key == "" {
+		f.Key = parley.NormalKey(f.Kind, f.Text)
+	}
+	existing, err := scanMemory(tx.QueryRow(ctx, `SELECT `+memoryColumns+` FROM memories
+		 WHERE tenant_id = $1 AND bot_id = $2 AND user_id = $3 AND key = $4 FOR UPDATE`, tenantID, botID, userID, f.Key))
+	if errors.Is(err, pgx.ErrNoRows) {
+		existing, err = nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres: read memory: %w", err)
+	}
+	change, m := parley.PlanMemory(existing, f, conversationID, now)
+	m.BotID, m.UserID = botID, userID
+	switch change {
+	case parley.MemoryCreate:
+		_, err = tx.Exec(ctx, `INSERT INTO memories (id, tenant_id, bot_id, user_id, kind, key, text, confidence,
+			 confirmations, version, conversation_id, source_seqs, created_at, updated_at, confirmed_at)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13)`,
+			m.ID, tenantID, botID, userID, m.Kind, m.Key, m.Text, m.Confidence, m.Confirmations, m.Version,
+			m.ConversationID, m.SourceSeqs, now)
+	case parley.MemorySupersede:
+		if err = keepVersion(ctx, tx, existing, "superseded", now); err == nil {
+			err = updateMemory(ctx, tx, &m)
+		}
+	default:
+		err = updateMemory(ctx, tx, &m)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres: store memory: %w", err)
+	}
+	return change, &m, nil
+}
+
+func updateMemory(ctx context.Context, tx pgx.Tx, m *parley.Memory) error {
+	_, err := tx.Exec(ctx, `UPDATE memories SET kind = $2, text = $3, confidence = $4, confirmations = $5, version = $6,
+		 conversation_id = $7, source_seqs = $8, updated_at = $9, confirmed_at = $10 WHERE id = $1`,
+		m.ID, m.Kind, m.Text, m.Confidence, m.Confirmations, m.Version, m.ConversationID, m.SourceSeqs, m.UpdatedAt, m.ConfirmedAt)
+	return err
+}
+
+// keepVersion puts a memory's current text in its history.
+func keepVersion(ctx context.Context, tx pgx.Tx, m *parley.Memory, reason string, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO memory_versions (memory_id, version, kind, text, conversation_id, source_seqs,
+		 reason, replaced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		m.ID, m.Version, m.Kind, m.Text, m.ConversationID, m.SourceSeqs, reason, now)
+	return err
+}
+
+// ListMemories lists a bot's memories of a user, newest first.
+func (db *DB) ListMemories(ctx context.Context, tenantID string, f parley.MemoryFilter) ([]parley.Memory, error) {
+	where := []string{"tenant_id = $1", "user_id = $2"}
+	args := []any{tenantID, f.UserID}
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
+	}
+	if f.BotID != "" {
+		add("bot_id = ?", f.BotID)
+	}
+	if f.Kind != "" {
+		add("kind = ?", f.Kind)
+	}
+	if f.BeforeID != "" {
+		add("id < ?", f.BeforeID)
+	}
+	for _, w := range parley.SearchWords(f.Search) {
+		add(`text ILIKE ?`, "%"+likeEscape(w)+"%")
+	}
+	args = append(args, f.Limit)
+	rows, err := db.pool.Query(ctx, `SELECT `+memoryColumns+` FROM memories WHERE `+strings.Join(where, " AND ")+
+		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list memories: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.Memory, error) {
+		m, err := scanMemory(row)
+		if err != nil {
+			return parley.Memory{}, err
+		}
+		return *m, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: scan memories: %w", err)
+	}
+	if out == nil {
+		out = []parley.Memory{}
+	}
+	return out, nil
+}
+
+// likeEscape escapes LIKE's wildcards in a word (the default escape is \).
+func likeEscape(w string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(w)
+}
+
+// GetMemory returns one memory of a tenant.
+func (db *DB) GetMemory(ctx context.Context, tenantID, id string) (*parley.Memory, error) {
+	m, err := scanMemory(db.pool.QueryRow(ctx, `SELECT `+memoryColumns+` FROM memories WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, parley.Errorf(parley.ENOTFOUND, "memory %q not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get memory: %w", err)
+	}
+	return m, nil
+}
+
+// AddMemory stores a fact given by hand.
+func (db *DB) AddMemory(ctx context.Context, tenantID, botID, userID string, f parley.Fact) (*parley.Memory, parley.MemoryChange, error) {
+	var out *parley.Memory
+	var change parley.MemoryChange
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		var bot, user bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM bots WHERE tenant_id = $1 AND id = $2),
+			 EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $3)`, tenantID, botID, userID).Scan(&bot, &user); err != nil {
+			return fmt.Errorf("postgres: read bot and user: %w", err)
+		}
+		if !bot {
+			return parley.FieldError(parley.ENOTFOUND, "body.bot_id", "bot %q not found", botID)
+		}
+		if !user {
+			return parley.FieldError(parley.ENOTFOUND, "path.id", "user %q not found", userID)
+		}
+		var err error
+		change, out, err = storeFact(ctx, tx, tenantID, botID, userID, "", f, parley.Now())
+		return err
+	})
+	return out, change, err
+}
+
+// EditMemory replaces a memory's text and kind.
+func (db *DB) EditMemory(ctx context.Context, tenantID, id string, f parley.Fact) (*parley.Memory, error) {
+	var out *parley.Memory
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		m, err := scanMemory(tx.QueryRow(ctx, `SELECT `+memoryColumns+` FROM memories WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+			tenantID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "memory %q not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: read memory: %w", err)
+		}
+		now := parley.Now()
+		if err := keepVersion(ctx, tx, m, "edited", now); err != nil {
+			return fmt.Errorf("postgres: keep memory version: %w", err)
+		}
+		m.Kind, m.Text, m.Version, m.UpdatedAt, m.Confidence = f.Kind, f.Text, m.Version+1, now, 1
+		if err := updateMemory(ctx, tx, m); err != nil {
+			return fmt.Errorf("postgres: edit memory: %w", err)
+		}
+		out = m
+		return nil
+	})
+	return out, err
+}
+
+// DeleteMemory erases a memory with its history.
+func (db *DB) DeleteMemory(ctx context.Context, tenantID, id string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM memories WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+	if err != nil {
+		return fmt.Errorf("postgres: delete memory: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return parley.Errorf(parley.ENOTFOUND, "memory %q not found", id)
+	}
+	return nil
+}
+
+// MemoryHistory returns a memory's past versions, newest first.
+func (db *DB) MemoryHistory(ctx context.Context, tenantID, id string) ([]parley.MemoryVersion, error) {
+	if _, err := db.GetMemory(ctx, tenantID, id); err != nil {
+		return nil, err
+	}
+	rows, err := db.pool.Query(ctx, `SELECT version, kind, text, conversation_id, source_seqs, reason, replaced_at
+		 FROM memory_versions WHERE memory_id = $1 ORDER BY version DESC`, id)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: memory history: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.MemoryVersion, error) {
+		var v parley.MemoryVersion
+		err := row.Scan(&v.Version, &v.Kind, &v.Text, &v.ConversationID, &v.SourceSeqs, &v.Reason, &v.ReplacedAt)
+		v.ReplacedAt = v.ReplacedAt.UTC()
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: scan memory versions: %w", err)
+	}
+	if out == nil {
+		out = []parley.MemoryVersion{}
+	}
+	return out, nil
+}
