@@ -201,3 +201,15 @@ func SearchWords(search string) []string {
 	}
 	return words
 }
+
+// RecallHit is one thing a recall found for a query: a memory, or a
+// message of the conversation, with the messages it stands for.
+type RecallHit struct {
+	Kind           string  `json:"kind" enum:"memory,message"`
+	Text           string  `json:"text"`
+	MemoryID       string  `json:"memory_id,omitempty"`
+	Seq            int64   `json:"seq,omitempty" doc:"the message's seq (kind message)"`
+	ConversationID string  `json:"conversation_id"`
+	SourceSeqs     []int64 `json:"source_seqs" doc:"the messages it comes from (a message: its own seq)"`
+	Score          float64 `json:"score" doc:"reciprocal rank fusion of the memory and message rankings"`
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/memory"
 )
 
 // memoryPage is one page's parameters.
@@ -78,6 +79,18 @@ type editMemoryInput struct {
 	}
 }
 
+type recallInput struct {
+	ID    string `path:"id" maxLength:"64"`
+	Q     string `query:"q" maxLength:"500" required:"true" doc:"the text to recall for, as a reply would"`
+	Limit int    `query:"limit" minimum:"1" maximum:"50" default:"10"`
+}
+
+type recallOutput struct {
+	Body struct {
+		Hits []parley.RecallHit `json:"hits"`
+	}
+}
+
 type memoryHistoryOutput struct {
 	Body struct {
 		Versions []parley.MemoryVersion `json:"versions"`
@@ -97,6 +110,22 @@ func (s *Server) registerMemories() {
 				out.Body.MemoriesSeq = &c.MemoriesSeq
 			}
 			return out, err
+		})
+	huma.Register(s.api, op("recall", http.MethodGet, "/api/conversations/{id}/recall",
+		"What retrieval finds for a text: the user's memories and the conversation's messages, ranked", "memories"),
+		func(ctx context.Context, in *recallInput) (*recallOutput, error) {
+			tenantID := principal(ctx).TenantID
+			c, err := s.store.GetConversation(ctx, tenantID, in.ID)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			hits, err := memory.Recall{Store: s.store}.Search(ctx, tenantID, c, in.Q, cmp.Or(in.Limit, 10))
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out := &recallOutput{}
+			out.Body.Hits = append([]parley.RecallHit{}, hits...)
+			return out, nil
 		})
 	huma.Register(s.api, op("listUserMemories", http.MethodGet, "/api/users/{id}/memories",
 		"Memories of a user, by every bot or one", "memories"),

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -35,6 +36,32 @@ func TestMemoriesAPI(t *testing.T) {
 		next := b.do(t, b.user, "GET", "/api/conversations/"+conv+"/memories?limit=1&cursor="+res.body["next_cursor"].(string), nil)
 		require.Len(t, next.body["memories"], 1)
 		require.NotEqual(t, res.body["memories"], next.body["memories"])
+
+		// Recall: memories and messages for a text, with their sources.
+		b.send(t, b.user, conv, "The weather in Lisbon was lovely")
+		recall := func() (response, []any, map[string]bool) {
+			res := b.do(t, b.user, "GET", "/api/conversations/"+conv+"/recall?q=which+city%2C+Madrid%3F", nil)
+			require.Equal(t, 200, res.status, res.raw)
+			hits := res.body["hits"].([]any)
+			kinds := map[string]bool{}
+			for _, h := range hits {
+				kinds[h.(map[string]any)["kind"].(string)] = true
+			}
+			return res, hits, kinds
+		}
+		// SQLite's full-text index follows appends by a few hundred ms.
+		require.Eventually(t, func() bool { _, _, kinds := recall(); return kinds["message"] }, 5*time.Second, 50*time.Millisecond,
+			"messages are recalled too")
+		res, hits, _ := recall()
+		top := hits[0].(map[string]any)
+		require.Equal(t, "memory", top["kind"], res.raw)
+		require.Equal(t, "Lives in Madrid", top["text"])
+		require.Equal(t, []any{float64(1)}, top["source_seqs"])
+		for _, h := range hits {
+			require.NotContains(t, h.(map[string]any)["text"], "Lisbon", "what does not match is not recalled")
+		}
+		require.Equal(t, 422, b.do(t, b.user, "GET", "/api/conversations/"+conv+"/recall", nil).status, "q is required")
+		require.Equal(t, 404, b.do(t, b.other, "GET", "/api/conversations/"+conv+"/recall?q=x", nil).status)
 
 		// By hand: a new key is created, a known one confirmed.
 		add := func(body map[string]any) response {

@@ -110,10 +110,10 @@ const (
 	retrieveTerms      = 8
 )
 
-// keyTerms keeps the n most informative words of text for retrieval: the
+// KeyTerms keeps the n most informative words of text for retrieval: the
 // longest ones of three letters or more (short words are mostly function
 // words, and every word costs the index a lookup).
-func keyTerms(text string, n int) []string {
+func KeyTerms(text string, n int) []string {
 	var words []string
 	seen := map[string]bool{}
 	for _, w := range parley.Words(text) {
@@ -415,7 +415,7 @@ func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query stri
 	// for any word would fill every place with the newest messages holding
 	// a common word, and never reach an older one holding a rare word — the
 	// ones worth retrieving.
-	terms := keyTerms(query, retrieveTerms)
+	terms := KeyTerms(query, retrieveTerms)
 	if len(terms) == 0 {
 		return nil, nil
 	}
