@@ -31,7 +31,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	stores := fs.String("stores", "sqlite,postgres", "stores to measure: sqlite, postgres, and sqlite-tmpfs (SQLite in /dev/shm: what the store costs without the disk)")
-	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, delivery, v1v3")
+	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, delivery, v1v3, memory (LoCoMo recall)")
 	streams := fs.Int("streams", 50_000, "event streams the delivery suite opens to measure their memory (fewer if the open-file limit cannot be raised)")
 	plotPath := fs.String("plot", "docs/v1-vs-v3.svg", "where the v1v3 suite draws its plot")
 	pgURL := fs.String("postgres-url", os.Getenv("PARLEY_BENCH_POSTGRES_URL"), "PostgreSQL to measure (PARLEY_BENCH_POSTGRES_URL)")
@@ -146,6 +146,25 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			replies = append(replies, r)
 		}
+	}
+	var memories []*bench.MemoryResult
+	for _, name := range strings.Split(*stores, ",") {
+		if !strings.Contains(*suite, "memory") {
+			break
+		}
+		st, err := open(name, nil, nil)
+		if err != nil {
+			return err
+		}
+		r, err := bench.Memory(ctx, name, st, opts)
+		st.Close()
+		if err != nil {
+			return fmt.Errorf("bench memory %s: %w", name, err)
+		}
+		memories = append(memories, r)
+	}
+	if len(memories) > 0 {
+		fmt.Fprint(stdout, bench.MemoryTable(memories))
 	}
 	var deliveries []*bench.DeliveryResult
 	for _, name := range strings.Split(*stores, ",") {

@@ -1,0 +1,251 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/memory"
+	"github.com/parley-chat/parley/reply"
+)
+
+// MemoryResult is one store's LoCoMo memory figures: recall@k of the
+// questions' evidence turns through Parley's recall, against plain BM25
+// over the raw turns measured in the same run.
+type MemoryResult struct {
+	Store         string
+	Conversations int
+	Turns         int
+	Questions     int // categories 1-4
+	Memories      int
+	ExtractPerS   float64 // messages read for memories per second (built-in extractor)
+	Recall        map[int]float64
+	Baseline      map[int]float64
+	RecallP50     time.Duration
+	RecallP95     time.Duration
+	ByCategory    map[int][2]float64 // recall@10: Parley, baseline
+}
+
+// recallAt are the cut-offs measured.
+var recallAt = []int{5, 10, 20}
+
+type locomoTurn struct {
+	Speaker     string `json:"speaker"`
+	DiaID       string `json:"dia_id"`
+	Text        string `json:"text"`
+	BlipCaption string `json:"blip_caption"`
+}
+
+type locomoQA struct {
+	Question string   `json:"question"`
+	Evidence []string `json:"evidence"`
+	Category int      `json:"category"`
+}
+
+// Memory loads every LoCoMo conversation of opts.CorpusDir into its own
+// tenant (the first speaker as the user, the other as the bot), has the
+// memory worker read it, then asks every question of categories 1-4 of
+// Parley's recall (memory.Recall.Search, what GET .../recall answers) and
+// of a plain BM25 ranking of all the raw turns, and scores the share of
+// each question's evidence turns found in the first k hits (a memory
+// counts for the turns it was extracted from). Turns keep no session
+// dates: they are stored at load time.
+func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*MemoryResult, error) {
+	files, _ := filepath.Glob(filepath.Join(opts.CorpusDir, "*.json"))
+	if len(files) == 0 {
+		return nil, fmt.Errorf("bench memory: no LoCoMo files in %s", opts.CorpusDir)
+	}
+	res := &MemoryResult{Store: name, Recall: map[int]float64{}, Baseline: map[int]float64{}, ByCategory: map[int][2]float64{}}
+	perCat := map[int]int{}
+	var lat []time.Duration
+	var extractTime time.Duration
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		var speakerA, speakerB string
+		_ = json.Unmarshal(doc["speaker_a"], &speakerA)
+		_ = json.Unmarshal(doc["speaker_b"], &speakerB)
+		tenant, err := st.EnsureTenant(ctx, "locomo-"+strings.TrimSuffix(filepath.Base(f), ".json"))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot", Name: speakerB}); err != nil && parley.ErrorCode(err) != parley.ECONFLICT {
+			return nil, err
+		}
+		conv, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "user"}, CreateUser: true})
+		if err != nil {
+			return nil, err
+		}
+		seqOf := map[string]int64{}
+		var all []parley.Message
+		for n := 1; ; n++ {
+			body, ok := doc[fmt.Sprintf("session_%d", n)]
+			if !ok {
+				break
+			}
+			var turns []locomoTurn
+			if err := json.Unmarshal(body, &turns); err != nil {
+				return nil, fmt.Errorf("%s session %d: %w", f, n, err)
+			}
+			for _, t := range turns {
+				text := t.Text
+				if t.BlipCaption != "" {
+					text += " [shares a photo: " + t.BlipCaption + "]"
+				}
+				r, err := st.AppendMessage(ctx, tenant.ID, conv.ID, parley.NewMessage{FromBot: t.Speaker != speakerA, Text: text,
+					Bubbles: []string{text}, NoReply: true})
+				if err != nil {
+					return nil, err
+				}
+				seqOf[t.DiaID] = r.Message.Seq
+				all = append(all, *r.Message)
+			}
+		}
+		res.Conversations++
+		res.Turns += len(all)
+		start := time.Now()
+		w := &memory.Worker{Store: st}
+		if err := w.Work(ctx, &river.Job[parley.MemoryJob]{Args: parley.MemoryJob{TenantID: tenant.ID, ConversationID: conv.ID}}); err != nil {
+			return nil, err
+		}
+		extractTime += time.Since(start)
+		ms, err := st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: "user", Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		res.Memories += len(ms)
+		if ix, ok := st.(interface {
+			IndexPending(ctx context.Context) (int, error)
+		}); ok {
+			if _, err := ix.IndexPending(ctx); err != nil {
+				return nil, err
+			}
+		}
+		var qas []locomoQA
+		if err := json.Unmarshal(doc["qa"], &qas); err != nil {
+			return nil, fmt.Errorf("%s qa: %w", f, err)
+		}
+		rc := memory.Recall{Store: st}
+		for _, qa := range qas {
+			if qa.Category < 1 || qa.Category > 4 || len(qa.Evidence) == 0 {
+				continue
+			}
+			evidence := map[int64]bool{}
+			for _, id := range qa.Evidence {
+				if s, ok := seqOf[strings.TrimSpace(id)]; ok {
+					evidence[s] = true
+				}
+			}
+			if len(evidence) == 0 {
+				continue
+			}
+			t0 := time.Now()
+			hits, err := rc.Search(ctx, tenant.ID, conv, qa.Question, recallAt[len(recallAt)-1])
+			if err != nil {
+				return nil, err
+			}
+			lat = append(lat, time.Since(t0))
+			var ours [][]int64
+			for _, h := range hits {
+				ours = append(ours, h.SourceSeqs)
+			}
+			var base [][]int64
+			for _, m := range reply.Rank(qa.Question, all, recallAt[len(recallAt)-1]) {
+				base = append(base, []int64{m.Seq})
+			}
+			res.Questions++
+			perCat[qa.Category]++
+			for _, k := range recallAt {
+				res.Recall[k] += coverage(ours, evidence, k)
+				res.Baseline[k] += coverage(base, evidence, k)
+			}
+			c := res.ByCategory[qa.Category]
+			c[0] += coverage(ours, evidence, 10)
+			c[1] += coverage(base, evidence, 10)
+			res.ByCategory[qa.Category] = c
+		}
+	}
+	for _, k := range recallAt {
+		res.Recall[k] /= float64(max(res.Questions, 1))
+		res.Baseline[k] /= float64(max(res.Questions, 1))
+	}
+	for cat, c := range res.ByCategory {
+		n := float64(max(perCat[cat], 1))
+		res.ByCategory[cat] = [2]float64{c[0] / n, c[1] / n}
+	}
+	res.ExtractPerS = float64(res.Turns) / max(extractTime.Seconds(), 1e-9)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		res.RecallP50, res.RecallP95 = lat[len(lat)/2], lat[len(lat)*95/100]
+	}
+	return res, nil
+}
+
+// coverage is the share of evidence found in the first k hits.
+func coverage(hits [][]int64, evidence map[int64]bool, k int) float64 {
+	found := map[int64]bool{}
+	for _, h := range hits[:min(k, len(hits))] {
+		for _, s := range h {
+			if evidence[s] {
+				found[s] = true
+			}
+		}
+	}
+	return float64(len(found)) / float64(len(evidence))
+}
+
+// MemoryTable prints the memory suite's figures.
+func MemoryTable(rs []*MemoryResult) string {
+	var b strings.Builder
+	b.WriteString("| measure | target |")
+	for _, r := range rs {
+		b.WriteString(" " + r.Store + " |")
+	}
+	b.WriteString("\n|---|---|" + strings.Repeat("---|", len(rs)) + "\n")
+	row := func(name, target string, f func(r *MemoryResult) string) {
+		b.WriteString("| " + name + " | " + target + " |")
+		for _, r := range rs {
+			b.WriteString(" " + f(r) + " |")
+		}
+		b.WriteString("\n")
+	}
+	row("LoCoMo conversations / turns / questions (categories 1-4)", "", func(r *MemoryResult) string {
+		return fmt.Sprintf("%d / %d / %d", r.Conversations, r.Turns, r.Questions)
+	})
+	for _, k := range recallAt {
+		target := ""
+		if k == 10 {
+			target = "≥ 0.80, no model"
+		}
+		row(fmt.Sprintf("recall@%d: Parley recall (baseline: BM25 over the raw turns, same run)", k), target, func(r *MemoryResult) string {
+			return fmt.Sprintf("%.3f (%.3f, %.2f×)", r.Recall[k], r.Baseline[k], r.Recall[k]/max(r.Baseline[k], 1e-9))
+		})
+	}
+	for _, cat := range []int{1, 2, 3, 4} {
+		row(fmt.Sprintf("recall@10, category %d (baseline)", cat), "", func(r *MemoryResult) string {
+			c := r.ByCategory[cat]
+			return fmt.Sprintf("%.3f (%.3f)", c[0], c[1])
+		})
+	}
+	row("memories extracted (built-in extractor)", "", func(r *MemoryResult) string { return fmt.Sprint(r.Memories) })
+	row("extraction, messages read per second", "", func(r *MemoryResult) string { return fmt.Sprintf("%.0f/s", r.ExtractPerS) })
+	row("recall latency p50 / p95", "p95 < 5 ms", func(r *MemoryResult) string {
+		return fmt.Sprintf("%.2f ms / %.2f ms", ms(r.RecallP50), ms(r.RecallP95))
+	})
+	return b.String()
+}
