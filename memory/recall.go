@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/reply"
@@ -22,6 +23,7 @@ const (
 // Search returns the best limit hits for query in a conversation: its
 // user's memories (of its bot) and its messages.
 func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversation, query string, limit int) ([]parley.RecallHit, error) {
+	query = Content(query)
 	ms, err := r.Store.ListMemories(ctx, tenantID, parley.MemoryFilter{BotID: c.BotID, UserID: c.UserID, Limit: recallScan})
 	if err != nil {
 		return nil, err
@@ -64,4 +66,34 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 		return 0
 	})
 	return hits[:min(limit, len(hits))], nil
+}
+
+// stopwords are words a question is made of but no answer is found by
+// (English and Spanish): ranking by them only rewards long turns.
+var stopwords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`a an the and or but if of to in on at by for with from about as into over after before
+		is are was were be been being am do does did done have has had having i me my we our you your he him his she her it its
+		they them their what which who whom whose when where why how this that these those there here then than so not no
+		can could would should will shall may might must also just very too any some all each every both either
+		el la los las un una unos unas y o pero de del al a en con por para sin sobre como que qué quién cuándo dónde cómo
+		es son era fue ser estar está están he ha han hay mi mis tu tus su sus nos le les lo se me te ya muy más menos`) {
+		stopwords[w] = true
+	}
+}
+
+// Content is a query without its stopwords (the query itself when it is
+// nothing else).
+func Content(query string) string {
+	var kept []string
+	for _, w := range parley.Words(query) {
+		if !stopwords[w] {
+			kept = append(kept, w)
+		}
+	}
+	if len(kept) == 0 {
+		return query
+	}
+	return strings.Join(kept, " ")
 }

@@ -99,3 +99,10 @@ func TestRank(t *testing.T) {
 	require.Equal(t, []string{"1", "2", "4", "3"}, ids(memory.Rank(ms, "any pizza place?")))
 	require.Equal(t, []string{"2", "4", "3", "1"}, ids(memory.Rank(ms, "")), "who the user is, then the most confirmed, then the newest")
 }
+
+func TestContent(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "caroline go lgbtq support group", memory.Content("When did Caroline go to the LGBTQ support group?"))
+	require.Equal(t, "viaje japón", memory.Content("¿Cuándo es el viaje a Japón?"))
+	require.Equal(t, "what is it", memory.Content("what is it"), "nothing but stopwords: the query as it is")
+}

@@ -54,7 +54,8 @@ type locomoQA struct {
 // tenant (the first speaker as the user, the other as the bot), has the
 // memory worker read it, then asks every question of categories 1-4 of
 // Parley's recall (memory.Recall.Search, what GET .../recall answers) and
-// of a plain BM25 ranking of all the raw turns, and scores the share of
+// of a plain BM25 ranking of all the raw turns (by the same question words,
+// stopwords left out), and scores the share of
 // each question's evidence turns found in the first k hits (a memory
 // counts for the turns it was extracted from). Turns keep no session
 // dates: they are stored at load time.
@@ -165,7 +166,7 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 				ours = append(ours, h.SourceSeqs)
 			}
 			var base [][]int64
-			for _, m := range reply.Rank(qa.Question, all, recallAt[len(recallAt)-1]) {
+			for _, m := range reply.Rank(memory.Content(qa.Question), all, recallAt[len(recallAt)-1]) {
 				base = append(base, []int64{m.Seq})
 			}
 			res.Questions++
