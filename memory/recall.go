@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/reply"
@@ -88,7 +89,8 @@ func init() {
 func Content(query string) string {
 	var kept []string
 	for _, w := range parley.Words(query) {
-		if !stopwords[w] {
+		w = strings.TrimFunc(w, unicode.IsPunct) // "¿cuándo" is a word to parley.Words
+		if w != "" && !stopwords[w] {
 			kept = append(kept, w)
 		}
 	}
