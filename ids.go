@@ -83,3 +83,23 @@ func SearchTerms(s string) []string {
 	}
 	return words
 }
+
+// Stem folds a word's common inflections (English and Spanish plurals,
+// -ing, -ed, -ly) so that ranking matches what the stores' full-text
+// search matches: their indexes stem (FTS5 porter, PostgreSQL english),
+// and a candidate found through a stem must not then rank as no match.
+// It is deliberately light: words of three letters or fewer stay as they
+// are, and only one suffix goes.
+func Stem(w string) string {
+	if len(w) <= 3 {
+		return w
+	}
+	for _, s := range []struct{ suffix, repl string }{
+		{"ies", "y"}, {"ing", ""}, {"ed", ""}, {"ly", ""}, {"es", ""}, {"s", ""},
+	} {
+		if strings.HasSuffix(w, s.suffix) && !strings.HasSuffix(w, "ss") && len(w)-len(s.suffix) >= 3 {
+			return w[:len(w)-len(s.suffix)] + s.repl
+		}
+	}
+	return w
+}

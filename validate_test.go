@@ -97,3 +97,12 @@ func TestNewMessageComplete(t *testing.T) {
 	require.NoError(t, m.Complete("m"))
 	require.Nil(t, m.Metadata, "null metadata is none")
 }
+
+func TestStem(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"walking": "walk", "walks": "walk", "walked": "walk", "stories": "story",
+		"paints": "paint", "class": "class", "glass": "glass", "dogs": "dog", "news": "new", "quickly": "quick",
+		"perros": "perro", "ciudades": "ciudad", "is": "is", "sing": "sing", "running": "runn"} {
+		require.Equal(t, want, parley.Stem(in), in)
+	}
+}

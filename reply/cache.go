@@ -222,7 +222,7 @@ func (cc *convCache) add(m cachedMessage) {
 	}
 	if cc.vocab != nil {
 		i := int32(len(cc.msgs))
-		words := parley.Words(m.Text)
+		words := stems(parley.Words(m.Text)) // the index holds stems, as Rank matches them
 		m.words = make([]int32, len(words))
 		for j, w := range words {
 			id, ok := cc.vocab[w]
@@ -315,7 +315,7 @@ func (cc *convCache) search(terms []string, before int64, perTerm int) []int {
 		limit = i
 	}
 	for _, t := range terms {
-		id, ok := cc.vocab[t]
+		id, ok := cc.vocab[parley.Stem(t)]
 		if !ok {
 			continue
 		}
@@ -334,7 +334,7 @@ func (cc *convCache) search(terms []string, before int64, perTerm int) []int {
 // rankIndexed is Rank over indexed messages of the entry, reading their
 // words from the index instead of splitting their text again.
 func (cc *convCache) rankIndexed(query string, candidates []int, keep int) []parley.Message {
-	terms := uniq(parley.SearchTerms(query))
+	terms := uniq(stems(parley.SearchTerms(query)))
 	ids := make(map[int32]int, len(terms)) // vocab id -> term index
 	for i, t := range terms {
 		if id, ok := cc.vocab[t]; ok {

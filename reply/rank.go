@@ -17,7 +17,7 @@ const (
 // statistics (document frequencies, lengths) of the candidates themselves,
 // and returns the best keep of them. Ties go to the newer message.
 func Rank(query string, candidates []parley.Message, keep int) []parley.Message {
-	terms := uniq(parley.SearchTerms(query))
+	terms := uniq(stems(parley.SearchTerms(query)))
 	index := make(map[string]int, len(terms))
 	for i, t := range terms {
 		index[t] = i
@@ -25,7 +25,7 @@ func Rank(query string, candidates []parley.Message, keep int) []parley.Message 
 	best := bm25(len(candidates), len(terms), func(i int, row []int) int {
 		words := parley.Words(candidates[i].Text) // every word: a match may be anywhere
 		for _, w := range words {
-			if t, ok := index[w]; ok {
+			if t, ok := index[parley.Stem(w)]; ok {
 				row[t]++
 			}
 		}
@@ -93,6 +93,14 @@ func bm25(n, nTerms int, count func(i int, row []int) int, seq func(i int) int64
 		out = append(out, d.i)
 	}
 	return out
+}
+
+// stems are the words' stems (parley.Stem), in place.
+func stems(words []string) []string {
+	for i, w := range words {
+		words[i] = parley.Stem(w)
+	}
+	return words
 }
 
 func uniq(ss []string) []string {
