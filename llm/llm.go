@@ -32,6 +32,15 @@ type Request struct {
 	// Hints carry the structured context the messages were made from. Real
 	// models read the messages; the built-in responder reads the hints.
 	Hints Hints
+	// Schema, when set, asks for structured output: the reply is JSON of
+	// this schema (OpenAI's response_format json_schema, strict).
+	Schema *JSONSchema
+}
+
+// JSONSchema names a JSON Schema a reply must follow.
+type JSONSchema struct {
+	Name   string         // a-z, A-Z, 0-9, _ and -
+	Schema map[string]any // the schema itself
 }
 
 // Hints are the parts of the context, unrendered.

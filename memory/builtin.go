@@ -5,6 +5,7 @@
 package memory
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -23,7 +24,12 @@ import (
 type Builtin struct{}
 
 // Extract returns the facts of the user messages in msgs.
-func (Builtin) Extract(msgs []parley.Message) []parley.Fact {
+func (b Builtin) Extract(_ context.Context, msgs []parley.Message) ([]parley.Fact, error) {
+	return b.Facts(msgs), nil
+}
+
+// Facts returns the facts of the user messages in msgs.
+func (Builtin) Facts(msgs []parley.Message) []parley.Fact {
 	var out []parley.Fact
 	for _, m := range msgs {
 		if m.FromBot {

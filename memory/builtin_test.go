@@ -14,7 +14,7 @@ type found struct{ kind, key, text string }
 
 func extract(text string, said time.Time) []found {
 	var out []found
-	for _, f := range (memory.Builtin{}).Extract([]parley.Message{{Seq: 7, Text: text, CreatedAt: said}}) {
+	for _, f := range (memory.Builtin{}).Facts([]parley.Message{{Seq: 7, Text: text, CreatedAt: said}}) {
 		out = append(out, found{f.Kind, f.Key, f.Text})
 	}
 	return out
@@ -69,7 +69,7 @@ func TestBuiltinExtract(t *testing.T) {
 
 func TestBuiltinSkipsBotMessages(t *testing.T) {
 	t.Parallel()
-	facts := (memory.Builtin{}).Extract([]parley.Message{{Seq: 1, FromBot: true, Text: "My name is Helper"},
+	facts := (memory.Builtin{}).Facts([]parley.Message{{Seq: 1, FromBot: true, Text: "My name is Helper"},
 		{Seq: 2, Text: "My name is Ana"}})
 	require.Len(t, facts, 1)
 	require.Equal(t, []int64{2}, facts[0].SourceSeqs)

@@ -19,9 +19,9 @@ type Store interface {
 	parley.Memories
 }
 
-// Extractor finds facts in a conversation's messages.
+// Extractor finds facts in a conversation's messages: Builtin, or Model.
 type Extractor interface {
-	Extract(msgs []parley.Message) []parley.Fact
+	Extract(ctx context.Context, msgs []parley.Message) ([]parley.Fact, error)
 }
 
 // page is how many messages one StoreMemories covers.
@@ -63,7 +63,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.MemoryJob]) err
 			return err
 		}
 		upto := msgs[len(msgs)-1].Seq
-		if _, err := w.Store.StoreMemories(ctx, a.TenantID, a.ConversationID, upto, ex.Extract(msgs)); err != nil {
+		facts, err := ex.Extract(ctx, msgs)
+		if err != nil {
+			return err // tried again by the queue: the messages stay unread until then
+		}
+		if _, err := w.Store.StoreMemories(ctx, a.TenantID, a.ConversationID, upto, facts); err != nil {
 			return err
 		}
 		after = upto

@@ -78,7 +78,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		// network (vLLM, Ollama), so it does not go through the egress guard.
 		providers.Default = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel})
 	}
-	river.AddWorker(workers, &memory.Worker{Store: st, Logger: logger})
+	// Memories come from the operator's model when there is one (never a
+	// tenant's endpoint: extraction reads every conversation), else from
+	// the built-in extractor.
+	var extractor memory.Extractor = memory.Builtin{}
+	if providers.Default != nil {
+		extractor = memory.Model{Provider: providers.Default, Model: cfg.LLMModel}
+	}
+	river.AddWorker(workers, &memory.Worker{Store: st, Extractor: extractor, Logger: logger})
 	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Memories: memory.Recall{Store: st},
 		Logger: logger, JobTimeout: cfg.ReplyTimeout, Cache: reply.NewCache(int64(cfg.ReplyCacheMB)<<20, 0),
 		OnDelta: func(tenantID, conversationID string, uptoSeq int64, text string) {

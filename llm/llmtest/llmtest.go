@@ -30,6 +30,8 @@ type Request struct {
 	Stream      bool      `json:"stream"`
 	Temperature *float64  `json:"temperature"`
 	MaxTokens   int       `json:"max_tokens"`
+	// ResponseFormat is the request's response_format, as sent.
+	ResponseFormat json.RawMessage `json:"response_format"`
 	// Authorization is the request's Authorization header ("" when none):
 	// which key a client sent where.
 	Authorization string `json:"-"`
