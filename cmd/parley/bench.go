@@ -21,6 +21,7 @@ import (
 	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/internal/bench"
 	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/memory"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
@@ -34,6 +35,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, delivery, v1v3, memory (LoCoMo recall)")
 	streams := fs.Int("streams", 50_000, "event streams the delivery suite opens to measure their memory (fewer if the open-file limit cannot be raised)")
 	plotPath := fs.String("plot", "docs/v1-vs-v3.svg", "where the v1v3 suite draws its plot")
+	memoryJobs := fs.Int("memory-workers", 4, "memory jobs run at once during the replies suite, as in a server (0: none, the replies alone)")
 	pgURL := fs.String("postgres-url", os.Getenv("PARLEY_BENCH_POSTGRES_URL"), "PostgreSQL to measure (PARLEY_BENCH_POSTGRES_URL)")
 	var opts bench.Options
 	fs.DurationVar(&opts.Duration, "duration", 10*time.Second, "length of each throughput phase")
@@ -67,6 +69,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}()
 	}
 	opts.Log = stderr
+	// memoryWorkers run memory jobs in the suites that set it (replies: as
+	// a server does, extraction shares the store with the replies).
+	memoryWorkers := 0
 	open := func(name string, workers *river.Workers, hub *live.Hub) (bench.Store, error) {
 		switch name {
 		case "sqlite", "sqlite-tmpfs":
@@ -75,7 +80,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return nil, err
 			}
 			db, err := sqlite.Open(ctx, filepath.Join(dir, "parley.db"), sqlite.Options{Logger: slog.New(slog.DiscardHandler),
-				Queue: sqlite.QueueOptions{Workers: workers}, Hub: hub})
+				Queue: sqlite.QueueOptions{Workers: workers, MemoryConcurrency: memoryWorkers}, Hub: hub})
 			if err != nil {
 				os.RemoveAll(dir)
 				return nil, err
@@ -86,7 +91,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return nil, fmt.Errorf("bench: --postgres-url is required for postgres")
 			}
 			return postgres.Open(ctx, *pgURL, postgres.Options{Schema: fmt.Sprintf("bench_%d", time.Now().UnixNano()),
-				Queue: postgres.QueueOptions{Workers: workers}, Hub: hub})
+				Queue: postgres.QueueOptions{Workers: workers, MemoryConcurrency: memoryWorkers}, Hub: hub})
 		}
 		return nil, fmt.Errorf("bench: unknown store %q", name)
 	}
@@ -126,9 +131,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if strings.Contains(*suite, "replies") {
 			workers := river.NewWorkers()
 			hub := live.NewHub()
+			memoryWorkers = *memoryJobs
 			st, err := open(name, workers, hub)
+			memoryWorkers = 0
 			if err != nil {
 				return err
+			}
+			if *memoryJobs > 0 {
+				river.AddWorker(workers, &memory.Worker{Store: st})
 			}
 			r, err := bench.Replies(ctx, name, st, hub, func(w *reply.Worker) { river.AddWorker(workers, w) },
 				func() error { return st.StartWorkers(ctx) }, opts)

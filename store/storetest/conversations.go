@@ -317,9 +317,11 @@ func (s *suite) conversations(t *testing.T) {
 			require.NoError(t, err)
 			return convIDs(got)
 		}
-		// The SQLite index catches up in the background; allow it a moment.
-		require.Eventually(t, func() bool { return len(search("pizza", parley.ConversationFilter{})) == 1 },
-			5*time.Second, 10*time.Millisecond)
+		// The SQLite index catches up in the background, in batches: wait
+		// until it has both messages (one batch may hold only the first).
+		require.Eventually(t, func() bool {
+			return len(search("pizza", parley.ConversationFilter{})) == 1 && len(search("sushi", parley.ConversationFilter{})) == 1
+		}, 5*time.Second, 10*time.Millisecond)
 		cases := []struct {
 			q    string
 			want []string
