@@ -287,6 +287,10 @@ type NewMessage struct {
 	// ReplyHistory, when set, is the context of this message's reply in
 	// place of the stored history (a V1 client whose history diverged).
 	ReplyHistory []HistoryItem
+	// At is when a history-only message (NoReply) was said, for imports
+	// that keep their dates (memories resolve "yesterday" against it); zero,
+	// a later time, or a message that is not history: now.
+	At time.Time
 }
 
 // AppendResult tells whether an append stored a message or replayed one.

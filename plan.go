@@ -71,8 +71,12 @@ func PlanAppend(tenantID, conversationID string, st ConversationState, m NewMess
 	if !m.FromBot && !m.NoReply && st.Reply.EffectivePolicy() == PolicyReject && st.LastUserSeq > st.AnsweredSeq {
 		return AppendPlan{}, FieldError(ECONFLICT, "body.message", "the bot is still replying to an earlier message (reply policy: reject)")
 	}
+	said := now
+	if m.NoReply && !m.At.IsZero() && m.At.Before(now) {
+		said = m.At.UTC()
+	}
 	msg := &Message{ID: NewID(), ConversationID: conversationID, Seq: st.LastSeq + 1, FromBot: m.FromBot, Text: m.Text,
-		Bubbles: nonNil(m.Bubbles), AttachedMedia: nonNil(m.AttachedMedia), Metadata: m.Metadata, CreatedAt: now}
+		Bubbles: nonNil(m.Bubbles), AttachedMedia: nonNil(m.AttachedMedia), Metadata: m.Metadata, CreatedAt: said}
 	p := AppendPlan{Message: msg, Digest: ChainDigest(st.Digest, m.FromBot, Canonical(m.Bubbles, m.Text)),
 		UserMessage: !m.FromBot, Answered: !m.FromBot && m.NoReply, Event: m.FromBot && !m.NoReply}
 	if NeedsReplyJob(m, st.Reply, st.ReplyQueued) {

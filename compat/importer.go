@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/parley-chat/parley"
 )
@@ -34,6 +35,8 @@ type Record struct {
 type V1Message struct {
 	Bot     bool     `json:"bot"`
 	Content []string `json:"content"`
+	// At is when it was said, if known (exports write it, imports keep it).
+	At time.Time `json:"at,omitzero"`
 }
 
 type v3Record struct {
@@ -111,7 +114,7 @@ func importOne(ctx context.Context, st Store, tenantID string, line []byte) (int
 			if len(b) == 0 {
 				b = []string{m.Text}
 			}
-			rec.Messages = append(rec.Messages, V1Message{Bot: m.FromBot, Content: b})
+			rec.Messages = append(rec.Messages, V1Message{Bot: m.FromBot, Content: b, At: m.CreatedAt})
 		}
 	} else if err := json.Unmarshal(line, &rec); err != nil {
 		return 0, parley.Errorf(parley.EINVALID, "not a V1 body or an exported conversation: %v", err)
@@ -168,9 +171,15 @@ func importOne(ctx context.Context, st Store, tenantID string, line []byte) (int
 			return 0, err
 		}
 	}
-	for _, it := range res.Append {
-		if _, err := st.AppendMessage(ctx, tenantID, conv.ID, parley.NewMessage{FromBot: it.FromBot,
-			Text: strings.Join(it.Bubbles, "\n"), Bubbles: it.Bubbles, NoReply: true}); err != nil {
+	// What is appended is the end of the record's history: its items keep
+	// the dates the record gives them.
+	first := len(items) - len(res.Append)
+	for i, it := range res.Append {
+		nm := parley.NewMessage{FromBot: it.FromBot, Text: strings.Join(it.Bubbles, "\n"), Bubbles: it.Bubbles, NoReply: true}
+		if j := first + i; j >= 0 && j < len(rec.Messages) {
+			nm.At = rec.Messages[j].At
+		}
+		if _, err := st.AppendMessage(ctx, tenantID, conv.ID, nm); err != nil {
 			return 0, err
 		}
 	}
@@ -242,7 +251,7 @@ func Export(ctx context.Context, st Store, tenantID, botID, format string, w io.
 					if len(b) == 0 {
 						b = []string{m.Text}
 					}
-					items = append(items, V1Message{Bot: m.FromBot, Content: b})
+					items = append(items, V1Message{Bot: m.FromBot, Content: b, At: m.CreatedAt})
 				}
 				var kv map[string]any
 				if u, err := st.GetUser(ctx, tenantID, c.UserID); err == nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -87,5 +88,37 @@ func TestImportExport(t *testing.T) {
 			require.NoError(t, err)
 			require.NotEmpty(t, msgs)
 		}
+	})
+}
+
+// TestImportKeepsDates: history items with a date keep it, through an
+// export and an import into another tenant.
+func TestImportKeepsDates(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, st parley.Store) {
+		ctx := context.Background()
+		var tenants [2]string
+		for i, name := range []string{"from", "to"} {
+			tn, err := st.EnsureTenant(ctx, name)
+			require.NoError(t, err)
+			_, err = st.CreateBot(ctx, tn.ID, &parley.Bot{ID: "bot"})
+			require.NoError(t, err)
+			tenants[i] = tn.ID
+		}
+		line := `{"conversation_id":"c","bot_id":"bot","user_id":"u","messages":[` +
+			`{"bot":false,"content":["I went hiking yesterday"],"at":"2023-05-08T13:56:00Z"},{"bot":true,"content":["Nice!"]}]}`
+		_, err := compat.Import(ctx, st, tenants[0], strings.NewReader(line), &bytes.Buffer{}, nil)
+		require.NoError(t, err)
+		var out bytes.Buffer
+		_, err = compat.Export(ctx, st, tenants[0], "", "v1", &out)
+		require.NoError(t, err)
+		require.Contains(t, out.String(), `"at":"2023-05-08T13:56:00Z"`)
+		_, err = compat.Import(ctx, st, tenants[1], &out, &bytes.Buffer{}, nil)
+		require.NoError(t, err)
+		convs, err := st.ListConversations(ctx, tenants[1], parley.ConversationFilter{Limit: 10})
+		require.NoError(t, err)
+		msgs, err := st.ListMessages(ctx, tenants[1], convs[0].ID, parley.HistoryQuery{Limit: 10})
+		require.NoError(t, err)
+		require.Equal(t, "2023-05-08T13:56:00Z", msgs[0].CreatedAt.Format(time.RFC3339))
 	})
 }

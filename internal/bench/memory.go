@@ -57,8 +57,8 @@ type locomoQA struct {
 // of a plain BM25 ranking of all the raw turns (by the same question words,
 // stopwords left out), and scores the share of
 // each question's evidence turns found in the first k hits (a memory
-// counts for the turns it was extracted from). Turns keep no session
-// dates: they are stored at load time.
+// counts for the turns it was extracted from). Turns keep their session's
+// date, which the extractor resolves relative dates against.
 func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*MemoryResult, error) {
 	files, _ := filepath.Glob(filepath.Join(opts.CorpusDir, "*.json"))
 	if len(files) == 0 {
@@ -103,13 +103,16 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 			if err := json.Unmarshal(body, &turns); err != nil {
 				return nil, fmt.Errorf("%s session %d: %w", f, n, err)
 			}
+			var when string
+			_ = json.Unmarshal(doc[fmt.Sprintf("session_%d_date_time", n)], &when)
+			at, _ := time.Parse("3:04 pm on 2 January, 2006", when) // zero (now) if it does not parse
 			for _, t := range turns {
 				text := t.Text
 				if t.BlipCaption != "" {
 					text += " [shares a photo: " + t.BlipCaption + "]"
 				}
 				r, err := st.AppendMessage(ctx, tenant.ID, conv.ID, parley.NewMessage{FromBot: t.Speaker != speakerA, Text: text,
-					Bubbles: []string{text}, NoReply: true})
+					Bubbles: []string{text}, NoReply: true, At: at})
 				if err != nil {
 					return nil, err
 				}

@@ -84,14 +84,14 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 		// advanced past it.
 		if _, err := tx.Exec(ctx,
 			`WITH m AS (INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
-			   idempotency_key, request_hash, created_at, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13))
+			   idempotency_key, request_hash, created_at, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $18, $13))
 			 UPDATE conversations SET last_seq = $2, updated_at = $12, last_message_at = $12,
 			   last_user_seq = CASE WHEN $14 THEN $2 ELSE last_user_seq END,
 			   answered_seq = CASE WHEN $15 THEN $2 ELSE answered_seq END,
 			   reply_queued = reply_queued OR $16, memory_queued = memory_queued OR $17, digest = $13 WHERE id = $1`,
 			conversationID, m.Seq, m.ID, tenantID, m.FromBot, m.Text, m.Bubbles, m.AttachedMedia, metadata,
 			nullString(nm.IdempotencyKey), nullString(nm.RequestHash), now, plan.Digest, plan.UserMessage, plan.Answered,
-			plan.Job != nil, plan.MemoryJob != nil); err != nil {
+			plan.Job != nil, plan.MemoryJob != nil, m.CreatedAt); err != nil {
 			return fmt.Errorf("postgres: append message: %w", err)
 		}
 		res = parley.AppendResult{Message: m}

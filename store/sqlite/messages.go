@@ -73,7 +73,7 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 	}
 	if _, err := tx.ExecContext(ctx, appendInsertSQL, msg.ID, msg.ConversationID, msg.Seq, tenantID, msg.FromBot, msg.Text,
 		bubbles, media, nullString(string(m.Metadata)), nullString(m.IdempotencyKey), nullString(m.RequestHash),
-		micros(now), plan.Digest); err != nil {
+		micros(msg.CreatedAt), plan.Digest); err != nil {
 		return parley.AppendResult{}, fmt.Errorf("sqlite: insert message: %w", err)
 	}
 	if plan.Event {

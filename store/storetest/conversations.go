@@ -221,6 +221,29 @@ func (s *suite) conversations(t *testing.T) {
 		require.Equal(t, parley.ECONFLICT, parley.ErrorCode(err))
 		require.Equal(t, "header.Idempotency-Key", fieldOf(err))
 	})
+	t.Run("HistoryDates", func(t *testing.T) {
+		// A history-only message may keep the date it was said (imports);
+		// any other message is stored as of now, and so is a date to come.
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot", "u")
+		said := time.Date(2023, 5, 8, 13, 56, 0, 0, time.UTC)
+		for _, m := range []parley.NewMessage{
+			{Text: "old", Bubbles: []string{"old"}, NoReply: true, At: said},
+			{FromBot: true, Text: "old reply", Bubbles: []string{"old reply"}, NoReply: true, At: said.Add(time.Minute)},
+			{Text: "live", Bubbles: []string{"live"}, At: said},
+			{Text: "future", Bubbles: []string{"future"}, NoReply: true, At: time.Now().Add(time.Hour)},
+		} {
+			_, err := b.store.AppendMessage(b.ctx, b.t1.ID, c.ID, m)
+			require.NoError(t, err)
+		}
+		msgs, err := b.store.ListMessages(b.ctx, b.t1.ID, c.ID, parley.HistoryQuery{Limit: 10})
+		require.NoError(t, err)
+		require.True(t, msgs[0].CreatedAt.Equal(said), "%v", msgs[0].CreatedAt)
+		require.True(t, msgs[1].CreatedAt.Equal(said.Add(time.Minute)))
+		require.WithinDuration(t, time.Now(), msgs[2].CreatedAt, time.Minute, "a message that is not history is now")
+		require.WithinDuration(t, time.Now(), msgs[3].CreatedAt, time.Minute, "no date to come")
+	})
 	t.Run("ListMessages", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
