@@ -122,9 +122,11 @@ type Memories interface {
 	// unknown bot or user.
 	AddMemory(ctx context.Context, tenantID, botID, userID string, f Fact) (*Memory, MemoryChange, error)
 	// EditMemory replaces a memory's text and kind, keeping the old ones
-	// in its history (reason "edited"): ENOTFOUND.
+	// in its history (reason "edited"), with a memory.updated event on the
+	// conversation where it was last said: ENOTFOUND.
 	EditMemory(ctx context.Context, tenantID, id string, f Fact) (*Memory, error)
-	// DeleteMemory erases a memory with its history: ENOTFOUND.
+	// DeleteMemory erases a memory with its history, with a memory.deleted
+	// event on the conversation where it was last said: ENOTFOUND.
 	DeleteMemory(ctx context.Context, tenantID, id string) error
 	// MemoryHistory returns a memory's past versions, newest first:
 	// ENOTFOUND.

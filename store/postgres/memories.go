@@ -239,21 +239,33 @@ func (db *DB) EditMemory(ctx context.Context, tenantID, id string, f parley.Fact
 			return fmt.Errorf("postgres: edit memory: %w", err)
 		}
 		out = m
-		return nil
+		return db.memoryEvent(ctx, tx, tenantID, parley.EventMemoryUpdated, m, now)
 	})
 	return out, err
 }
 
+// memoryEvent records a change of a memory on the conversation where it
+// was last said (none for a memory only ever added by hand).
+func (db *DB) memoryEvent(ctx context.Context, tx pgx.Tx, tenantID, typ string, m *parley.Memory, now time.Time) error {
+	if m.ConversationID == "" {
+		return nil
+	}
+	return db.insertEvent(ctx, tx, tenantID, m.ConversationID, typ, m, now)
+}
+
 // DeleteMemory erases a memory with its history.
 func (db *DB) DeleteMemory(ctx context.Context, tenantID, id string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM memories WHERE tenant_id = $1 AND id = $2`, tenantID, id)
-	if err != nil {
-		return fmt.Errorf("postgres: delete memory: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return parley.Errorf(parley.ENOTFOUND, "memory %q not found", id)
-	}
-	return nil
+	return db.withTx(ctx, func(tx pgx.Tx) error {
+		m, err := scanMemory(tx.QueryRow(ctx, `DELETE FROM memories WHERE tenant_id = $1 AND id = $2 RETURNING `+memoryColumns,
+			tenantID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "memory %q not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: delete memory: %w", err)
+		}
+		return db.memoryEvent(ctx, tx, tenantID, parley.EventMemoryDeleted, m, parley.Now())
+	})
 }
 
 // MemoryHistory returns a memory's past versions, newest first.

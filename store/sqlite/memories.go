@@ -246,20 +246,42 @@ func (db *DB) EditMemory(ctx context.Context, tenantID, id string, f parley.Fact
 			return fmt.Errorf("sqlite: edit memory: %w", err)
 		}
 		out = m
-		return nil
+		return db.memoryEvent(ctx, tx, tenantID, parley.EventMemoryUpdated, m, now)
 	})
+	if err == nil && out.ConversationID != "" {
+		db.notify(out.ConversationID)
+	}
 	return out, err
+}
+
+// memoryEvent records a change of a memory on the conversation where it
+// was last said (none for a memory only ever added by hand).
+func (db *DB) memoryEvent(ctx context.Context, tx *Tx, tenantID, typ string, m *parley.Memory, now time.Time) error {
+	if m.ConversationID == "" {
+		return nil
+	}
+	return db.insertEvent(ctx, tx, tenantID, m.ConversationID, typ, m, now)
 }
 
 // DeleteMemory erases a memory with its history.
 func (db *DB) DeleteMemory(ctx context.Context, tenantID, id string) error {
-	return db.withTx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM memories WHERE tenant_id = ? AND id = ?`, tenantID, id)
+	var m *parley.Memory
+	err := db.withTx(ctx, func(tx *Tx) error {
+		var err error
+		m, err = scanMemory(tx.QueryRowContext(ctx, `DELETE FROM memories WHERE tenant_id = ? AND id = ? RETURNING `+memoryColumns,
+			tenantID, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "memory %q not found", id)
+		}
 		if err != nil {
 			return fmt.Errorf("sqlite: delete memory: %w", err)
 		}
-		return mustAffect(res, "memory %q not found", id)
+		return db.memoryEvent(ctx, tx, tenantID, parley.EventMemoryDeleted, m, parley.Now())
 	})
+	if err == nil && m.ConversationID != "" {
+		db.notify(m.ConversationID)
+	}
+	return err
 }
 
 // MemoryHistory returns a memory's past versions, newest first.

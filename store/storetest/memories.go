@@ -96,6 +96,18 @@ func (s *suite) memories(t *testing.T) {
 		require.Equal(t, 2, count[parley.EventMemoryCreated])
 		require.Equal(t, 2, count[parley.EventMemoryUpdated])
 
+		// An edit and an erasure are news on the conversation too.
+		_, err = b.store.EditMemory(b.ctx, b.t1.ID, h.ID, parley.Fact{Kind: parley.KindPlace, Text: "Lives in Lyon"})
+		require.NoError(t, err)
+		require.NoError(t, b.store.DeleteMemory(b.ctx, b.t1.ID, h.ID))
+		events, err = b.store.ListEvents(b.ctx, b.t1.ID, c.ID, events[len(events)-1].ID, 100)
+		require.NoError(t, err)
+		var later []string
+		for _, e := range events {
+			later = append(later, e.Type)
+		}
+		require.Equal(t, []string{parley.EventMemoryUpdated, parley.EventMemoryDeleted}, later)
+
 		// Another conversation of the same user and bot shares them.
 		other, _, err := b.store.GetOrCreateConversation(b.ctx, b.t1.ID, parley.NewConversation{
 			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "ana", ExternalID: "chat-2"}})
