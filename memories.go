@@ -83,9 +83,8 @@ type MemoryFilter struct {
 }
 
 // MemoryJob extracts memories from a conversation's messages not yet read
-// for them. It is queued with the user message that follows an idle
-// stretch, a second after it (messages that come meanwhile are read by the
-// same job).
+// for them. It is queued with a user message when the conversation has
+// none queued; the messages that come while it waits are read by it.
 type MemoryJob struct {
 	TenantID       string `json:"tenant_id"`
 	ConversationID string `json:"conversation_id"`

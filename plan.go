@@ -51,8 +51,8 @@ type AppendPlan struct {
 	// is set too.
 	Job *ReplyJob
 	// MemoryJob reads the user's new messages for memories, history
-	// included; when set, memory_queued is set too. One is queued per idle
-	// stretch: the queued one reads what comes until it runs.
+	// included; when set, memory_queued is set too. One is queued at a time:
+	// the queued one reads what comes until it runs.
 	MemoryJob *MemoryJob
 }
 

@@ -239,13 +239,11 @@ func DeliveryJobOpts() *river.InsertOpts {
 	return &river.InsertOpts{Queue: parley.DeliveryQueue, MaxAttempts: parley.DeliveryAttempts}
 }
 
-// MemoryJobOpts say how a memory job is queued: in the memories' own queue,
-// a second after the message that queues it, so that one job reads a burst
-// (parley.MemoryJob).
+// MemoryJobOpts say how a memory job is queued: in the memories' own
+// queue, runnable at once. A conversation has one queued at a time
+// (memory_queued), so the messages of a burst that come while it waits are
+// read by it: that is its debounce. Not scheduled for later: River's
+// scheduler would hold it for seconds.
 func MemoryJobOpts() *river.InsertOpts {
-	return &river.InsertOpts{Queue: parley.MemoryQueue, MaxAttempts: parley.MemoryAttempts,
-		ScheduledAt: time.Now().Add(MemoryDebounce)}
+	return &river.InsertOpts{Queue: parley.MemoryQueue, MaxAttempts: parley.MemoryAttempts}
 }
-
-// MemoryDebounce is how long a memory job waits for more messages.
-const MemoryDebounce = time.Second

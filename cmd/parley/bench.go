@@ -35,7 +35,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, delivery, v1v3, memory (LoCoMo recall)")
 	streams := fs.Int("streams", 50_000, "event streams the delivery suite opens to measure their memory (fewer if the open-file limit cannot be raised)")
 	plotPath := fs.String("plot", "docs/v1-vs-v3.svg", "where the v1v3 suite draws its plot")
-	memoryJobs := fs.Int("memory-workers", 4, "memory jobs run at once during the replies suite, as in a server (0: none, the replies alone)")
+	memoryJobs := fs.Int("memory-workers", 4, "memory jobs run at once in the replies and memory suites, as in a server (0 in replies: none, the replies alone)")
 	pgURL := fs.String("postgres-url", os.Getenv("PARLEY_BENCH_POSTGRES_URL"), "PostgreSQL to measure (PARLEY_BENCH_POSTGRES_URL)")
 	var opts bench.Options
 	fs.DurationVar(&opts.Duration, "duration", 10*time.Second, "length of each throughput phase")
@@ -173,8 +173,33 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		memories = append(memories, r)
 	}
+	var lags []*bench.MemoryLagResult
+	for _, name := range strings.Split(*stores, ",") {
+		if !strings.Contains(*suite, "memory") {
+			break
+		}
+		workers := river.NewWorkers()
+		memoryWorkers = *memoryJobs
+		st, err := open(name, workers, nil)
+		memoryWorkers = 0
+		if err != nil {
+			return err
+		}
+		river.AddWorker(workers, &memory.Worker{Store: st})
+		if err := st.StartWorkers(ctx); err != nil {
+			return err
+		}
+		r, err := bench.MemoryLag(ctx, name, st, 1000, 200, opts)
+		st.Close()
+		if err != nil {
+			return fmt.Errorf("bench memory lag %s: %w", name, err)
+		}
+		lags = append(lags, r)
+	}
 	if len(memories) > 0 {
 		fmt.Fprint(stdout, bench.MemoryTable(memories))
+		fmt.Fprintln(stdout)
+		fmt.Fprint(stdout, bench.MemoryLagTable(lags))
 	}
 	var deliveries []*bench.DeliveryResult
 	for _, name := range strings.Split(*stores, ",") {

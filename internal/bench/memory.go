@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -251,5 +253,171 @@ func MemoryTable(rs []*MemoryResult) string {
 	row("recall latency p50 / p95", "p95 < 5 ms", func(r *MemoryResult) string {
 		return fmt.Sprintf("%.2f ms / %.2f ms", ms(r.RecallP50), ms(r.RecallP95))
 	})
+	return b.String()
+}
+
+// MemoryLagResult is how far memories trail a steady stream of user
+// messages.
+type MemoryLagResult struct {
+	Store         string
+	Conversations int
+	Target        float64 // user messages per second asked for
+	Achieved      float64
+	Messages      int
+	LagP50        time.Duration
+	LagP99        time.Duration
+	Unread        int // messages still not read when the run ended (after a grace period)
+}
+
+// MemoryLag appends user messages at rate per second, spread over conv
+// conversations, for opts.Duration, into a store whose memory workers run,
+// and measures each message's lag: from its append returning to its
+// conversation's memories_seq covering it, seen by polling every 20 ms.
+// The time a job waits in the queue is part of it.
+func MemoryLag(ctx context.Context, name string, st parley.Store, rate float64, conv int, opts Options) (*MemoryLagResult, error) {
+	tenant, err := st.EnsureTenant(ctx, "memory-lag")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"}); err != nil {
+		return nil, err
+	}
+	convs := make([]*parley.Conversation, conv)
+	for i := range convs {
+		if convs[i], _, err = st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: fmt.Sprintf("u%d", i)}, CreateUser: true}); err != nil {
+			return nil, err
+		}
+	}
+	type sent struct {
+		seq int64
+		at  time.Time
+	}
+	var mu sync.Mutex
+	pending := make([][]sent, conv)
+	var lags []time.Duration
+	stop := make(chan struct{})
+	polled := make(chan struct{})
+	go func() { // the poller
+		defer close(polled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for i, c := range convs {
+				got, err := st.GetConversation(ctx, tenant.ID, c.ID)
+				if err != nil {
+					continue
+				}
+				now := time.Now()
+				mu.Lock()
+				k := 0
+				for _, p := range pending[i] {
+					if p.seq <= got.MemoriesSeq {
+						lags = append(lags, now.Sub(p.at))
+						k++
+					} else {
+						break
+					}
+				}
+				pending[i] = pending[i][k:]
+				mu.Unlock()
+			}
+		}
+	}()
+	texts := []string{"My name is Ana and I live in Madrid", "I have a dog named Rufo", "I really love pizza",
+		"I'm going to visit Paris next week", "What time do you open?", "I work as a nurse"}
+	// Appenders share the rate, as a server's clients would (one alone
+	// would wait for every commit in turn).
+	const appenders = 16
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) * appenders / rate)
+	var wg sync.WaitGroup
+	var count atomic.Int64
+	var errMu sync.Mutex
+	var appendErr error
+	for a := range appenders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k, next := 0, start.Add(time.Duration(a)*interval/appenders); time.Since(start) < opts.Duration; k, next = k+1, next.Add(interval) {
+				if d := time.Until(next); d > 0 {
+					time.Sleep(d)
+				}
+				i := (a + k*appenders) % conv
+				text := texts[(a+k)%len(texts)]
+				r, err := st.AppendMessage(ctx, tenant.ID, convs[i].ID, parley.NewMessage{Text: text, Bubbles: []string{text}, NoReply: true})
+				if err != nil {
+					errMu.Lock()
+					appendErr = err
+					errMu.Unlock()
+					return
+				}
+				mu.Lock()
+				pending[i] = append(pending[i], sent{r.Message.Seq, time.Now()})
+				mu.Unlock()
+				count.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	n := int(count.Load())
+	elapsed := time.Since(start)
+	// Let the workers catch up: up to the debounce and a few seconds more.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		left := 0
+		for _, p := range pending {
+			left += len(p)
+		}
+		mu.Unlock()
+		if left == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	<-polled
+	if appendErr != nil {
+		return nil, appendErr
+	}
+	res := &MemoryLagResult{Store: name, Conversations: conv, Target: rate, Achieved: float64(n) / elapsed.Seconds(), Messages: n}
+	for _, p := range pending {
+		res.Unread += len(p)
+	}
+	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	if len(lags) > 0 {
+		res.LagP50, res.LagP99 = lags[len(lags)/2], lags[len(lags)*99/100]
+	}
+	return res, nil
+}
+
+// MemoryLagTable prints the lag figures.
+func MemoryLagTable(rs []*MemoryLagResult) string {
+	var b strings.Builder
+	b.WriteString("| measure | target |")
+	for _, r := range rs {
+		b.WriteString(" " + r.Store + " |")
+	}
+	b.WriteString("\n|---|---|" + strings.Repeat("---|", len(rs)) + "\n")
+	row := func(name, target string, f func(r *MemoryLagResult) string) {
+		b.WriteString("| " + name + " | " + target + " |")
+		for _, r := range rs {
+			b.WriteString(" " + f(r) + " |")
+		}
+		b.WriteString("\n")
+	}
+	row("user messages appended per second (asked), conversations", "1,000/s", func(r *MemoryLagResult) string {
+		return fmt.Sprintf("%.0f/s (%.0f), %d", r.Achieved, r.Target, r.Conversations)
+	})
+	row("memory lag p50 / p99 (append to memories_seq covering it)", "p99 < 2 s", func(r *MemoryLagResult) string {
+		return fmt.Sprintf("%.0f ms / %.0f ms", ms(r.LagP50), ms(r.LagP99))
+	})
+	row("messages never read within 10 s of the end", "0", func(r *MemoryLagResult) string { return fmt.Sprint(r.Unread) })
 	return b.String()
 }
