@@ -122,6 +122,14 @@ const (
 	MemorySupersede MemoryChange = "supersede" // another text: replaces it, the old one kept in history
 )
 
+// Event is the event type that records the change.
+func (c MemoryChange) Event() string {
+	if c == MemoryCreate {
+		return EventMemoryCreated
+	}
+	return EventMemoryUpdated
+}
+
 // PlanMemory decides what fact f does to the memory of its key (nil: there
 // is none), said in conversationID at now, and returns the memory as it is
 // to be stored. Texts are compared without case and extra spaces; a kind

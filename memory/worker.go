@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -36,7 +35,6 @@ type Worker struct {
 	river.WorkerDefaults[parley.MemoryJob]
 	Store     Store
 	Extractor Extractor // nil: Builtin
-	Logger    *slog.Logger
 }
 
 // Timeout bounds one attempt.

@@ -75,8 +75,9 @@ func TestWorker(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "Pet dog: Rufo", texts[0])
 		require.Len(t, texts, 2)
-		_, err = memory.Recall{Store: st}.Recall(ctx, "other-tenant", "bot", "ana", "x", 5)
+		others, err := memory.Recall{Store: st}.Recall(ctx, "other-tenant", "bot", "ana", "Rufo", 5)
 		require.NoError(t, err)
+		require.Empty(t, others, "another tenant's recall finds none of them")
 	})
 }
 

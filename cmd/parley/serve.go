@@ -85,7 +85,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if providers.Default != nil {
 		extractor = memory.Model{Provider: providers.Default, Model: cfg.LLMModel}
 	}
-	river.AddWorker(workers, &memory.Worker{Store: st, Extractor: extractor, Logger: logger})
+	river.AddWorker(workers, &memory.Worker{Store: st, Extractor: extractor})
 	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Memories: memory.Recall{Store: st},
 		Logger: logger, JobTimeout: cfg.ReplyTimeout, Cache: reply.NewCache(int64(cfg.ReplyCacheMB)<<20, 0),
 		OnDelta: func(tenantID, conversationID string, uptoSeq int64, text string) {

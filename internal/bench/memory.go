@@ -217,19 +217,8 @@ func coverage(hits [][]int64, evidence map[int64]bool, k int) float64 {
 
 // MemoryTable prints the memory suite's figures.
 func MemoryTable(rs []*MemoryResult) string {
-	var b strings.Builder
-	b.WriteString("| measure | target |")
-	for _, r := range rs {
-		b.WriteString(" " + r.Store + " |")
-	}
-	b.WriteString("\n|---|---|" + strings.Repeat("---|", len(rs)) + "\n")
-	row := func(name, target string, f func(r *MemoryResult) string) {
-		b.WriteString("| " + name + " | " + target + " |")
-		for _, r := range rs {
-			b.WriteString(" " + f(r) + " |")
-		}
-		b.WriteString("\n")
-	}
+	t := newTable(rs, func(r *MemoryResult) string { return r.Store })
+	row := t.row
 	row("LoCoMo conversations / turns / questions (categories 1-4)", "", func(r *MemoryResult) string {
 		return fmt.Sprintf("%d / %d / %d", r.Conversations, r.Turns, r.Questions)
 	})
@@ -253,7 +242,7 @@ func MemoryTable(rs []*MemoryResult) string {
 	row("recall latency p50 / p95", "p95 < 5 ms", func(r *MemoryResult) string {
 		return fmt.Sprintf("%.2f ms / %.2f ms", ms(r.RecallP50), ms(r.RecallP95))
 	})
-	return b.String()
+	return t.String()
 }
 
 // MemoryLagResult is how far memories trail a steady stream of user
@@ -399,19 +388,8 @@ func MemoryLag(ctx context.Context, name string, st parley.Store, rate float64, 
 
 // MemoryLagTable prints the lag figures.
 func MemoryLagTable(rs []*MemoryLagResult) string {
-	var b strings.Builder
-	b.WriteString("| measure | target |")
-	for _, r := range rs {
-		b.WriteString(" " + r.Store + " |")
-	}
-	b.WriteString("\n|---|---|" + strings.Repeat("---|", len(rs)) + "\n")
-	row := func(name, target string, f func(r *MemoryLagResult) string) {
-		b.WriteString("| " + name + " | " + target + " |")
-		for _, r := range rs {
-			b.WriteString(" " + f(r) + " |")
-		}
-		b.WriteString("\n")
-	}
+	t := newTable(rs, func(r *MemoryLagResult) string { return r.Store })
+	row := t.row
 	row("user messages appended per second (asked), conversations", "1,000/s", func(r *MemoryLagResult) string {
 		return fmt.Sprintf("%.0f/s (%.0f), %d", r.Achieved, r.Target, r.Conversations)
 	})
@@ -419,5 +397,5 @@ func MemoryLagTable(rs []*MemoryLagResult) string {
 		return fmt.Sprintf("%.0f ms / %.0f ms", ms(r.LagP50), ms(r.LagP99))
 	})
 	row("messages never read within 10 s of the end", "0", func(r *MemoryLagResult) string { return fmt.Sprint(r.Unread) })
-	return b.String()
+	return t.String()
 }

@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"runtime/metrics"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -268,24 +267,9 @@ func syncFloor(dir string, samples int) (p50, p99 time.Duration, err error) {
 
 // ReplyTable renders reply results as Markdown, with the targets of issue #3.
 func ReplyTable(rs []*ReplyResult) string {
-	var b strings.Builder
-	b.WriteString("| measure | target |")
-	for _, r := range rs {
-		b.WriteString(" " + r.Store + " |")
-	}
-	b.WriteString("\n|---|---|")
-	for range rs {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	t := newTable(rs, func(r *ReplyResult) string { return r.Store })
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
-	row := func(name, target string, f func(r *ReplyResult) string) {
-		b.WriteString("| " + name + " | " + target + " |")
-		for _, r := range rs {
-			b.WriteString(" " + f(r) + " |")
-		}
-		b.WriteString("\n")
-	}
+	row := t.row
 	row("server cost per reply, 1,000-message history, p50 / p99", "p99 < 1 ms", func(r *ReplyResult) string {
 		return ms(r.OverheadP50) + " / " + ms(r.OverheadP99)
 	})
@@ -320,5 +304,5 @@ func ReplyTable(rs []*ReplyResult) string {
 	row("share of the single writer's time the queue's writes take at the measured rate", "", oneWriter(func(r *ReplyResult) string {
 		return fmt.Sprintf("%.0f %%", 100*r.RepliesPerS*r.Queue.Total().Seconds())
 	}))
-	return b.String()
+	return t.String()
 }

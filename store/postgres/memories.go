@@ -66,11 +66,7 @@ func (db *DB) StoreMemories(ctx context.Context, tenantID, conversationID string
 			if err != nil {
 				return err
 			}
-			typ := parley.EventMemoryUpdated
-			if change == parley.MemoryCreate {
-				typ = parley.EventMemoryCreated
-			}
-			if err := db.insertEvent(ctx, tx, tenantID, conversationID, typ, m, now); err != nil {
+			if err := db.insertEvent(ctx, tx, tenantID, conversationID, change.Event(), m, now); err != nil {
 				return err
 			}
 			out = append(out, *m)

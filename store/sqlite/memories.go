@@ -80,11 +80,7 @@ func (db *DB) StoreMemories(ctx context.Context, tenantID, conversationID string
 			if err != nil {
 				return err
 			}
-			typ := parley.EventMemoryUpdated
-			if change == parley.MemoryCreate {
-				typ = parley.EventMemoryCreated
-			}
-			if err := db.insertEvent(ctx, tx, tenantID, conversationID, typ, m, now); err != nil {
+			if err := db.insertEvent(ctx, tx, tenantID, conversationID, change.Event(), m, now); err != nil {
 				return err
 			}
 			out = append(out, *m)
@@ -207,15 +203,15 @@ func (db *DB) AddMemory(ctx context.Context, tenantID, botID, userID string, f p
 	var out *parley.Memory
 	var change parley.MemoryChange
 	err := db.withTx(ctx, func(tx *Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM bots WHERE tenant_id = ?1 AND id = ?2) +
-			 (SELECT count(*) FROM users WHERE tenant_id = ?1 AND id = ?3) * 2`, tenantID, botID, userID).Scan(&n); err != nil {
+		var bot, user bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM bots WHERE tenant_id = ?1 AND id = ?2),
+			 EXISTS (SELECT 1 FROM users WHERE tenant_id = ?1 AND id = ?3)`, tenantID, botID, userID).Scan(&bot, &user); err != nil {
 			return fmt.Errorf("sqlite: read bot and user: %w", err)
 		}
-		if n&1 == 0 {
+		if !bot {
 			return parley.FieldError(parley.ENOTFOUND, "body.bot_id", "bot %q not found", botID)
 		}
-		if n&2 == 0 {
+		if !user {
 			return parley.FieldError(parley.ENOTFOUND, "path.id", "user %q not found", userID)
 		}
 		var err error
