@@ -72,6 +72,10 @@ type Conversations interface {
 	// messages (at most perTerm) holding it with a seq below beforeSeq (0:
 	// any), newest first; a message may come once per term.
 	SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]Message, error)
+	// MessagesAt returns the conversation's messages with the given seqs,
+	// in seq order, leaving out seqs it does not have (and everything of
+	// another tenant's conversation): recall reads a match's neighbours.
+	MessagesAt(ctx context.Context, tenantID, conversationID string, seqs []int64) ([]Message, error)
 	// HistoryDigest returns how many messages the conversation has and the
 	// chain digest (ChainDigest) of its history up to seq, or up to the last
 	// one when there are fewer; the digest is nil when unknown: ENOTFOUND.

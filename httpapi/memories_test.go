@@ -39,6 +39,7 @@ func TestMemoriesAPI(t *testing.T) {
 
 		// Recall: memories and messages for a text, with their sources.
 		b.send(t, b.user, conv, "The weather in Lisbon was lovely")
+		b.send(t, b.user, conv, "Sunny all week")
 		recall := func() (response, []any, map[string]bool) {
 			res := b.do(t, b.user, "GET", "/api/conversations/"+conv+"/recall?q=which+city%2C+Madrid%3F", nil)
 			require.Equal(t, 200, res.status, res.raw)
@@ -58,7 +59,7 @@ func TestMemoriesAPI(t *testing.T) {
 		require.Equal(t, "Lives in Madrid", top["text"])
 		require.Equal(t, []any{float64(1)}, top["source_seqs"])
 		for _, h := range hits {
-			require.NotContains(t, h.(map[string]any)["text"], "Lisbon", "what does not match is not recalled")
+			require.NotContains(t, h.(map[string]any)["text"], "Sunny", "what neither matches nor follows a match is not recalled")
 		}
 		require.Equal(t, 422, b.do(t, b.user, "GET", "/api/conversations/"+conv+"/recall", nil).status, "q is required")
 		require.Equal(t, 404, b.do(t, b.other, "GET", "/api/conversations/"+conv+"/recall?q=x", nil).status)

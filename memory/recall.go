@@ -3,59 +3,81 @@ package memory
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/reply"
 )
 
-// Recall's retrieval, what GET .../recall answers: memories ranked by BM25
-// over their texts and messages by BM25 over the store's full-text search
-// candidates, fused by reciprocal rank (each list's k-th result scores
-// 1/(rrfK+k)), so that neither list's scale decides.
+// Recall's retrieval, what GET .../recall answers and what a reply's
+// memories are chosen by: memories ranked by BM25 over their texts, and
+// messages by BM25 over the store's full-text matches and their
+// neighbours, fused by reciprocal rank (each list's k-th result scores
+// 1/(rrfK+k)), so that neither list's scale decides. The weights below are
+// the ones measured best on LoCoMo (`parley bench --suite memory`,
+// docs/performance.md).
 const (
-	rrfK             = 60
-	recallCandidates = 200 // messages the full-text search brings, shared by the query's terms
-	recallTerms      = 8
-	recallPerList    = 50
+	rrfK          = 60
+	recallTerms   = 8  // query words searched for, the longest first
+	recallPerTerm = 50 // matches of each the full-text search brings, newest first
+	recallPerList = 50
+
+	// A message is scored with half the words of the messages just before
+	// and after it in the same talk (no more than an hour apart): an answer
+	// ("Yes, twice, with the kids!") is found by the question it answers.
+	neighbourWeight = 0.5
+	neighbourGap    = time.Hour
+	// A query naming one participant (the user's name, the bot's) prefers
+	// what that participant said: a match by them gains about what a
+	// rare word's match scores.
+	speakerBoost = 4.0
+	// A query naming a date prefers matches said on it (that month: half).
+	dayBoost   = 8.0
+	monthBoost = 4.0
 )
 
 // Search returns the best limit hits for query in a conversation: its
 // user's memories (of its bot) and its messages.
 func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversation, query string, limit int) ([]parley.RecallHit, error) {
-	query = Content(query)
+	var names [2]string // the user's, the bot's
+	if bot, err := r.Store.GetBot(ctx, tenantID, c.BotID); err == nil {
+		names[1] = bot.Name
+	} else if parley.ErrorCode(err) != parley.ENOTFOUND {
+		return nil, err
+	}
+	if u, err := r.Store.GetUser(ctx, tenantID, c.UserID); err == nil {
+		names[0], _ = u.KV["name"].(string)
+	} else if parley.ErrorCode(err) != parley.ENOTFOUND {
+		return nil, err
+	}
+	q := parseQuery(query, names)
 	ms, err := r.Store.ListMemories(ctx, tenantID, parley.MemoryFilter{BotID: c.BotID, UserID: c.UserID, Limit: recallScan})
 	if err != nil {
 		return nil, err
 	}
-	docs := make([]parley.Message, len(ms))
-	for i, m := range ms {
-		docs[i] = parley.Message{Seq: int64(i + 1), Text: m.Text}
-	}
 	var hits []parley.RecallHit
-	for rank, d := range reply.Rank(query, docs, recallPerList) {
-		m := ms[d.Seq-1]
+	rank := 0
+	for _, m := range matchMemories(ms, q.text) {
+		if rank == recallPerList {
+			break
+		}
+		if !strong(m.Text, q.terms) {
+			continue
+		}
+		rank++
 		hits = append(hits, parley.RecallHit{Kind: "memory", Text: m.Text, MemoryID: m.ID, ConversationID: m.ConversationID,
-			SourceSeqs: m.SourceSeqs, Score: 1 / float64(rrfK+rank+1)})
+			SourceSeqs: m.SourceSeqs, Score: 1 / float64(rrfK+rank)})
 	}
-	if terms := reply.KeyTerms(query, recallTerms); len(terms) > 0 {
-		found, err := r.Store.SearchMessages(ctx, tenantID, c.ID, terms, 0, max(recallCandidates/len(terms), 20))
-		if err != nil {
-			return nil, err
-		}
-		seen := map[int64]bool{}
-		candidates := found[:0]
-		for _, m := range found {
-			if !seen[m.Seq] {
-				seen[m.Seq] = true
-				candidates = append(candidates, m)
-			}
-		}
-		for rank, m := range reply.Rank(query, candidates, recallPerList) {
-			hits = append(hits, parley.RecallHit{Kind: "message", Text: m.Text, Seq: m.Seq, ConversationID: c.ID,
-				SourceSeqs: []int64{m.Seq}, Score: 1 / float64(rrfK+rank+1)})
-		}
+	msgs, err := r.messages(ctx, tenantID, c, q)
+	if err != nil {
+		return nil, err
+	}
+	for rank, m := range msgs {
+		hits = append(hits, parley.RecallHit{Kind: "message", Text: m.Text, Seq: m.Seq, ConversationID: c.ID,
+			SourceSeqs: []int64{m.Seq}, Score: 1 / float64(rrfK+rank+1)})
 	}
 	slices.SortStableFunc(hits, func(a, b parley.RecallHit) int {
 		switch {
@@ -67,6 +89,245 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 		return 0
 	})
 	return hits[:min(limit, len(hits))], nil
+}
+
+// messages ranks the conversation's messages for q: the full-text matches
+// of its words and their neighbours, by BM25 with the conversation as the
+// collection, a neighbour's words counting neighbourWeight, then the
+// speaker and date preferences.
+func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Conversation, q recallQuery) ([]parley.Message, error) {
+	words := reply.KeyTerms(strings.Join(q.words, " "), recallTerms)
+	if len(words) == 0 || len(q.terms) == 0 {
+		return nil, nil
+	}
+	found, err := r.Store.SearchMessages(ctx, tenantID, c.ID, words, 0, recallPerTerm)
+	if err != nil {
+		return nil, err
+	}
+	bySeq := make(map[int64]parley.Message, 3*len(found))
+	for _, m := range found {
+		bySeq[m.Seq] = m
+	}
+	var around []int64
+	for seq := range bySeq {
+		for _, n := range []int64{seq - 1, seq + 1} {
+			if _, ok := bySeq[n]; !ok && n > 0 {
+				around = append(around, n)
+			}
+		}
+	}
+	more, err := r.Store.MessagesAt(ctx, tenantID, c.ID, around)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range more {
+		bySeq[m.Seq] = m
+	}
+	all := make([]parley.Message, 0, len(bySeq))
+	for _, m := range bySeq {
+		all = append(all, m)
+	}
+	slices.SortFunc(all, func(a, b parley.Message) int { return int(a.Seq - b.Seq) })
+	index := make(map[string]int, len(q.terms))
+	for i, t := range q.terms {
+		index[t] = i
+	}
+	// Each message's words as term numbers (-1: not a term), once.
+	terms := make([][]int, len(all))
+	for i, m := range all {
+		ws := parley.Words(m.Text)
+		terms[i] = make([]int, len(ws))
+		for j, w := range ws {
+			t, ok := index[parley.Stem(w)]
+			if !ok {
+				t = -1
+			}
+			terms[i][j] = t
+		}
+	}
+	add := func(row []float64, i int, weight float64) float64 {
+		for _, t := range terms[i] {
+			if t >= 0 {
+				row[t] += weight
+			}
+		}
+		return weight * float64(len(terms[i]))
+	}
+	near := func(i, j int) bool {
+		if j < 0 || j >= len(all) || all[j].Seq-all[i].Seq != int64(j-i) {
+			return false
+		}
+		gap := all[i].CreatedAt.Sub(all[j].CreatedAt)
+		return gap <= neighbourGap && gap >= -neighbourGap
+	}
+	scores := reply.BM25(len(all), int(max(c.MessageCount, int64(len(all)))), len(q.terms), func(i int, row []float64) float64 {
+		n := add(row, i, 1)
+		for _, j := range []int{i - 1, i + 1} {
+			if near(i, j) {
+				n += add(row, j, neighbourWeight)
+			}
+		}
+		return n
+	})
+	for i, m := range all {
+		if scores[i] <= 0 {
+			continue
+		}
+		if q.speaker != 0 && m.FromBot == (q.speaker == speakerBot) {
+			scores[i] += speakerBoost
+		}
+		if q.year > 0 {
+			y, mo, d := m.CreatedAt.UTC().Date()
+			switch {
+			case y != q.year || mo != q.month:
+			case q.day == d:
+				scores[i] += dayBoost
+			case q.day == 0:
+				scores[i] += monthBoost
+			}
+		}
+	}
+	best := reply.Best(scores, func(i int) int64 { return all[i].Seq }, recallPerList)
+	out := make([]parley.Message, len(best))
+	for k, i := range best {
+		out[k] = all[i]
+	}
+	return out, nil
+}
+
+// matchMemories returns the memories matching text's words, best first
+// by BM25 over the memories' texts.
+func matchMemories(ms []parley.Memory, text string) []parley.Memory {
+	docs := make([]parley.Message, len(ms))
+	for i, m := range ms {
+		docs[i] = parley.Message{Seq: int64(i + 1), Text: m.Text}
+	}
+	ranked := reply.Rank(text, docs, len(docs))
+	out := make([]parley.Memory, len(ranked))
+	for k, d := range ranked {
+		out[k] = ms[d.Seq-1]
+	}
+	return out
+}
+
+// strong says whether a memory holds at least half of the query's terms:
+// a memory that shares one common word with a long question takes a
+// message's place in the ranking and says less.
+func strong(text string, terms []string) bool {
+	has := map[string]bool{}
+	for _, w := range parley.Words(text) {
+		has[parley.Stem(w)] = true
+	}
+	n := 0
+	for _, t := range terms {
+		if has[t] {
+			n++
+		}
+	}
+	return 2*n >= len(terms)
+}
+
+const (
+	speakerUser = 1
+	speakerBot  = 2
+)
+
+// recallQuery is what a query asks: its content words, which participant
+// it names, which date.
+type recallQuery struct {
+	words   []string // content words, as said (the store's search stems them)
+	terms   []string // their stems, once each
+	text    string   // the content words as one text
+	speaker int      // 0, speakerUser or speakerBot
+	year    int
+	month   time.Month
+	day     int // 0: the month
+}
+
+// parseQuery reads a query: a word of exactly one participant's name
+// (names: the user's, the bot's) says whose messages to prefer and is no
+// search word (a name is said to the other participant far more often
+// than by its owner); stopwords and one-letter words (a possessive's "s")
+// go.
+func parseQuery(query string, names [2]string) recallQuery {
+	var q recallQuery
+	owner := map[string]int{}
+	for who, name := range names {
+		for _, w := range parley.Words(name) {
+			owner[w] |= who + 1
+		}
+	}
+	named := 0
+	seen := map[string]bool{}
+	for _, w := range parley.Words(query) {
+		w = strings.TrimFunc(w, unicode.IsPunct) // "¿cuándo" is a word to parley.Words
+		if o := owner[w]; o != 0 {
+			named |= o
+			continue
+		}
+		if len([]rune(w)) < 2 || stopwords[w] {
+			continue
+		}
+		q.words = append(q.words, w)
+		if t := parley.Stem(w); !seen[t] {
+			seen[t] = true
+			q.terms = append(q.terms, t)
+		}
+	}
+	if named == speakerUser || named == speakerBot {
+		q.speaker = named
+	}
+	q.text = strings.Join(q.words, " ")
+	q.year, q.month, q.day = queryDate(parley.Words(query))
+	return q
+}
+
+var months = map[string]time.Month{}
+
+func init() {
+	for i, n := range strings.Fields(`january february march april may june july august september october november december`) {
+		months[n] = time.Month(i + 1)
+	}
+	for i, n := range strings.Fields(`enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre`) {
+		months[n] = time.Month(i + 1)
+	}
+}
+
+// queryDate finds the first date in a query's words: "October 13, 2023",
+// "13 October 2023", "13 de octubre de 2023", "2023-10-13" (a day) or
+// "May 2023" (a month). Year zero: none.
+func queryDate(words []string) (int, time.Month, int) {
+	ws := slices.DeleteFunc(slices.Clone(words), func(w string) bool { return w == "de" || w == "of" || w == "del" })
+	num := func(j, lo, hi int) int {
+		if j < 0 || j >= len(ws) {
+			return 0
+		}
+		n, err := strconv.Atoi(ws[j])
+		if err != nil || n < lo || n > hi {
+			return 0
+		}
+		return n
+	}
+	for i, w := range ws {
+		if y := num(i, 1900, 2999); y > 0 {
+			if m, d := num(i+1, 1, 12), num(i+2, 1, 31); m > 0 && d > 0 {
+				return y, time.Month(m), d
+			}
+		}
+		m, ok := months[w]
+		if !ok {
+			continue
+		}
+		switch {
+		case num(i+1, 1, 31) > 0 && num(i+2, 1900, 2999) > 0:
+			return num(i+2, 1900, 2999), m, num(i+1, 1, 31)
+		case num(i-1, 1, 31) > 0 && num(i+1, 1900, 2999) > 0:
+			return num(i+1, 1900, 2999), m, num(i-1, 1, 31)
+		case num(i+1, 1900, 2999) > 0:
+			return num(i+1, 1900, 2999), m, 0
+		}
+	}
+	return 0, 0, 0
 }
 
 // stopwords are words a question is made of but no answer is found by

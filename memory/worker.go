@@ -14,6 +14,7 @@ import (
 
 // Store is what the worker and recall need from a store.
 type Store interface {
+	parley.Accounts // the participants' names
 	parley.Conversations
 	parley.Memories
 }
@@ -103,29 +104,24 @@ func (r Recall) Recall(ctx context.Context, tenantID, botID, userID, query strin
 var profile = map[string]bool{parley.KindName: true, parley.KindPlace: true, parley.KindWork: true,
 	parley.KindFamily: true, parley.KindPet: true}
 
-// Rank orders memories for a query: the words they share with it, who
-// the user is, how often it was said, then the newest.
+// Rank orders memories for a reply's turn: those recall finds for it
+// (matchMemories, as GET .../recall ranks them), then the rest by who the
+// user is, how often it was said, then the newest, for the room left.
 func Rank(ms []parley.Memory, query string) []parley.Memory {
-	words := map[string]bool{}
-	for _, w := range strings.FieldsFunc(strings.ToLower(query), notWord) {
-		if len([]rune(w)) >= 3 {
-			words[w] = true
-		}
+	out := matchMemories(ms, Content(query))
+	found := make(map[string]bool, len(out))
+	for _, m := range out {
+		found[m.ID] = true
 	}
+	rest := slices.DeleteFunc(slices.Clone(ms), func(m parley.Memory) bool { return found[m.ID] })
 	score := func(m parley.Memory) float64 {
 		s := 0.0
-		for _, w := range strings.FieldsFunc(strings.ToLower(m.Text), notWord) {
-			if words[w] {
-				s += 2
-			}
-		}
 		if profile[m.Kind] {
 			s++
 		}
 		return s + 0.5*math.Log(float64(max(m.Confirmations, 1)))
 	}
-	out := slices.Clone(ms)
-	slices.SortStableFunc(out, func(a, b parley.Memory) int {
+	slices.SortStableFunc(rest, func(a, b parley.Memory) int {
 		sa, sb := score(a), score(b)
 		switch {
 		case sa > sb:
@@ -135,9 +131,5 @@ func Rank(ms []parley.Memory, query string) []parley.Memory {
 		}
 		return strings.Compare(b.ID, a.ID) // newer ids first
 	})
-	return out
-}
-
-func notWord(r rune) bool {
-	return !(r == '\'' || r == '-' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || r > 127)
+	return append(out, rest...)
 }

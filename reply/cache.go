@@ -341,14 +341,14 @@ func (cc *convCache) rankIndexed(query string, candidates []int, keep int) []par
 			ids[id] = i
 		}
 	}
-	best := bm25(len(candidates), len(terms), func(i int, row []int) int {
+	best := bm25(len(candidates), len(terms), func(i int, row []float64) float64 {
 		words := cc.msgs[candidates[i]].words
 		for _, w := range words {
 			if t, ok := ids[w]; ok {
 				row[t]++
 			}
 		}
-		return len(words)
+		return float64(len(words))
 	}, func(i int) int64 { return cc.msgs[candidates[i]].Seq }, keep)
 	out := make([]parley.Message, 0, len(best))
 	for _, i := range best {

@@ -22,14 +22,14 @@ func Rank(query string, candidates []parley.Message, keep int) []parley.Message 
 	for i, t := range terms {
 		index[t] = i
 	}
-	best := bm25(len(candidates), len(terms), func(i int, row []int) int {
+	best := bm25(len(candidates), len(terms), func(i int, row []float64) float64 {
 		words := parley.Words(candidates[i].Text) // every word: a match may be anywhere
 		for _, w := range words {
 			if t, ok := index[parley.Stem(w)]; ok {
 				row[t]++
 			}
 		}
-		return len(words)
+		return float64(len(words))
 	}, func(i int) int64 { return candidates[i].Seq }, keep)
 	var out []parley.Message
 	for _, i := range best {
@@ -42,57 +42,69 @@ func Rank(query string, candidates []parley.Message, keep int) []parley.Message 
 // indexes of the best keep with a score above zero, best first, ties to the
 // higher seq. count fills a candidate's row with how often each term occurs
 // in it and returns the candidate's length in words.
-func bm25(n, nTerms int, count func(i int, row []int) int, seq func(i int) int64, keep int) []int {
+func bm25(n, nTerms int, count func(i int, row []float64) float64, seq func(i int) int64, keep int) []int {
+	return Best(BM25(n, n, nTerms, count), seq, keep)
+}
+
+// BM25 scores n documents against nTerms query terms, with the inverse
+// document frequencies of a collection of total documents (at least n; a
+// term's document frequency is counted over the n). count fills a
+// document's row with the (weighted) occurrences of each term and returns
+// its (weighted) length.
+func BM25(n, total, nTerms int, count func(i int, row []float64) float64) []float64 {
 	if n == 0 || nTerms == 0 {
-		return nil
+		return make([]float64, n)
 	}
-	// Term frequencies in one slice, a row per candidate: scoring a hundred
+	// Term frequencies in one slice, a row per document: scoring a hundred
 	// candidates per reply must not allocate a map for each.
-	tf := make([]int, n*nTerms)
-	lengths := make([]int, n)
+	tf := make([]float64, n*nTerms)
+	lengths := make([]float64, n)
 	df := make([]int, nTerms)
-	total := 0
+	sum := 0.0
 	for i := range n {
 		row := tf[i*nTerms : (i+1)*nTerms]
 		lengths[i] = count(i, row)
-		total += lengths[i]
+		sum += lengths[i]
 		for t, f := range row {
 			if f > 0 {
 				df[t]++
 			}
 		}
 	}
-	avg := max(float64(total)/float64(n), 1)
-	type scored struct {
-		i     int
-		score float64
+	avg := max(sum/float64(n), 1)
+	idf := make([]float64, nTerms)
+	for t := range idf {
+		idf[t] = math.Log(1 + (float64(max(total, n))-float64(df[t])+0.5)/(float64(df[t])+0.5))
 	}
-	docs := make([]scored, 0, n)
+	scores := make([]float64, n)
 	for i := range n {
 		score := 0.0
 		for t := range nTerms {
-			f := float64(tf[i*nTerms+t])
-			if f == 0 {
-				continue
+			if f := tf[i*nTerms+t]; f > 0 {
+				score += idf[t] * f * (bm25K1 + 1) / (f + bm25K1*(1-bm25B+bm25B*lengths[i]/avg))
 			}
-			idf := math.Log(1 + (float64(n)-float64(df[t])+0.5)/(float64(df[t])+0.5))
-			score += idf * f * (bm25K1 + 1) / (f + bm25K1*(1-bm25B+bm25B*float64(lengths[i])/avg))
 		}
-		if score > 0 {
-			docs = append(docs, scored{i, score})
+		scores[i] = score
+	}
+	return scores
+}
+
+// Best returns the indexes of the best keep scores above zero, best first,
+// ties to the higher seq.
+func Best(scores []float64, seq func(i int) int64, keep int) []int {
+	docs := make([]int, 0, len(scores))
+	for i, s := range scores {
+		if s > 0 {
+			docs = append(docs, i)
 		}
 	}
 	sort.SliceStable(docs, func(a, b int) bool {
-		if docs[a].score != docs[b].score {
-			return docs[a].score > docs[b].score
+		if sa, sb := scores[docs[a]], scores[docs[b]]; sa != sb {
+			return sa > sb
 		}
-		return seq(docs[a].i) > seq(docs[b].i)
+		return seq(docs[a]) > seq(docs[b])
 	})
-	out := make([]int, 0, min(keep, len(docs)))
-	for _, d := range docs[:min(keep, len(docs))] {
-		out = append(out, d.i)
-	}
-	return out
+	return docs[:min(keep, len(docs))]
 }
 
 // stems are the words' stems (parley.Stem), in place.

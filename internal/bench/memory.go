@@ -89,8 +89,13 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 		if _, err := st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot", Name: speakerB}); err != nil && parley.ErrorCode(err) != parley.ECONFLICT {
 			return nil, err
 		}
+		// The user's name where a platform keeps it (kv.name): recall
+		// prefers the messages of a participant the question names.
+		if _, _, err := st.PutUser(ctx, tenant.ID, &parley.User{ID: "user", KV: map[string]any{"name": speakerA}}); err != nil {
+			return nil, err
+		}
 		conv, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "user"}, CreateUser: true})
+			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "user"}})
 		if err != nil {
 			return nil, err
 		}

@@ -204,6 +204,30 @@ func (db *DB) HistoryDigest(ctx context.Context, tenantID, conversationID string
 	return stored, digest, nil
 }
 
+// MessagesAt returns the conversation's messages with the given seqs, in
+// seq order.
+func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, seqs []int64) ([]parley.Message, error) {
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+messageColumns+` FROM messages
+	   WHERE conversation_id = $1 AND tenant_id = $2 AND seq = ANY($3) ORDER BY seq`, conversationID, tenantID, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: messages at: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.Message, error) {
+		m, err := scanMessage(row)
+		if err != nil {
+			return parley.Message{}, err
+		}
+		return *m, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: messages at: %w", err)
+	}
+	return out, nil
+}
+
 // SearchMessages returns, for each of terms, the conversation's most
 // recent messages below beforeSeq (0: any) that contain it, at most
 // perTerm of them, newest first: one statement for all terms. A message

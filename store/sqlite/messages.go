@@ -215,6 +215,34 @@ func (db *DB) HistoryDigest(ctx context.Context, tenantID, conversationID string
 	return stored, digest, nil
 }
 
+// MessagesAt returns the conversation's messages with the given seqs, in
+// seq order; the seqs go as one JSON array.
+func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, seqs []int64) ([]parley.Message, error) {
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(seqs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages at: %w", err)
+	}
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT `+messageColumns+` FROM messages WHERE conversation_id = ? AND tenant_id = ?
+		   AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq`, conversationID, tenantID, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: messages at: %w", err)
+	}
+	defer rows.Close()
+	var out []parley.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: scan message: %w", err)
+		}
+		out = append(out, *m)
+	}
+	return out, rows.Err()
+}
+
 // SearchMessages returns, for each of terms, the conversation's most
 // recent messages below beforeSeq (0: any) that contain it, at most
 // perTerm of them, newest first: one statement for all terms. A message

@@ -282,6 +282,31 @@ func (s *suite) conversations(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, msgs)
 	})
+	t.Run("MessagesAt", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot-1", "user-1")
+		for i := 1; i <= 6; i++ {
+			appendText(t, b, b.t1, c.ID, fmt.Sprintf("m%d", i))
+		}
+		seqs := func(ms []parley.Message) []int64 {
+			out := []int64{}
+			for _, m := range ms {
+				require.Equal(t, fmt.Sprintf("m%d", m.Seq), m.Text)
+				out = append(out, m.Seq)
+			}
+			return out
+		}
+		got, err := b.store.MessagesAt(b.ctx, b.t1.ID, c.ID, []int64{5, 0, 2, 9, 2, -1, 6})
+		require.NoError(t, err)
+		require.Equal(t, []int64{2, 5, 6}, seqs(got), "in seq order, once each, unknown seqs left out")
+		got, err = b.store.MessagesAt(b.ctx, b.t2.ID, c.ID, []int64{1, 2})
+		require.NoError(t, err)
+		require.Empty(t, got, "another tenant's conversation")
+		got, err = b.store.MessagesAt(b.ctx, b.t1.ID, c.ID, nil)
+		require.NoError(t, err)
+		require.Empty(t, got)
+	})
 	t.Run("ListConversations", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)

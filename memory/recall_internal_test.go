@@ -1,0 +1,49 @@
+package memory
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
+)
+
+func TestParseQuery(t *testing.T) {
+	t.Parallel()
+	names := [2]string{"Caroline Smith", "Melanie"}
+	for _, tc := range []struct {
+		query   string
+		words   []string
+		speaker int
+		date    [3]int // year, month, day
+	}{
+		{"What did Caroline research?", []string{"research"}, speakerUser, [3]int{}},
+		{"Where has Melanie camped?", []string{"camped"}, speakerBot, [3]int{}},
+		{"What do Melanie's kids like?", []string{"kids", "like"}, speakerBot, [3]int{}},
+		{"What have Caroline and Melanie both painted?", []string{"painted"}, 0, [3]int{}},
+		{"When is the trip?", []string{"trip"}, 0, [3]int{}},
+		{"What did Melanie paint on October 13, 2023?", []string{"paint", "october", "13", "2023"}, speakerBot, [3]int{2023, 10, 13}},
+		{"what happened 13 October 2023", []string{"happened", "13", "october", "2023"}, 0, [3]int{2023, 10, 13}},
+		{"¿Qué pasó el 3 de mayo de 2024?", []string{"pasó", "mayo", "2024"}, 0, [3]int{2024, 5, 3}},
+		{"notes from 2024-02-29", []string{"notes", "2024", "02", "29"}, 0, [3]int{2024, 2, 29}},
+		{"plans for May 2023", []string{"plans", "2023"}, 0, [3]int{2023, 5, 0}},
+		{"may I ask about 2023", []string{"ask", "2023"}, 0, [3]int{}},
+		{"room 13 at 2023 hotel", []string{"room", "13", "2023", "hotel"}, 0, [3]int{}},
+	} {
+		q := parseQuery(tc.query, names)
+		require.Equal(t, tc.words, q.words, tc.query)
+		require.Equal(t, tc.speaker, q.speaker, tc.query)
+		require.Equal(t, tc.date, [3]int{q.year, int(q.month), q.day}, tc.query)
+	}
+	q := parseQuery("Walks and walking", [2]string{})
+	require.Equal(t, []string{"walk"}, q.terms, "terms are stems, once each")
+}
+
+func TestQueryDateNeedsAYear(t *testing.T) {
+	t.Parallel()
+	y, m, d := queryDate(parley.Words("on October 13"))
+	require.Equal(t, [3]int{}, [3]int{y, int(m), d})
+	y, m, d = queryDate(parley.Words("13 de octubre del 2023"))
+	require.Equal(t, [3]int{2023, int(time.October), 13}, [3]int{y, int(m), d})
+}
