@@ -137,6 +137,26 @@ type Memories interface {
 	MemoryHistory(ctx context.Context, tenantID, id string) ([]MemoryVersion, error)
 }
 
+// Library is each bot's content library (ContentItem); the bytes are the
+// blob store's, by tenant and SHA-256.
+type Library interface {
+	// AddContent stores an item for its bot unless the bot has one with the
+	// same bytes (SHA256): then it returns that one, created false:
+	// ENOTFOUND for an unknown bot (body.bot_id).
+	AddContent(ctx context.Context, tenantID string, it *ContentItem) (item *ContentItem, created bool, err error)
+	// GetContent: ENOTFOUND.
+	GetContent(ctx context.Context, tenantID, id string) (*ContentItem, error)
+	// ListContent lists a bot's items (ContentFilter).
+	ListContent(ctx context.Context, tenantID string, f ContentFilter) ([]ContentItem, error)
+	// PatchContent applies a patch (ContentPatch.Apply): ENOTFOUND, EINVALID.
+	PatchContent(ctx context.Context, tenantID, id string, p ContentPatch) (*ContentItem, error)
+	// DeleteContent deletes an item and says whether any item of the
+	// tenant still has its bytes (if not, the blob may go): ENOTFOUND.
+	DeleteContent(ctx context.Context, tenantID, id string) (deleted *ContentItem, shared bool, err error)
+	// ContentReferenced says whether any item of the tenant has these bytes.
+	ContentReferenced(ctx context.Context, tenantID, sha256 string) (bool, error)
+}
+
 // Events are what happened to conversations, for live streams.
 type Events interface {
 	// ListEvents returns events after an id, oldest first.
@@ -188,6 +208,7 @@ type Store interface {
 	Conversations
 	Replies
 	Memories
+	Library
 	Events
 	Deliveries
 	Lifecycle

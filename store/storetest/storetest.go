@@ -37,6 +37,7 @@ func Run(t *testing.T, h Harness) {
 		{"Conversations", s.conversations},
 		{"Replies", s.replies},
 		{"Memories", s.memories},
+		{"Content", s.content},
 		{"Events", s.events},
 		{"Deliveries", s.deliveries},
 	} {

@@ -1,0 +1,128 @@
+package parley
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits of content items.
+const (
+	MaxContentTitle       = 300  // bytes
+	MaxContentDescription = 4000 // bytes, the caption too
+	MaxContentTags        = 50
+	MaxContentTag         = 100 // bytes per tag
+	MaxContentFileName    = 255 // bytes
+)
+
+// ContentItem is one piece of media in a bot's library. Its bytes are
+// stored once per tenant, by their SHA-256, however many bots and items
+// share them; an item's type and dimensions come from its bytes, never
+// from what the uploader or the sending server said.
+type ContentItem struct {
+	ID           string    `json:"id"`
+	BotID        string    `json:"bot_id"`
+	MediaType    string    `json:"media_type" doc:"detected from the bytes, e.g. image/png"`
+	SHA256       string    `json:"sha256" doc:"hex digest of the bytes"`
+	Size         int64     `json:"size" doc:"bytes"`
+	Width        int       `json:"width,omitempty"`
+	Height       int       `json:"height,omitempty"`
+	Title        string    `json:"title"`
+	Description  string    `json:"description"`
+	Tags         []string  `json:"tags"`
+	Caption      string    `json:"caption" doc:"from a vision model when one is configured, else from the file (EXIF description)"`
+	FileName     string    `json:"file_name,omitempty"`
+	SourceURL    string    `json:"source_url,omitempty" doc:"where it was fetched from"`
+	HasThumbnail bool      `json:"has_thumbnail"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// SearchText is what an item is found by: its title, description, tags,
+// caption and file name (without its extension's dot).
+func (it *ContentItem) SearchText() string {
+	return strings.Join([]string{it.Title, it.Description, strings.Join(it.Tags, " "), it.Caption,
+		strings.NewReplacer(".", " ", "_", " ", "-", " ").Replace(it.FileName)}, "\n")
+}
+
+// ContentFilter selects a bot's items: with Terms, those holding any of
+// them (at most PerTerm each, newest first, an item once per term it
+// holds); without, a page by id, newest first, below BeforeID.
+type ContentFilter struct {
+	BotID     string
+	MediaType string // "image" for any image/*, or an exact type; "" any
+	Terms     []string
+	PerTerm   int
+	BeforeID  string
+	Limit     int
+}
+
+// ContentPatch changes the fields that are non-nil.
+type ContentPatch struct {
+	Title       *string
+	Description *string
+	Caption     *string
+	Tags        *[]string
+}
+
+// Apply checks the patch and applies it to an item.
+func (p ContentPatch) Apply(it *ContentItem) error {
+	if p.Title != nil {
+		it.Title = *p.Title
+	}
+	if p.Description != nil {
+		it.Description = *p.Description
+	}
+	if p.Caption != nil {
+		it.Caption = *p.Caption
+	}
+	if p.Tags != nil {
+		it.Tags = *p.Tags
+	}
+	return it.Validate("body")
+}
+
+// Validate checks what an uploader gives: the text fields' limits, tags
+// (trimmed, no empty or duplicate ones).
+func (it *ContentItem) Validate(prefix string) error {
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{{"title", it.Title, MaxContentTitle}, {"description", it.Description, MaxContentDescription},
+		{"caption", it.Caption, MaxContentDescription}, {"file_name", it.FileName, MaxContentFileName}} {
+		if len(f.value) > f.max {
+			return FieldError(EINVALID, prefix+"."+f.name, "expected at most %d bytes, got %d", f.max, len(f.value))
+		}
+		if !utf8.ValidString(f.value) {
+			return FieldError(EINVALID, prefix+"."+f.name, "not valid UTF-8")
+		}
+	}
+	if len(it.Tags) > MaxContentTags {
+		return FieldError(EINVALID, prefix+".tags", "expected at most %d tags, got %d", MaxContentTags, len(it.Tags))
+	}
+	seen := map[string]bool{}
+	tags := make([]string, 0, len(it.Tags))
+	for i, t := range it.Tags {
+		t = strings.TrimSpace(t)
+		switch {
+		case t == "":
+			return FieldError(EINVALID, prefix+".tags", "tag %d is empty", i)
+		case len(t) > MaxContentTag:
+			return FieldError(EINVALID, prefix+".tags", "tag %d: expected at most %d bytes", i, MaxContentTag)
+		case !utf8.ValidString(t):
+			return FieldError(EINVALID, prefix+".tags", "tag %d is not valid UTF-8", i)
+		}
+		if !seen[strings.ToLower(t)] {
+			seen[strings.ToLower(t)] = true
+			tags = append(tags, t)
+		}
+	}
+	it.Tags = tags
+	return nil
+}
+
+// MediaTypeMatches says whether an item's type is what a filter asks for:
+// a top-level type ("image") matches its subtypes.
+func MediaTypeMatches(itemType, want string) bool {
+	return want == "" || itemType == want || strings.HasPrefix(itemType, want+"/") && !strings.Contains(want, "/")
+}

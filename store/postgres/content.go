@@ -1,0 +1,186 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-chat/parley"
+)
+
+const contentColumns = `id, bot_id, media_type, sha256, size, width, height, title, description, tags, caption,
+	file_name, source_url, has_thumbnail, created_at, updated_at`
+
+func scanContent(row pgx.Row) (*parley.ContentItem, error) {
+	var it parley.ContentItem
+	if err := row.Scan(&it.ID, &it.BotID, &it.MediaType, &it.SHA256, &it.Size, &it.Width, &it.Height, &it.Title,
+		&it.Description, &it.Tags, &it.Caption, &it.FileName, &it.SourceURL, &it.HasThumbnail, &it.CreatedAt, &it.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if it.Tags == nil {
+		it.Tags = []string{}
+	}
+	return &it, nil
+}
+
+// AddContent stores an item unless its bot has the same bytes. Two
+// uploads of the same bytes at once: the unique key keeps one, and the
+// other reads it.
+func (db *DB) AddContent(ctx context.Context, tenantID string, it *parley.ContentItem) (*parley.ContentItem, bool, error) {
+	tags := it.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	now := parley.Now()
+	out, err := scanContent(db.pool.QueryRow(ctx, `INSERT INTO content_items (id, tenant_id, bot_id, media_type, sha256,
+	     size, width, height, title, description, tags, caption, file_name, source_url, has_thumbnail, search_text,
+	     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)
+	   ON CONFLICT (tenant_id, bot_id, sha256) DO NOTHING RETURNING `+contentColumns,
+		parley.NewID(), tenantID, it.BotID, it.MediaType, it.SHA256, it.Size, it.Width, it.Height, it.Title,
+		it.Description, tags, it.Caption, it.FileName, it.SourceURL, it.HasThumbnail, it.SearchText(), now))
+	switch {
+	case err == nil:
+		return out, true, nil
+	case isForeignKeyViolation(err):
+		return nil, false, parley.FieldError(parley.ENOTFOUND, "body.bot_id", "bot %q not found", it.BotID)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return nil, false, fmt.Errorf("postgres: insert content: %w", err)
+	}
+	out, err = scanContent(db.pool.QueryRow(ctx, `SELECT `+contentColumns+` FROM content_items
+	   WHERE tenant_id = $1 AND bot_id = $2 AND sha256 = $3`, tenantID, it.BotID, it.SHA256))
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: read content: %w", err)
+	}
+	return out, false, nil
+}
+
+// GetContent returns one item of a tenant.
+func (db *DB) GetContent(ctx context.Context, tenantID, id string) (*parley.ContentItem, error) {
+	it, err := scanContent(db.pool.QueryRow(ctx, `SELECT `+contentColumns+` FROM content_items WHERE tenant_id = $1 AND id = $2`, tenantID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, parley.Errorf(parley.ENOTFOUND, "content %q not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read content: %w", err)
+	}
+	return it, nil
+}
+
+// ListContent lists a bot's items: by id, or the matches of each term.
+func (db *DB) ListContent(ctx context.Context, tenantID string, f parley.ContentFilter) ([]parley.ContentItem, error) {
+	// $3 and $4: the media type, exact or as a top-level type.
+	exact, prefix := "", ""
+	switch {
+	case strings.Contains(f.MediaType, "/"):
+		exact = f.MediaType
+	case f.MediaType != "":
+		prefix = f.MediaType + "/"
+	}
+	typeCond := `($3 = '' OR media_type = $3) AND ($4 = '' OR starts_with(media_type, $4))`
+	var query string
+	args := []any{tenantID, f.BotID, exact, prefix}
+	if len(f.Terms) == 0 {
+		before := f.BeforeID
+		if before == "" {
+			before = "\U0010FFFF"
+		}
+		args = append(args, before, f.Limit)
+		query = `SELECT ` + contentColumns + ` FROM content_items WHERE tenant_id = $1 AND bot_id = $2 AND ` + typeCond + `
+		   AND id < $5 ORDER BY id DESC LIMIT $6`
+	} else {
+		args = append(args, f.PerTerm)
+		var parts []string
+		for _, term := range f.Terms {
+			q := tsQueryAny(term)
+			if q == "" {
+				continue
+			}
+			args = append(args, q)
+			parts = append(parts, fmt.Sprintf(`(SELECT `+contentColumns+` FROM content_items
+			   WHERE tenant_id = $1 AND bot_id = $2 AND `+typeCond+` AND tsv @@ to_tsquery('english', $%d)
+			   ORDER BY id DESC LIMIT $5)`, len(args)))
+		}
+		if len(parts) == 0 {
+			return nil, nil
+		}
+		query = strings.Join(parts, "\n UNION ALL ")
+	}
+	rows, err := db.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list content: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.ContentItem, error) {
+		it, err := scanContent(row)
+		if err != nil {
+			return parley.ContentItem{}, err
+		}
+		return *it, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list content: %w", err)
+	}
+	return out, nil
+}
+
+// PatchContent changes an item's descriptive fields.
+func (db *DB) PatchContent(ctx context.Context, tenantID, id string, p parley.ContentPatch) (*parley.ContentItem, error) {
+	var out *parley.ContentItem
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		it, err := scanContent(tx.QueryRow(ctx, `SELECT `+contentColumns+` FROM content_items WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "content %q not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: read content: %w", err)
+		}
+		if err := p.Apply(it); err != nil {
+			return err
+		}
+		out, err = scanContent(tx.QueryRow(ctx, `UPDATE content_items SET title = $1, description = $2, tags = $3,
+		     caption = $4, search_text = $5, updated_at = $6 WHERE tenant_id = $7 AND id = $8 RETURNING `+contentColumns,
+			it.Title, it.Description, it.Tags, it.Caption, it.SearchText(), parley.Now(), tenantID, id))
+		if err != nil {
+			return fmt.Errorf("postgres: update content: %w", err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DeleteContent deletes an item and says whether its bytes are still used.
+func (db *DB) DeleteContent(ctx context.Context, tenantID, id string) (*parley.ContentItem, bool, error) {
+	var out *parley.ContentItem
+	shared := false
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanContent(tx.QueryRow(ctx, `DELETE FROM content_items WHERE tenant_id = $1 AND id = $2 RETURNING `+contentColumns, tenantID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "content %q not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: delete content: %w", err)
+		}
+		shared, err = contentReferenced(ctx, tx, tenantID, out.SHA256)
+		return err
+	})
+	return out, shared, err
+}
+
+// ContentReferenced says whether an item of the tenant has the bytes.
+func (db *DB) ContentReferenced(ctx context.Context, tenantID, sum string) (bool, error) {
+	return contentReferenced(ctx, db.pool, tenantID, sum)
+}
+
+func contentReferenced(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, tenantID, sum string) (bool, error) {
+	var found bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM content_items WHERE tenant_id = $1 AND sha256 = $2)`, tenantID, sum).Scan(&found)
+	if err != nil {
+		return false, fmt.Errorf("postgres: read content: %w", err)
+	}
+	return found, nil
+}

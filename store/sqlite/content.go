@@ -1,0 +1,217 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/parley-chat/parley"
+)
+
+const contentColumns = `id, bot_id, media_type, sha256, size, width, height, title, description, tags, caption,
+	file_name, source_url, has_thumbnail, created_at, updated_at`
+
+func scanContent(row interface{ Scan(...any) error }) (*parley.ContentItem, error) {
+	var it parley.ContentItem
+	var tags string
+	var created, updated int64
+	if err := row.Scan(&it.ID, &it.BotID, &it.MediaType, &it.SHA256, &it.Size, &it.Width, &it.Height, &it.Title,
+		&it.Description, &tags, &it.Caption, &it.FileName, &it.SourceURL, &it.HasThumbnail, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(tags), &it.Tags); err != nil {
+		return nil, fmt.Errorf("sqlite: decode tags: %w", err)
+	}
+	it.CreatedAt, it.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &it, nil
+}
+
+// contentScope is a tenant's bot as one search token: a search within a
+// library intersects with its short doclist, as messages_fts's conv does.
+func contentScope(tenantID, botID string) string {
+	sum := sha256.Sum256([]byte(tenantID + "\x00" + botID))
+	return "s" + hex.EncodeToString(sum[:10])
+}
+
+// AddContent stores an item unless its bot has the same bytes.
+func (db *DB) AddContent(ctx context.Context, tenantID string, it *parley.ContentItem) (*parley.ContentItem, bool, error) {
+	tags, err := json.Marshal(it.Tags)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlite: encode tags: %w", err)
+	}
+	var out *parley.ContentItem
+	created := false
+	err = db.withTx(ctx, func(tx *Tx) error {
+		out, err = scanContent(tx.QueryRowContext(ctx, `SELECT `+contentColumns+` FROM content_items
+		   WHERE tenant_id = ? AND bot_id = ? AND sha256 = ?`, tenantID, it.BotID, it.SHA256))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: read content: %w", err)
+		}
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM bots WHERE tenant_id = ? AND id = ?`, tenantID, it.BotID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return parley.FieldError(parley.ENOTFOUND, "body.bot_id", "bot %q not found", it.BotID)
+		} else if err != nil {
+			return fmt.Errorf("sqlite: read bot: %w", err)
+		}
+		now := micros(parley.Now())
+		out, err = scanContent(tx.QueryRowContext(ctx, `INSERT INTO content_items (id, tenant_id, bot_id, scope, media_type,
+		     sha256, size, width, height, title, description, tags, caption, file_name, source_url, has_thumbnail,
+		     search_text, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		   RETURNING `+contentColumns, parley.NewID(), tenantID, it.BotID, contentScope(tenantID, it.BotID), it.MediaType,
+			it.SHA256, it.Size, it.Width, it.Height, it.Title, it.Description, string(tags), it.Caption, it.FileName,
+			it.SourceURL, it.HasThumbnail, it.SearchText(), now, now))
+		if err != nil {
+			return fmt.Errorf("sqlite: insert content: %w", err)
+		}
+		created = true
+		return nil
+	})
+	return out, created, err
+}
+
+// GetContent returns one item of a tenant.
+func (db *DB) GetContent(ctx context.Context, tenantID, id string) (*parley.ContentItem, error) {
+	it, err := scanContent(db.read.QueryRowContext(ctx, `SELECT `+contentColumns+` FROM content_items WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, parley.Errorf(parley.ENOTFOUND, "content %q not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read content: %w", err)
+	}
+	return it, nil
+}
+
+// mediaTypeSQL is the media type condition of a filter, on column c.
+func mediaTypeSQL(want string) (string, []any) {
+	switch {
+	case want == "":
+		return "1", nil
+	case strings.Contains(want, "/"):
+		return "c.media_type = ?", []any{want}
+	default:
+		return "c.media_type LIKE ? ESCAPE '\\'", []any{strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(want) + "/%"}
+	}
+}
+
+// ListContent lists a bot's items: by id, or the matches of each term.
+func (db *DB) ListContent(ctx context.Context, tenantID string, f parley.ContentFilter) ([]parley.ContentItem, error) {
+	typeCond, typeArgs := mediaTypeSQL(f.MediaType)
+	var query string
+	var args []any
+	if len(f.Terms) == 0 {
+		before := f.BeforeID
+		if before == "" {
+			before = "\U0010FFFF"
+		}
+		query = `SELECT ` + prefixed("c.", contentColumns) + ` FROM content_items c
+		   WHERE c.tenant_id = ? AND c.bot_id = ? AND c.id < ? AND ` + typeCond + ` ORDER BY c.id DESC LIMIT ?`
+		args = append(append([]any{tenantID, f.BotID, before}, typeArgs...), f.Limit)
+	} else {
+		scope := `scope : "` + contentScope(tenantID, f.BotID) + `" AND search_text : (`
+		var parts []string
+		for _, term := range f.Terms {
+			q := ftsQueryAny(term)
+			if q == "" {
+				continue
+			}
+			parts = append(parts, `SELECT * FROM (SELECT `+prefixed("c.", contentColumns)+`
+			   FROM content_fts f JOIN content_items c ON c.pk = f.rowid
+			   WHERE content_fts MATCH ? AND c.tenant_id = ? AND c.bot_id = ? AND `+typeCond+`
+			   ORDER BY f.rowid DESC LIMIT ?)`)
+			args = append(append(append(args, scope+q+`)`, tenantID, f.BotID), typeArgs...), f.PerTerm)
+		}
+		if len(parts) == 0 {
+			return nil, nil
+		}
+		query = strings.Join(parts, "\n UNION ALL ")
+	}
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list content: %w", err)
+	}
+	defer rows.Close()
+	var out []parley.ContentItem
+	for rows.Next() {
+		it, err := scanContent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: scan content: %w", err)
+		}
+		out = append(out, *it)
+	}
+	return out, rows.Err()
+}
+
+// PatchContent changes an item's descriptive fields.
+func (db *DB) PatchContent(ctx context.Context, tenantID, id string, p parley.ContentPatch) (*parley.ContentItem, error) {
+	var out *parley.ContentItem
+	err := db.withTx(ctx, func(tx *Tx) error {
+		it, err := scanContent(tx.QueryRowContext(ctx, `SELECT `+contentColumns+` FROM content_items WHERE tenant_id = ? AND id = ?`, tenantID, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "content %q not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: read content: %w", err)
+		}
+		if err := p.Apply(it); err != nil {
+			return err
+		}
+		tags, err := json.Marshal(it.Tags)
+		if err != nil {
+			return fmt.Errorf("sqlite: encode tags: %w", err)
+		}
+		out, err = scanContent(tx.QueryRowContext(ctx, `UPDATE content_items SET title = ?, description = ?, tags = ?,
+		     caption = ?, search_text = ?, updated_at = ? WHERE tenant_id = ? AND id = ? RETURNING `+contentColumns,
+			it.Title, it.Description, string(tags), it.Caption, it.SearchText(), micros(parley.Now()), tenantID, id))
+		if err != nil {
+			return fmt.Errorf("sqlite: update content: %w", err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// DeleteContent deletes an item and says whether its bytes are still used.
+func (db *DB) DeleteContent(ctx context.Context, tenantID, id string) (*parley.ContentItem, bool, error) {
+	var out *parley.ContentItem
+	shared := false
+	err := db.withTx(ctx, func(tx *Tx) error {
+		var err error
+		out, err = scanContent(tx.QueryRowContext(ctx, `DELETE FROM content_items WHERE tenant_id = ? AND id = ? RETURNING `+contentColumns, tenantID, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return parley.Errorf(parley.ENOTFOUND, "content %q not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: delete content: %w", err)
+		}
+		shared, err = contentReferenced(ctx, tx, tenantID, out.SHA256)
+		return err
+	})
+	return out, shared, err
+}
+
+// ContentReferenced says whether an item of the tenant has the bytes.
+func (db *DB) ContentReferenced(ctx context.Context, tenantID, sum string) (bool, error) {
+	return contentReferenced(ctx, db.read, tenantID, sum)
+}
+
+func contentReferenced(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, tenantID, sum string) (bool, error) {
+	var one int
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM content_items WHERE tenant_id = ? AND sha256 = ? LIMIT 1`, tenantID, sum).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite: read content: %w", err)
+	}
+	return true, nil
+}
