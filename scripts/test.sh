@@ -22,6 +22,12 @@ if command -v npm >/dev/null 2>&1; then
 		npm install --prefix "$swh" --silent --no-audit --no-fund standardwebhooks@1.1.1 >/dev/null
 	fi
 	export STANDARDWEBHOOKS_DIR=$PWD/$swh/node_modules/standardwebhooks
+	# A real S3-compatible server for the blob store's S3 backend.
+	s3=.cache/s3rver
+	if [ ! -x "$s3/node_modules/.bin/s3rver" ]; then
+		npm install --prefix "$s3" --silent --no-audit --no-fund s3rver@3.7.1 >/dev/null
+	fi
+	export S3RVER=$PWD/$s3/node_modules/.bin/s3rver
 fi
 
 go vet ./...
