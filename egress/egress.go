@@ -3,8 +3,10 @@
 // a bot). By default they refuse loopback, private, link-local (cloud
 // metadata), shared, multicast and reserved addresses. The check runs on the
 // address actually dialled, after DNS resolution, so a name that resolves to
-// a private address (or a DNS-rebinding one) is refused too. Redirects are
-// not followed: a public URL cannot bounce a request inward.
+// a private address (or a DNS-rebinding one) is refused too, and so are the
+// names of cloud metadata services. Redirects are not followed unless a
+// client asks for some (media fetches); each then dials through the same
+// check, so a public URL cannot bounce a request inward.
 package egress
 
 import (
@@ -14,12 +16,17 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 // ErrForbidden is returned for a connection to a refused address.
 var ErrForbidden = errors.New("egress: destination address not allowed")
+
+// ErrRedirect is returned for a redirect that is not followed.
+var ErrRedirect = errors.New("egress: redirect refused")
 
 // reserved are ranges netip has no predicate for.
 var reserved = []netip.Prefix{
@@ -101,10 +108,42 @@ func allowed(ip netip.Addr) bool {
 type Options struct {
 	AllowPrivate bool          // PARLEY_ALLOW_PRIVATE_NETWORKS
 	Timeout      time.Duration // whole request; zero: none (streams)
+	// Permit are ranges reachable even though Allowed refuses them (an
+	// on-premises media host: PARLEY_EGRESS_PERMIT), everything else
+	// staying refused.
+	Permit []netip.Prefix
+	// Redirects is how many redirects to follow (0: none), each to http
+	// or https only; the address each one dials is checked like the first.
+	Redirects int
+}
+
+// permitted says whether o lets a request reach ip.
+func (o Options) permitted(ip netip.Addr) bool {
+	if Allowed(ip) {
+		return true
+	}
+	for _, p := range o.Permit {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// metadataNames are hosts that name a cloud's instance metadata service
+// by name; refused before any lookup, whatever they resolve to.
+var metadataNames = map[string]bool{
+	"metadata": true, "metadata.google.internal": true, "metadata.goog": true, "instance-data": true,
+	"instance-data.ec2.internal": true, "metadata.azure.com": true, "metadata.internal": true,
+}
+
+// ForbiddenName says whether a host name is a metadata service's.
+func ForbiddenName(host string) bool {
+	return metadataNames[strings.TrimSuffix(strings.ToLower(host), ".")]
 }
 
 // NewClient returns a client that dials only allowed addresses and follows
-// no redirects.
+// at most o.Redirects redirects.
 func NewClient(o Options) *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	if !o.AllowPrivate {
@@ -113,7 +152,7 @@ func NewClient(o Options) *http.Client {
 			if err != nil {
 				return fmt.Errorf("%w: %s", ErrForbidden, address)
 			}
-			if !Allowed(ap.Addr()) {
+			if !o.permitted(ap.Addr()) {
 				return fmt.Errorf("%w: %s", ErrForbidden, ap.Addr())
 			}
 			return nil
@@ -129,13 +168,85 @@ func NewClient(o Options) *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 0,
 	}
+	var rt http.RoundTripper = transport
+	if !o.AllowPrivate {
+		rt = namesChecked{transport, o}
+	}
 	return &http.Client{
-		Transport: transport,
+		Transport: rt,
 		Timeout:   o.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) > o.Redirects {
+				if o.Redirects == 0 {
+					return http.ErrUseLastResponse
+				}
+				return fmt.Errorf("%w: more than %d redirects", ErrRedirect, o.Redirects)
+			}
+			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+				return fmt.Errorf("%w: to a %s URL", ErrRedirect, req.URL.Scheme)
+			}
+			return nil
 		},
 	}
+}
+
+// namesChecked refuses metadata services' names before any lookup, on
+// every request a client makes, redirects included.
+type namesChecked struct {
+	next http.RoundTripper
+	o    Options
+}
+
+func (n namesChecked) RoundTrip(req *http.Request) (*http.Response, error) {
+	host := req.URL.Hostname()
+	if ForbiddenName(host) {
+		return nil, fmt.Errorf("%w: %s", ErrForbidden, host)
+	}
+	// "127.1", "2130706433", "0x7f000001": Go's resolver does not read
+	// them as addresses, but a proxy or another resolver on the way may
+	// (inet_aton): they are judged as the address they spell.
+	if ip, ok := LegacyIPv4(host); ok && !n.o.permitted(ip) {
+		return nil, fmt.Errorf("%w: %s", ErrForbidden, host)
+	}
+	return n.next.RoundTrip(req)
+}
+
+// LegacyIPv4 reads a host the way inet_aton does: one to four parts,
+// each decimal, octal (leading 0) or hex (0x), the last filling the
+// remaining bytes.
+func LegacyIPv4(host string) (netip.Addr, bool) {
+	parts := strings.Split(host, ".")
+	if len(parts) > 4 || host == "" {
+		return netip.Addr{}, false
+	}
+	vals := make([]uint64, len(parts))
+	for i, p := range parts {
+		base := 10
+		switch {
+		case strings.HasPrefix(p, "0x") || strings.HasPrefix(p, "0X"):
+			base, p = 16, p[2:]
+		case len(p) > 1 && p[0] == '0':
+			base, p = 8, p[1:]
+		}
+		v, err := strconv.ParseUint(p, base, 32)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		vals[i] = v
+	}
+	var n uint64
+	for i, v := range vals[:len(vals)-1] {
+		if v > 255 {
+			return netip.Addr{}, false
+		}
+		n |= v << (24 - 8*i)
+	}
+	last := vals[len(vals)-1]
+	if last >= 1<<(8*(5-len(vals))) {
+		return netip.Addr{}, false
+	}
+	n |= last
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true
 }
 
 // ensure the dialer signature stays what http.Transport expects.

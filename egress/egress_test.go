@@ -147,3 +147,36 @@ func FuzzAllowed(f *testing.F) {
 		}
 	})
 }
+
+func TestLegacyIPv4(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]string{
+		"127.1": "127.0.0.1", "2130706433": "127.0.0.1", "0x7f000001": "127.0.0.1", "0177.0.0.1": "127.0.0.1",
+		"10.1.2": "10.1.0.2", "192.168.257": "192.168.1.1", "8.8.8.8": "8.8.8.8", "0": "0.0.0.0",
+		"example.com": "", "1.2.3.4.5": "", "256.1.1.1": "", "4294967296": "", "1.2.0x10000": "", "": "", "0x": "", "1..2": "",
+	} {
+		ip, ok := LegacyIPv4(host)
+		if want == "" {
+			require.False(t, ok, host)
+			continue
+		}
+		require.True(t, ok, host)
+		require.Equal(t, want, ip.String(), host)
+	}
+}
+
+func FuzzLegacyIPv4(f *testing.F) {
+	for _, s := range []string{"127.1", "0x7f000001", "1.2.3.4", "0177.0.0.1", "a.b", "1...", "99999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		ip, ok := LegacyIPv4(host)
+		if canonical, err := netip.ParseAddr(host); err == nil && canonical.Is4() {
+			require.True(t, ok, host)
+			require.Equal(t, canonical, ip, "a dotted quad reads as itself")
+		}
+		if ok {
+			require.True(t, ip.Is4())
+		}
+	})
+}

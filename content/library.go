@@ -1,0 +1,299 @@
+package content
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/blob"
+	"github.com/parley-chat/parley/egress"
+	"github.com/parley-chat/parley/reply"
+)
+
+// Store is what the library needs from a store.
+type Store interface {
+	parley.Accounts
+	parley.Library
+}
+
+// Captioner describes an image in a sentence (a vision model).
+type Captioner interface {
+	Caption(ctx context.Context, mediaType string, data []byte) (string, error)
+}
+
+// Defaults of a library.
+const (
+	DefaultMaxBytes     = 25 << 20
+	DefaultFetchTimeout = 30 * time.Second
+	searchPerTerm       = 200 // candidates per query word
+)
+
+// Library adds, finds and removes the items of bots' libraries.
+type Library struct {
+	Store   Store
+	Blobs   blob.Store
+	Client  *http.Client // fetches: egress.NewClient with redirects
+	Caption Captioner    // optional
+	Logger  *slog.Logger
+
+	MaxBytes     int64         // DefaultMaxBytes if zero
+	FetchTimeout time.Duration // DefaultFetchTimeout if zero
+}
+
+// NewClient is the fetching client: the egress guard, redirects followed
+// (each dialled address checked), no overall timeout (Library.Fetch sets one).
+func NewClient(allowPrivate bool) *http.Client {
+	return egress.NewClient(egress.Options{AllowPrivate: allowPrivate, Redirects: 5})
+}
+
+// Upload is one item to add: fetched from URL, or Data (a file upload).
+type Upload struct {
+	BotID       string
+	URL         string
+	Data        []byte
+	FileName    string
+	MediaType   string // what the uploader claims, checked against the bytes
+	Title       string
+	Description string
+	Tags        []string
+	Field       string // the request field the bytes came from (body.image_url, body.file)
+}
+
+// Add stores an upload: its bytes once per tenant, its item once per bot
+// (created false: the bot had these bytes, and its item is returned).
+func (l *Library) Add(ctx context.Context, tenantID string, u Upload) (*parley.ContentItem, bool, error) {
+	it := &parley.ContentItem{BotID: u.BotID, Title: u.Title, Description: u.Description, Tags: u.Tags, FileName: u.FileName}
+	if err := it.Validate("body"); err != nil {
+		return nil, false, err
+	}
+	if _, err := l.Store.GetBot(ctx, tenantID, u.BotID); err != nil {
+		if parley.ErrorCode(err) == parley.ENOTFOUND {
+			return nil, false, parley.FieldError(parley.ENOTFOUND, "body.bot_id", "bot %q not found", u.BotID)
+		}
+		return nil, false, err
+	}
+	data := u.Data
+	if u.URL != "" {
+		var name string
+		var err error
+		data, name, err = l.Fetch(ctx, u.URL, u.Field)
+		if err != nil {
+			return nil, false, err
+		}
+		it.SourceURL = u.URL
+		if it.FileName == "" {
+			it.FileName = name
+		}
+	}
+	if len(data) == 0 {
+		return nil, false, parley.FieldError(parley.EINVALID, u.Field, "no bytes")
+	}
+	if int64(len(data)) > l.maxBytes() {
+		return nil, false, parley.FieldError(parley.ETOOLARGE, u.Field, "more than %d bytes", l.maxBytes())
+	}
+	in, err := Inspect(data, u.MediaType, u.Field)
+	if err != nil {
+		return nil, false, err
+	}
+	sum := sha256.Sum256(data)
+	it.SHA256 = hex.EncodeToString(sum[:])
+	it.MediaType, it.Size, it.Width, it.Height = in.MediaType, int64(len(data)), in.Width, in.Height
+	it.Caption = in.Description
+	if l.Caption != nil && in.Thumbnail != nil {
+		caption, err := l.Caption.Caption(ctx, in.MediaType, data)
+		if err == nil && caption != "" {
+			it.Caption = caption
+		} else if err != nil && l.Logger != nil {
+			l.Logger.WarnContext(ctx, "content: caption", "err", err) // the item is stored without one
+		}
+	}
+	if len(it.Caption) > parley.MaxContentDescription {
+		it.Caption = it.Caption[:parley.MaxContentDescription]
+	}
+	// The bytes before the row: a row never names a blob that is not there.
+	// A crash between the two leaves a blob no row names, which the same
+	// bytes uploaded again reuse.
+	if err := l.Blobs.Put(ctx, BlobKey(tenantID, it.SHA256, false), bytes.NewReader(data), int64(len(data)), it.MediaType); err != nil {
+		return nil, false, err
+	}
+	if in.Thumbnail != nil {
+		it.HasThumbnail = true
+		if err := l.Blobs.Put(ctx, BlobKey(tenantID, it.SHA256, true), bytes.NewReader(in.Thumbnail), int64(len(in.Thumbnail)), in.ThumbnailType); err != nil {
+			return nil, false, err
+		}
+	}
+	return l.Store.AddContent(ctx, tenantID, it)
+}
+
+// BlobKey is where an item's bytes (or thumbnail) are in the blob store.
+func BlobKey(tenantID, sum string, thumb bool) string {
+	if thumb {
+		return tenantID + "/" + sum + ".thumb"
+	}
+	return tenantID + "/" + sum
+}
+
+// ThumbnailType is the media type of an item's thumbnail.
+func ThumbnailType(mediaType string) string {
+	if mediaType == "image/jpeg" {
+		return "image/jpeg"
+	}
+	return "image/png"
+}
+
+func (l *Library) maxBytes() int64 {
+	if l.MaxBytes > 0 {
+		return l.MaxBytes
+	}
+	return DefaultMaxBytes
+}
+
+// Fetch reads a URL's body, at most MaxBytes of it, within FetchTimeout,
+// through the egress guard; it returns the body and the file name the URL
+// gives. Every refusal is a parley.Error about field.
+func (l *Library) Fetch(ctx context.Context, rawURL, field string) ([]byte, string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, "", parley.FieldError(parley.EINVALID, field, "expected an http or https URL")
+	}
+	timeout := l.FetchTimeout
+	if timeout <= 0 {
+		timeout = DefaultFetchTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, "", parley.FieldError(parley.EINVALID, field, "expected an http or https URL")
+	}
+	req.Header.Set("User-Agent", "Parley content fetcher")
+	res, err := l.Client.Do(req)
+	if err != nil {
+		switch {
+		case errors.Is(err, egress.ErrForbidden):
+			return nil, "", parley.FieldError(parley.EINVALID, field, "the URL leads to an address Parley may not reach (loopback, private, link-local or metadata)")
+		case errors.Is(err, egress.ErrRedirect):
+			return nil, "", parley.FieldError(parley.EINVALID, field, "%v", errors.Unwrap(err))
+		case ctx.Err() != nil:
+			return nil, "", parley.FieldError(parley.EINVALID, field, "the fetch did not finish within %s", timeout)
+		}
+		return nil, "", parley.FieldError(parley.EINVALID, field, "the URL could not be fetched: %v", unwrapURLError(err))
+	}
+	defer res.Body.Close()
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return nil, "", parley.FieldError(parley.EINVALID, field, "the URL answered %s", res.Status)
+	}
+	max := l.maxBytes()
+	if res.ContentLength > max {
+		return nil, "", parley.FieldError(parley.ETOOLARGE, field, "the URL's body is %d bytes: at most %d", res.ContentLength, max)
+	}
+	data, err := io.ReadAll(io.LimitReader(res.Body, max+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", parley.FieldError(parley.EINVALID, field, "the fetch did not finish within %s", timeout)
+		}
+		return nil, "", parley.FieldError(parley.EINVALID, field, "reading the URL's body: %v", err)
+	}
+	if int64(len(data)) > max {
+		return nil, "", parley.FieldError(parley.ETOOLARGE, field, "the URL's body is more than %d bytes", max)
+	}
+	return data, fileName(res), nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// fileName is what the response calls its file: Content-Disposition's
+// filename, else the last segment of the final URL's path.
+func fileName(res *http.Response) string {
+	if _, params, err := mime.ParseMediaType(res.Header.Get("Content-Disposition")); err == nil && params["filename"] != "" {
+		return clip(path.Base(params["filename"]))
+	}
+	if name := path.Base(res.Request.URL.Path); name != "/" && name != "." {
+		return clip(name)
+	}
+	return ""
+}
+
+func clip(s string) string {
+	if len(s) > parley.MaxContentFileName {
+		s = s[:parley.MaxContentFileName]
+	}
+	return strings.ToValidUTF8(s, "")
+}
+
+// Search ranks a bot's items for a query: BM25 over their search text
+// (SearchText) among the full-text matches of the query's words, newest
+// first on ties. It returns the page at offset.
+func (l *Library) Search(ctx context.Context, tenantID, botID, query, mediaType string, offset, limit int) ([]parley.ContentItem, error) {
+	words := reply.KeyTerms(query, 16)
+	if len(words) == 0 {
+		return nil, nil
+	}
+	found, err := l.Store.ListContent(ctx, tenantID, parley.ContentFilter{BotID: botID, MediaType: mediaType, Terms: words, PerTerm: searchPerTerm})
+	if err != nil {
+		return nil, err
+	}
+	// Once each, oldest first: a tie in rank goes to the higher index,
+	// the newer item (ids are time-ordered).
+	slices.SortFunc(found, func(a, b parley.ContentItem) int { return strings.Compare(a.ID, b.ID) })
+	items := slices.CompactFunc(found, func(a, b parley.ContentItem) bool { return a.ID == b.ID })
+	docs := make([]parley.Message, len(items))
+	for i := range items {
+		docs[i] = parley.Message{Seq: int64(i), Text: items[i].SearchText()}
+	}
+	ranked := reply.Rank(query, docs, offset+limit)
+	out := make([]parley.ContentItem, 0, limit)
+	for _, d := range ranked[min(offset, len(ranked)):] {
+		out = append(out, items[d.Seq])
+	}
+	return out, nil
+}
+
+// Delete removes an item, and its bytes when no other item of the tenant
+// has them.
+func (l *Library) Delete(ctx context.Context, tenantID, id string) error {
+	it, shared, err := l.Store.DeleteContent(ctx, tenantID, id)
+	if err != nil {
+		return err
+	}
+	if shared {
+		return nil
+	}
+	for _, thumb := range []bool{false, true} {
+		if err := l.Blobs.Delete(ctx, BlobKey(tenantID, it.SHA256, thumb)); err != nil {
+			return fmt.Errorf("content: delete bytes: %w", err)
+		}
+	}
+	return nil
+}
+
+// Open returns an item's bytes, or its thumbnail's.
+func (l *Library) Open(ctx context.Context, tenantID string, it *parley.ContentItem, thumb bool) (io.ReadCloser, int64, error) {
+	if thumb && !it.HasThumbnail {
+		return nil, 0, parley.Errorf(parley.ENOTFOUND, "content %q has no thumbnail", it.ID)
+	}
+	r, size, err := l.Blobs.Open(ctx, BlobKey(tenantID, it.SHA256, thumb))
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, 0, fmt.Errorf("content: the bytes of %s are missing from the blob store", it.ID)
+	}
+	return r, size, err
+}
