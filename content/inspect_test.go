@@ -45,8 +45,8 @@ func withEXIF(jpg []byte, description string) []byte {
 	desc := append([]byte(description), 0)
 	var tiff bytes.Buffer
 	tiff.WriteString("II*\x00")
-	binary.Write(&tiff, binary.LittleEndian, uint32(8))  // IFD0 offset
-	binary.Write(&tiff, binary.LittleEndian, uint16(1))  // one entry
+	binary.Write(&tiff, binary.LittleEndian, uint32(8)) // IFD0 offset
+	binary.Write(&tiff, binary.LittleEndian, uint16(1)) // one entry
 	binary.Write(&tiff, binary.LittleEndian, uint16(0x010E))
 	binary.Write(&tiff, binary.LittleEndian, uint16(2)) // ASCII
 	binary.Write(&tiff, binary.LittleEndian, uint32(len(desc)))

@@ -86,8 +86,12 @@ func TestLibrary(t *testing.T) {
 	mux.HandleFunc("/to-metadata-name", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://metadata.google.internal/computeMetadata/v1/", http.StatusFound)
 	})
-	mux.HandleFunc("/to-file", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "file:///etc/passwd", http.StatusFound) })
-	mux.HandleFunc("/to-red", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/red.jpg", http.StatusMovedPermanently) })
+	mux.HandleFunc("/to-file", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+	})
+	mux.HandleFunc("/to-red", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/red.jpg", http.StatusMovedPermanently)
+	})
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusFound) })
 
 	enginetest.Run(t, func(t *testing.T, engine string) {
