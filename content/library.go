@@ -53,12 +53,6 @@ type Library struct {
 	FetchTimeout time.Duration // DefaultFetchTimeout if zero
 }
 
-// NewClient is the fetching client: the egress guard, redirects followed
-// (each dialled address checked), no overall timeout (Library.Fetch sets one).
-func NewClient(allowPrivate bool) *http.Client {
-	return egress.NewClient(egress.Options{AllowPrivate: allowPrivate, Redirects: 5})
-}
-
 // Upload is one item to add: fetched from URL, or Data (a file upload).
 type Upload struct {
 	BotID       string
@@ -296,4 +290,41 @@ func (l *Library) Open(ctx context.Context, tenantID string, it *parley.ContentI
 		return nil, 0, fmt.Errorf("content: the bytes of %s are missing from the blob store", it.ID)
 	}
 	return r, size, err
+}
+
+// DeleteBot deletes a bot (Store.DeleteBot, its items going with it) and
+// then the bytes no other item of the tenant has.
+func (l *Library) DeleteBot(ctx context.Context, tenantID, botID string) error {
+	sums := map[string]bool{}
+	for before := ""; ; {
+		page, err := l.Store.ListContent(ctx, tenantID, parley.ContentFilter{BotID: botID, BeforeID: before, Limit: 500})
+		if err != nil {
+			return err
+		}
+		for _, it := range page {
+			sums[it.SHA256] = true
+		}
+		if len(page) < 500 {
+			break
+		}
+		before = page[len(page)-1].ID
+	}
+	if err := l.Store.DeleteBot(ctx, tenantID, botID); err != nil {
+		return err
+	}
+	for sum := range sums {
+		used, err := l.Store.ContentReferenced(ctx, tenantID, sum)
+		if err != nil {
+			return err
+		}
+		if used {
+			continue
+		}
+		for _, thumb := range []bool{false, true} {
+			if err := l.Blobs.Delete(ctx, BlobKey(tenantID, sum, thumb)); err != nil {
+				return fmt.Errorf("content: delete bytes: %w", err)
+			}
+		}
+	}
+	return nil
 }

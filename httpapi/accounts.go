@@ -180,7 +180,11 @@ func (s *Server) registerBots() {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
-		if err := s.store.DeleteBot(ctx, principal(ctx).TenantID, in.ID); err != nil {
+		del := s.store.DeleteBot
+		if s.library != nil {
+			del = s.library.DeleteBot // and the bytes only its items had
+		}
+		if err := del(ctx, principal(ctx).TenantID, in.ID); err != nil {
 			return nil, s.problem(ctx, err)
 		}
 		return nil, nil

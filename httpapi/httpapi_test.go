@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/blob"
+	"github.com/parley-chat/parley/content"
+	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/internal/enginetest"
 	"github.com/parley-chat/parley/live"
@@ -34,6 +38,7 @@ type testBundle struct {
 	user        string // non-admin token of tenant A
 	other       string // admin token of tenant B
 	client      *http.Client
+	blobs       blob.Dir // the content library's
 }
 
 // engines runs a test against the API on each store.
@@ -60,9 +65,14 @@ func setup(t *testing.T, st httpapi.Store, hub *live.Hub) *testBundle {
 	require.NoError(t, err)
 	box, err := seal.New(key)
 	require.NoError(t, err)
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: st, DefaultTenantID: a.ID, Hub: hub, Keys: box}))
+	// The content library fetches from test servers on 127.0.0.2, the one
+	// loopback address its guard permits.
+	blobs := blob.Dir{Root: t.TempDir()}
+	library := &content.Library{Store: st, Blobs: blobs, MaxBytes: 1 << 20,
+		Client: egress.NewClient(egress.Options{Permit: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Redirects: 5})}
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: st, DefaultTenantID: a.ID, Hub: hub, Keys: box, Library: library}))
 	t.Cleanup(srv.Close)
-	return &testBundle{store: st, tenant: a.ID, otherTenant: bt.ID, hub: hub, box: box, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client()}
+	return &testBundle{store: st, tenant: a.ID, otherTenant: bt.ID, hub: hub, box: box, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client(), blobs: blobs}
 }
 
 type response struct {

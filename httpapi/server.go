@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/content"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/seal"
 )
@@ -26,6 +27,7 @@ type Store interface {
 	parley.Conversations
 	parley.Replies
 	parley.Memories
+	parley.Library
 	parley.Events
 	parley.Deliveries
 	parley.Health
@@ -51,6 +53,8 @@ type Config struct {
 	Keys *seal.Box
 	// Limits bound each token's and tenant's requests; zero: none.
 	Limits Limits
+	// Library is the bots' content library; nil: its calls answer 503.
+	Library *content.Library
 }
 
 // Server is the HTTP API.
@@ -64,6 +68,7 @@ type Server struct {
 	limiter       *limiter
 	endpoints     parley.EndpointPolicy
 	keys          *seal.Box
+	library       *content.Library
 	handler       http.Handler
 	api           huma.API
 }
@@ -81,7 +86,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{store: cfg.Store, logger: cfg.Logger, defaultTenant: cfg.DefaultTenantID,
 		metrics: newMetrics(cfg.Registry), auth: newAuthCache(), hub: cfg.Hub,
-		endpoints: cfg.Endpoints, keys: cfg.Keys, limiter: newLimiter(cfg.Limits, cfg.Registry)}
+		endpoints: cfg.Endpoints, keys: cfg.Keys, library: cfg.Library, limiter: newLimiter(cfg.Limits, cfg.Registry)}
 	if s.hub == nil {
 		s.hub = live.NewHub()
 	}
@@ -107,6 +112,8 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/conversations/{id}/events", s.events)
+	mux.HandleFunc("GET /api/content/{id}/file", s.serveContent(false))
+	mux.HandleFunc("GET /api/content/{id}/thumbnail", s.serveContent(true))
 
 	s.handler = s.observe(s.authenticate(s.limitRequests(validQuery(readChunked(jsonByDefault(mux))))))
 	return s
@@ -165,6 +172,7 @@ func (s *Server) register() {
 	s.registerWebhooks()
 	s.registerV1()
 	s.registerMemories()
+	s.registerContent()
 }
 
 // op fills what every operation shares.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,9 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/blob"
+	"github.com/parley-chat/parley/content"
+	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/reply"
@@ -47,6 +51,10 @@ type config struct {
 	BotEndpoints         string
 	SecretKey            string
 	Limits               httpapi.Limits
+	BlobDir              string
+	S3                   blob.S3Options
+	ContentMaxBytes      int64
+	EgressPermit         string
 }
 
 func envOr(name, def string) string {
@@ -102,6 +110,19 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 		"webhook deliveries made at once, in a queue of their own (PARLEY_DELIVERY_WORKERS)")
 	fs.IntVar(&c.MemoryWorkers, "memory-workers", envInt("PARLEY_MEMORY_WORKERS", 4),
 		"memory extraction jobs run at once, in a queue of their own (PARLEY_MEMORY_WORKERS)")
+	fs.StringVar(&c.BlobDir, "blob-dir", os.Getenv("PARLEY_BLOB_DIR"),
+		"where the content library's files are kept (PARLEY_BLOB_DIR; default DATA_DIR/blobs; unused with an S3 endpoint)")
+	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", os.Getenv("PARLEY_S3_ENDPOINT"),
+		"an S3-compatible service for the content library's files, e.g. https://s3.eu-west-1.amazonaws.com (PARLEY_S3_ENDPOINT); replicas sharing PostgreSQL need one")
+	fs.StringVar(&c.S3.Bucket, "s3-bucket", os.Getenv("PARLEY_S3_BUCKET"), "its bucket, which must exist (PARLEY_S3_BUCKET)")
+	fs.StringVar(&c.S3.Region, "s3-region", envOr("PARLEY_S3_REGION", "us-east-1"), "its region (PARLEY_S3_REGION)")
+	fs.StringVar(&c.S3.AccessKey, "s3-access-key", os.Getenv("PARLEY_S3_ACCESS_KEY"), "its access key (PARLEY_S3_ACCESS_KEY)")
+	fs.StringVar(&c.S3.SecretKey, "s3-secret-key", os.Getenv("PARLEY_S3_SECRET_KEY"), "its secret key (PARLEY_S3_SECRET_KEY)")
+	fs.StringVar(&c.S3.Prefix, "s3-prefix", os.Getenv("PARLEY_S3_PREFIX"), "a prefix for every object's key (PARLEY_S3_PREFIX)")
+	fs.Int64Var(&c.ContentMaxBytes, "content-max-bytes", int64(envInt("PARLEY_CONTENT_MAX_BYTES", content.DefaultMaxBytes)),
+		"the largest file the content library takes (PARLEY_CONTENT_MAX_BYTES)")
+	fs.StringVar(&c.EgressPermit, "egress-permit", os.Getenv("PARLEY_EGRESS_PERMIT"),
+		"private ranges outbound requests may reach after all, comma separated CIDRs, e.g. 10.20.0.0/16 for an on-premises media host (PARLEY_EGRESS_PERMIT)")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", os.Getenv("PARLEY_WEBHOOK_SECRET"),
 		"whsec_... signing secret of the default tenant's webhooks (PARLEY_WEBHOOK_SECRET)")
 	fs.Func("webhook-retry-schedule", "waits between webhook attempts, comma separated (PARLEY_WEBHOOK_RETRY_SCHEDULE; default 5s,5m,30m,2h,5h,10h,14h,20h,24h)",
@@ -111,6 +132,38 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 			c.scheduleErr = fmt.Errorf("PARLEY_WEBHOOK_RETRY_SCHEDULE: %w", err)
 		}
 	}
+}
+
+// egressOptions are the outbound guard's settings.
+func (c *config) egressOptions() (egress.Options, error) {
+	o := egress.Options{AllowPrivate: c.AllowPrivateNetworks}
+	for _, p := range strings.Split(c.EgressPermit, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return o, fmt.Errorf("PARLEY_EGRESS_PERMIT: %q is not a CIDR range: %w", p, err)
+		}
+		o.Permit = append(o.Permit, prefix.Masked())
+	}
+	return o, nil
+}
+
+// blobs opens the content library's blob store: S3 when an endpoint is
+// set, else the directory.
+func (c *config) blobs(ctx context.Context) (blob.Store, error) {
+	if c.S3.Endpoint != "" {
+		return blob.NewS3(ctx, c.S3)
+	}
+	dir := c.BlobDir
+	if dir == "" {
+		dir = filepath.Join(c.DataDir, "blobs")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("blob dir: %w", err)
+	}
+	return blob.Dir{Root: dir}, nil
 }
 
 // rateLimits are the configured limits, with bursts of twice the rates.

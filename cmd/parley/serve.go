@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/content"
 	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/live"
@@ -63,7 +64,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	egressClient := egress.NewClient(egress.Options{AllowPrivate: cfg.AllowPrivateNetworks})
+	egressOpts, err := cfg.egressOptions()
+	if err != nil {
+		return err
+	}
+	egressClient := egress.NewClient(egressOpts)
 	endpoints, err := cfg.endpointPolicy(tenant.ID)
 	if err != nil {
 		return err
@@ -95,12 +100,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}})
 	river.AddWorker(workers, &webhook.Worker{Store: st, Metrics: webhook.NewMetrics(reg), Logger: logger,
 		Schedule: cfg.WebhookSchedule,
-		Client:   egress.NewClient(egress.Options{AllowPrivate: cfg.AllowPrivateNetworks, Timeout: webhook.Timeout})})
+		Client:   egress.NewClient(withTimeout(egressOpts, webhook.Timeout))})
 	if err := st.StartWorkers(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	blobs, err := cfg.blobs(ctx)
+	if err != nil {
+		return err
+	}
+	fetchOpts := egressOpts
+	fetchOpts.Redirects = 5
+	library := &content.Library{Store: st, Blobs: blobs, Client: egress.NewClient(fetchOpts), Logger: logger,
+		MaxBytes: cfg.ContentMaxBytes}
 	api := httpapi.New(httpapi.Config{Store: st, Logger: logger, Version: version, DefaultTenantID: tenant.ID,
-		Registry: reg, Hub: hub, Endpoints: endpoints, Keys: keys, Limits: cfg.rateLimits()})
+		Registry: reg, Hub: hub, Endpoints: endpoints, Keys: keys, Limits: cfg.rateLimits(), Library: library})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -132,4 +145,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+func withTimeout(o egress.Options, d time.Duration) egress.Options {
+	o.Timeout = d
+	return o
 }
