@@ -44,7 +44,7 @@ type Inspected struct {
 	MediaType     string
 	Width, Height int
 	Description   string // EXIF ImageDescription, if any
-	Thumbnail     []byte // JPEG or PNG; nil when not an image
+	Thumbnail     []byte // JPEG or PNG; nil when not an image or when it fits (Fits)
 	ThumbnailType string
 }
 
@@ -83,12 +83,18 @@ func Inspect(data []byte, claimed, field string) (*Inspected, error) {
 	if kind == "image/jpeg" {
 		out.Description = exifDescription(data)
 	}
+	if Fits(cfg.Width, cfg.Height) {
+		return out, nil // its own thumbnail
+	}
 	out.Thumbnail, out.ThumbnailType, err = thumbnail(img, kind)
 	if err != nil {
 		return nil, fmt.Errorf("content: thumbnail: %w", err)
 	}
 	return out, nil
 }
+
+// Fits says whether an image is small enough to be its own thumbnail.
+func Fits(width, height int) bool { return width <= ThumbnailSize && height <= ThumbnailSize }
 
 // exifDescription is a JPEG's EXIF ImageDescription, "" if none.
 func exifDescription(data []byte) string {

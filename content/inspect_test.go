@@ -85,8 +85,8 @@ func TestInspect(t *testing.T) {
 		{name: "png claimed as jpeg", data: pngBytes, claimed: "image/jpeg", refused: "not the image/jpeg claimed"},
 		{name: "tall jpeg with exif", data: withEXIF(encodeJPEG(t, 100, 640), "Sunset at the lake"), mediaType: "image/jpeg",
 			w: 100, h: 640, thumb: [2]int{50, 320}, desc: "Sunset at the lake"},
-		{name: "small gif", data: gifBuf.Bytes(), mediaType: "image/gif", w: 40, h: 20, thumb: [2]int{40, 20}},
-		{name: "webp", data: webp, mediaType: "image/webp", w: 150, h: 100, thumb: [2]int{150, 100}},
+		{name: "small gif: its own thumbnail", data: gifBuf.Bytes(), mediaType: "image/gif", w: 40, h: 20},
+		{name: "webp", data: webp, mediaType: "image/webp", w: 150, h: 100},
 		{name: "html", data: []byte("<!DOCTYPE html><html><body>hello</body></html>"), refused: "text/html"},
 		{name: "text", data: []byte("just words"), refused: "text/plain"},
 		{name: "truncated png", data: pngBytes[:len(pngBytes)/2], refused: "do not decode"},
@@ -113,7 +113,8 @@ func TestInspect(t *testing.T) {
 			cfg, format, err := image.DecodeConfig(bytes.NewReader(in.Thumbnail))
 			require.NoError(t, err)
 			require.Equal(t, tc.thumb, [2]int{cfg.Width, cfg.Height})
-			require.Equal(t, ThumbnailType(tc.mediaType), "image/"+format)
+			_, thumbType := Thumbnail("t", &parley.ContentItem{MediaType: tc.mediaType, Width: tc.w, Height: tc.h})
+			require.Equal(t, thumbType, "image/"+format)
 		})
 	}
 }

@@ -38,7 +38,7 @@ type Captioner interface {
 const (
 	DefaultMaxBytes     = 25 << 20
 	DefaultFetchTimeout = 30 * time.Second
-	searchPerTerm       = 200 // candidates per query word
+	searchPerTerm       = 50  // candidates per query word
 )
 
 // Library adds, finds and removes the items of bots' libraries.
@@ -123,8 +123,8 @@ func (l *Library) Add(ctx context.Context, tenantID string, u Upload) (*parley.C
 	if err := l.Blobs.Put(ctx, BlobKey(tenantID, it.SHA256, false), bytes.NewReader(data), int64(len(data)), it.MediaType); err != nil {
 		return nil, false, err
 	}
+	it.HasThumbnail = in.Width > 0 // an image: scaled down, or itself when it fits
 	if in.Thumbnail != nil {
-		it.HasThumbnail = true
 		if err := l.Blobs.Put(ctx, BlobKey(tenantID, it.SHA256, true), bytes.NewReader(in.Thumbnail), int64(len(in.Thumbnail)), in.ThumbnailType); err != nil {
 			return nil, false, err
 		}
@@ -140,12 +140,16 @@ func BlobKey(tenantID, sum string, thumb bool) string {
 	return tenantID + "/" + sum
 }
 
-// ThumbnailType is the media type of an item's thumbnail.
-func ThumbnailType(mediaType string) string {
-	if mediaType == "image/jpeg" {
-		return "image/jpeg"
+// Thumbnail says where an item's thumbnail is and what type it is: a
+// scaled copy, or the file itself when the image fits.
+func Thumbnail(tenantID string, it *parley.ContentItem) (key, mediaType string) {
+	if Fits(it.Width, it.Height) {
+		return BlobKey(tenantID, it.SHA256, false), it.MediaType
 	}
-	return "image/png"
+	if it.MediaType == "image/jpeg" {
+		return BlobKey(tenantID, it.SHA256, true), "image/jpeg"
+	}
+	return BlobKey(tenantID, it.SHA256, true), "image/png"
 }
 
 func (l *Library) maxBytes() int64 {
@@ -285,7 +289,11 @@ func (l *Library) Open(ctx context.Context, tenantID string, it *parley.ContentI
 	if thumb && !it.HasThumbnail {
 		return nil, 0, parley.Errorf(parley.ENOTFOUND, "content %q has no thumbnail", it.ID)
 	}
-	r, size, err := l.Blobs.Open(ctx, BlobKey(tenantID, it.SHA256, thumb))
+	key := BlobKey(tenantID, it.SHA256, false)
+	if thumb {
+		key, _ = Thumbnail(tenantID, it)
+	}
+	r, size, err := l.Blobs.Open(ctx, key)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, 0, fmt.Errorf("content: the bytes of %s are missing from the blob store", it.ID)
 	}

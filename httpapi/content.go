@@ -258,7 +258,8 @@ func (s *Server) serveContent(thumb bool) http.HandlerFunc {
 		defer body.Close()
 		mediaType, etag := it.MediaType, `"`+it.SHA256+`"`
 		if thumb {
-			mediaType, etag = content.ThumbnailType(it.MediaType), `"`+it.SHA256+`-thumb"`
+			_, mediaType = content.Thumbnail(tenantID, it)
+			etag = `"` + it.SHA256 + `-thumb"`
 		}
 		h := w.Header()
 		h.Set("Content-Type", mediaType)

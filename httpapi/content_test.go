@@ -140,6 +140,10 @@ func TestContentLibrary(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, [2]int{content.ThumbnailSize, 160}, [2]int{cfg.Width, cfg.Height})
 
+		small := b.do(t, b.user, "GET", "/api/content/"+dogID+"/thumbnail", nil)
+		require.Equal(t, 200, small.status)
+		require.Equal(t, string(dog), small.raw, "an image that fits is its own thumbnail")
+
 		// Multipart upload.
 		var form bytes.Buffer
 		mw := multipart.NewWriter(&form)

@@ -32,7 +32,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	stores := fs.String("stores", "sqlite,postgres", "stores to measure: sqlite, postgres, and sqlite-tmpfs (SQLite in /dev/shm: what the store costs without the disk)")
-	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, delivery, v1v3, memory (LoCoMo recall)")
+	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, delivery, v1v3, memory (LoCoMo recall), content (the library)")
+	contentItems := fs.Int("content-items", 100_000, "items in one bot's library for the content suite's search latency")
+	contentIngest := fs.Int("content-ingest", 10_000, "images the content suite fetches from a local server")
 	streams := fs.Int("streams", 50_000, "event streams the delivery suite opens to measure their memory (fewer if the open-file limit cannot be raised)")
 	plotPath := fs.String("plot", "docs/v1-vs-v3.svg", "where the v1v3 suite draws its plot")
 	memoryJobs := fs.Int("memory-workers", 4, "memory jobs run at once in the replies and memory suites, as in a server (0 in replies: none, the replies alone)")
@@ -200,6 +202,26 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stdout, bench.MemoryTable(memories))
 		fmt.Fprintln(stdout)
 		fmt.Fprint(stdout, bench.MemoryLagTable(lags))
+	}
+	var libraries []*bench.ContentResult
+	for _, name := range strings.Split(*stores, ",") {
+		if !strings.Contains(*suite, "content") {
+			break
+		}
+		opts.Dir = storeDir(name)
+		st, err := open(name, nil, nil)
+		if err != nil {
+			return err
+		}
+		r, err := bench.Content(ctx, name, st, opts, *contentIngest, *contentItems)
+		st.Close()
+		if err != nil {
+			return fmt.Errorf("bench content %s: %w", name, err)
+		}
+		libraries = append(libraries, r)
+	}
+	if len(libraries) > 0 {
+		fmt.Fprint(stdout, bench.ContentTable(libraries))
 	}
 	var deliveries []*bench.DeliveryResult
 	for _, name := range strings.Split(*stores, ",") {

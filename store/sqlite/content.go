@@ -46,7 +46,10 @@ func (db *DB) AddContent(ctx context.Context, tenantID string, it *parley.Conten
 	}
 	var out *parley.ContentItem
 	created := false
-	err = db.withTx(ctx, func(tx *Tx) error {
+	// A group commit: uploads that come together share one fsync.
+	err = db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
+		created = false // a group run again starts over
+		var err error
 		out, err = scanContent(tx.QueryRowContext(ctx, `SELECT `+contentColumns+` FROM content_items
 		   WHERE tenant_id = ? AND bot_id = ? AND sha256 = ?`, tenantID, it.BotID, it.SHA256))
 		if err == nil {
@@ -152,7 +155,7 @@ func (db *DB) ListContent(ctx context.Context, tenantID string, f parley.Content
 // PatchContent changes an item's descriptive fields.
 func (db *DB) PatchContent(ctx context.Context, tenantID, id string, p parley.ContentPatch) (*parley.ContentItem, error) {
 	var out *parley.ContentItem
-	err := db.withTx(ctx, func(tx *Tx) error {
+	err := db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
 		it, err := scanContent(tx.QueryRowContext(ctx, `SELECT `+contentColumns+` FROM content_items WHERE tenant_id = ? AND id = ?`, tenantID, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "content %q not found", id)
@@ -182,7 +185,7 @@ func (db *DB) PatchContent(ctx context.Context, tenantID, id string, p parley.Co
 func (db *DB) DeleteContent(ctx context.Context, tenantID, id string) (*parley.ContentItem, bool, error) {
 	var out *parley.ContentItem
 	shared := false
-	err := db.withTx(ctx, func(tx *Tx) error {
+	err := db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
 		var err error
 		out, err = scanContent(tx.QueryRowContext(ctx, `DELETE FROM content_items WHERE tenant_id = ? AND id = ? RETURNING `+contentColumns, tenantID, id))
 		if errors.Is(err, sql.ErrNoRows) {
