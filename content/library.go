@@ -38,7 +38,7 @@ type Captioner interface {
 const (
 	DefaultMaxBytes     = 25 << 20
 	DefaultFetchTimeout = 30 * time.Second
-	searchPerTerm       = 50  // candidates per query word
+	searchPerTerm       = 50 // candidates per query word
 )
 
 // Library adds, finds and removes the items of bots' libraries.
