@@ -40,6 +40,9 @@ type v1Output struct {
 	Body struct {
 		Bot     bool     `json:"bot"`
 		Content []string `json:"content"`
+		// AttachedMedia is what the reply sends besides its bubbles
+		// (library items: content_id and url).
+		AttachedMedia []parley.Media `json:"attached_media"`
 		// The V3 view of the same exchange, for the move to V3.
 		ConversationID string          `json:"conversation_id" doc:"the V3 conversation id"`
 		MessageID      string          `json:"message_id" doc:"the V3 id of the user's message"`
@@ -117,6 +120,7 @@ func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
 	}
 	out := &v1Output{}
 	out.Body.Bot, out.Body.Content = true, o.reply.Bubbles
+	out.Body.AttachedMedia = append([]parley.Media{}, o.reply.AttachedMedia...)
 	out.Body.ConversationID, out.Body.MessageID, out.Body.ReplyID = conv.ID, userMsg.ID, o.reply.ID
 	out.Body.History, out.Body.Reply = sent.History, o.reply
 	return out, nil

@@ -22,16 +22,16 @@ func (Builtin) Name() string { return "builtin" }
 
 // phrases of the built-in responder per language (ISO 639-1).
 type phrases struct {
-	offline, youWrote, earlier, known string
+	offline, youWrote, earlier, known, sending string
 }
 
 var builtinPhrases = map[string]phrases{
-	"en": {"Offline reply from %s (no language model is configured).", "You wrote: “%s”.", "Earlier you mentioned: “%s”.", "What I know about you: %s."},
-	"es": {"Respuesta sin conexión de %s (no hay ningún modelo de lenguaje configurado).", "Escribiste: “%s”.", "Antes mencionaste: “%s”.", "Lo que sé de ti: %s."},
-	"fr": {"Réponse hors ligne de %s (aucun modèle de langage n’est configuré).", "Vous avez écrit : « %s ».", "Vous aviez mentionné : « %s ».", "Ce que je sais de vous : %s."},
-	"de": {"Offline-Antwort von %s (kein Sprachmodell konfiguriert).", "Du hast geschrieben: „%s“.", "Früher hast du erwähnt: „%s“.", "Was ich über dich weiß: %s."},
-	"pt": {"Resposta offline de %s (nenhum modelo de linguagem configurado).", "Você escreveu: “%s”.", "Antes você mencionou: “%s”.", "O que sei sobre você: %s."},
-	"it": {"Risposta offline di %s (nessun modello linguistico configurato).", "Hai scritto: “%s”.", "Prima hai menzionato: “%s”.", "Quello che so di te: %s."},
+	"en": {"Offline reply from %s (no language model is configured).", "You wrote: “%s”.", "Earlier you mentioned: “%s”.", "What I know about you: %s.", "Here it is: %s."},
+	"es": {"Respuesta sin conexión de %s (no hay ningún modelo de lenguaje configurado).", "Escribiste: “%s”.", "Antes mencionaste: “%s”.", "Lo que sé de ti: %s.", "Aquí está: %s."},
+	"fr": {"Réponse hors ligne de %s (aucun modèle de langage n’est configuré).", "Vous avez écrit : « %s ».", "Vous aviez mentionné : « %s ».", "Ce que je sais de vous : %s.", "La voici : %s."},
+	"de": {"Offline-Antwort von %s (kein Sprachmodell konfiguriert).", "Du hast geschrieben: „%s“.", "Früher hast du erwähnt: „%s“.", "Was ich über dich weiß: %s.", "Hier ist es: %s."},
+	"pt": {"Resposta offline de %s (nenhum modelo de linguagem configurado).", "Você escreveu: “%s”.", "Antes você mencionou: “%s”.", "O que sei sobre você: %s.", "Aqui está: %s."},
+	"it": {"Risposta offline di %s (nessun modello linguistico configurato).", "Hai scritto: “%s”.", "Prima hai menzionato: “%s”.", "Quello che so di te: %s.", "Eccola: %s."},
 }
 
 // Complete composes the reply.
@@ -74,6 +74,9 @@ func (b Builtin) Complete(ctx context.Context, req Request) (*Response, error) {
 			pairs = append(pairs, fmt.Sprintf("%s: %v", k, h.KV[k]))
 		}
 		paras = append(paras, fmt.Sprintf(p.known, strings.Join(pairs, ", ")))
+	}
+	for _, m := range h.Media {
+		paras = append(paras, fmt.Sprintf(p.sending, clip(m, 200)))
 	}
 	text := strings.Join(paras, "\n\n")
 	if req.OnDelta != nil {

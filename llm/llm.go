@@ -13,12 +13,31 @@ const (
 	RoleSystem    = "system"
 	RoleUser      = "user"
 	RoleAssistant = "assistant"
+	RoleTool      = "tool" // a tool call's result
 )
 
 // Message is one chat message sent to a model.
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// ToolCalls are an assistant message's calls; ToolCallID is the call a
+	// tool message answers.
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+}
+
+// Tool is a function the model may call (OpenAI's function tools).
+type Tool struct {
+	Name        string         // a-z, A-Z, 0-9, _ and -
+	Description string         // when to call it
+	Parameters  map[string]any // JSON Schema of its arguments
+}
+
+// ToolCall is one call the model made.
+type ToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"` // JSON, as the model wrote it: check it
 }
 
 // Request is one completion request.
@@ -35,6 +54,8 @@ type Request struct {
 	// Schema, when set, asks for structured output: the reply is JSON of
 	// this schema (OpenAI's response_format json_schema, strict).
 	Schema *JSONSchema
+	// Tools the model may call; a call comes back in Response.ToolCalls.
+	Tools []Tool
 }
 
 // JSONSchema names a JSON Schema a reply must follow.
@@ -50,6 +71,7 @@ type Hints struct {
 	UserText  string         // the user messages being answered
 	Retrieved []string       // earlier messages relevant to them
 	KV        map[string]any // the user's key-value context
+	Media     []string       // what the reply sends (library items, described)
 }
 
 // Response is a completed reply.
@@ -61,6 +83,7 @@ type Response struct {
 	CompletionTokens int
 	FinishReason     string
 	Latency          time.Duration
+	ToolCalls        []ToolCall
 }
 
 // Provider completes chat requests.

@@ -97,7 +97,7 @@ func (p *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 	}
 	return &Response{Text: acc.Choices[0].Message.Content, Provider: p.Name(), Model: firstNonEmpty(acc.Model, params.Model),
 		PromptTokens: int(acc.Usage.PromptTokens), CompletionTokens: int(acc.Usage.CompletionTokens),
-		FinishReason: acc.Choices[0].FinishReason, Latency: time.Since(start)}, nil
+		FinishReason: acc.Choices[0].FinishReason, Latency: time.Since(start), ToolCalls: toolCalls(acc.Choices[0].Message.ToolCalls)}, nil
 }
 
 func (p *OpenAI) completeOnce(ctx context.Context, req Request, start time.Time) (*Response, error) {
@@ -115,7 +115,18 @@ func (p *OpenAI) completeOnce(ctx context.Context, req Request, start time.Time)
 	}
 	return &Response{Text: text, Provider: p.Name(), Model: firstNonEmpty(res.Model, params.Model),
 		PromptTokens: int(res.Usage.PromptTokens), CompletionTokens: int(res.Usage.CompletionTokens),
-		FinishReason: res.Choices[0].FinishReason, Latency: time.Since(start)}, nil
+		FinishReason: res.Choices[0].FinishReason, Latency: time.Since(start), ToolCalls: toolCalls(res.Choices[0].Message.ToolCalls)}, nil
+}
+
+// toolCalls are the function calls of a completion.
+func toolCalls(calls []openai.ChatCompletionMessageToolCallUnion) []ToolCall {
+	var out []ToolCall
+	for _, c := range calls {
+		if c.Type == "function" || c.Function.Name != "" {
+			out = append(out, ToolCall{ID: c.ID, Name: c.Function.Name, Arguments: c.Function.Arguments})
+		}
+	}
+	return out
 }
 
 func (p *OpenAI) params(req Request) openai.ChatCompletionNewParams {
@@ -125,7 +136,22 @@ func (p *OpenAI) params(req Request) openai.ChatCompletionNewParams {
 		case RoleSystem:
 			params.Messages = append(params.Messages, openai.SystemMessage(m.Content))
 		case RoleAssistant:
-			params.Messages = append(params.Messages, openai.AssistantMessage(m.Content))
+			if len(m.ToolCalls) == 0 {
+				params.Messages = append(params.Messages, openai.AssistantMessage(m.Content))
+				continue
+			}
+			am := openai.ChatCompletionAssistantMessageParam{}
+			if m.Content != "" {
+				am.Content.OfString = openai.String(m.Content)
+			}
+			for _, c := range m.ToolCalls {
+				am.ToolCalls = append(am.ToolCalls, openai.ChatCompletionMessageToolCallUnionParam{
+					OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{ID: c.ID,
+						Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{Name: c.Name, Arguments: c.Arguments}}})
+			}
+			params.Messages = append(params.Messages, openai.ChatCompletionMessageParamUnion{OfAssistant: &am})
+		case RoleTool:
+			params.Messages = append(params.Messages, openai.ToolMessage(m.Content, m.ToolCallID))
 		default:
 			params.Messages = append(params.Messages, openai.UserMessage(m.Content))
 		}
@@ -135,6 +161,10 @@ func (p *OpenAI) params(req Request) openai.ChatCompletionNewParams {
 	}
 	if req.MaxTokens > 0 {
 		params.MaxTokens = openai.Int(int64(req.MaxTokens))
+	}
+	for _, t := range req.Tools {
+		params.Tools = append(params.Tools, openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
+			Name: t.Name, Description: openai.String(t.Description), Parameters: shared.FunctionParameters(t.Parameters)}))
 	}
 	if req.Schema != nil {
 		params.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{

@@ -144,3 +144,42 @@ func TestOpenAIIgnoresEnvironment(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenAIToolCalls(t *testing.T) {
+	t.Parallel()
+	for _, noStream := range []bool{false, true} {
+		call := llmtest.Step{ToolCalls: []llmtest.ToolCall{{Name: "send_media", Arguments: `{"content_ids":["c-1"]}`}}}
+		text := llmtest.Step{Text: "Here it is!"}
+		srv := llmtest.New(t, call, text)
+		if noStream { // each streaming attempt is refused first, then made without streaming
+			srv = llmtest.New(t, llmtest.Step{NoStream: true}, call, llmtest.Step{NoStream: true}, text)
+		}
+		p := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.BaseURL(), APIKey: "k", Model: "m"})
+		req := request("a photo of the beach?")
+		req.Tools = []llm.Tool{{Name: "send_media", Description: "send library items",
+			Parameters: map[string]any{"type": "object", "properties": map[string]any{"content_ids": map[string]any{"type": "array"}}}}}
+		res, err := p.Complete(context.Background(), req)
+		require.NoError(t, err)
+		require.Equal(t, "tool_calls", res.FinishReason)
+		require.Len(t, res.ToolCalls, 1)
+		require.Equal(t, "send_media", res.ToolCalls[0].Name)
+		require.JSONEq(t, `{"content_ids":["c-1"]}`, res.ToolCalls[0].Arguments)
+		require.NotEmpty(t, res.ToolCalls[0].ID)
+		sent := srv.Requests()[0].Tools
+		require.Contains(t, string(sent), `"name":"send_media"`)
+		require.Contains(t, string(sent), `"type":"function"`)
+
+		// The call and its result go back for the text.
+		req.Messages = append(req.Messages, llm.Message{Role: llm.RoleAssistant, ToolCalls: res.ToolCalls},
+			llm.Message{Role: llm.RoleTool, ToolCallID: res.ToolCalls[0].ID, Content: "sent"})
+		res, err = p.Complete(context.Background(), req)
+		require.NoError(t, err)
+		require.Equal(t, "Here it is!", res.Text)
+		last := srv.Requests()[len(srv.Requests())-1].Messages
+		require.Equal(t, "assistant", last[2].Role)
+		require.Equal(t, "send_media", last[2].ToolCalls[0].Function.Name)
+		require.Equal(t, "tool", last[3].Role)
+		require.Nil(t, res.ToolCalls)
+		require.NotEmpty(t, last[3].ToolCallID)
+	}
+}

@@ -28,6 +28,8 @@ type Input struct {
 	Retrieved []parley.Message
 	// AnsweredSeq: user messages after it are the ones being answered.
 	AnsweredSeq int64
+	// Media are library items the model may send (the send_media tool).
+	Media []parley.ContentItem
 }
 
 // Part is one part of an assembled context, as operators inspect it.
@@ -109,6 +111,13 @@ func Assemble(in Input) Context {
 			fmt.Fprintf(&b, "\n- %s: %s", speaker(m), m.Text)
 		}
 		c.add("retrieved", len(in.Retrieved), b.String())
+	}
+	if len(in.Media) > 0 {
+		lines := make([]string, len(in.Media))
+		for i, it := range in.Media {
+			lines[i] = describeItem(it)
+		}
+		c.add("media", len(in.Media), "Items of your media library you can send with the "+mediaTool+" tool:\n- "+strings.Join(lines, "\n- "))
 	}
 	system := strings.Join(c.systemTexts, "\n\n")
 	c.Messages = []llm.Message{{Role: llm.RoleSystem, Content: system}}

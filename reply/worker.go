@@ -40,6 +40,7 @@ type Worker struct {
 	Store     Store
 	Providers *Providers
 	Memories  Memories // optional
+	Library   Library  // optional: replies may send library items
 	Metrics   *Metrics
 	Logger    *slog.Logger
 	// JobTimeout bounds one attempt.
@@ -251,13 +252,26 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 			return err
 		}
 	}
+	_, builtin := provider.(llm.Builtin)
+	var sending []parley.ContentItem // what the reply sends: the built-in responder's pick, or the model's
+	if w.Library != nil {
+		if builtin {
+			if what := asksForMedia(query); what != "" {
+				if sending, err = w.Library.Search(ctx, a.TenantID, st.Bot.ID, what, "image", 0, 1); err != nil {
+					return err
+				}
+			}
+		} else if in.Media, err = w.Library.Search(ctx, a.TenantID, st.Bot.ID, query, "", 0, mediaOffered); err != nil {
+			return err
+		}
+	}
 	c := Assemble(in)
 	summary, summarySeq := st.Summary, st.SummarySeq
 	if len(c.Unsummarised) > 0 && !override {
 		// Messages left the window: extend the summary with them, then
 		// assemble again so that the model sees the extended summary.
 		maxTokens := c.Budget / summaryShare
-		if _, builtin := provider.(llm.Builtin); builtin {
+		if builtin {
 			summary = ExtractiveSummary(summary, c.Unsummarised, maxTokens)
 		} else if summary, err = ModelSummary(ctx, provider, model, summary, c.Unsummarised, maxTokens); err != nil {
 			return w.fail(ctx, job, target, release, fmt.Errorf("summary: %w", err))
@@ -275,6 +289,12 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 	}
 	req := llm.Request{Model: model, Messages: c.Messages, Temperature: st.Bot.Model.Temperature,
 		MaxTokens: st.Bot.Model.MaxTokens, Hints: c.Hints}
+	for _, it := range sending {
+		req.Hints.Media = append(req.Hints.Media, firstNonEmpty(it.Title, it.Caption, it.FileName, it.ID))
+	}
+	if len(in.Media) > 0 {
+		req.Tools = []llm.Tool{sendMediaTool(in.Media)}
+	}
 	if w.OnDelta != nil {
 		req.OnDelta = func(text string) { w.OnDelta(a.TenantID, a.ConversationID, target, text) }
 	}
@@ -285,6 +305,16 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 	}
 	if err != nil {
 		return w.fail(ctx, job, target, release, err)
+	}
+	if len(in.Media) > 0 {
+		sending = chosenMedia(res.ToolCalls, in.Media)
+		if strings.TrimSpace(res.Text) == "" && len(res.ToolCalls) > 0 {
+			// The model only called the tool: tell it what was sent and
+			// ask for the words that go with it.
+			if res, err = w.afterTools(genCtx, provider, req, res, sending); err != nil {
+				return w.fail(ctx, job, target, release, err)
+			}
+		}
 	}
 	bubbles := SplitBubbles(res.Text)
 	if len(bubbles) == 0 {
@@ -301,8 +331,13 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 		},
 	})
 	ctxJSON := c.marshalStored(res.Provider, res.Model, !override)
+	var media []parley.Media
+	for _, it := range sending {
+		media = append(media, mediaOf(it))
+	}
 	m, err := w.Store.StoreReply(ctx, a.TenantID, a.ConversationID, parley.Reply{UptoSeq: target,
-		Message: parley.NewMessage{FromBot: true, Text: strings.Join(bubbles, "\n\n"), Bubbles: bubbles, Metadata: meta},
+		Message: parley.NewMessage{FromBot: true, Text: strings.Join(bubbles, "\n\n"), Bubbles: bubbles, Metadata: meta,
+			AttachedMedia: media},
 		Context: ctxJSON, Summary: summary, SummarySeq: summarySeq, DropIfNewer: interrupt, Release: release})
 	if err != nil {
 		return err
@@ -314,6 +349,36 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 	w.Metrics.observe(queueWait, res.Latency, time.Since(start)+queueWait)
 	w.Metrics.outcome("replied")
 	return nil
+}
+
+// afterTools answers a reply's tool calls (send_media: which items go)
+// and asks the model again, with no tools, for the reply's text. The
+// usage of both requests is the reply's.
+func (w *Worker) afterTools(ctx context.Context, provider llm.Provider, req llm.Request, first *llm.Response, sent []parley.ContentItem) (*llm.Response, error) {
+	req.Messages = append(slices.Clone(req.Messages), llm.Message{Role: llm.RoleAssistant, ToolCalls: first.ToolCalls})
+	for _, call := range first.ToolCalls {
+		result := "unknown tool"
+		if call.Name == mediaTool {
+			ids := make([]string, len(sent))
+			for i, it := range sent {
+				ids[i] = it.ID
+			}
+			result = "sent: " + strings.Join(ids, ", ")
+			if len(ids) == 0 {
+				result = "nothing sent: no such items"
+			}
+		}
+		req.Messages = append(req.Messages, llm.Message{Role: llm.RoleTool, ToolCallID: call.ID, Content: result})
+	}
+	req.Tools = nil
+	res, err := provider.Complete(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	res.PromptTokens += first.PromptTokens
+	res.CompletionTokens += first.CompletionTokens
+	res.Latency += first.Latency
+	return res, nil
 }
 
 // fail retries the job, or after its last attempt records the failure.

@@ -90,8 +90,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if providers.Default != nil {
 		extractor = memory.Model{Provider: providers.Default, Model: cfg.LLMModel}
 	}
+	blobs, err := cfg.blobs(ctx)
+	if err != nil {
+		return err
+	}
+	fetchOpts := egressOpts
+	fetchOpts.Redirects = 5
+	library := &content.Library{Store: st, Blobs: blobs, Client: egress.NewClient(fetchOpts), Logger: logger,
+		MaxBytes: cfg.ContentMaxBytes}
 	river.AddWorker(workers, &memory.Worker{Store: st, Extractor: extractor})
-	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Memories: memory.Recall{Store: st},
+	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Memories: memory.Recall{Store: st}, Library: library,
 		Logger: logger, JobTimeout: cfg.ReplyTimeout, Cache: reply.NewCache(int64(cfg.ReplyCacheMB)<<20, 0),
 		OnDelta: func(tenantID, conversationID string, uptoSeq int64, text string) {
 			if err := st.PublishDelta(ctx, parley.Delta{ConversationID: conversationID, UptoSeq: uptoSeq, Text: text}); err != nil {
@@ -104,14 +112,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := st.StartWorkers(ctx); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
-	blobs, err := cfg.blobs(ctx)
-	if err != nil {
-		return err
-	}
-	fetchOpts := egressOpts
-	fetchOpts.Redirects = 5
-	library := &content.Library{Store: st, Blobs: blobs, Client: egress.NewClient(fetchOpts), Logger: logger,
-		MaxBytes: cfg.ContentMaxBytes}
 	api := httpapi.New(httpapi.Config{Store: st, Logger: logger, Version: version, DefaultTenantID: tenant.ID,
 		Registry: reg, Hub: hub, Endpoints: endpoints, Keys: keys, Limits: cfg.rateLimits(), Library: library})
 

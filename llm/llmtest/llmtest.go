@@ -21,6 +21,15 @@ type Step struct {
 	Text       string        // the reply; empty echoes the last user message
 	Delay      time.Duration // before answering (slow endpoints)
 	NoStream   bool          // answer streaming requests with 400 (endpoints that cannot stream)
+	// ToolCalls are function calls the answer makes (finish_reason
+	// tool_calls), with Text as its content (empty: none).
+	ToolCalls []ToolCall
+}
+
+// ToolCall is a scripted function call.
+type ToolCall struct {
+	Name      string
+	Arguments string // JSON
 }
 
 // Request is what the server was sent.
@@ -32,6 +41,8 @@ type Request struct {
 	MaxTokens   int       `json:"max_tokens"`
 	// ResponseFormat is the request's response_format, as sent.
 	ResponseFormat json.RawMessage `json:"response_format"`
+	// Tools is the request's tools, as sent.
+	Tools json.RawMessage `json:"tools"`
 	// Authorization is the request's Authorization header ("" when none):
 	// which key a client sent where.
 	Authorization string `json:"-"`
@@ -41,8 +52,16 @@ type Request struct {
 
 // Message is one chat message on the wire.
 type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role       string `json:"role"`
+	Content    string `json:"content"`
+	ToolCallID string `json:"tool_call_id"`
+	ToolCalls  []struct {
+		ID       string `json:"id"`
+		Function struct {
+			Name      string `json:"name"`
+			Arguments string `json:"arguments"`
+		} `json:"function"`
+	} `json:"tool_calls"`
 }
 
 // Server is the test server.
@@ -113,7 +132,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	text := step.Text
-	if text == "" {
+	if text == "" && len(step.ToolCalls) == 0 {
 		for i := len(req.Messages) - 1; i >= 0; i-- {
 			if req.Messages[i].Role == "user" {
 				text = req.Messages[i].Content
@@ -130,12 +149,22 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if model == "" {
 		model = "test-model"
 	}
+	finish := "stop"
+	var calls []any
+	for i, c := range step.ToolCalls {
+		finish = "tool_calls"
+		calls = append(calls, map[string]any{"index": i, "id": fmt.Sprintf("call_%d", i), "type": "function",
+			"function": map[string]any{"name": c.Name, "arguments": c.Arguments}})
+	}
 	if !req.Stream {
+		msg := map[string]any{"role": "assistant", "content": text}
+		if calls != nil {
+			msg["tool_calls"] = calls
+		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{
 			"id": "chatcmpl-test", "object": "chat.completion", "created": time.Now().Unix(), "model": model,
-			"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
-				"message": map[string]any{"role": "assistant", "content": text}}},
+			"choices": []any{map[string]any{"index": 0, "finish_reason": finish, "message": msg}},
 			"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
 		})
 		return
@@ -154,10 +183,15 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			"model": model, "choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
 	}
 	send(chunk(map[string]any{"role": "assistant", "content": ""}, nil))
-	for _, word := range strings.SplitAfter(text, " ") {
-		send(chunk(map[string]any{"content": word}, nil))
+	if text != "" {
+		for _, word := range strings.SplitAfter(text, " ") {
+			send(chunk(map[string]any{"content": word}, nil))
+		}
 	}
-	send(chunk(map[string]any{}, "stop"))
+	for _, c := range calls {
+		send(chunk(map[string]any{"tool_calls": []any{c}}, nil))
+	}
+	send(chunk(map[string]any{}, finish))
 	send(map[string]any{"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": time.Now().Unix(),
 		"model": model, "choices": []any{},
 		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
