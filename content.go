@@ -126,3 +126,46 @@ func (it *ContentItem) Validate(prefix string) error {
 func MediaTypeMatches(itemType, want string) bool {
 	return want == "" || itemType == want || strings.HasPrefix(itemType, want+"/") && !strings.Contains(want, "/")
 }
+
+// Media statuses (Media.Status) of what users send.
+const (
+	MediaPending = "pending"
+	MediaStored  = "stored"
+	MediaFailed  = "failed"
+)
+
+// MediaJob fetches the URLs a user message's attached_media names into
+// the conversation's media (content.MediaWorker).
+type MediaJob struct {
+	TenantID       string `json:"tenant_id"`
+	ConversationID string `json:"conversation_id"`
+	Seq            int64  `json:"seq"`
+}
+
+// Kind is the River job kind.
+func (MediaJob) Kind() string { return "media" }
+
+// MediaQueue is the queue media fetches run in, apart from replies.
+const MediaQueue = "media"
+
+// MediaAttempts is how often a media job is tried (a URL that cannot be
+// fetched is recorded as failed, not retried: this covers crashes and
+// store errors).
+const MediaAttempts = 3
+
+// PlanMedia marks the URLs of a user message's media to fetch (status
+// pending) and says whether there are any: bots' media are library
+// items or URLs that are the integrator's to serve.
+func PlanMedia(m *Message) bool {
+	if m.FromBot {
+		return false
+	}
+	pending := false
+	for i, a := range m.AttachedMedia {
+		if a.URL != "" && a.ContentID == "" {
+			m.AttachedMedia[i].Status = MediaPending
+			pending = true
+		}
+	}
+	return pending
+}

@@ -218,6 +218,16 @@ type Media struct {
 	URL       string `json:"url,omitempty" maxLength:"2048"`
 	MediaType string `json:"media_type,omitempty" maxLength:"100"`
 	ContentID string `json:"content_id,omitempty" maxLength:"128"`
+	// What became of a URL a user sent (MediaJob): pending, stored (its
+	// bytes are kept and served at FileURL) or failed (Error says why).
+	// Set by the server only.
+	Status  string `json:"status,omitempty" readOnly:"true" enum:"pending,stored,failed"`
+	Error   string `json:"error,omitempty" readOnly:"true"`
+	FileURL string `json:"file_url,omitempty" readOnly:"true" doc:"where the stored bytes are served"`
+	SHA256  string `json:"sha256,omitempty" readOnly:"true"`
+	Size    int64  `json:"size,omitempty" readOnly:"true"`
+	Width   int    `json:"width,omitempty" readOnly:"true"`
+	Height  int    `json:"height,omitempty" readOnly:"true"`
 }
 
 // Message is one entry of a conversation. Seq numbers each conversation's

@@ -54,6 +54,8 @@ type AppendPlan struct {
 	// included; when set, memory_queued is set too. One is queued at a time:
 	// the queued one reads what comes until it runs.
 	MemoryJob *MemoryJob
+	// MediaJob fetches the URLs of the message's media (PlanMedia).
+	MediaJob *MediaJob
 }
 
 // PlanAppend decides an append of m to a conversation in state st. prior is
@@ -88,6 +90,9 @@ func PlanAppend(tenantID, conversationID string, st ConversationState, m NewMess
 	}
 	if !m.FromBot && !st.MemoryQueued {
 		p.MemoryJob = &MemoryJob{TenantID: tenantID, ConversationID: conversationID}
+	}
+	if PlanMedia(msg) {
+		p.MediaJob = &MediaJob{TenantID: tenantID, ConversationID: conversationID, Seq: msg.Seq}
 	}
 	return p, nil
 }

@@ -153,8 +153,23 @@ type Library interface {
 	// DeleteContent deletes an item and says whether any item of the
 	// tenant still has its bytes (if not, the blob may go): ENOTFOUND.
 	DeleteContent(ctx context.Context, tenantID, id string) (deleted *ContentItem, shared bool, err error)
-	// ContentReferenced says whether any item of the tenant has these bytes.
+	// ContentReferenced says whether any item, or any message's media
+	// (SetMessageMedia), of the tenant has these bytes.
 	ContentReferenced(ctx context.Context, tenantID, sha256 string) (bool, error)
+	// SetMessageMedia replaces a message's attached_media with what its
+	// fetch found (Media.Status), recording the bytes stored (SHA256):
+	// ENOTFOUND.
+	SetMessageMedia(ctx context.Context, tenantID, conversationID string, seq int64, media []Media) error
+	// MediaOf returns the SHA-256 of the media stored for the messages of
+	// a user's conversations, or of a bot's (the other ""), once each:
+	// what erasing them may free.
+	MediaOf(ctx context.Context, tenantID string, owner MediaOwner) ([]string, error)
+}
+
+// MediaOwner names whose conversations' media MediaOf returns: a user's
+// or a bot's.
+type MediaOwner struct {
+	UserID, BotID string
 }
 
 // Events are what happened to conversations, for live streams.

@@ -126,6 +126,7 @@ func FirstError(errs ...error) error {
 func (m *NewMessage) Complete(field string) error {
 	for i, a := range m.AttachedMedia {
 		at := fmt.Sprintf("%s.attached_media[%d]", field, i)
+		m.AttachedMedia[i] = Media{URL: a.URL, MediaType: a.MediaType, ContentID: a.ContentID} // the rest is the server's
 		if a.ContentID == "" && a.URL == "" {
 			return FieldError(EINVALID, at, "an attachment needs a url or a content_id")
 		}

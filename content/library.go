@@ -92,21 +92,15 @@ func (l *Library) Add(ctx context.Context, tenantID string, u Upload) (*parley.C
 			it.FileName = name
 		}
 	}
-	if len(data) == 0 {
-		return nil, false, parley.FieldError(parley.EINVALID, u.Field, "no bytes")
-	}
-	if int64(len(data)) > l.maxBytes() {
-		return nil, false, parley.FieldError(parley.ETOOLARGE, u.Field, "more than %d bytes", l.maxBytes())
-	}
-	in, err := Inspect(data, u.MediaType, u.Field)
+	in, sum, err := l.keep(ctx, tenantID, data, u.MediaType, u.Field)
 	if err != nil {
 		return nil, false, err
 	}
-	sum := sha256.Sum256(data)
-	it.SHA256 = hex.EncodeToString(sum[:])
+	it.SHA256 = sum
 	it.MediaType, it.Size, it.Width, it.Height = in.MediaType, int64(len(data)), in.Width, in.Height
+	it.HasThumbnail = in.Width > 0 // an image: scaled down, or itself when it fits
 	it.Caption = in.Description
-	if l.Caption != nil && in.Thumbnail != nil {
+	if l.Caption != nil && in.Width > 0 {
 		caption, err := l.Caption.Caption(ctx, in.MediaType, data)
 		if err == nil && caption != "" {
 			it.Caption = caption
@@ -115,21 +109,60 @@ func (l *Library) Add(ctx context.Context, tenantID string, u Upload) (*parley.C
 		}
 	}
 	if len(it.Caption) > parley.MaxContentDescription {
-		it.Caption = it.Caption[:parley.MaxContentDescription]
-	}
-	// The bytes before the row: a row never names a blob that is not there.
-	// A crash between the two leaves a blob no row names, which the same
-	// bytes uploaded again reuse.
-	if err := l.Blobs.Put(ctx, BlobKey(tenantID, it.SHA256, false), bytes.NewReader(data), int64(len(data)), it.MediaType); err != nil {
-		return nil, false, err
-	}
-	it.HasThumbnail = in.Width > 0 // an image: scaled down, or itself when it fits
-	if in.Thumbnail != nil {
-		if err := l.Blobs.Put(ctx, BlobKey(tenantID, it.SHA256, true), bytes.NewReader(in.Thumbnail), int64(len(in.Thumbnail)), in.ThumbnailType); err != nil {
-			return nil, false, err
-		}
+		it.Caption = strings.ToValidUTF8(it.Caption[:parley.MaxContentDescription], "")
 	}
 	return l.Store.AddContent(ctx, tenantID, it)
+}
+
+// keep checks bytes (Inspect) and stores them and their thumbnail in the
+// blob store, before any row names them: a row never names a blob that is
+// not there. A crash between the two leaves a blob no row names, which the
+// same bytes sent again reuse.
+func (l *Library) keep(ctx context.Context, tenantID string, data []byte, claimed, field string) (*Inspected, string, error) {
+	if len(data) == 0 {
+		return nil, "", parley.FieldError(parley.EINVALID, field, "no bytes")
+	}
+	if int64(len(data)) > l.maxBytes() {
+		return nil, "", parley.FieldError(parley.ETOOLARGE, field, "more than %d bytes", l.maxBytes())
+	}
+	in, err := Inspect(data, claimed, field)
+	if err != nil {
+		return nil, "", err
+	}
+	digest := sha256.Sum256(data)
+	sum := hex.EncodeToString(digest[:])
+	if err := l.Blobs.Put(ctx, BlobKey(tenantID, sum, false), bytes.NewReader(data), int64(len(data)), in.MediaType); err != nil {
+		return nil, "", err
+	}
+	if in.Thumbnail != nil {
+		if err := l.Blobs.Put(ctx, BlobKey(tenantID, sum, true), bytes.NewReader(in.Thumbnail), int64(len(in.Thumbnail)), in.ThumbnailType); err != nil {
+			return nil, "", err
+		}
+	}
+	return in, sum, nil
+}
+
+// Fetched is a URL's media kept in the blob store (Keep).
+type Fetched struct {
+	SHA256        string
+	MediaType     string
+	Size          int64
+	Width, Height int
+}
+
+// Keep fetches a URL's media and keeps its bytes, as Add does, for a
+// message's media: a refusal is a parley.Error about field (what the
+// message records), anything else a failure to retry.
+func (l *Library) Keep(ctx context.Context, tenantID, rawURL, field string) (*Fetched, error) {
+	data, _, err := l.Fetch(ctx, rawURL, field)
+	if err != nil {
+		return nil, err
+	}
+	in, sum, err := l.keep(ctx, tenantID, data, "", field)
+	if err != nil {
+		return nil, err
+	}
+	return &Fetched{SHA256: sum, MediaType: in.MediaType, Size: int64(len(data)), Width: in.Width, Height: in.Height}, nil
 }
 
 // BlobKey is where an item's bytes (or thumbnail) are in the blob store.
@@ -270,18 +303,10 @@ func (l *Library) Search(ctx context.Context, tenantID, botID, query, mediaType 
 // has them.
 func (l *Library) Delete(ctx context.Context, tenantID, id string) error {
 	it, shared, err := l.Store.DeleteContent(ctx, tenantID, id)
-	if err != nil {
+	if err != nil || shared {
 		return err
 	}
-	if shared {
-		return nil
-	}
-	for _, thumb := range []bool{false, true} {
-		if err := l.Blobs.Delete(ctx, BlobKey(tenantID, it.SHA256, thumb)); err != nil {
-			return fmt.Errorf("content: delete bytes: %w", err)
-		}
-	}
-	return nil
+	return l.free(ctx, tenantID, []string{it.SHA256})
 }
 
 // Open returns an item's bytes, or its thumbnail's.
@@ -300,17 +325,20 @@ func (l *Library) Open(ctx context.Context, tenantID string, it *parley.ContentI
 	return r, size, err
 }
 
-// DeleteBot deletes a bot (Store.DeleteBot, its items going with it) and
-// then the bytes no other item of the tenant has.
+// DeleteBot deletes a bot (Store.DeleteBot: its items and conversations
+// go with it) and then the bytes nothing else of the tenant has.
 func (l *Library) DeleteBot(ctx context.Context, tenantID, botID string) error {
-	sums := map[string]bool{}
+	sums, err := l.Store.MediaOf(ctx, tenantID, parley.MediaOwner{BotID: botID})
+	if err != nil {
+		return err
+	}
 	for before := ""; ; {
 		page, err := l.Store.ListContent(ctx, tenantID, parley.ContentFilter{BotID: botID, BeforeID: before, Limit: 500})
 		if err != nil {
 			return err
 		}
 		for _, it := range page {
-			sums[it.SHA256] = true
+			sums = append(sums, it.SHA256)
 		}
 		if len(page) < 500 {
 			break
@@ -320,7 +348,26 @@ func (l *Library) DeleteBot(ctx context.Context, tenantID, botID string) error {
 	if err := l.Store.DeleteBot(ctx, tenantID, botID); err != nil {
 		return err
 	}
-	for sum := range sums {
+	return l.free(ctx, tenantID, sums)
+}
+
+// DeleteUser erases a user (Store.DeleteUser) and then the bytes of the
+// media they sent that nothing else of the tenant has.
+func (l *Library) DeleteUser(ctx context.Context, tenantID, userID string) error {
+	sums, err := l.Store.MediaOf(ctx, tenantID, parley.MediaOwner{UserID: userID})
+	if err != nil {
+		return err
+	}
+	if err := l.Store.DeleteUser(ctx, tenantID, userID); err != nil {
+		return err
+	}
+	return l.free(ctx, tenantID, sums)
+}
+
+// free deletes the blobs of sums that nothing of the tenant names any more.
+func (l *Library) free(ctx context.Context, tenantID string, sums []string) error {
+	slices.Sort(sums)
+	for _, sum := range slices.Compact(sums) {
 		used, err := l.Store.ContentReferenced(ctx, tenantID, sum)
 		if err != nil {
 			return err
@@ -335,4 +382,16 @@ func (l *Library) DeleteBot(ctx context.Context, tenantID, botID string) error {
 		}
 	}
 	return nil
+}
+
+// OpenMedia returns the bytes a message's media kept (Media.SHA256).
+func (l *Library) OpenMedia(ctx context.Context, tenantID string, m parley.Media) (io.ReadCloser, int64, error) {
+	if m.Status != parley.MediaStored || m.SHA256 == "" {
+		return nil, 0, parley.Errorf(parley.ENOTFOUND, "this media was not stored (status %q)", m.Status)
+	}
+	r, size, err := l.Blobs.Open(ctx, BlobKey(tenantID, m.SHA256, false))
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, 0, fmt.Errorf("content: the bytes %s are missing from the blob store", m.SHA256)
+	}
+	return r, size, err
 }

@@ -264,7 +264,11 @@ func (s *Server) registerUsers() {
 	o := op("deleteUser", http.MethodDelete, "/api/users/{id}", "Erase a user with their conversations", "users")
 	o.DefaultStatus = http.StatusNoContent
 	huma.Register(s.api, o, func(ctx context.Context, in *UserPath) (*struct{}, error) {
-		if err := s.store.DeleteUser(ctx, principal(ctx).TenantID, in.ID); err != nil {
+		del := s.store.DeleteUser
+		if s.library != nil {
+			del = s.library.DeleteUser // and the bytes only their media had
+		}
+		if err := del(ctx, principal(ctx).TenantID, in.ID); err != nil {
 			return nil, s.problem(ctx, err)
 		}
 		return nil, nil

@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -234,9 +236,7 @@ func (s *Server) addContent(ctx context.Context, u content.Upload) (*contentOutp
 	return out, nil
 }
 
-// serveContent serves an item's file or thumbnail: the tenant's only, with
-// its SHA-256 as the ETag (the bytes under an id never change, so a client
-// may keep them), ranges, and no sniffing by the browser.
+// serveContent serves an item's file or thumbnail: the tenant's only.
 func (s *Server) serveContent(thumb bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.library == nil {
@@ -255,32 +255,77 @@ func (s *Server) serveContent(thumb bool) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		defer body.Close()
-		mediaType, etag := it.MediaType, `"`+it.SHA256+`"`
+		mediaType, etag, name := it.MediaType, `"`+it.SHA256+`"`, it.FileName
 		if thumb {
 			_, mediaType = content.Thumbnail(tenantID, it)
-			etag = `"` + it.SHA256 + `-thumb"`
+			etag, name = `"`+it.SHA256+`-thumb"`, ""
 		}
-		h := w.Header()
-		h.Set("Content-Type", mediaType)
-		h.Set("ETag", etag)
-		h.Set("Cache-Control", "private, max-age=31536000, immutable")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-		if name := it.FileName; name != "" && !thumb {
-			h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": name}))
-		}
-		if rs, ok := body.(io.ReadSeeker); ok {
-			http.ServeContent(w, r, "", it.CreatedAt, rs) // answers If-None-Match and Range from the ETag
-			return
-		}
-		if match := r.Header.Get("If-None-Match"); match == etag || match == "*" {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		h.Set("Content-Length", fmt.Sprint(size))
-		_, _ = io.Copy(w, body)
+		serveBlob(w, r, body, size, mediaType, etag, name, it.CreatedAt)
 	}
+}
+
+// serveMessageMedia serves the bytes kept of a user message's media: the
+// tenant's only.
+func (s *Server) serveMessageMedia(w http.ResponseWriter, r *http.Request) {
+	if s.library == nil {
+		writeProblem(w, http.StatusServiceUnavailable, "this server has no content library configured", "")
+		return
+	}
+	ctx := r.Context()
+	tenantID := principal(ctx).TenantID
+	seq, err1 := strconv.ParseInt(r.PathValue("seq"), 10, 64)
+	index, err2 := strconv.Atoi(r.PathValue("index"))
+	if err1 != nil || err2 != nil || seq < 1 || index < 0 {
+		writeProblem(w, http.StatusNotFound, "no such media", "")
+		return
+	}
+	convID := r.PathValue("id")
+	if _, err := s.store.GetConversation(ctx, tenantID, convID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	msgs, err := s.store.MessagesAt(ctx, tenantID, convID, []int64{seq})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(msgs) == 0 || index >= len(msgs[0].AttachedMedia) {
+		writeProblem(w, http.StatusNotFound, "no such media", "")
+		return
+	}
+	m := msgs[0].AttachedMedia[index]
+	body, size, err := s.library.OpenMedia(ctx, tenantID, m)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	serveBlob(w, r, body, size, m.MediaType, `"`+m.SHA256+`"`, "", msgs[0].CreatedAt)
+}
+
+// serveBlob writes stored bytes with their SHA-256 as the ETag (bytes
+// under a name never change, so a client may keep them), ranges, and no
+// sniffing or scripting by the browser.
+func serveBlob(w http.ResponseWriter, r *http.Request, body io.ReadCloser, size int64, mediaType, etag, name string, modified time.Time) {
+	defer body.Close()
+	h := w.Header()
+	h.Set("Content-Type", mediaType)
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	if name != "" {
+		h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": name}))
+	}
+	if rs, ok := body.(io.ReadSeeker); ok {
+		http.ServeContent(w, r, "", modified, rs) // answers If-None-Match and Range from the ETag
+		return
+	}
+	if match := r.Header.Get("If-None-Match"); match == etag || match == "*" {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Length", fmt.Sprint(size))
+	_, _ = io.Copy(w, body)
 }
 
 // writeError writes a domain error as problem JSON outside huma.

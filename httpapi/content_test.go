@@ -13,8 +13,10 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
+	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/content"
 )
 
@@ -187,5 +189,39 @@ func TestContentLibrary(t *testing.T) {
 		require.Equal(t, 204, b.do(t, b.admin, "DELETE", "/api/bots/bot-456", nil).status)
 		_, _, err = b.blobs.Open(t.Context(), content.BlobKey(b.tenant, item["sha256"].(string), false))
 		require.Error(t, err, "the bytes went with the bot's last item")
+	})
+}
+
+func TestMessageMedia(t *testing.T) {
+	t.Parallel()
+	photo := square(t, 12, 12, color.RGBA{10, 20, 30, 255})
+	host := mediaHost(t, map[string][]byte{"/photo.png": photo})
+	engines(t, func(t *testing.T, b *testBundle) {
+		conv := b.conversation(t, b.admin, "bot-1", "user-1")
+		res := b.do(t, b.user, "POST", "/api/conversations/"+conv+"/messages", map[string]any{"message": map[string]any{
+			"text": "my cat", "attached_media": []any{map[string]any{"url": host + "/photo.png", "status": "stored", "sha256": "forged"}}}})
+		require.Equal(t, 201, res.status, res.raw)
+		msg := res.body["message"].(map[string]any)
+		media := msg["attached_media"].([]any)[0].(map[string]any)
+		require.Equal(t, "pending", media["status"], "status is the server's")
+		require.Nil(t, media["sha256"])
+
+		// The media worker, as the server runs it.
+		w := &content.MediaWorker{Store: b.store.(content.MediaStore), Library: b.library}
+		require.NoError(t, w.Work(t.Context(), &river.Job[parley.MediaJob]{Args: parley.MediaJob{TenantID: b.tenant,
+			ConversationID: conv, Seq: int64(msg["seq"].(float64))}}))
+		res = b.do(t, b.user, "GET", "/api/conversations/"+conv, nil)
+		require.Equal(t, 200, res.status)
+		msgs := res.body["messages"].([]any)
+		media = msgs[len(msgs)-1].(map[string]any)["attached_media"].([]any)[0].(map[string]any)
+		require.Equal(t, "stored", media["status"], res.raw)
+		file := media["file_url"].(string)
+		got := b.do(t, b.user, "GET", file, nil)
+		require.Equal(t, 200, got.status)
+		require.Equal(t, string(photo), got.raw)
+		require.Equal(t, "image/png", got.header.Get("Content-Type"))
+		require.Equal(t, 404, b.do(t, b.other, "GET", file, nil).status, "another tenant")
+		require.Equal(t, 404, b.do(t, b.user, "GET", "/api/conversations/"+conv+"/messages/1/media/5", nil).status)
+		require.Equal(t, 404, b.do(t, b.user, "GET", "/api/conversations/"+conv+"/messages/x/media/0", nil).status)
 	})
 }

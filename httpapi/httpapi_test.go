@@ -39,6 +39,7 @@ type testBundle struct {
 	other       string // admin token of tenant B
 	client      *http.Client
 	blobs       blob.Dir // the content library's
+	library     *content.Library
 }
 
 // engines runs a test against the API on each store.
@@ -72,7 +73,7 @@ func setup(t *testing.T, st httpapi.Store, hub *live.Hub) *testBundle {
 		Client: egress.NewClient(egress.Options{Permit: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Redirects: 5})}
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: st, DefaultTenantID: a.ID, Hub: hub, Keys: box, Library: library}))
 	t.Cleanup(srv.Close)
-	return &testBundle{store: st, tenant: a.ID, otherTenant: bt.ID, hub: hub, box: box, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client(), blobs: blobs}
+	return &testBundle{store: st, tenant: a.ID, otherTenant: bt.ID, hub: hub, box: box, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client(), blobs: blobs, library: library}
 }
 
 type response struct {

@@ -114,6 +114,7 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("GET /api/conversations/{id}/events", s.events)
 	mux.HandleFunc("GET /api/content/{id}/file", s.serveContent(false))
 	mux.HandleFunc("GET /api/content/{id}/thumbnail", s.serveContent(true))
+	mux.HandleFunc("GET /api/conversations/{id}/messages/{seq}/media/{index}", s.serveMessageMedia)
 
 	s.handler = s.observe(s.authenticate(s.limitRequests(validQuery(readChunked(jsonByDefault(mux))))))
 	return s

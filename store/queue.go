@@ -33,6 +33,10 @@ type QueueOptions struct {
 	// queue (parley.MemoryQueue). Zero: this process works none; they wait
 	// for one that does (tests and tools that run only some workers).
 	MemoryConcurrency int
+	// MediaConcurrency is how many media fetches run at once, in their
+	// own queue (parley.MediaQueue). Zero: this process works none, as
+	// with MemoryConcurrency.
+	MediaConcurrency int
 	// JobTimeout bounds one attempt of a job. Default 2 minutes.
 	JobTimeout time.Duration
 	// RescueAfter is when a job still marked running (its process died) is
@@ -69,6 +73,9 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll, cooldown time.Durat
 	}
 	if o.MemoryConcurrency > 0 {
 		cfg.Queues[parley.MemoryQueue] = river.QueueConfig{MaxWorkers: o.MemoryConcurrency}
+	}
+	if o.MediaConcurrency > 0 {
+		cfg.Queues[parley.MediaQueue] = river.QueueConfig{MaxWorkers: o.MediaConcurrency}
 	}
 	// Jobs are queued by the store for every worker Parley has, whichever
 	// this process runs: their queues say which are worked here.
@@ -237,6 +244,12 @@ func ReplyJobOpts() *river.InsertOpts {
 // deliveries' own queue, tried parley.DeliveryAttempts times.
 func DeliveryJobOpts() *river.InsertOpts {
 	return &river.InsertOpts{Queue: parley.DeliveryQueue, MaxAttempts: parley.DeliveryAttempts}
+}
+
+// MediaJobOpts say how a media fetch job is queued: in the media's own
+// queue, runnable at once.
+func MediaJobOpts() *river.InsertOpts {
+	return &river.InsertOpts{Queue: parley.MediaQueue, MaxAttempts: parley.MediaAttempts}
 }
 
 // MemoryJobOpts say how a memory job is queued: in the memories' own

@@ -46,6 +46,7 @@ type config struct {
 	Workers              int
 	DeliveryWorkers      int
 	MemoryWorkers        int
+	MediaWorkers         int
 	WebhookSecret        string
 	WebhookSchedule      []time.Duration
 	BotEndpoints         string
@@ -110,6 +111,8 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 		"webhook deliveries made at once, in a queue of their own (PARLEY_DELIVERY_WORKERS)")
 	fs.IntVar(&c.MemoryWorkers, "memory-workers", envInt("PARLEY_MEMORY_WORKERS", 4),
 		"memory extraction jobs run at once, in a queue of their own (PARLEY_MEMORY_WORKERS)")
+	fs.IntVar(&c.MediaWorkers, "media-workers", envInt("PARLEY_MEDIA_WORKERS", 16),
+		"fetches of media users send run at once, in a queue of their own (PARLEY_MEDIA_WORKERS)")
 	fs.StringVar(&c.BlobDir, "blob-dir", os.Getenv("PARLEY_BLOB_DIR"),
 		"where the content library's files are kept (PARLEY_BLOB_DIR; default DATA_DIR/blobs; unused with an S3 endpoint)")
 	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", os.Getenv("PARLEY_S3_ENDPOINT"),
@@ -263,11 +266,11 @@ func (c *config) openStore(ctx context.Context, logger *slog.Logger, workers *ri
 		}
 		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger, Hub: hub,
 			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
-				MemoryConcurrency: c.MemoryWorkers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
+				MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 	}
 	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger, Hub: hub,
 		Queue: sqlite.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
-			MemoryConcurrency: c.MemoryWorkers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
+			MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 }
 
 // defaultTenant is the tenant of the bootstrap token and of CLI commands that

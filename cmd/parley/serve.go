@@ -99,6 +99,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	library := &content.Library{Store: st, Blobs: blobs, Client: egress.NewClient(fetchOpts), Logger: logger,
 		MaxBytes: cfg.ContentMaxBytes}
 	river.AddWorker(workers, &memory.Worker{Store: st, Extractor: extractor})
+	river.AddWorker(workers, &content.MediaWorker{Store: st, Library: library})
 	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Memories: memory.Recall{Store: st}, Library: library,
 		Logger: logger, JobTimeout: cfg.ReplyTimeout, Cache: reply.NewCache(int64(cfg.ReplyCacheMB)<<20, 0),
 		OnDelta: func(tenantID, conversationID string, uptoSeq int64, text string) {

@@ -178,9 +178,55 @@ func contentReferenced(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }, tenantID, sum string) (bool, error) {
 	var found bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM content_items WHERE tenant_id = $1 AND sha256 = $2)`, tenantID, sum).Scan(&found)
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM content_items WHERE tenant_id = $1 AND sha256 = $2)
+	   OR EXISTS (SELECT 1 FROM message_media WHERE tenant_id = $1 AND sha256 = $2)`, tenantID, sum).Scan(&found)
 	if err != nil {
 		return false, fmt.Errorf("postgres: read content: %w", err)
 	}
 	return found, nil
+}
+
+// SetMessageMedia replaces a message's media and records its blobs.
+func (db *DB) SetMessageMedia(ctx context.Context, tenantID, conversationID string, seq int64, media []parley.Media) error {
+	return db.withTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE messages SET media = $1 WHERE conversation_id = $2 AND seq = $3 AND tenant_id = $4`,
+			media, conversationID, seq, tenantID)
+		if err != nil {
+			return fmt.Errorf("postgres: update media: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return parley.Errorf(parley.ENOTFOUND, "message %d not found", seq)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM message_media WHERE conversation_id = $1 AND seq = $2`, conversationID, seq); err != nil {
+			return fmt.Errorf("postgres: update media: %w", err)
+		}
+		for i, m := range media {
+			if m.SHA256 == "" {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO message_media (tenant_id, conversation_id, seq, idx, sha256) VALUES ($1, $2, $3, $4, $5)`,
+				tenantID, conversationID, seq, i, m.SHA256); err != nil {
+				return fmt.Errorf("postgres: record media: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// MediaOf returns the blobs of a user's or a bot's conversations' media.
+func (db *DB) MediaOf(ctx context.Context, tenantID string, owner parley.MediaOwner) ([]string, error) {
+	if owner.UserID == "" && owner.BotID == "" {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT DISTINCT mm.sha256 FROM message_media mm
+	   JOIN conversations c ON c.id = mm.conversation_id
+	   WHERE c.tenant_id = $1 AND ($2 = '' OR c.user_id = $2) AND ($3 = '' OR c.bot_id = $3)`, tenantID, owner.UserID, owner.BotID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: media of: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: media of: %w", err)
+	}
+	return out, nil
 }

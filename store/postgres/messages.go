@@ -110,6 +110,11 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 				return fmt.Errorf("postgres: enqueue memory job: %w", err)
 			}
 		}
+		if plan.MediaJob != nil {
+			if err := db.enqueue(ctx, tx, *plan.MediaJob, store.MediaJobOpts()); err != nil {
+				return fmt.Errorf("postgres: enqueue media job: %w", err)
+			}
+		}
 		return nil
 	})
 	return res, err

@@ -208,13 +208,63 @@ func (db *DB) ContentReferenced(ctx context.Context, tenantID, sum string) (bool
 func contentReferenced(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }, tenantID, sum string) (bool, error) {
-	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM content_items WHERE tenant_id = ? AND sha256 = ? LIMIT 1`, tenantID, sum).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
+	var used bool
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM content_items WHERE tenant_id = ?1 AND sha256 = ?2)
+	   OR EXISTS (SELECT 1 FROM message_media WHERE tenant_id = ?1 AND sha256 = ?2)`, tenantID, sum).Scan(&used)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: read content: %w", err)
 	}
-	return true, nil
+	return used, nil
+}
+
+// SetMessageMedia replaces a message's media and records its blobs.
+func (db *DB) SetMessageMedia(ctx context.Context, tenantID, conversationID string, seq int64, media []parley.Media) error {
+	encoded, err := json.Marshal(media)
+	if err != nil {
+		return fmt.Errorf("sqlite: encode media: %w", err)
+	}
+	return db.inGroup(ctx, durable, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET media = ? WHERE conversation_id = ? AND seq = ? AND tenant_id = ?`,
+			string(encoded), conversationID, seq, tenantID)
+		if err != nil {
+			return fmt.Errorf("sqlite: update media: %w", err)
+		}
+		if err := mustAffect(res, "message %d not found", seq); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM message_media WHERE conversation_id = ? AND seq = ?`, conversationID, seq); err != nil {
+			return fmt.Errorf("sqlite: update media: %w", err)
+		}
+		for i, m := range media {
+			if m.SHA256 == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO message_media (tenant_id, conversation_id, seq, idx, sha256) VALUES (?, ?, ?, ?, ?)`,
+				tenantID, conversationID, seq, i, m.SHA256); err != nil {
+				return fmt.Errorf("sqlite: record media: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// MediaOf returns the blobs of a user's or a bot's conversations' media.
+func (db *DB) MediaOf(ctx context.Context, tenantID string, owner parley.MediaOwner) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT mm.sha256 FROM message_media mm
+	   JOIN conversations c ON c.id = mm.conversation_id
+	   WHERE c.tenant_id = ? AND (? = '' OR c.user_id = ?) AND (? = '' OR c.bot_id = ?) AND (? != '' OR ? != '')`,
+		tenantID, owner.UserID, owner.UserID, owner.BotID, owner.BotID, owner.UserID, owner.BotID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: media of: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var sum string
+		if err := rows.Scan(&sum); err != nil {
+			return nil, fmt.Errorf("sqlite: media of: %w", err)
+		}
+		out = append(out, sum)
+	}
+	return out, rows.Err()
 }

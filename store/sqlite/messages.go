@@ -87,6 +87,9 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 	if plan.MemoryJob != nil {
 		tx.enqueue(*plan.MemoryJob, store.MemoryJobOpts())
 	}
+	if plan.MediaJob != nil {
+		tx.enqueue(*plan.MediaJob, store.MediaJobOpts())
+	}
 	return parley.AppendResult{Message: msg}, nil
 }
 

@@ -146,4 +146,50 @@ func (s *suite) content(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, got, "a new bot of the same id inherits nothing")
 	})
+	t.Run("MessageMedia", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot-1", "user-1")
+		res, err := b.store.AppendMessage(b.ctx, b.t1.ID, c.ID, parley.NewMessage{Text: "look", Bubbles: []string{"look"},
+			AttachedMedia: []parley.Media{{URL: "https://example.com/a.png"}, {ContentID: "c-1"}}})
+		require.NoError(t, err)
+		seq := res.Message.Seq
+		require.Equal(t, parley.MediaPending, res.Message.AttachedMedia[0].Status, "a URL a user sent is to be fetched")
+		require.Empty(t, res.Message.AttachedMedia[1].Status, "a library item is not")
+		require.Equal(t, 1, s.h.Jobs(t, b.store, "media", c.ID), "its fetch is queued with it")
+		_, err = b.store.AppendMessage(b.ctx, b.t1.ID, c.ID, parley.NewMessage{FromBot: true, Text: "mine", Bubbles: []string{"mine"},
+			AttachedMedia: []parley.Media{{URL: "https://example.com/b.png"}}})
+		require.NoError(t, err)
+		require.Equal(t, 1, s.h.Jobs(t, b.store, "media", c.ID), "a bot's URLs are the integrator's to serve")
+
+		fetched := []parley.Media{{URL: "https://example.com/a.png", Status: parley.MediaStored, SHA256: "aa", Size: 3, MediaType: "image/png"},
+			{ContentID: "c-1"}}
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(b.store.SetMessageMedia(b.ctx, b.t2.ID, c.ID, seq, fetched)), "another tenant's")
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(b.store.SetMessageMedia(b.ctx, b.t1.ID, c.ID, 99, fetched)))
+		require.NoError(t, b.store.SetMessageMedia(b.ctx, b.t1.ID, c.ID, seq, fetched))
+		require.NoError(t, b.store.SetMessageMedia(b.ctx, b.t1.ID, c.ID, seq, fetched), "set again (a job redone)")
+		got, err := b.store.MessagesAt(b.ctx, b.t1.ID, c.ID, []int64{seq})
+		require.NoError(t, err)
+		require.Equal(t, fetched, got[0].AttachedMedia)
+		used, err := b.store.ContentReferenced(b.ctx, b.t1.ID, "aa")
+		require.NoError(t, err)
+		require.True(t, used, "a message's bytes are in use")
+		used, err = b.store.ContentReferenced(b.ctx, b.t2.ID, "aa")
+		require.NoError(t, err)
+		require.False(t, used, "by its tenant only")
+		for _, owner := range []parley.MediaOwner{{UserID: "user-1"}, {BotID: "bot-1"}} {
+			sums, err := b.store.MediaOf(b.ctx, b.t1.ID, owner)
+			require.NoError(t, err)
+			require.Equal(t, []string{"aa"}, sums, "%+v", owner)
+		}
+		for _, owner := range []parley.MediaOwner{{UserID: "user-2"}, {}} {
+			sums, err := b.store.MediaOf(b.ctx, b.t1.ID, owner)
+			require.NoError(t, err)
+			require.Empty(t, sums, "%+v", owner)
+		}
+		require.NoError(t, b.store.DeleteUser(b.ctx, b.t1.ID, "user-1"))
+		used, err = b.store.ContentReferenced(b.ctx, b.t1.ID, "aa")
+		require.NoError(t, err)
+		require.False(t, used, "erased with the user's messages")
+	})
 }

@@ -1,0 +1,68 @@
+package content
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/parley-chat/parley"
+)
+
+// MediaStore is what the media worker needs from a store.
+type MediaStore interface {
+	parley.Conversations
+	parley.Library
+}
+
+// MediaWorker is the River worker of parley.MediaJob: it fetches the URLs
+// a user message's media names (through the library's guard and limits),
+// keeps their bytes, and records on the message what became of each: the
+// message itself was stored when it came, whatever the fetch finds.
+type MediaWorker struct {
+	river.WorkerDefaults[parley.MediaJob]
+	Store   MediaStore
+	Library *Library
+}
+
+// Timeout bounds one attempt: every URL of a message, one after another.
+func (w *MediaWorker) Timeout(*river.Job[parley.MediaJob]) time.Duration { return 10 * time.Minute }
+
+// Work fetches one message's media.
+func (w *MediaWorker) Work(ctx context.Context, job *river.Job[parley.MediaJob]) error {
+	a := job.Args
+	msgs, err := w.Store.MessagesAt(ctx, a.TenantID, a.ConversationID, []int64{a.Seq})
+	if err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return nil // erased since
+	}
+	media := slices.Clone(msgs[0].AttachedMedia)
+	changed := false
+	for i, m := range media {
+		if m.Status != parley.MediaPending {
+			continue
+		}
+		field := fmt.Sprintf("message.attached_media[%d].url", i)
+		got, err := w.Library.Keep(ctx, a.TenantID, m.URL, field)
+		var pe *parley.Error
+		switch {
+		case errors.As(err, &pe):
+			m.Status, m.Error = parley.MediaFailed, pe.Message
+		case err != nil:
+			return err // the store or the blob store: tried again
+		default:
+			m.Status, m.SHA256, m.MediaType, m.Size, m.Width, m.Height = parley.MediaStored, got.SHA256, got.MediaType, got.Size, got.Width, got.Height
+			m.FileURL = fmt.Sprintf("/api/conversations/%s/messages/%d/media/%d", a.ConversationID, a.Seq, i)
+		}
+		media[i], changed = m, true
+	}
+	if !changed {
+		return nil
+	}
+	return w.Store.SetMessageMedia(ctx, a.TenantID, a.ConversationID, a.Seq, media)
+}
