@@ -24,6 +24,9 @@ type Message struct {
 	// tool message answers.
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
+	// Images go with a user message, as data: or https: URLs (models
+	// that see).
+	Images []string `json:"-"`
 }
 
 // Tool is a function the model may call (OpenAI's function tools).

@@ -153,7 +153,15 @@ func (p *OpenAI) params(req Request) openai.ChatCompletionNewParams {
 		case RoleTool:
 			params.Messages = append(params.Messages, openai.ToolMessage(m.Content, m.ToolCallID))
 		default:
-			params.Messages = append(params.Messages, openai.UserMessage(m.Content))
+			if len(m.Images) == 0 {
+				params.Messages = append(params.Messages, openai.UserMessage(m.Content))
+				continue
+			}
+			parts := []openai.ChatCompletionContentPartUnionParam{openai.TextContentPart(m.Content)}
+			for _, img := range m.Images {
+				parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: img}))
+			}
+			params.Messages = append(params.Messages, openai.UserMessage(parts))
 		}
 	}
 	if req.Temperature != nil {

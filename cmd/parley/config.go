@@ -47,6 +47,7 @@ type config struct {
 	DeliveryWorkers      int
 	MemoryWorkers        int
 	MediaWorkers         int
+	VisionModel          string
 	WebhookSecret        string
 	WebhookSchedule      []time.Duration
 	BotEndpoints         string
@@ -111,6 +112,8 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 		"webhook deliveries made at once, in a queue of their own (PARLEY_DELIVERY_WORKERS)")
 	fs.IntVar(&c.MemoryWorkers, "memory-workers", envInt("PARLEY_MEMORY_WORKERS", 4),
 		"memory extraction jobs run at once, in a queue of their own (PARLEY_MEMORY_WORKERS)")
+	fs.StringVar(&c.VisionModel, "vision-model", os.Getenv("PARLEY_VISION_MODEL"),
+		"a model of the operator's endpoint that sees images: library items are captioned by it (PARLEY_VISION_MODEL; needs PARLEY_LLM_BASE_URL)")
 	fs.IntVar(&c.MediaWorkers, "media-workers", envInt("PARLEY_MEDIA_WORKERS", 16),
 		"fetches of media users send run at once, in a queue of their own (PARLEY_MEDIA_WORKERS)")
 	fs.StringVar(&c.BlobDir, "blob-dir", os.Getenv("PARLEY_BLOB_DIR"),

@@ -98,6 +98,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fetchOpts.Redirects = 5
 	library := &content.Library{Store: st, Blobs: blobs, Client: egress.NewClient(fetchOpts), Logger: logger,
 		MaxBytes: cfg.ContentMaxBytes}
+	if cfg.VisionModel != "" && providers.Default != nil {
+		library.Caption = content.ModelCaptioner{Provider: providers.Default, Model: cfg.VisionModel}
+	}
 	river.AddWorker(workers, &memory.Worker{Store: st, Extractor: extractor})
 	river.AddWorker(workers, &content.MediaWorker{Store: st, Library: library})
 	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Memories: memory.Recall{Store: st}, Library: library,

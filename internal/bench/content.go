@@ -272,6 +272,7 @@ func imageOf(i int) image.Image {
 			img.Set(x, y, color.RGBA{c1.R + uint8(x), c1.G + uint8(y), c1.B, 255})
 		}
 	}
+	img.Set(0, 0, color.RGBA{uint8(i), uint8(i >> 8), uint8(i >> 16), 255}) // no two patterns alike
 	return img
 }
 

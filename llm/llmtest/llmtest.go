@@ -50,18 +50,63 @@ type Request struct {
 	Header http.Header `json:"-"`
 }
 
-// Message is one chat message on the wire.
+// Message is one chat message on the wire. Content given as parts (text
+// and images) is read into Content (the texts) and Images (the URLs).
 type Message struct {
-	Role       string `json:"role"`
-	Content    string `json:"content"`
-	ToolCallID string `json:"tool_call_id"`
-	ToolCalls  []struct {
-		ID       string `json:"id"`
-		Function struct {
-			Name      string `json:"name"`
-			Arguments string `json:"arguments"`
-		} `json:"function"`
-	} `json:"tool_calls"`
+	Role       string     `json:"role"`
+	Content    string     `json:"-"`
+	Images     []string   `json:"-"`
+	ToolCallID string     `json:"tool_call_id"`
+	ToolCalls  []WireCall `json:"tool_calls"`
+}
+
+// WireCall is a tool call as a request carries it.
+type WireCall struct {
+	ID       string `json:"id"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// UnmarshalJSON reads content as a string or as parts.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	type plain Message
+	var aux struct {
+		plain
+		Content json.RawMessage `json:"content"`
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	*m = Message(aux.plain)
+	if len(aux.Content) == 0 || string(aux.Content) == "null" {
+		return nil
+	}
+	if aux.Content[0] == '"' {
+		return json.Unmarshal(aux.Content, &m.Content)
+	}
+	var parts []struct {
+		Type     string `json:"type"`
+		Text     string `json:"text"`
+		ImageURL struct {
+			URL string `json:"url"`
+		} `json:"image_url"`
+	}
+	if err := json.Unmarshal(aux.Content, &parts); err != nil {
+		return err
+	}
+	var texts []string
+	for _, p := range parts {
+		switch p.Type {
+		case "text":
+			texts = append(texts, p.Text)
+		case "image_url":
+			m.Images = append(m.Images, p.ImageURL.URL)
+		}
+	}
+	m.Content = strings.Join(texts, "\n")
+	return nil
 }
 
 // Server is the test server.
