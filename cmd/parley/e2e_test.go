@@ -614,3 +614,34 @@ func TestV1(t *testing.T) {
 		require.Len(t, msgs(), count, "bad calls store nothing")
 	})
 }
+
+// TestFirstRun: a server started on an empty data directory with no
+// bootstrap token makes an admin token, prints it once, and never again.
+func TestFirstRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := start(t, "PARLEY_DATA_DIR="+dir, "PARLEY_BOOTSTRAP_TOKEN=")
+	var token string
+	require.Eventually(t, func() bool {
+		for _, line := range strings.Split(s.logs.String(), "\n") {
+			if strings.HasPrefix(line, "    prly_") {
+				token = strings.TrimSpace(line)
+			}
+		}
+		return token != ""
+	}, 10*time.Second, 20*time.Millisecond, "the token is printed:\n%s", s.logs)
+	require.Contains(t, s.logs.String(), "parley token create --admin", "with how to make more")
+	s.token = token
+	status, _, err := s.call("GET", "/api/bots", nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, status, "the printed token is an admin's")
+	s.kill()
+
+	again := start(t, "PARLEY_DATA_DIR="+dir, "PARLEY_BOOTSTRAP_TOKEN=")
+	again.token = token
+	status, _, err = again.call("GET", "/api/bots", nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, status)
+	require.NotContains(t, again.logs.String(), "First start", "never printed again")
+	require.NotContains(t, again.logs.String(), token)
+}

@@ -60,6 +60,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("bootstrap token: %w", err)
 		}
 	}
+	firstToken, err := firstRunToken(ctx, st, tenant.ID, cfg.BootstrapToken)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -136,6 +140,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		model = cfg.LLMBaseURL
 	}
 	logger.Info("parley listening", "addr", ln.Addr().String(), "store", store, "model", model, "version", version)
+	if firstToken != "" {
+		// Once, on stderr beside the logs: nowhere else holds the secret.
+		fmt.Fprintf(stderr, "\nFirst start: an admin token was made for you (it is not shown again):\n\n    %s\n\n"+
+			"API: http://%s/api (docs at /docs). Make more with: parley token create --admin\n\n", firstToken, ln.Addr())
+	}
 
 	select {
 	case err := <-errc:
@@ -154,4 +163,25 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 func withTimeout(o egress.Options, d time.Duration) egress.Options {
 	o.Timeout = d
 	return o
+}
+
+// firstRunToken makes an admin token of the default tenant when it has
+// none and none was given (PARLEY_BOOTSTRAP_TOKEN): a new server is usable
+// at once, and says how. It returns the secret, "" when nothing was made.
+func firstRunToken(ctx context.Context, st parley.Accounts, tenantID, bootstrap string) (string, error) {
+	if bootstrap != "" {
+		return "", nil
+	}
+	tokens, err := st.ListTokens(ctx, tenantID)
+	if err != nil {
+		return "", fmt.Errorf("first-run token: %w", err)
+	}
+	if len(tokens) > 0 {
+		return "", nil
+	}
+	secret, hash := parley.NewToken()
+	if _, err := st.CreateToken(ctx, tenantID, "first-run", true, hash); err != nil {
+		return "", fmt.Errorf("first-run token: %w", err)
+	}
+	return secret, nil
 }
