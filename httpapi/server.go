@@ -102,6 +102,7 @@ func New(cfg Config) *Server {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "an API token (prly_...)"},
 	}
 	hc.Security = []map[string][]string{{"bearer": {}}}
+	hc.DocsPath = "" // huma's page loads its code from a CDN: docs.go renders one that works offline
 	s.api = humago.New(mux, hc)
 	s.register()
 
@@ -110,6 +111,7 @@ func New(cfg Config) *Server {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /docs", &docs{api: s.api.OpenAPI})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/conversations/{id}/events", s.events)
 	mux.HandleFunc("GET /api/content/{id}/file", s.serveContent(false))
