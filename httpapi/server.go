@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/console"
 	"github.com/parley-chat/parley/content"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/seal"
@@ -112,6 +113,9 @@ func New(cfg Config) *Server {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /docs", &docs{api: s.api.OpenAPI})
+	// The web console: its page at "/", its files under /console/.
+	mux.Handle("GET /{$}", console.Handler())
+	mux.Handle("GET /console/", console.Handler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/conversations/{id}/events", s.events)
 	mux.HandleFunc("GET /api/content/{id}/file", s.serveContent(false))
