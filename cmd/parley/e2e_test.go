@@ -6,6 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -233,13 +236,33 @@ func TestSeedClient(t *testing.T) {
 		}
 		t.Skip("node not installed")
 	}
+	// A media host on 127.0.0.2, the one private address the servers may
+	// reach (PARLEY_EGRESS_PERMIT).
+	ml, err := net.Listen("tcp", "127.0.0.2:0")
+	require.NoError(t, err)
+	mediaHost := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/margherita-pizza.png":
+			img := image.NewRGBA(image.Rect(0, 0, 4, 4))
+			img.Set(1, 1, color.RGBA{200, 30, 30, 255})
+			_ = png.Encode(w, img)
+		case "/not-an-image.png":
+			w.Header().Set("Content-Type", "image/png")
+			_, _ = io.WriteString(w, "<!DOCTYPE html><html>no</html>")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	mediaHost.Listener = ml
+	mediaHost.Start()
+	t.Cleanup(mediaHost.Close)
 	stores(t, func(t *testing.T, env []string) {
-		s := start(t, env...)
+		s := start(t, append(env, "PARLEY_EGRESS_PERMIT=127.0.0.2/32")...)
 		status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-456", "name": "Seed bot"})
 		require.NoError(t, err)
 		require.Equal(t, 201, status)
 		cmd := exec.Command(node, "testdata/seed_client.mjs")
-		cmd.Env = append(os.Environ(), "PARLEY_URL="+s.url, "PARLEY_TOKEN="+s.token)
+		cmd.Env = append(os.Environ(), "PARLEY_URL="+s.url, "PARLEY_TOKEN="+s.token, "MEDIA_URL="+mediaHost.URL)
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "node:\n%s\nserver:\n%s", out, s.logs)
 		sc := bufio.NewScanner(bytes.NewReader(out))

@@ -126,9 +126,26 @@ class ChatServiceV3 {
     return await response.json();
   }
 
+  async uploadContent(botId, imageUrl) {
+    return await fetch('/api/content', {
+      method: 'POST',
+      headers: { 'Authorization': `Bearer ${this.token}` },
+      body: JSON.stringify({ bot_id: botId, image_url: imageUrl })
+    });
+  }
+
   async searchConversations(filters) {
     const params = new URLSearchParams(filters);
     return await fetch(`/api/conversations?${params}`, {
+      headers: { 'Authorization': `Bearer ${this.token}` }
+    });
+  }
+
+  async searchContent(botId, query, mediaType = null) {
+    const params = new URLSearchParams({ bot_id: botId, search: query });
+    if (mediaType) params.append('media_type', mediaType);
+    
+    return await fetch(`/api/content?${params}`, {
       headers: { 'Authorization': `Bearer ${this.token}` }
     });
   }
@@ -194,6 +211,27 @@ assert.deepEqual(memories.memories.map(m => m.text).sort(), ["Lives in Madrid", 
 assert.ok(memories.memories_seq >= 1, 'the memories say how current they are');
 const none = await service.getMemories(conversation.id);
 assert.deepEqual(none.memories, [], 'another user has their own');
+
+// Seed 002's uploadContent and searchContent: the media host (MEDIA_URL) is
+// a test server on an address the server was told it may reach.
+const media = process.env.MEDIA_URL;
+const up = await service.uploadContent("bot-456", `${media}/margherita-pizza.png`);
+assert.equal(up.status, 201, await up.clone().text());
+const item = await up.json();
+assert.equal(item.media_type, "image/png");
+assert.equal(item.file_name, "margherita-pizza.png");
+const again = await service.uploadContent("bot-456", `${media}/margherita-pizza.png`);
+assert.equal(again.status, 200, 'the same bytes again are the same item');
+assert.equal((await again.json()).id, item.id);
+const refused = await service.uploadContent("bot-456", `${media}/not-an-image.png`);
+assert.equal(refused.status, 422);
+assert.equal((await refused.json()).errors[0].location, "body.image_url");
+const inner = await service.uploadContent("bot-456", "http://127.0.0.1:1/secret.png");
+assert.equal(inner.status, 422, 'loopback is refused');
+const results = await (await service.searchContent("bot-456", "pizza margherita", "image")).json();
+assert.deepEqual(results.items.map(i => i.id), [item.id]);
+const videos = await (await service.searchContent("bot-456", "pizza", "video")).json();
+assert.deepEqual(videos.items, []);
 
 // Seed 000's V1 usage, verbatim ("https://..." parses as a URL; deliveries
 // to it fail and are logged, the reply is answered all the same).
