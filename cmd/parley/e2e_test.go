@@ -274,6 +274,26 @@ func TestSeedClient(t *testing.T) {
 	})
 }
 
+// TestJSClient runs the JavaScript client's tests (clients/js, node's test
+// runner) against the real server.
+func TestJSClient(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is required on CI")
+		}
+		t.Skip("node not installed")
+	}
+	s := start(t, "PARLEY_DATA_DIR="+t.TempDir(), "PARLEY_DATABASE_URL=")
+	cmd := exec.Command(node, "--test", "test/")
+	cmd.Dir = "../../clients/js"
+	cmd.Env = append(os.Environ(), "PARLEY_URL="+s.url, "PARLEY_TOKEN="+s.token)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "node --test:\n%s\nserver:\n%s", out, s.logs)
+	require.Contains(t, string(out), "# fail 0", string(out))
+}
+
 // TestReplyCrash posts user messages to many conversations, kills the
 // server with SIGKILL while their replies are queued or being made, restarts
 // it, and checks that every stored user message is answered exactly once:
