@@ -45,6 +45,7 @@ Usage:
   parley bot list               list a tenant's bots (--tenant)
   parley import FILE.jsonl      import V1 histories or exports, idempotently (--tenant)
   parley export                 write conversations as JSON lines (--format v1|v3, --bot, --tenant)
+  parley chat --bot ID          chat with a bot through a server (--url, --token, --user; PARLEY_URL, PARLEY_TOKEN)
   parley bench                  measure appends, history pages and search (see README)
   parley version                print the version
 
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return exportCmd(ctx, rest, stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, rest, stdout, stderr)
+	case "chat":
+		return chatCmd(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return nil
