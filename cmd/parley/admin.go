@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/compat"
@@ -114,30 +113,29 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return flag.ErrHelp
 	}
 	in := io.Reader(os.Stdin)
+	size := int64(-1)
 	if name := fs.Arg(0); name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
 		in = f
 	}
+	read := &countingReader{r: in}
 	st, tenant, err := cfg.openTenant(ctx, *tenantName)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	last, shown := time.Now(), false
-	progress := func(s compat.Summary) {
-		if time.Since(last) > 200*time.Millisecond {
-			fmt.Fprintf(stderr, "\rimport: %d records read, %d imported, %d up to date, %d bad", s.Records, s.Imported, s.UpToDate, s.Bad)
-			last, shown = time.Now(), true
-		}
-	}
-	sum, err := compat.Import(ctx, st, tenant.ID, in, stderr, progress)
-	if shown {
-		fmt.Fprintln(stderr)
-	}
+	bar := newProgress(stderr, "import", size, true)
+	sum, err := compat.Import(ctx, st, tenant.ID, read, stderr, func(s compat.Summary) {
+		bar.Set(read.n, fmt.Sprintf("%d records read, %d imported, %d up to date, %d bad", s.Records, s.Imported, s.UpToDate, s.Bad))
+	})
+	bar.Finish()
 	fmt.Fprintf(stdout, "imported %d of %d records (%d messages appended), %d already up to date, %d bad\n",
 		sum.Imported, sum.Records, sum.Messages, sum.UpToDate, sum.Bad)
 	if err != nil {
@@ -168,7 +166,10 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer st.Close()
-	n, err := compat.Export(ctx, st, tenant.ID, *bot, *format, stdout)
+	bar := newProgress(stderr, "export", -1, false)
+	out := &lineCounter{w: stdout, on: func(n int64) { bar.Set(n, fmt.Sprintf("%d conversations written", n)) }}
+	n, err := compat.Export(ctx, st, tenant.ID, *bot, *format, out)
+	bar.Finish()
 	fmt.Fprintf(stderr, "exported %d conversations\n", n)
 	return err
 }
