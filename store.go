@@ -172,6 +172,15 @@ type MediaOwner struct {
 	UserID, BotID string
 }
 
+// Audit is the record of operations on people's data (AuditEntry); it
+// outlives the data it is about.
+type Audit interface {
+	// RecordAudit adds an entry (its ID and CreatedAt are the store's).
+	RecordAudit(ctx context.Context, tenantID string, e AuditEntry) (*AuditEntry, error)
+	// ListAudit lists a tenant's entries, newest first, below beforeID.
+	ListAudit(ctx context.Context, tenantID, beforeID string, limit int) ([]AuditEntry, error)
+}
+
 // Events are what happened to conversations, for live streams.
 type Events interface {
 	// ListEvents returns events after an id, oldest first.
@@ -224,6 +233,7 @@ type Store interface {
 	Replies
 	Memories
 	Library
+	Audit
 	Events
 	Deliveries
 	Lifecycle

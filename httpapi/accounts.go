@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
+	"mime"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -261,18 +263,89 @@ func (s *Server) registerUsers() {
 			}
 			return &userOutput{Status: http.StatusOK, Body: u}, nil
 		})
-	o := op("deleteUser", http.MethodDelete, "/api/users/{id}", "Erase a user with their conversations", "users")
+	o := op("deleteUser", http.MethodDelete, "/api/users/{id}",
+		"Erase a user with their conversations, memories and media (recorded in the audit log)", "users")
 	o.DefaultStatus = http.StatusNoContent
 	huma.Register(s.api, o, func(ctx context.Context, in *UserPath) (*struct{}, error) {
+		p := principal(ctx)
+		if _, err := s.store.GetUser(ctx, p.TenantID, in.ID); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		counts, err := parley.UserCounts(ctx, s.store, p.TenantID, in.ID)
+		if err != nil {
+			return nil, s.problem(ctx, err)
+		}
 		del := s.store.DeleteUser
 		if s.library != nil {
 			del = s.library.DeleteUser // and the bytes only their media had
 		}
-		if err := del(ctx, principal(ctx).TenantID, in.ID); err != nil {
+		if err := del(ctx, p.TenantID, in.ID); err != nil {
+			return nil, s.problem(ctx, err)
+		}
+		if _, err := s.store.RecordAudit(ctx, p.TenantID, parley.AuditEntry{Action: parley.AuditUserErase, Subject: in.ID,
+			TokenID: p.TokenID, Counts: counts}); err != nil {
 			return nil, s.problem(ctx, err)
 		}
 		return nil, nil
 	})
+	huma.Register(s.api, op("exportUser", http.MethodGet, "/api/users/{id}/export",
+		"Everything of a user as one JSON file: conversations with messages (and their media), memories (admin; recorded in the audit log)", "users"),
+		func(ctx context.Context, in *UserPath) (*userExportOutput, error) {
+			if err := requireAdmin(ctx); err != nil {
+				return nil, err
+			}
+			p := principal(ctx)
+			e, err := parley.ExportUser(ctx, s.store, p.TenantID, in.ID)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			if _, err := s.store.RecordAudit(ctx, p.TenantID, parley.AuditEntry{Action: parley.AuditUserExport, Subject: in.ID,
+				TokenID: p.TokenID, Counts: e.Counts()}); err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			return &userExportOutput{Disposition: mime.FormatMediaType("attachment", map[string]string{"filename": "parley-user-" + in.ID + ".json"}),
+				Body: e}, nil
+		})
+	huma.Register(s.api, op("listAudit", http.MethodGet, "/api/audit",
+		"Who exported or erased whose data, and how much, newest first (admin)", "users"),
+		func(ctx context.Context, in *auditInput) (*auditOutput, error) {
+			if err := requireAdmin(ctx); err != nil {
+				return nil, err
+			}
+			var cur listCursor
+			if err := decodeCursor(in.Cursor, "cursor", &cur); err != nil {
+				return nil, err
+			}
+			limit := cmp.Or(in.Limit, 50)
+			es, err := s.store.ListAudit(ctx, principal(ctx).TenantID, cur.ID, limit+1)
+			if err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			out := &auditOutput{}
+			if len(es) > limit {
+				es = es[:limit]
+				out.Body.NextCursor = encodeCursor(listCursor{ID: es[len(es)-1].ID})
+			}
+			out.Body.Entries = append([]parley.AuditEntry{}, es...)
+			return out, nil
+		})
+}
+
+type userExportOutput struct {
+	Disposition string `header:"Content-Disposition"`
+	Body        *parley.UserExport
+}
+
+type auditInput struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"200" default:"50"`
+	Cursor string `query:"cursor" maxLength:"256"`
+}
+
+type auditOutput struct {
+	Body struct {
+		Entries    []parley.AuditEntry `json:"entries"`
+		NextCursor string              `json:"next_cursor"`
+	}
 }
 
 // ---- tokens and tenants

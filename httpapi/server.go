@@ -29,6 +29,7 @@ type Store interface {
 	parley.Replies
 	parley.Memories
 	parley.Library
+	parley.Audit
 	parley.Events
 	parley.Deliveries
 	parley.Health

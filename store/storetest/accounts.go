@@ -132,3 +132,31 @@ func (s *suite) accounts(t *testing.T) {
 		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
 	})
 }
+
+func (s *suite) audit(t *testing.T) {
+	t.Run("RecordAudit", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		first, err := b.store.RecordAudit(b.ctx, b.t1.ID, parley.AuditEntry{Action: parley.AuditUserExport, Subject: "ana",
+			TokenID: "tok-1", Counts: map[string]int64{"messages": 3}})
+		require.NoError(t, err)
+		require.NotEmpty(t, first.ID)
+		require.False(t, first.CreatedAt.IsZero())
+		second, err := b.store.RecordAudit(b.ctx, b.t1.ID, parley.AuditEntry{Action: parley.AuditUserErase, Subject: "ana", TokenID: "tok-1"})
+		require.NoError(t, err)
+		_, err = b.store.RecordAudit(b.ctx, b.t2.ID, parley.AuditEntry{Action: parley.AuditUserErase, Subject: "bob", TokenID: "tok-9"})
+		require.NoError(t, err)
+
+		got, err := b.store.ListAudit(b.ctx, b.t1.ID, "", 10)
+		require.NoError(t, err)
+		require.Len(t, got, 2, "the tenant's own")
+		require.Equal(t, second.ID, got[0].ID, "newest first")
+		require.Equal(t, map[string]int64{"messages": 3}, got[1].Counts)
+		require.Equal(t, "tok-1", got[1].TokenID)
+		require.Equal(t, map[string]int64{}, got[0].Counts)
+		page, err := b.store.ListAudit(b.ctx, b.t1.ID, second.ID, 10)
+		require.NoError(t, err)
+		require.Len(t, page, 1)
+		require.Equal(t, first.ID, page[0].ID)
+	})
+}

@@ -38,6 +38,7 @@ func Run(t *testing.T, h Harness) {
 		{"Replies", s.replies},
 		{"Memories", s.memories},
 		{"Content", s.content},
+		{"Audit", s.audit},
 		{"Events", s.events},
 		{"Deliveries", s.deliveries},
 	} {
