@@ -181,6 +181,19 @@ type Audit interface {
 	ListAudit(ctx context.Context, tenantID, beforeID string, limit int) ([]AuditEntry, error)
 }
 
+// Retentions are bots' retention rules (Retention).
+type Retentions interface {
+	// SetRetention sets a bot's retention; days 0 removes it: ENOTFOUND
+	// for an unknown bot.
+	SetRetention(ctx context.Context, tenantID, botID string, days int) error
+	// ListRetention lists a tenant's retention rules by bot.
+	ListRetention(ctx context.Context, tenantID string) ([]Retention, error)
+	// DeleteExpired deletes, across tenants, at most limit conversations
+	// whose bot's retention has passed since their last message (or their
+	// creation), with their messages, and says what went, by bot.
+	DeleteExpired(ctx context.Context, now time.Time, limit int) ([]Expired, error)
+}
+
 // Events are what happened to conversations, for live streams.
 type Events interface {
 	// ListEvents returns events after an id, oldest first.
@@ -234,6 +247,7 @@ type Store interface {
 	Memories
 	Library
 	Audit
+	Retentions
 	Events
 	Deliveries
 	Lifecycle

@@ -15,9 +15,9 @@ const (
 // AuditEntry records who did what to whose data, and how much of it.
 type AuditEntry struct {
 	ID        string           `json:"id"`
-	Action    string           `json:"action" enum:"user.export,user.erase"`
-	Subject   string           `json:"subject" doc:"the user"`
-	TokenID   string           `json:"token_id" doc:"the token that did it"`
+	Action    string           `json:"action" enum:"user.export,user.erase,bot.retention"`
+	Subject   string           `json:"subject" doc:"the user, or the bot whose retention deleted conversations"`
+	TokenID   string           `json:"token_id" doc:"the token that did it (empty: the retention job)"`
 	Counts    map[string]int64 `json:"counts" doc:"conversations, messages, memories, media"`
 	CreatedAt time.Time        `json:"created_at"`
 }
@@ -140,3 +140,33 @@ func UserCounts(ctx context.Context, st UserData, tenantID, userID string) (map[
 	}
 	return c, nil
 }
+
+// AuditRetention records conversations a bot's retention deleted.
+const AuditRetention = "bot.retention"
+
+// MaxRetentionDays bounds a bot's retention (ten years).
+const MaxRetentionDays = 3650
+
+// Retention is how long a bot keeps idle conversations: one whose last
+// message is older than Days days is deleted with its messages and media
+// by the retention job (RetentionJob), hourly.
+type Retention struct {
+	BotID string `json:"bot_id"`
+	Days  int    `json:"days" minimum:"1" maximum:"3650" doc:"conversations idle longer than this are deleted"`
+}
+
+// Expired is what the retention job deleted of one bot.
+type Expired struct {
+	TenantID      string
+	BotID         string
+	Conversations int64
+	Messages      int64
+	MediaSHA256   []string // the bytes the deleted messages' media kept
+}
+
+// RetentionJob deletes the conversations that bots' retention says are
+// too old (a periodic job).
+type RetentionJob struct{}
+
+// Kind is the River job kind.
+func (RetentionJob) Kind() string { return "retention" }

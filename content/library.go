@@ -306,7 +306,7 @@ func (l *Library) Delete(ctx context.Context, tenantID, id string) error {
 	if err != nil || shared {
 		return err
 	}
-	return l.free(ctx, tenantID, []string{it.SHA256})
+	return l.Free(ctx, tenantID, []string{it.SHA256})
 }
 
 // Open returns an item's bytes, or its thumbnail's.
@@ -348,7 +348,7 @@ func (l *Library) DeleteBot(ctx context.Context, tenantID, botID string) error {
 	if err := l.Store.DeleteBot(ctx, tenantID, botID); err != nil {
 		return err
 	}
-	return l.free(ctx, tenantID, sums)
+	return l.Free(ctx, tenantID, sums)
 }
 
 // DeleteUser erases a user (Store.DeleteUser) and then the bytes of the
@@ -361,11 +361,11 @@ func (l *Library) DeleteUser(ctx context.Context, tenantID, userID string) error
 	if err := l.Store.DeleteUser(ctx, tenantID, userID); err != nil {
 		return err
 	}
-	return l.free(ctx, tenantID, sums)
+	return l.Free(ctx, tenantID, sums)
 }
 
-// free deletes the blobs of sums that nothing of the tenant names any more.
-func (l *Library) free(ctx context.Context, tenantID string, sums []string) error {
+// Free deletes the blobs of sums that nothing of the tenant names any more.
+func (l *Library) Free(ctx context.Context, tenantID string, sums []string) error {
 	slices.Sort(sums)
 	for _, sum := range slices.Compact(sums) {
 		used, err := l.Store.ContentReferenced(ctx, tenantID, sum)

@@ -306,6 +306,22 @@ func (s *Server) registerUsers() {
 			return &userExportOutput{Disposition: mime.FormatMediaType("attachment", map[string]string{"filename": "parley-user-" + in.ID + ".json"}),
 				Body: e}, nil
 		})
+	huma.Register(s.api, op("setRetention", http.MethodPut, "/api/bots/{id}/retention",
+		"How long the bot keeps idle conversations (admin): deleted with their messages and media, hourly, and audited", "bots"),
+		func(ctx context.Context, in *retentionInput) (*retentionOutput, error) {
+			if err := requireAdmin(ctx); err != nil {
+				return nil, err
+			}
+			tenantID := principal(ctx).TenantID
+			if err := s.store.SetRetention(ctx, tenantID, in.ID, in.Body.Days); err != nil {
+				return nil, s.problem(ctx, err)
+			}
+			return s.retention(ctx, tenantID)
+		})
+	huma.Register(s.api, op("listRetention", http.MethodGet, "/api/retention", "The bots' retention rules", "bots"),
+		func(ctx context.Context, _ *struct{}) (*retentionOutput, error) {
+			return s.retention(ctx, principal(ctx).TenantID)
+		})
 	huma.Register(s.api, op("listAudit", http.MethodGet, "/api/audit",
 		"Who exported or erased whose data, and how much, newest first (admin)", "users"),
 		func(ctx context.Context, in *auditInput) (*auditOutput, error) {
@@ -329,6 +345,19 @@ func (s *Server) registerUsers() {
 			out.Body.Entries = append([]parley.AuditEntry{}, es...)
 			return out, nil
 		})
+}
+
+type retentionInput struct {
+	BotPath
+	Body struct {
+		Days int `json:"days" minimum:"0" maximum:"3650" doc:"conversations idle longer than this many days are deleted, hourly; 0 keeps them"`
+	}
+}
+
+type retentionOutput struct {
+	Body struct {
+		Retention []parley.Retention `json:"retention"`
+	}
 }
 
 type userExportOutput struct {
@@ -452,4 +481,14 @@ func (s *Server) registerTokens() {
 		out.Body.Tenant, out.Body.Token, out.Body.Secret = t, tok, secret
 		return out, nil
 	})
+}
+
+func (s *Server) retention(ctx context.Context, tenantID string) (*retentionOutput, error) {
+	rules, err := s.store.ListRetention(ctx, tenantID)
+	if err != nil {
+		return nil, s.problem(ctx, err)
+	}
+	out := &retentionOutput{}
+	out.Body.Retention = append([]parley.Retention{}, rules...)
+	return out, nil
 }

@@ -30,6 +30,7 @@ type Store interface {
 	parley.Memories
 	parley.Library
 	parley.Audit
+	parley.Retentions
 	parley.Events
 	parley.Deliveries
 	parley.Health

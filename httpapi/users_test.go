@@ -62,3 +62,22 @@ func TestUserDataExportAndErase(t *testing.T) {
 		require.Empty(t, b.do(t, b.other, "GET", "/api/audit", nil).body["entries"], "another tenant's log is its own")
 	})
 }
+
+func TestRetentionRules(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, b *testBundle) {
+		b.conversation(t, b.admin, "bot-1", "ana")
+		require.Equal(t, 403, b.do(t, b.user, "PUT", "/api/bots/bot-1/retention", map[string]any{"days": 30}).status, "admins only")
+		require.Equal(t, 404, b.do(t, b.other, "PUT", "/api/bots/bot-1/retention", map[string]any{"days": 30}).status)
+		res := b.do(t, b.admin, "PUT", "/api/bots/bot-1/retention", map[string]any{"days": 4000})
+		require.Equal(t, 422, res.status)
+		require.Equal(t, "body.days", problemField(res))
+		res = b.do(t, b.admin, "PUT", "/api/bots/bot-1/retention", map[string]any{"days": 30})
+		require.Equal(t, 200, res.status, res.raw)
+		require.Equal(t, []any{map[string]any{"bot_id": "bot-1", "days": float64(30)}}, res.body["retention"])
+		require.Equal(t, res.body, b.do(t, b.user, "GET", "/api/retention", nil).body)
+		require.Empty(t, b.do(t, b.other, "GET", "/api/retention", nil).body["retention"])
+		require.Equal(t, 200, b.do(t, b.admin, "PUT", "/api/bots/bot-1/retention", map[string]any{"days": 0}).status)
+		require.Empty(t, b.do(t, b.admin, "GET", "/api/retention", nil).body["retention"])
+	})
+}

@@ -37,6 +37,9 @@ type QueueOptions struct {
 	// own queue (parley.MediaQueue). Zero: this process works none, as
 	// with MemoryConcurrency.
 	MediaConcurrency int
+	// RetentionEvery is how often the retention job runs (parley.RetentionJob,
+	// once across replicas: River's leader schedules it); zero: never here.
+	RetentionEvery time.Duration
 	// JobTimeout bounds one attempt of a job. Default 2 minutes.
 	JobTimeout time.Duration
 	// RescueAfter is when a job still marked running (its process died) is
@@ -76,6 +79,11 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll, cooldown time.Durat
 	}
 	if o.MediaConcurrency > 0 {
 		cfg.Queues[parley.MediaQueue] = river.QueueConfig{MaxWorkers: o.MediaConcurrency}
+	}
+	if o.RetentionEvery > 0 {
+		cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(o.RetentionEvery),
+			func() (river.JobArgs, *river.InsertOpts) { return parley.RetentionJob{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}))
 	}
 	// Jobs are queued by the store for every worker Parley has, whichever
 	// this process runs: their queues say which are worked here.

@@ -269,11 +269,11 @@ func (c *config) openStore(ctx context.Context, logger *slog.Logger, workers *ri
 		}
 		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger, Hub: hub,
 			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
-				MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
+				MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, RetentionEvery: time.Hour, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 	}
 	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger, Hub: hub,
 		Queue: sqlite.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
-			MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
+			MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, RetentionEvery: time.Hour, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 }
 
 // defaultTenant is the tenant of the bootstrap token and of CLI commands that

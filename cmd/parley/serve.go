@@ -23,6 +23,7 @@ import (
 	"github.com/parley-chat/parley/llm"
 	"github.com/parley-chat/parley/memory"
 	"github.com/parley-chat/parley/reply"
+	"github.com/parley-chat/parley/retention"
 	"github.com/parley-chat/parley/webhook"
 )
 
@@ -107,6 +108,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	river.AddWorker(workers, &memory.Worker{Store: st, Extractor: extractor})
 	river.AddWorker(workers, &content.MediaWorker{Store: st, Library: library})
+	river.AddWorker(workers, &retention.Worker{Store: st, Blobs: library})
 	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Memories: memory.Recall{Store: st}, Library: library,
 		Logger: logger, JobTimeout: cfg.ReplyTimeout, Cache: reply.NewCache(int64(cfg.ReplyCacheMB)<<20, 0),
 		OnDelta: func(tenantID, conversationID string, uptoSeq int64, text string) {

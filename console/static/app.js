@@ -334,14 +334,29 @@ async function botsView() {
       botsView();
     } catch (e) { err.textContent = e.message; }
   });
-  show(h("h1", { text: "Bots" }), list, form);
+  const rBot = h("input", { id: "r-bot", name: "bot", required: true });
+  const rDays = h("input", { id: "r-days", name: "days", type: "number", min: 0, max: 3650, required: true });
+  const rErr = h("p", { role: "alert", class: "error" });
+  const rForm = h("form", { class: "card", "aria-label": "Retention", hidden: !state.admin },
+    h("h2", { text: "Retention" }), h("p", { class: "dim", text: "Conversations idle longer than this are deleted hourly, with their messages and media (0 keeps them)." }),
+    h("label", { for: "r-bot" }, "Bot"), rBot, h("label", { for: "r-days" }, "Days"), rDays, h("button", { type: "submit" }, "Save"), rErr);
+  rForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await api("/api/bots/" + encodeURIComponent(rBot.value) + "/retention", { method: "PUT", body: { days: Number(rDays.value) } });
+      botsView();
+    } catch (e) { rErr.textContent = e.message; }
+  });
+  show(h("h1", { text: "Bots" }), list, form, rForm);
   try {
-    const res = await api("/api/bots");
+    const [res, ret] = await Promise.all([api("/api/bots"), api("/api/retention")]);
+    const days = new Map((ret.retention || []).map((r) => [r.bot_id, r.days]));
     list.replaceChildren(h("table", { "aria-label": "Bots" },
-      h("thead", {}, h("tr", {}, ["Bot", "Name", "Persona", "Model", "Reply policy"].map((t) => h("th", { scope: "col", text: t })))),
+      h("thead", {}, h("tr", {}, ["Bot", "Name", "Persona", "Model", "Reply policy", "Retention"].map((t) => h("th", { scope: "col", text: t })))),
       h("tbody", {}, (res.bots || []).map((b) => h("tr", {}, h("td", { text: b.id }), h("td", { text: b.name }),
         h("td", { text: b.persona }), h("td", { text: (b.model && (b.model.model || b.model.provider)) || "default" }),
-        h("td", { text: (b.reply && b.reply.policy) || "coalesce" }))))));
+        h("td", { text: (b.reply && b.reply.policy) || "coalesce" }),
+        h("td", { text: days.has(b.id) ? days.get(b.id) + " days" : "kept" }))))));
   } catch (e) {
     list.replaceChildren(errorBox(e));
   }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -158,5 +159,54 @@ func (s *suite) audit(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, page, 1)
 		require.Equal(t, first.ID, page[0].ID)
+	})
+}
+
+func (s *suite) retention(t *testing.T) {
+	t.Run("DeleteExpired", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		old := conversation(t, b, b.t1, "bot-1", "user-1")
+		kept := conversation(t, b, b.t1, "bot-2", "user-1")
+		theirs := conversation(t, b, b.t2, "bot-1", "user-1")
+		for _, c := range []struct {
+			tenant *parley.Tenant
+			id     string
+		}{{b.t1, old.ID}, {b.t1, kept.ID}, {b.t2, theirs.ID}} {
+			appendText(t, b, c.tenant, c.id, "hello")
+			appendText(t, b, c.tenant, c.id, "again")
+		}
+		require.NoError(t, b.store.SetMessageMedia(b.ctx, b.t1.ID, old.ID, 1,
+			[]parley.Media{{URL: "https://example.com/a.png", Status: parley.MediaStored, SHA256: "aa"}}))
+
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(b.store.SetRetention(b.ctx, b.t1.ID, "nope", 30)))
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(b.store.SetRetention(b.ctx, b.t2.ID, "bot-2", 30)), "another tenant's bot")
+		require.NoError(t, b.store.SetRetention(b.ctx, b.t1.ID, "bot-1", 7))
+		require.NoError(t, b.store.SetRetention(b.ctx, b.t1.ID, "bot-1", 30), "set again: replaced")
+		rules, err := b.store.ListRetention(b.ctx, b.t1.ID)
+		require.NoError(t, err)
+		require.Equal(t, []parley.Retention{{BotID: "bot-1", Days: 30}}, rules)
+
+		now := time.Now()
+		gone, err := b.store.DeleteExpired(b.ctx, now.Add(29*24*time.Hour), 100)
+		require.NoError(t, err)
+		require.Empty(t, gone, "not idle long enough")
+		gone, err = b.store.DeleteExpired(b.ctx, now.Add(31*24*time.Hour), 100)
+		require.NoError(t, err)
+		require.Equal(t, []parley.Expired{{TenantID: b.t1.ID, BotID: "bot-1", Conversations: 1, Messages: 2, MediaSHA256: []string{"aa"}}}, gone)
+		_, err = b.store.GetConversation(b.ctx, b.t1.ID, old.ID)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
+		_, err = b.store.GetConversation(b.ctx, b.t1.ID, kept.ID)
+		require.NoError(t, err, "a bot with no retention keeps its conversations")
+		_, err = b.store.GetConversation(b.ctx, b.t2.ID, theirs.ID)
+		require.NoError(t, err, "another tenant's rules are its own")
+		used, err := b.store.ContentReferenced(b.ctx, b.t1.ID, "aa")
+		require.NoError(t, err)
+		require.False(t, used)
+
+		require.NoError(t, b.store.SetRetention(b.ctx, b.t1.ID, "bot-1", 0))
+		rules, err = b.store.ListRetention(b.ctx, b.t1.ID)
+		require.NoError(t, err)
+		require.Empty(t, rules, "0 removes it")
 	})
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, h Harness) {
 		{"Memories", s.memories},
 		{"Content", s.content},
 		{"Audit", s.audit},
+		{"Retention", s.retention},
 		{"Events", s.events},
 		{"Deliveries", s.deliveries},
 	} {
