@@ -69,43 +69,65 @@ func ExportUser(ctx context.Context, st UserData, tenantID, userID string) (*Use
 		return nil, err
 	}
 	out := &UserExport{User: u, Conversations: []ConversationExport{}, Memories: []Memory{}, ExportedAt: Now()}
+	err = eachConversation(ctx, st, tenantID, userID, func(c Conversation) error {
+		ce := ConversationExport{Conversation: c, Messages: []Message{}}
+		for q := (HistoryQuery{Limit: exportPage}); ; {
+			msgs, err := st.ListMessages(ctx, tenantID, c.ID, q)
+			if err != nil {
+				return err
+			}
+			ce.Messages = append(ce.Messages, msgs...)
+			if len(msgs) < q.Limit {
+				break
+			}
+			q.AfterSeq = msgs[len(msgs)-1].Seq
+		}
+		out.Conversations = append(out.Conversations, ce)
+		return nil
+	})
+	if err == nil {
+		out.Memories, err = allMemories(ctx, st, tenantID, userID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("export user: %w", err)
+	}
+	return out, nil
+}
+
+// eachConversation calls fn with each of a user's conversations, a page
+// at a time.
+func eachConversation(ctx context.Context, st UserData, tenantID, userID string, fn func(Conversation) error) error {
 	for f := (ConversationFilter{UserID: userID, Limit: exportPage}); ; {
 		convs, err := st.ListConversations(ctx, tenantID, f)
 		if err != nil {
-			return nil, fmt.Errorf("export user: %w", err)
+			return err
 		}
 		for _, c := range convs {
-			ce := ConversationExport{Conversation: c, Messages: []Message{}}
-			for q := (HistoryQuery{Limit: exportPage}); ; {
-				msgs, err := st.ListMessages(ctx, tenantID, c.ID, q)
-				if err != nil {
-					return nil, fmt.Errorf("export user: %w", err)
-				}
-				ce.Messages = append(ce.Messages, msgs...)
-				if len(msgs) < q.Limit {
-					break
-				}
-				q.AfterSeq = msgs[len(msgs)-1].Seq
+			if err := fn(c); err != nil {
+				return err
 			}
-			out.Conversations = append(out.Conversations, ce)
 		}
 		if len(convs) < f.Limit {
-			break
+			return nil
 		}
 		f.BeforeID = convs[len(convs)-1].ID
 	}
+}
+
+// allMemories reads a user's memories of every bot.
+func allMemories(ctx context.Context, st UserData, tenantID, userID string) ([]Memory, error) {
+	out := []Memory{}
 	for f := (MemoryFilter{UserID: userID, Limit: exportPage}); ; {
 		ms, err := st.ListMemories(ctx, tenantID, f)
 		if err != nil {
-			return nil, fmt.Errorf("export user: %w", err)
+			return nil, err
 		}
-		out.Memories = append(out.Memories, ms...)
+		out = append(out, ms...)
 		if len(ms) < f.Limit {
-			break
+			return out, nil
 		}
 		f.BeforeID = ms[len(ms)-1].ID
 	}
-	return out, nil
 }
 
 // UserCounts is how much a user has: conversations and their messages
@@ -113,31 +135,19 @@ func ExportUser(ctx context.Context, st UserData, tenantID, userID string) (*Use
 // takes away, for its audit.
 func UserCounts(ctx context.Context, st UserData, tenantID, userID string) (map[string]int64, error) {
 	c := map[string]int64{"conversations": 0, "messages": 0, "memories": 0}
-	for f := (ConversationFilter{UserID: userID, Limit: exportPage}); ; {
-		convs, err := st.ListConversations(ctx, tenantID, f)
-		if err != nil {
-			return nil, fmt.Errorf("user counts: %w", err)
-		}
-		for _, conv := range convs {
-			c["conversations"]++
-			c["messages"] += conv.MessageCount
-		}
-		if len(convs) < f.Limit {
-			break
-		}
-		f.BeforeID = convs[len(convs)-1].ID
+	err := eachConversation(ctx, st, tenantID, userID, func(conv Conversation) error {
+		c["conversations"]++
+		c["messages"] += conv.MessageCount
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("user counts: %w", err)
 	}
-	for f := (MemoryFilter{UserID: userID, Limit: exportPage}); ; {
-		ms, err := st.ListMemories(ctx, tenantID, f)
-		if err != nil {
-			return nil, fmt.Errorf("user counts: %w", err)
-		}
-		c["memories"] += int64(len(ms))
-		if len(ms) < f.Limit {
-			break
-		}
-		f.BeforeID = ms[len(ms)-1].ID
+	ms, err := allMemories(ctx, st, tenantID, userID)
+	if err != nil {
+		return nil, fmt.Errorf("user counts: %w", err)
 	}
+	c["memories"] = int64(len(ms))
 	return c, nil
 }
 

@@ -220,13 +220,7 @@ func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, s
 	if err != nil {
 		return nil, fmt.Errorf("postgres: messages at: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.Message, error) {
-		m, err := scanMessage(row)
-		if err != nil {
-			return parley.Message{}, err
-		}
-		return *m, nil
-	})
+	out, err := pgx.CollectRows(rows, collectMessage)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: messages at: %w", err)
 	}
@@ -257,15 +251,18 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search messages: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.Message, error) {
-		m, err := scanMessage(row)
-		if err != nil {
-			return parley.Message{}, err
-		}
-		return *m, nil
-	})
+	out, err := pgx.CollectRows(rows, collectMessage)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: scan messages: %w", err)
 	}
 	return out, nil
+}
+
+// collectMessage reads one row of messageColumns (pgx.CollectRows).
+func collectMessage(row pgx.CollectableRow) (parley.Message, error) {
+	m, err := scanMessage(row)
+	if err != nil {
+		return parley.Message{}, err
+	}
+	return *m, nil
 }

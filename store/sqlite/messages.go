@@ -234,16 +234,7 @@ func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, s
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: messages at: %w", err)
 	}
-	defer rows.Close()
-	var out []parley.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan message: %w", err)
-		}
-		out = append(out, *m)
-	}
-	return out, rows.Err()
+	return collectMessages(rows)
 }
 
 // SearchMessages returns, for each of terms, the conversation's most
@@ -279,6 +270,11 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search messages: %w", err)
 	}
+	return collectMessages(rows)
+}
+
+// collectMessages reads and closes rows of messageColumns.
+func collectMessages(rows *sql.Rows) ([]parley.Message, error) {
 	defer rows.Close()
 	var out []parley.Message
 	for rows.Next() {
