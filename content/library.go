@@ -20,7 +20,7 @@ import (
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/blob"
 	"github.com/parley-chat/parley/egress"
-	"github.com/parley-chat/parley/reply"
+	"github.com/parley-chat/parley/rank"
 )
 
 // Store is what the library needs from a store.
@@ -275,7 +275,7 @@ func clip(s string) string {
 // (SearchText) among the full-text matches of the query's words, newest
 // first on ties. It returns the page at offset.
 func (l *Library) Search(ctx context.Context, tenantID, botID, query, mediaType string, offset, limit int) ([]parley.ContentItem, error) {
-	words := reply.KeyTerms(query, 16)
+	words := rank.KeyTerms(query, 16)
 	if len(words) == 0 {
 		return nil, nil
 	}
@@ -291,7 +291,7 @@ func (l *Library) Search(ctx context.Context, tenantID, botID, query, mediaType 
 	for i := range items {
 		docs[i] = parley.Message{Seq: int64(i), Text: items[i].SearchText()}
 	}
-	ranked := reply.Rank(query, docs, offset+limit)
+	ranked := rank.Rank(query, docs, offset+limit)
 	out := make([]parley.ContentItem, 0, limit)
 	for _, d := range ranked[min(offset, len(ranked)):] {
 		out = append(out, items[d.Seq])

@@ -9,7 +9,7 @@ import (
 	"unicode"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/reply"
+	"github.com/parley-chat/parley/rank"
 )
 
 // Recall's retrieval, what GET .../recall answers and what a reply's
@@ -96,7 +96,7 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 // collection, a neighbour's words counting neighbourWeight, then the
 // speaker and date preferences.
 func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Conversation, q recallQuery) ([]parley.Message, error) {
-	words := reply.KeyTerms(strings.Join(q.words, " "), recallTerms)
+	words := rank.KeyTerms(strings.Join(q.words, " "), recallTerms)
 	if len(words) == 0 || len(q.terms) == 0 {
 		return nil, nil
 	}
@@ -160,7 +160,7 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 		gap := all[i].CreatedAt.Sub(all[j].CreatedAt)
 		return gap <= neighbourGap && gap >= -neighbourGap
 	}
-	scores := reply.BM25(len(all), int(max(c.MessageCount, int64(len(all)))), len(q.terms), func(i int, row []float64) float64 {
+	scores := rank.BM25(len(all), int(max(c.MessageCount, int64(len(all)))), len(q.terms), func(i int, row []float64) float64 {
 		n := add(row, i, 1)
 		for _, j := range []int{i - 1, i + 1} {
 			if near(i, j) {
@@ -187,7 +187,7 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 			}
 		}
 	}
-	best := reply.Best(scores, func(i int) int64 { return all[i].Seq }, recallPerList)
+	best := rank.Best(scores, func(i int) int64 { return all[i].Seq }, recallPerList)
 	out := make([]parley.Message, len(best))
 	for k, i := range best {
 		out[k] = all[i]
@@ -202,7 +202,7 @@ func matchMemories(ms []parley.Memory, text string) []parley.Memory {
 	for i, m := range ms {
 		docs[i] = parley.Message{Seq: int64(i + 1), Text: m.Text}
 	}
-	ranked := reply.Rank(text, docs, len(docs))
+	ranked := rank.Rank(text, docs, len(docs))
 	out := make([]parley.Memory, len(ranked))
 	for k, d := range ranked {
 		out[k] = ms[d.Seq-1]

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/rank"
 )
 
 // Cache keeps the messages of recently answered conversations in memory,
@@ -222,7 +223,7 @@ func (cc *convCache) add(m cachedMessage) {
 	}
 	if cc.vocab != nil {
 		i := int32(len(cc.msgs))
-		words := stems(parley.Words(m.Text)) // the index holds stems, as Rank matches them
+		words := rank.Stems(parley.Words(m.Text)) // the index holds stems, as Rank matches them
 		m.words = make([]int32, len(words))
 		for j, w := range words {
 			id, ok := cc.vocab[w]
@@ -334,14 +335,14 @@ func (cc *convCache) search(terms []string, before int64, perTerm int) []int {
 // rankIndexed is Rank over indexed messages of the entry, reading their
 // words from the index instead of splitting their text again.
 func (cc *convCache) rankIndexed(query string, candidates []int, keep int) []parley.Message {
-	terms := uniq(stems(parley.SearchTerms(query)))
+	terms := rank.Uniq(rank.Stems(parley.SearchTerms(query)))
 	ids := make(map[int32]int, len(terms)) // vocab id -> term index
 	for i, t := range terms {
 		if id, ok := cc.vocab[t]; ok {
 			ids[id] = i
 		}
 	}
-	best := bm25(len(candidates), len(terms), func(i int, row []float64) float64 {
+	best := rank.Top(len(candidates), len(terms), func(i int, row []float64) float64 {
 		words := cc.msgs[candidates[i]].words
 		for _, w := range words {
 			if t, ok := ids[w]; ok {

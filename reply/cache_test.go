@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/rank"
 )
 
 // memStore is the part of a store the cache reads, over a slice: these
@@ -195,7 +196,7 @@ func TestCacheSearch(t *testing.T) {
 		msgs = append(msgs, cc.msgs[i].Message)
 	}
 	query := "what about topic3 and the weather"
-	require.Equal(t, seqs(Rank(query, msgs, 3)), seqs(cc.rankIndexed(query, candidates, 3)))
+	require.Equal(t, seqs(rank.Rank(query, msgs, 3)), seqs(cc.rankIndexed(query, candidates, 3)))
 }
 
 // TestCacheBounds: a conversation that outgrows the cache keeps its newest

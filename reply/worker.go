@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/llm"
+	"github.com/parley-chat/parley/rank"
 )
 
 // Store is what the worker needs from a store.
@@ -110,25 +110,6 @@ const (
 	retrieveKeep       = 3
 	retrieveTerms      = 8
 )
-
-// KeyTerms keeps the n most informative words of text for retrieval: the
-// longest ones of three letters or more (short words are mostly function
-// words, and every word costs the index a lookup).
-func KeyTerms(text string, n int) []string {
-	var words []string
-	seen := map[string]bool{}
-	for _, w := range parley.Words(text) {
-		if len([]rune(w)) >= 3 && !seen[w] {
-			seen[w] = true
-			words = append(words, w)
-		}
-	}
-	sort.SliceStable(words, func(i, j int) bool { return len(words[i]) > len(words[j]) })
-	if len(words) > n {
-		words = words[:n]
-	}
-	return words
-}
 
 // Work makes one reply.
 func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err error) {
@@ -480,7 +461,7 @@ func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query stri
 	// for any word would fill every place with the newest messages holding
 	// a common word, and never reach an older one holding a rare word — the
 	// ones worth retrieving.
-	terms := KeyTerms(query, retrieveTerms)
+	terms := rank.KeyTerms(query, retrieveTerms)
 	if len(terms) == 0 {
 		return nil, nil
 	}
@@ -513,7 +494,7 @@ func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query stri
 			candidates = append(candidates, m)
 		}
 	}
-	return Rank(query, candidates, retrieveKeep), nil
+	return rank.Rank(query, candidates, retrieveKeep), nil
 }
 
 func (w *Worker) watchInterrupt(ctx context.Context, cancel context.CancelFunc, st *parley.ReplyState, target int64) {

@@ -24,7 +24,7 @@ import (
 	"github.com/parley-chat/parley/blob"
 	"github.com/parley-chat/parley/content"
 	"github.com/parley-chat/parley/egress"
-	"github.com/parley-chat/parley/reply"
+	"github.com/parley-chat/parley/rank"
 )
 
 // ContentResult is one store's content library figures.
@@ -155,8 +155,8 @@ func Content(ctx context.Context, name string, st parley.Store, opts Options, in
 					hits++
 				}
 			}
-			base += in(reply.Rank(p.query, both, 5), i)
-			capOnly += in(reply.Rank(p.query, captions, 5), i)
+			base += in(rank.Rank(p.query, both, 5), i)
+			capOnly += in(rank.Rank(p.query, captions, 5), i)
 		}
 		corpus = append(corpus, photos...)
 		res.Photos += len(photos)

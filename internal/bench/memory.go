@@ -16,7 +16,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/memory"
-	"github.com/parley-chat/parley/reply"
+	"github.com/parley-chat/parley/rank"
 )
 
 // MemoryResult is one store's LoCoMo memory figures: recall@k of the
@@ -176,7 +176,7 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 				ours = append(ours, h.SourceSeqs)
 			}
 			var base [][]int64
-			for _, m := range reply.Rank(memory.Content(qa.Question), all, recallAt[len(recallAt)-1]) {
+			for _, m := range rank.Rank(memory.Content(qa.Question), all, recallAt[len(recallAt)-1]) {
 				base = append(base, []int64{m.Seq})
 			}
 			res.Questions++

@@ -1,4 +1,7 @@
-package reply
+// Package rank orders texts by their relevance to a query: BM25 over the
+// words the stores' full-text indexes match (parley.Words, parley.Stem),
+// shared by replies' retrieval, recall and the content library's search.
+package rank
 
 import (
 	"math"
@@ -17,12 +20,12 @@ const (
 // statistics (document frequencies, lengths) of the candidates themselves,
 // and returns the best keep of them. Ties go to the newer message.
 func Rank(query string, candidates []parley.Message, keep int) []parley.Message {
-	terms := uniq(stems(parley.SearchTerms(query)))
+	terms := Uniq(Stems(parley.SearchTerms(query)))
 	index := make(map[string]int, len(terms))
 	for i, t := range terms {
 		index[t] = i
 	}
-	best := bm25(len(candidates), len(terms), func(i int, row []float64) float64 {
+	best := Top(len(candidates), len(terms), func(i int, row []float64) float64 {
 		words := parley.Words(candidates[i].Text) // every word: a match may be anywhere
 		for _, w := range words {
 			if t, ok := index[parley.Stem(w)]; ok {
@@ -38,11 +41,11 @@ func Rank(query string, candidates []parley.Message, keep int) []parley.Message 
 	return out
 }
 
-// bm25 ranks n candidates against nTerms query terms and returns the
+// Top ranks n candidates against nTerms query terms and returns the
 // indexes of the best keep with a score above zero, best first, ties to the
 // higher seq. count fills a candidate's row with how often each term occurs
 // in it and returns the candidate's length in words.
-func bm25(n, nTerms int, count func(i int, row []float64) float64, seq func(i int) int64, keep int) []int {
+func Top(n, nTerms int, count func(i int, row []float64) float64, seq func(i int) int64, keep int) []int {
 	return Best(BM25(n, n, nTerms, count), seq, keep)
 }
 
@@ -107,15 +110,16 @@ func Best(scores []float64, seq func(i int) int64, keep int) []int {
 	return docs[:min(keep, len(docs))]
 }
 
-// stems are the words' stems (parley.Stem), in place.
-func stems(words []string) []string {
+// Stems are the words' stems (parley.Stem), in place.
+func Stems(words []string) []string {
 	for i, w := range words {
 		words[i] = parley.Stem(w)
 	}
 	return words
 }
 
-func uniq(ss []string) []string {
+// Uniq is ss without repeats, in order.
+func Uniq(ss []string) []string {
 	seen := map[string]bool{}
 	out := ss[:0:0]
 	for _, s := range ss {
@@ -125,4 +129,23 @@ func uniq(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// KeyTerms keeps the n most informative words of text for a full-text
+// search: the longest ones of three letters or more (short words are
+// mostly function words, and every word costs the index a lookup).
+func KeyTerms(text string, n int) []string {
+	var words []string
+	seen := map[string]bool{}
+	for _, w := range parley.Words(text) {
+		if len([]rune(w)) >= 3 && !seen[w] {
+			seen[w] = true
+			words = append(words, w)
+		}
+	}
+	sort.SliceStable(words, func(i, j int) bool { return len(words[i]) > len(words[j]) })
+	if len(words) > n {
+		words = words[:n]
+	}
+	return words
 }
