@@ -67,6 +67,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				writeProblem(w, http.StatusUnauthorized, "invalid token", "header.Authorization")
 				return
 			}
+			if s.unavailable(err) {
+				w.Header().Set("Retry-After", retryAfterOutage)
+				writeProblem(w, http.StatusServiceUnavailable, unavailableDetail, "")
+				return
+			}
 			s.logger.ErrorContext(r.Context(), "authenticate", "err", err)
 			writeProblem(w, http.StatusInternalServerError, "internal error", "")
 			return
@@ -327,6 +332,11 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		if ctx.Err() != nil {
 			return huma.NewError(499, "request cancelled")
 		}
+		if s.unavailable(err) {
+			s.logger.WarnContext(ctx, "store unavailable", "err", err)
+			return huma.ErrorWithHeaders(huma.NewError(http.StatusServiceUnavailable, unavailableDetail),
+				http.Header{"Retry-After": {retryAfterOutage}})
+		}
 		s.logger.ErrorContext(ctx, "internal error", "err", err)
 		return huma.Error500InternalServerError("internal error")
 	}
@@ -338,6 +348,20 @@ func (s *Server) problem(ctx context.Context, err error) error {
 		return huma.NewError(status, pe.Message)
 	}
 	return huma.NewError(status, err.Error())
+}
+
+// While the database cannot be reached, requests are answered 503 with
+// this advice, not 500: the client is to try again, the request was fine.
+const (
+	unavailableDetail = "the database cannot be reached; try again shortly"
+	retryAfterOutage  = "2"
+)
+
+// unavailable says whether err means the store cannot be reached (a store
+// that can tell: PostgreSQL's).
+func (s *Server) unavailable(err error) bool {
+	u, ok := s.store.(interface{ Unavailable(error) bool })
+	return ok && u.Unavailable(err)
 }
 
 // check answers a domain validation error (parley.Valid*) as a 422 naming

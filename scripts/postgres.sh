@@ -8,6 +8,17 @@ as_pg() {
 	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# "halt DIR [fast|immediate]" stops the server and keeps it; "resume DIR"
+# starts it again on its port (the outage tests).
+if [ "${1:-}" = halt ]; then
+	as_pg "$(cat "$2/bin")/pg_ctl" -D "$2/data" -m "${3:-fast}" -w stop >/dev/null
+	exit 0
+fi
+if [ "${1:-}" = resume ]; then
+	as_pg "$(cat "$2/bin")/pg_ctl" -D "$2/data" -l "$2/server.log" -w -o "$(cat "$2/opts")" start >/dev/null
+	exit 0
+fi
+
 if [ "${1:-}" = stop ]; then
 	dir=$2
 	bin=$(cat "$dir/bin")
@@ -27,6 +38,6 @@ echo "$bin" >"$dir/bin"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 as_pg "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 >"$dir/initdb.log" 2>&1
 # fsync stays on: the tests include crash-durability checks.
-as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o \
-	"-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB" start >/dev/null
+echo "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB" >"$dir/opts"
+as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$(cat "$dir/opts")" start >/dev/null
 echo "$dir postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"

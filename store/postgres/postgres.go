@@ -11,8 +11,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -107,6 +109,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	if !strings.Contains(url, "pool_max_conns") {
 		cfg.MaxConns = defaultPoolSize()
+	}
+	// A database that does not answer (a stalled network) fails a new
+	// connection in seconds instead of holding the request that needs it.
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -236,6 +243,21 @@ func (db *DB) enqueue(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *
 		jt.queues = append(jt.queues, res.Job.Queue)
 	}
 	return nil
+}
+
+// Unavailable says whether err means the database cannot be reached or is
+// shutting down (not that the request was wrong): the API answers 503 with
+// Retry-After, and a replica's readiness fails until it is back.
+func (db *DB) Unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch code := pgCode(err); {
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return true
+	case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "57P"): // connection exceptions, shutdowns
+		return true
+	}
+	return pgconn.Timeout(err)
 }
 
 func pgCode(err error) string {
