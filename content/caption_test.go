@@ -41,9 +41,16 @@ func TestModelCaptions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, red, raw, "the image itself is sent")
 
+	// The same bytes again: the item, and no second request.
+	again, created, err := lib.Add(ctx, tenant.ID, content.Upload{BotID: "bot", Data: red, Field: "body.file"})
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, "A plain red square.", again.Caption)
+	require.Len(t, srv.Requests(), 1, "the model is asked once per item")
+
 	// A failing model leaves the item without a caption, not unstored.
 	blue := pngOf(t, 10, 10, color.RGBA{0, 0, 255, 255})
-	it, created, err := lib.Add(ctx, tenant.ID, content.Upload{BotID: "bot", Data: blue, Field: "body.file"})
+	it, created, err = lib.Add(ctx, tenant.ID, content.Upload{BotID: "bot", Data: blue, Field: "body.file"})
 	require.NoError(t, err)
 	require.True(t, created)
 	require.Empty(t, it.Caption)

@@ -100,18 +100,27 @@ func (l *Library) Add(ctx context.Context, tenantID string, u Upload) (*parley.C
 	it.MediaType, it.Size, it.Width, it.Height = in.MediaType, int64(len(data)), in.Width, in.Height
 	it.HasThumbnail = in.Width > 0 // an image: scaled down, or itself when it fits
 	it.Caption = in.Description
-	if l.Caption != nil && in.Width > 0 {
-		caption, err := l.Caption.Caption(ctx, in.MediaType, data)
-		if err == nil && caption != "" {
-			it.Caption = caption
-		} else if err != nil && l.Logger != nil {
-			l.Logger.WarnContext(ctx, "content: caption", "err", err) // the item is stored without one
+	stored, created, err := l.Store.AddContent(ctx, tenantID, it)
+	if err != nil || !created || l.Caption == nil || in.Width == 0 {
+		return stored, created, err
+	}
+	// A new image is captioned once stored: the same bytes again find
+	// their item without asking the model.
+	caption, err := l.Caption.Caption(ctx, in.MediaType, data)
+	if err != nil || caption == "" {
+		if err != nil && l.Logger != nil {
+			l.Logger.WarnContext(ctx, "content: caption", "err", err) // the item keeps the file's own
 		}
+		return stored, true, nil
 	}
-	if len(it.Caption) > parley.MaxContentDescription {
-		it.Caption = strings.ToValidUTF8(it.Caption[:parley.MaxContentDescription], "")
+	if len(caption) > parley.MaxContentDescription {
+		caption = strings.ToValidUTF8(caption[:parley.MaxContentDescription], "")
 	}
-	return l.Store.AddContent(ctx, tenantID, it)
+	captioned, err := l.Store.PatchContent(ctx, tenantID, stored.ID, parley.ContentPatch{Caption: &caption})
+	if err != nil {
+		return nil, false, err
+	}
+	return captioned, true, nil
 }
 
 // keep checks bytes (Inspect) and stores them and their thumbnail in the
