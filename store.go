@@ -156,6 +156,9 @@ type Library interface {
 	// ContentReferenced says whether any item, or any message's media
 	// (SetMessageMedia), of the tenant has these bytes.
 	ContentReferenced(ctx context.Context, tenantID, sha256 string) (bool, error)
+	// Unreferenced returns those of sums that no item and no message's
+	// media of the tenant has any more, in one query: the blobs that may go.
+	Unreferenced(ctx context.Context, tenantID string, sums []string) ([]string, error)
 	// SetMessageMedia replaces a message's attached_media with what its
 	// fetch found (Media.Status), recording the bytes stored (SHA256):
 	// ENOTFOUND.

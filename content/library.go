@@ -373,17 +373,14 @@ func (l *Library) DeleteUser(ctx context.Context, tenantID, userID string) error
 	return l.Free(ctx, tenantID, sums)
 }
 
-// Free deletes the blobs of sums that nothing of the tenant names any more.
+// Free deletes the blobs of sums that nothing of the tenant names any
+// more (one query for all of them).
 func (l *Library) Free(ctx context.Context, tenantID string, sums []string) error {
-	slices.Sort(sums)
-	for _, sum := range slices.Compact(sums) {
-		used, err := l.Store.ContentReferenced(ctx, tenantID, sum)
-		if err != nil {
-			return err
-		}
-		if used {
-			continue
-		}
+	unused, err := l.Store.Unreferenced(ctx, tenantID, sums)
+	if err != nil {
+		return err
+	}
+	for _, sum := range unused {
 		for _, thumb := range []bool{false, true} {
 			if err := l.Blobs.Delete(ctx, BlobKey(tenantID, sum, thumb)); err != nil {
 				return fmt.Errorf("content: delete bytes: %w", err)

@@ -76,21 +76,17 @@ func Content(ctx context.Context, name string, st parley.Store, opts Options, in
 		Client: egress.NewClient(egress.Options{AllowPrivate: true, Redirects: 5})}
 
 	// Search quality.
-	files, _ := filepath.Glob(filepath.Join(opts.CorpusDir, "*.json"))
-	if len(files) == 0 {
-		return nil, fmt.Errorf("bench content: no LoCoMo files in %s", opts.CorpusDir)
+	files, err := locomoFiles(opts.CorpusDir)
+	if err != nil {
+		return nil, err
 	}
 	var corpus []photo
 	var hits, base, capOnly int
 	n := 0
 	for _, f := range files {
-		raw, err := os.ReadFile(f)
+		doc, err := readLoCoMo(f)
 		if err != nil {
 			return nil, err
-		}
-		var doc map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &doc); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		tenant, err := st.EnsureTenant(ctx, "content-"+strings.TrimSuffix(filepath.Base(f), ".json"))
 		if err != nil {

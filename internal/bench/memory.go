@@ -62,22 +62,18 @@ type locomoQA struct {
 // counts for the turns it was extracted from). Turns keep their session's
 // date, which the extractor resolves relative dates against.
 func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*MemoryResult, error) {
-	files, _ := filepath.Glob(filepath.Join(opts.CorpusDir, "*.json"))
-	if len(files) == 0 {
-		return nil, fmt.Errorf("bench memory: no LoCoMo files in %s", opts.CorpusDir)
+	files, err := locomoFiles(opts.CorpusDir)
+	if err != nil {
+		return nil, err
 	}
 	res := &MemoryResult{Store: name, Recall: map[int]float64{}, Baseline: map[int]float64{}, ByCategory: map[int][2]float64{}}
 	perCat := map[int]int{}
 	var lat []time.Duration
 	var extractTime time.Duration
 	for _, f := range files {
-		raw, err := os.ReadFile(f)
+		doc, err := readLoCoMo(f)
 		if err != nil {
 			return nil, err
-		}
-		var doc map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &doc); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		var speakerA, speakerB string
 		_ = json.Unmarshal(doc["speaker_a"], &speakerA)
@@ -205,6 +201,28 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 		res.RecallP50, res.RecallP95 = lat[len(lat)/2], lat[len(lat)*95/100]
 	}
 	return res, nil
+}
+
+// locomoFiles are the LoCoMo conversations of a directory.
+func locomoFiles(dir string) ([]string, error) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) == 0 {
+		return nil, fmt.Errorf("bench: no LoCoMo files in %s", dir)
+	}
+	return files, nil
+}
+
+// readLoCoMo reads one LoCoMo conversation's fields.
+func readLoCoMo(file string) (map[string]json.RawMessage, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return doc, nil
 }
 
 // coverage is the share of evidence found in the first k hits.

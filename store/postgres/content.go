@@ -174,6 +174,24 @@ func (db *DB) ContentReferenced(ctx context.Context, tenantID, sum string) (bool
 	return contentReferenced(ctx, db.pool, tenantID, sum)
 }
 
+// Unreferenced returns the sums nothing of the tenant names.
+func (db *DB) Unreferenced(ctx context.Context, tenantID string, sums []string) ([]string, error) {
+	if len(sums) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT DISTINCT s FROM unnest($2::text[]) s
+	   WHERE NOT EXISTS (SELECT 1 FROM content_items WHERE tenant_id = $1 AND sha256 = s)
+	     AND NOT EXISTS (SELECT 1 FROM message_media WHERE tenant_id = $1 AND sha256 = s)`, tenantID, sums)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: unreferenced: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: unreferenced: %w", err)
+	}
+	return out, nil
+}
+
 func contentReferenced(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }, tenantID, sum string) (bool, error) {

@@ -205,6 +205,34 @@ func (db *DB) ContentReferenced(ctx context.Context, tenantID, sum string) (bool
 	return contentReferenced(ctx, db.read, tenantID, sum)
 }
 
+// Unreferenced returns the sums nothing of the tenant names; the sums go
+// as one JSON array.
+func (db *DB) Unreferenced(ctx context.Context, tenantID string, sums []string) ([]string, error) {
+	if len(sums) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(sums)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: unreferenced: %w", err)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT s.value FROM json_each(?2) s
+	   WHERE NOT EXISTS (SELECT 1 FROM content_items WHERE tenant_id = ?1 AND sha256 = s.value)
+	     AND NOT EXISTS (SELECT 1 FROM message_media WHERE tenant_id = ?1 AND sha256 = s.value)`, tenantID, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: unreferenced: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var sum string
+		if err := rows.Scan(&sum); err != nil {
+			return nil, fmt.Errorf("sqlite: unreferenced: %w", err)
+		}
+		out = append(out, sum)
+	}
+	return out, rows.Err()
+}
+
 func contentReferenced(ctx context.Context, q interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }, tenantID, sum string) (bool, error) {
