@@ -12,8 +12,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parley-chat/parley"
 )
@@ -101,6 +103,126 @@ func problem(res *http.Response) error {
 	return e
 }
 
+// Ready returns nil when the server answers /readyz with 200: it is up
+// and its database answers.
+func (c *Client) Ready(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/readyz", nil, nil)
+}
+
+// WaitReady calls Ready every interval until it succeeds or ctx ends; it
+// returns the last error then.
+func (c *Client) WaitReady(ctx context.Context, every time.Duration) error {
+	for {
+		err := c.Ready(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("client: not ready: %w", err)
+		case <-time.After(every):
+		}
+	}
+}
+
+// Bot is a bot as written: empty fields are not sent (the server's
+// defaults apply).
+type Bot struct {
+	ID       string                `json:"id,omitempty"`
+	Name     string                `json:"name,omitempty"`
+	Persona  string                `json:"persona,omitempty"`
+	Language string                `json:"language,omitempty"`
+	Webhook  string                `json:"webhook,omitempty"`
+	Model    *parley.ModelSettings `json:"model,omitempty"`
+	Reply    *parley.ReplySettings `json:"reply,omitempty"`
+}
+
+// CreateBot creates a bot (an admin token's call).
+func (c *Client) CreateBot(ctx context.Context, b Bot) (*parley.Bot, error) {
+	var out parley.Bot
+	if err := c.do(ctx, http.MethodPost, "/api/bots", b, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Bots returns a page of the tenant's bots after the cursor ("" first),
+// and the cursor of the next page ("" on the last).
+func (c *Client) Bots(ctx context.Context, cursor string, limit int) ([]parley.Bot, string, error) {
+	var out struct {
+		Bots       []parley.Bot `json:"bots"`
+		NextCursor string       `json:"next_cursor"`
+	}
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	err := c.do(ctx, http.MethodGet, "/api/bots?"+q.Encode(), nil, &out)
+	return out.Bots, out.NextCursor, err
+}
+
+// ConversationQuery filters GET /api/conversations; zero fields do not.
+type ConversationQuery struct {
+	BotID, UserID, Platform, Language string
+	Q                                 string // full-text: a message with every word
+	Limit                             int    // 0: the server's default
+	Cursor                            string
+}
+
+// Conversations returns a page of conversations, newest first, and the
+// cursor of the next page ("" on the last).
+func (c *Client) Conversations(ctx context.Context, f ConversationQuery) ([]parley.Conversation, string, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"bot_id": f.BotID, "user_id": f.UserID, "platform": f.Platform,
+		"language": f.Language, "q": f.Q, "cursor": f.Cursor} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	var out struct {
+		Conversations []parley.Conversation `json:"conversations"`
+		NextCursor    string                `json:"next_cursor"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/conversations?"+q.Encode(), nil, &out)
+	return out.Conversations, out.NextCursor, err
+}
+
+// HistoryQuery is one page of a conversation's messages.
+type HistoryQuery struct {
+	Limit  int    // 0: the server's default (50)
+	Desc   bool   // newest first
+	Cursor string // a page's NextCursor or PrevCursor
+}
+
+// Page is a page of messages and the cursors either side ("" at an end).
+type Page struct {
+	Messages   []parley.Message `json:"messages"`
+	NextCursor string           `json:"next_cursor"`
+	PrevCursor string           `json:"prev_cursor"`
+}
+
+// Messages returns a page of a conversation's messages.
+func (c *Client) Messages(ctx context.Context, conversationID string, h HistoryQuery) (*Page, error) {
+	q := url.Values{}
+	if h.Limit > 0 {
+		q.Set("limit", strconv.Itoa(h.Limit))
+	}
+	if h.Desc {
+		q.Set("order", "desc")
+	}
+	if h.Cursor != "" {
+		q.Set("cursor", h.Cursor)
+	}
+	var out Page
+	if err := c.do(ctx, http.MethodGet, "/api/conversations/"+url.PathEscape(conversationID)+"/messages?"+q.Encode(), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Conversation gets or creates the conversation of a bot and a user
 // (creating the user if it does not exist).
 func (c *Client) Conversation(ctx context.Context, botID, userID string) (*parley.Conversation, error) {
@@ -114,17 +236,12 @@ func (c *Client) Conversation(ctx context.Context, botID, userID string) (*parle
 
 // Latest returns a conversation's newest limit messages, oldest first.
 func (c *Client) Latest(ctx context.Context, conversationID string, limit int) ([]parley.Message, error) {
-	var out struct {
-		Messages []parley.Message `json:"messages"`
-	}
-	q := url.Values{"limit": {strconv.Itoa(limit)}, "order": {"desc"}}
-	if err := c.do(ctx, http.MethodGet, "/api/conversations/"+url.PathEscape(conversationID)+"/messages?"+q.Encode(), nil, &out); err != nil {
+	p, err := c.Messages(ctx, conversationID, HistoryQuery{Limit: limit, Desc: true})
+	if err != nil {
 		return nil, err
 	}
-	for i, j := 0, len(out.Messages)-1; i < j; i, j = i+1, j-1 {
-		out.Messages[i], out.Messages[j] = out.Messages[j], out.Messages[i]
-	}
-	return out.Messages, nil
+	slices.Reverse(p.Messages)
+	return p.Messages, nil
 }
 
 // Send appends a message (a user's, or the bot side's with fromBot).
@@ -135,6 +252,63 @@ func (c *Client) Send(ctx context.Context, conversationID, text string, fromBot 
 	err := c.do(ctx, http.MethodPost, "/api/conversations/"+url.PathEscape(conversationID)+"/messages",
 		map[string]any{"message": map[string]any{"text": text, "from_bot": fromBot}}, &out)
 	return out.Message, err
+}
+
+// Sent is a user message stored and, when the caller waited, the reply.
+type Sent struct {
+	Message     *parley.Message `json:"message"`
+	Reply       *parley.Message `json:"reply"`
+	ReplyStatus string          `json:"reply_status"` // replied, failed, or pending: the wait ended first
+}
+
+// SendAndWait appends a user message and waits up to wait (at most 60 s)
+// for the bot's reply.
+func (c *Client) SendAndWait(ctx context.Context, conversationID, text string, wait time.Duration) (*Sent, error) {
+	var out Sent
+	q := url.Values{"wait": {wait.String()}}
+	err := c.do(ctx, http.MethodPost, "/api/conversations/"+url.PathEscape(conversationID)+"/messages?"+q.Encode(),
+		map[string]any{"message": map[string]any{"text": text}}, &out)
+	return &out, err
+}
+
+// V1Message is one message of a V1 history: the bot's or the user's
+// bubbles.
+type V1Message struct {
+	Bot     bool     `json:"bot"`
+	Content []string `json:"content"`
+}
+
+// V1Request is a V1 call: the whole history and the new message.
+type V1Request struct {
+	ConversationID string         `json:"conversation_id"`
+	BotID          string         `json:"bot_id"`
+	UserID         string         `json:"user_id"`
+	Message        string         `json:"message"`
+	Messages       []V1Message    `json:"messages,omitempty"`
+	Webhook        string         `json:"webhook,omitempty"`
+	Language       string         `json:"language,omitempty"`
+	Platform       string         `json:"platform,omitempty"`
+	UserKVPairs    map[string]any `json:"user_kv_pairs,omitempty"`
+}
+
+// V1Answer is the bot's reply to a V1 call, with the V3 view of it.
+type V1Answer struct {
+	Bot            bool            `json:"bot"`
+	Content        []string        `json:"content"`
+	AttachedMedia  []parley.Media  `json:"attached_media"`
+	ConversationID string          `json:"conversation_id"`
+	MessageID      string          `json:"message_id"`
+	ReplyID        string          `json:"reply_message_id"`
+	Reply          *parley.Message `json:"reply"`
+}
+
+// Complete makes a V1 call (POST /v2/complete) and waits for the reply.
+func (c *Client) Complete(ctx context.Context, r V1Request) (*V1Answer, error) {
+	var out V1Answer
+	if err := c.do(ctx, http.MethodPost, "/v2/complete", r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Event is one event of a conversation's stream: a stored event (Message

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/client"
 	"github.com/parley-chat/parley/compat"
 )
 
@@ -58,15 +59,20 @@ func botCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fs.StringVar(&b.Language, "language", "", "default language, e.g. es")
 		fs.StringVar(&b.Webhook, "webhook", "", "default webhook URL")
 	}
+	server := fs.String("url", "", "a running server to ask instead of opening the store (with --token or PARLEY_TOKEN: the token's tenant)")
+	token := fs.String("token", os.Getenv("PARLEY_TOKEN"), "an admin API token, with --url (PARLEY_TOKEN)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	enc := json.NewEncoder(stdout)
+	if *server != "" {
+		return remoteBot(ctx, &client.Client{BaseURL: *server, Token: *token}, args[0], b, enc)
 	}
 	st, tenant, err := cfg.openTenant(ctx, *tenantName)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	enc := json.NewEncoder(stdout)
 	if args[0] == "list" {
 		after := ""
 		for {
@@ -89,6 +95,39 @@ func botCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("--id is required")
 	}
 	created, err := st.CreateBot(ctx, tenant.ID, &b)
+	if err != nil {
+		return err
+	}
+	return enc.Encode(created)
+}
+
+// remoteBot creates or lists bots through a server's API.
+func remoteBot(ctx context.Context, c *client.Client, verb string, b parley.Bot, enc *json.Encoder) error {
+	if c.Token == "" {
+		return fmt.Errorf("--url needs a token (--token or PARLEY_TOKEN)")
+	}
+	if verb == "list" {
+		cursor := ""
+		for {
+			bots, next, err := c.Bots(ctx, cursor, parley.MaxPageLimit)
+			if err != nil {
+				return err
+			}
+			for _, b := range bots {
+				if err := enc.Encode(b); err != nil {
+					return err
+				}
+			}
+			if next == "" {
+				return nil
+			}
+			cursor = next
+		}
+	}
+	if b.ID == "" {
+		return fmt.Errorf("--id is required")
+	}
+	created, err := c.CreateBot(ctx, client.Bot{ID: b.ID, Name: b.Name, Persona: b.Persona, Language: b.Language, Webhook: b.Webhook})
 	if err != nil {
 		return err
 	}

@@ -678,6 +678,22 @@ func TestFirstRun(t *testing.T) {
 	status, _, err := s.call("GET", "/api/bots", nil)
 	require.NoError(t, err)
 	require.Equal(t, 200, status, "the printed token is an admin's")
+
+	// The CLI manages bots through the running server with that token.
+	out, err := exec.Command(binary(t), "bot", "create", "--url", s.url, "--token", token, "--id", "remote-bot", "--name", "Remote").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), `"id":"remote-bot"`)
+	out, err = exec.Command(binary(t), "bot", "create", "--url", s.url, "--token", token, "--id", "remote-bot").CombinedOutput()
+	require.Error(t, err, "an existing id is refused")
+	require.Contains(t, string(out), "409", "%s", out)
+	out, err = exec.Command(binary(t), "bot", "list", "--url", s.url, "--token", token).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), `"name":"Remote"`)
+	cmd := exec.Command(binary(t), "bot", "list", "--url", s.url)
+	cmd.Env = append(os.Environ(), "PARLEY_TOKEN=")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "needs a token")
 	s.kill()
 
 	again := start(t, "PARLEY_DATA_DIR="+dir, "PARLEY_BOOTSTRAP_TOKEN=")

@@ -41,8 +41,9 @@ const usage = `parley — a self-hosted conversation server for AI chat bots
 Usage:
   parley serve                  run the server (SQLite in ./parley-data unless PARLEY_DATABASE_URL is set)
   parley token create           create an API token and print it (--tenant NAME, --admin, --name)
-  parley bot create --id ID     create a bot (--name, --persona, --language, --webhook, --tenant)
-  parley bot list               list a tenant's bots (--tenant)
+  parley bot create --id ID     create a bot (--name, --persona, --language, --webhook, --tenant;
+                                --url and --token: through a running server)
+  parley bot list               list a tenant's bots (--tenant; or --url and --token)
   parley import FILE.jsonl      import V1 histories or exports, idempotently (--tenant)
   parley export                 write conversations as JSON lines (--format v1|v3, --bot, --tenant)
   parley chat --bot ID          chat with a bot through a server (--url, --token, --user; PARLEY_URL, PARLEY_TOKEN)

@@ -5,7 +5,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/client"
 	"github.com/parley-chat/parley/httpapi"
 )
 
@@ -68,8 +69,7 @@ type env struct {
 	opts   Options
 	tenant *parley.Tenant
 	token  string
-	url    string
-	client *http.Client
+	api    *client.Client
 	corpus []string
 	words  []string
 }
@@ -97,8 +97,8 @@ func Run(ctx context.Context, name string, st Store, opts Options) (*Result, err
 	srv := &http.Server{Handler: httpapi.New(httpapi.Config{Store: st})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	e.url = "http://" + ln.Addr().String()
-	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: opts.Clients * 2, MaxConnsPerHost: 0}}
+	e.api = &client.Client{BaseURL: "http://" + ln.Addr().String(), Token: e.token,
+		HTTP: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: opts.Clients * 2}}}
 
 	r := &Result{Store: name}
 	if err := e.raw(ctx, r); err != nil {
@@ -178,13 +178,8 @@ func (e *env) appends(ctx context.Context, r *Result) error {
 			local := make([]time.Duration, 0, 4096)
 			for time.Now().Before(deadline) {
 				conv := convs[rng.IntN(len(convs))]
-				body, _ := json.Marshal(map[string]any{"message": map[string]any{"text": e.corpus[rng.IntN(len(e.corpus))]}})
 				t0 := time.Now()
-				status, _, err := e.do(ctx, "POST", "/api/conversations/"+conv+"/messages", body)
-				if err == nil && status != 201 {
-					err = fmt.Errorf("status %d", status)
-				}
-				if err != nil {
+				if _, err := e.api.Send(ctx, conv, e.corpus[rng.IntN(len(e.corpus))], false); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -276,12 +271,8 @@ func (e *env) history(ctx context.Context, r *Result, convs []string) error {
 			path = "/api/conversations/" + convs[rng.IntN(len(convs))] + "/messages?limit=50"
 		}
 		t0 := time.Now()
-		status, body, err := e.do(ctx, "GET", path, nil)
-		if err != nil {
+		if _, err := e.get(ctx, path); err != nil {
 			return err
-		}
-		if status != 200 {
-			return fmt.Errorf("status %d: %s", status, body)
 		}
 		lat = append(lat, time.Since(t0))
 	}
@@ -301,12 +292,9 @@ func (e *env) search(ctx context.Context, r *Result) error {
 			q += " " + e.words[rng.IntN(len(e.words))]
 		}
 		t0 := time.Now()
-		status, body, err := e.do(ctx, "GET", "/api/conversations?limit=20&q="+strings.ReplaceAll(q, " ", "+"), nil)
+		body, err := e.get(ctx, "/api/conversations?limit=20&q="+url.QueryEscape(q))
 		if err != nil {
 			return err
-		}
-		if status != 200 {
-			return fmt.Errorf("status %d: %s", status, body)
 		}
 		lat = append(lat, time.Since(t0))
 		var out struct {
@@ -323,20 +311,25 @@ func (e *env) search(ctx context.Context, r *Result) error {
 	return nil
 }
 
-func (e *env) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, e.url+path, bytes.NewReader(body))
+// get reads a GET answer's bytes without decoding them: the read phases
+// measure the server's answer, not a client's JSON decoding (the client
+// package decodes into the domain's types, which would add its own time).
+func (e *env) get(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.api.BaseURL+path, nil)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+e.token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := e.client.Do(req)
+	req.Header.Set("Authorization", "Bearer "+e.api.Token)
+	res, err := e.api.HTTP.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, b, err
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: status %d: %s", path, res.StatusCode, b)
+	}
+	return b, err
 }
 
 func pct(d []time.Duration, p float64) time.Duration {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/client"
 )
 
 // DeliveryStore is what the delivery benchmark needs.
@@ -195,27 +196,20 @@ func Streams(ctx context.Context, bin string, n int) (*StreamResult, error) {
 		return nil, err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	c := &client{base: "http://" + addr, token: token, http: &http.Client{}}
-	for i := 0; ; i++ {
-		if res, err := http.Get(c.base + "/readyz"); err == nil {
-			res.Body.Close()
-			break
-		}
-		if i > 200 {
-			return nil, fmt.Errorf("server did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
+	c := &client.Client{BaseURL: "http://" + addr, Token: token}
+	if err := started(ctx, c); err != nil {
+		return nil, err
 	}
-	if _, _, err := c.post("/api/bots", map[string]any{"id": "bot"}); err != nil {
+	if _, err := c.CreateBot(ctx, client.Bot{ID: "bot"}); err != nil {
 		return nil, err
 	}
 	convs := make([]string, 100)
 	for i := range convs {
-		_, res, err := c.post("/api/conversations", map[string]any{"bot_id": "bot", "user_id": "u" + strconv.Itoa(i), "create_user_if_not_exists": true})
+		conv, err := c.Conversation(ctx, "bot", "u"+strconv.Itoa(i))
 		if err != nil {
 			return nil, err
 		}
-		convs[i] = res["conversation"].(map[string]any)["id"].(string)
+		convs[i] = conv.ID
 	}
 	time.Sleep(500 * time.Millisecond)
 	r := &StreamResult{Streams: n, BaseRSS: rss(cmd.Process.Pid)}

@@ -1,11 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,8 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/client"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -59,82 +59,70 @@ func V1V3(ctx context.Context, bin string, turns int, opts Options) (*V1V3Result
 		return nil, err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	base := "http://" + addr
-	c := &client{base: base, token: token, http: &http.Client{}}
-	for i := 0; ; i++ {
-		if res, err := http.Get(base + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if i > 200 {
-			return nil, fmt.Errorf("server did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
+	meter := &wireMeter{next: http.DefaultTransport}
+	c := &client.Client{BaseURL: "http://" + addr, Token: token, HTTP: &http.Client{Transport: meter}}
+	if err := started(ctx, c); err != nil {
+		return nil, err
 	}
-	if _, _, err := c.post("/api/bots", map[string]any{"id": "bot", "name": "Bench", "reply": map[string]any{"debounce_ms": 0}}); err != nil {
+	if _, err := c.CreateBot(ctx, client.Bot{ID: "bot", Name: "Bench", Reply: &parley.ReplySettings{DebounceMS: new(0)}}); err != nil {
 		return nil, err
 	}
 	corpus, _ := loadCorpus(opts.CorpusDir)
 	r := &V1V3Result{Turns: turns}
 
 	// V1: the whole history on every call.
-	var history []map[string]any
+	var history []client.V1Message
 	cpu0 := cpuTime(cmd.Process.Pid)
 	for i := range turns {
 		text := corpus[i%len(corpus)]
-		body := map[string]any{"conversation_id": "v1-chat", "bot_id": "bot", "user_id": "u-v1", "message": text,
-			"messages": history, "language": "en", "platform": "bench"}
 		t0 := time.Now()
-		n, res, err := c.post("/v2/complete", body)
+		res, err := c.Complete(ctx, client.V1Request{ConversationID: "v1-chat", BotID: "bot", UserID: "u-v1", Message: text,
+			Messages: history, Language: "en", Platform: "bench"})
 		if err != nil {
 			return nil, fmt.Errorf("v1 turn %d: %w", i+1, err)
 		}
 		r.V1Latency = append(r.V1Latency, time.Since(t0))
-		r.V1Bytes = append(r.V1Bytes, n)
-		history = append(history, map[string]any{"bot": false, "content": []string{text}},
-			map[string]any{"bot": true, "content": res["content"]})
+		r.V1Bytes = append(r.V1Bytes, int(meter.last.Load()))
+		history = append(history, client.V1Message{Content: []string{text}}, client.V1Message{Bot: true, Content: res.Content})
 	}
 	r.V1CPUPerTurn = (cpuTime(cmd.Process.Pid) - cpu0) / time.Duration(turns)
 
 	// V3: only the new message.
-	_, res, err := c.post("/api/conversations", map[string]any{"bot_id": "bot", "user_id": "u-v3", "create_user_if_not_exists": true})
+	conversation, err := c.Conversation(ctx, "bot", "u-v3")
 	if err != nil {
 		return nil, err
 	}
-	conv := res["conversation"].(map[string]any)["id"].(string)
+	conv := conversation.ID
 	cpu0 = cpuTime(cmd.Process.Pid)
 	for i := range turns {
 		text := corpus[i%len(corpus)]
 		t0 := time.Now()
-		n, res, err := c.post("/api/conversations/"+conv+"/messages?wait=30s", map[string]any{"message": map[string]any{"text": text}})
+		sent, err := c.SendAndWait(ctx, conv, text, 30*time.Second)
 		if err != nil {
 			return nil, fmt.Errorf("v3 turn %d: %w", i+1, err)
 		}
-		if res["reply_status"] != "replied" {
-			return nil, fmt.Errorf("v3 turn %d: %v", i+1, res["reply_status"])
+		if sent.ReplyStatus != "replied" {
+			return nil, fmt.Errorf("v3 turn %d: %v", i+1, sent.ReplyStatus)
 		}
 		r.V3Latency = append(r.V3Latency, time.Since(t0))
-		r.V3Bytes = append(r.V3Bytes, n)
+		r.V3Bytes = append(r.V3Bytes, int(meter.last.Load()))
 	}
 	r.V3CPUPerTurn = (cpuTime(cmd.Process.Pid) - cpu0) / time.Duration(turns)
 
 	// The V1 layer's own cost: the last V1 call again. It is a retry, so
 	// it is answered from the store (parse, reconcile a 100-turn history,
 	// find the reply), with no model and no queue in the way.
-	last := map[string]any{"conversation_id": "v1-chat", "bot_id": "bot", "user_id": "u-v1",
-		"message": corpus[(turns-1)%len(corpus)], "messages": history[:len(history)-2], "language": "en", "platform": "bench"}
+	last := client.V1Request{ConversationID: "v1-chat", BotID: "bot", UserID: "u-v1",
+		Message: corpus[(turns-1)%len(corpus)], Messages: history[:len(history)-2], Language: "en", Platform: "bench"}
 	var v1, v3 []time.Duration
 	for i := range opts.Samples {
 		t0 := time.Now()
-		if _, _, err := c.post("/v2/complete", last); err != nil {
+		if _, err := c.Complete(ctx, last); err != nil {
 			return nil, err
 		}
 		v1 = append(v1, time.Since(t0))
 		t0 = time.Now()
-		if _, _, err := c.post("/api/conversations/"+conv+"/messages", map[string]any{"message": map[string]any{
-			"text": "operator note " + strconv.Itoa(i), "from_bot": true}}); err != nil {
+		if _, err := c.Send(ctx, conv, "operator note "+strconv.Itoa(i), true); err != nil {
 			return nil, err
 		}
 		v3 = append(v3, time.Since(t0))
@@ -144,42 +132,39 @@ func V1V3(ctx context.Context, bin string, turns int, opts Options) (*V1V3Result
 	return r, nil
 }
 
-type client struct {
-	base, token string
-	http        *http.Client
+// wireMeter counts each request's size on the wire (request line,
+// headers, body), as the V1/V3 comparison reports it.
+type wireMeter struct {
+	next http.RoundTripper
+	last atomic.Int64 // the last request's bytes
 }
 
-// post sends a JSON body and returns the request's size on the wire
-// (request line, headers, body) and the decoded answer.
-func (c *client) post(path string, body any) (int, map[string]any, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return 0, nil, err
+func (m *wireMeter) RoundTrip(req *http.Request) (*http.Response, error) {
+	cp := req.Clone(req.Context())
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		cp.Body = body
 	}
-	req, err := http.NewRequest(http.MethodPost, c.base+path, bytes.NewReader(b))
-	if err != nil {
-		return 0, nil, err
+	var n byteCounter
+	if err := cp.Write(&n); err != nil {
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	var wire bytes.Buffer
-	if err := req.Write(&wire); err != nil {
-		return 0, nil, err
-	}
-	req.Body = io.NopCloser(bytes.NewReader(b))
-	res, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer res.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-		return 0, nil, err
-	}
-	if res.StatusCode >= 300 {
-		return 0, nil, fmt.Errorf("%s: %d %v", path, res.StatusCode, out)
-	}
-	return wire.Len(), out, nil
+	m.last.Store(int64(n))
+	return m.next.RoundTrip(req)
+}
+
+type byteCounter int64
+
+func (c *byteCounter) Write(b []byte) (int, error) { *c += byteCounter(len(b)); return len(b), nil }
+
+// started waits until a server process answers /readyz.
+func started(ctx context.Context, c *client.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return c.WaitReady(ctx, 50*time.Millisecond)
 }
 
 // cpuTime is a process's user plus system CPU time, from /proc.
