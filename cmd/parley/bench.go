@@ -71,6 +71,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}()
 	}
 	opts.Log = stderr
+	opts.Progress = func(label string, total int64) bench.Meter { return newProgress(stderr, label, total, false) }
 	// memoryWorkers run memory jobs in the suites that set it (replies: as
 	// a server does, extraction shares the store with the replies).
 	memoryWorkers := 0

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -15,6 +16,7 @@ import (
 // pipe or a file a plain line at most every few seconds, which logs keep
 // readably.
 type progress struct {
+	mu    sync.Mutex // Set is called from many goroutines
 	bar   *progressbar.ProgressBar
 	w     io.Writer
 	label string
@@ -40,6 +42,8 @@ func newProgress(stderr io.Writer, label string, total int64, bytes bool) *progr
 
 // Set moves the progress to done units; detail goes with a piped line.
 func (p *progress) Set(done int64, detail string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.bar != nil {
 		_ = p.bar.Set64(done)
 		return
@@ -52,6 +56,8 @@ func (p *progress) Set(done int64, detail string) {
 
 // Finish ends the bar (a piped progress has nothing to end).
 func (p *progress) Finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.bar != nil {
 		_ = p.bar.Finish()
 	}

@@ -43,9 +43,31 @@ type Options struct {
 	Samples   int           // requests per latency phase
 	CorpusDir string        // LoCoMo JSON files for realistic text
 	Log       io.Writer     // progress lines
+	// Progress shows a counted phase's progress (a bar on a terminal);
+	// nil shows none. Meters are set from many goroutines.
+	Progress func(label string, total int64) Meter
 	// Dir is the directory of the store's files (SQLite), where the
 	// fsync floor is measured too; empty is the system's temporary one.
 	Dir string
+}
+
+// Meter is one phase's progress.
+type Meter interface {
+	Set(done int64, detail string)
+	Finish()
+}
+
+type noMeter struct{}
+
+func (noMeter) Set(int64, string) {}
+func (noMeter) Finish()           {}
+
+// meter starts a phase's progress, or none.
+func (o Options) meter(label string, total int) Meter {
+	if o.Progress == nil {
+		return noMeter{}
+	}
+	return o.Progress(label, int64(total))
 }
 
 // Result is one store's figures.
@@ -216,6 +238,8 @@ func (e *env) seed(ctx context.Context, r *Result) ([]string, error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
+	bar := e.opts.meter(r.Store+": seeding messages", e.opts.Messages)
+	defer bar.Finish()
 	for w := range 32 {
 		wg.Add(1)
 		go func() {
@@ -231,8 +255,8 @@ func (e *env) seed(ctx context.Context, r *Result) ([]string, error) {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
-				if i > 0 && i%100_000 == 0 {
-					e.logf("%s seeded %d messages (%.0f/s)", r.Store, i, float64(i)/time.Since(start).Seconds())
+				if i%1000 == 999 {
+					bar.Set(int64(i+1), fmt.Sprintf("%d messages (%.0f/s)", i+1, float64(i+1)/time.Since(start).Seconds()))
 				}
 			}
 		}()

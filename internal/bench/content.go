@@ -161,7 +161,7 @@ func Content(ctx context.Context, name string, st parley.Store, opts Options, in
 	res.Baseline5 = float64(base) / float64(max(res.Photos, 1))
 	res.CaptionOnly5 = float64(capOnly) / float64(max(res.Photos, 1))
 
-	if err := contentIngest(ctx, st, lib, ingest, dir, res); err != nil {
+	if err := contentIngest(ctx, st, lib, ingest, dir, res, opts.meter(name+": fetching images", ingest)); err != nil {
 		return nil, err
 	}
 	if err := contentSearchLatency(ctx, st, lib, corpus, items, opts, res); err != nil {
@@ -172,7 +172,8 @@ func Content(ctx context.Context, name string, st parley.Store, opts Options, in
 
 // contentIngest fetches images from a local server into one bot's library
 // with 16 uploaders.
-func contentIngest(ctx context.Context, st parley.Store, lib *content.Library, count int, dir string, res *ContentResult) error {
+func contentIngest(ctx context.Context, st parley.Store, lib *content.Library, count int, dir string, res *ContentResult, bar Meter) error {
+	defer bar.Finish()
 	tenant, err := st.EnsureTenant(ctx, "content-ingest")
 	if err != nil {
 		return err
@@ -232,6 +233,9 @@ func contentIngest(ctx context.Context, st parley.Store, lib *content.Library, c
 					return
 				}
 				fetched.Add(it.Size)
+				if i%100 == 99 {
+					bar.Set(int64(i+1), fmt.Sprintf("%d images fetched", i+1))
+				}
 				if !created {
 					dups.Add(1)
 				}
@@ -287,6 +291,8 @@ func contentSearchLatency(ctx context.Context, st parley.Store, lib *content.Lib
 		return err
 	}
 	// Rows only (the search reads no bytes), by 16 writers.
+	bar := opts.meter("content: library items", items)
+	defer bar.Finish()
 	var next atomic.Int64
 	errc := make(chan error, 16)
 	var wg sync.WaitGroup
@@ -308,8 +314,8 @@ func contentSearchLatency(ctx context.Context, st parley.Store, lib *content.Lib
 					errc <- err
 					return
 				}
-				if i > 0 && i%20000 == 0 && opts.Log != nil {
-					fmt.Fprintf(opts.Log, "content: %d items stored\n", i)
+				if i%500 == 499 {
+					bar.Set(int64(i+1), fmt.Sprintf("%d items stored", i+1))
 				}
 			}
 		}()

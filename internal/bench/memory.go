@@ -70,7 +70,10 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 	perCat := map[int]int{}
 	var lat []time.Duration
 	var extractTime time.Duration
-	for _, f := range files {
+	bar := opts.meter(name+": LoCoMo conversations", len(files))
+	defer bar.Finish()
+	for fi, f := range files {
+		bar.Set(int64(fi), fmt.Sprintf("conversation %d of %d", fi+1, len(files)))
 		doc, err := readLoCoMo(f)
 		if err != nil {
 			return nil, err
