@@ -1,10 +1,14 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -133,6 +137,88 @@ func TestConsole(t *testing.T) {
 	newest := body["messages"].([]any)[0].(map[string]any)
 	require.Equal(t, "an operator here", newest["text"])
 	require.Equal(t, true, newest["from_bot"])
+
+	// The user's memories: added, corrected, its history, forgotten.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(`//div[@class="convhead"]//button[text()="Memories"]`),
+		chromedp.WaitVisible(`#m-new`),
+		chromedp.SetValue("#m-new-kind", "place"),
+		chromedp.SendKeys("#m-new", "Lives in Lisbon"),
+		chromedp.Click(`//form[@aria-label="Add a memory"]//button[@type="submit"]`),
+		chromedp.WaitVisible(`//ul[@id="memories"]/li[contains(., "Lives in Lisbon")]`),
+	))
+	memories := func() []any {
+		status, body, err := s.call("GET", "/api/conversations/"+conv+"/memories", nil)
+		require.NoError(t, err)
+		require.Equal(t, 200, status)
+		return body["memories"].([]any)
+	}
+	ms := memories()
+	require.Len(t, ms, 1)
+	mem := ms[0].(map[string]any)
+	require.Equal(t, "place", mem["kind"])
+	memID := mem["id"].(string)
+	li := `//ul[@id="memories"]/li[@data-memory="` + memID + `"]`
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(li+`//button[text()="Edit"]`),
+		chromedp.WaitVisible(`#m-text-`+memID),
+		chromedp.SetValue(`#m-text-`+memID, "Lives in Porto"),
+		chromedp.Click(li+`//button[@type="submit"]`),
+		chromedp.WaitVisible(`//ul[@id="memories"]/li[contains(., "Lives in Porto")]`),
+		chromedp.Click(li+`//button[text()="History"]`),
+		chromedp.WaitVisible(li+`//ol[@aria-label="Earlier versions"]/li[contains(., "Lives in Lisbon")]`),
+	))
+	require.Equal(t, "Lives in Porto", memories()[0].(map[string]any)["text"])
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(li+`//button[text()="Forget"]`),
+		chromedp.WaitVisible(li+`//button[text()="Click again to forget"]`),
+	))
+	require.Len(t, memories(), 1, "one click does not forget")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(li+`//button[text()="Click again to forget"]`),
+		chromedp.WaitNotPresent(li),
+	))
+	require.Empty(t, memories())
+
+	// The content library: a file uploaded, described, deleted.
+	img := filepath.Join(t.TempDir(), "red.png")
+	var pngBytes bytes.Buffer
+	require.NoError(t, png.Encode(&pngBytes, image.NewRGBA(image.Rect(0, 0, 40, 30))))
+	require.NoError(t, os.WriteFile(img, pngBytes.Bytes(), 0o644))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(s.url+"/#/content?bot_id=bot-1"),
+		chromedp.WaitVisible(`#c-file`),
+		chromedp.SetUploadFiles(`#c-file`, []string{img}),
+		chromedp.Click(`//form[@aria-label="Upload a file"]//button[@type="submit"]`),
+		chromedp.WaitVisible(`//figure[contains(., "40×30")]`),
+	))
+	items := func() []any {
+		status, body, err := s.call("GET", "/api/content?bot_id=bot-1", nil)
+		require.NoError(t, err)
+		require.Equal(t, 200, status)
+		return body["items"].([]any)
+	}
+	its := items()
+	require.Len(t, its, 1)
+	itemID := its[0].(map[string]any)["id"].(string)
+	fig := `//figure[@data-content="` + itemID + `"]`
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(fig+`//button[text()="Edit"]`),
+		chromedp.WaitVisible(`#c-title-`+itemID),
+		chromedp.SetValue(`#c-title-`+itemID, "Empty canvas"),
+		chromedp.SetValue(`#c-tags-`+itemID, "art, blank"),
+		chromedp.Click(fig+`//button[@type="submit"]`),
+		chromedp.WaitVisible(fig+`//strong[text()="Empty canvas"]`),
+	))
+	edited := items()[0].(map[string]any)
+	require.Equal(t, "Empty canvas", edited["title"])
+	require.Equal(t, []any{"art", "blank"}, edited["tags"])
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(fig+`//button[text()="Delete"]`),
+		chromedp.Click(fig+`//button[text()="Click again to delete"]`),
+		chromedp.WaitNotPresent(fig),
+	))
+	require.Empty(t, items())
 
 	// Bots, for an admin.
 	require.NoError(t, chromedp.Do(ctx,

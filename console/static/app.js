@@ -166,13 +166,96 @@ async function showContext(convId, seq) {
   }
 }
 
+const KINDS = ["fact", "name", "place", "work", "family", "pet", "like", "dislike", "plan"];
+
+function kindSelect(id, value) {
+  return h("select", { id, name: "kind" }, KINDS.map((k) => h("option", { value: k, selected: k === value }, k)));
+}
+
+// confirmTwice makes a destructive button ask for a second click instead
+// of a modal dialog: the first click says what the second will do.
+function confirmTwice(label, ask, action) {
+  const b = h("button", { type: "button", class: "danger" }, label);
+  let armed = false;
+  b.addEventListener("click", async () => {
+    if (!armed) {
+      armed = true;
+      b.textContent = ask;
+      setTimeout(() => { armed = false; b.textContent = label; }, 5000);
+      return;
+    }
+    await action();
+  });
+  return b;
+}
+
+// showMemories lists what the bot remembers of the conversation's user,
+// with editing, forgetting, each memory's history, and adding one.
 async function showMemories(convId) {
   const panel = document.getElementById("side");
+  const problem = h("p", { role: "alert", class: "error" });
+  const run = (fn) => async (...args) => {
+    problem.textContent = "";
+    try {
+      await fn(...args);
+    } catch (e) {
+      problem.textContent = e.message;
+    }
+  };
+  let conv;
   try {
-    const res = await api("/api/conversations/" + encodeURIComponent(convId) + "/memories");
+    conv = (await api("/api/conversations/" + encodeURIComponent(convId) + qs({ limit: 1 }))).conversation;
+  } catch (e) {
+    panel.replaceChildren(errorBox(e));
+    return;
+  }
+  const reload = () => showMemories(convId);
+  function item(m) {
+    const li = h("li", { "data-memory": m.id });
+    const view = () => li.replaceChildren(h("strong", { text: m.kind + ": " }), h("span", { class: "mtext", text: m.text }),
+      h("span", { class: "dim", text: " · said " + m.confirmations + "×, from #" + (m.source_seqs || []).join(", #") }), " ",
+      h("button", { type: "button", onclick: edit }, "Edit"), " ",
+      h("button", { type: "button", onclick: run(history) }, "History"), " ",
+      confirmTwice("Forget", "Click again to forget", run(async () => {
+        await api("/api/memories/" + encodeURIComponent(m.id), { method: "DELETE" });
+        await reload();
+      })));
+    function edit() {
+      const text = h("input", { id: "m-text-" + m.id, name: "text", value: m.text, required: true, maxlength: 1000 });
+      const kind = kindSelect("m-kind-" + m.id, m.kind);
+      const form = h("form", { class: "inline", "aria-label": "Edit memory" }, h("label", { for: kind.id }, "Kind"), kind,
+        h("label", { for: text.id }, "Text"), text, h("button", { type: "submit" }, "Save"),
+        h("button", { type: "button", onclick: view }, "Cancel"));
+      form.addEventListener("submit", run(async (ev) => {
+        ev.preventDefault();
+        await api("/api/memories/" + encodeURIComponent(m.id), { method: "PATCH", body: { kind: kind.value, text: text.value } });
+        await reload();
+      }));
+      li.replaceChildren(form);
+      text.focus();
+    }
+    async function history() {
+      const res = await api("/api/memories/" + encodeURIComponent(m.id) + "/history");
+      li.append(h("ol", { class: "versions", "aria-label": "Earlier versions" }, res.versions.length ? res.versions.map((v) =>
+        h("li", {}, v.kind + ": " + v.text, h("span", { class: "dim", text: " · " + v.reason + " " + when(v.replaced_at) }))) : h("li", { text: "No earlier versions." })));
+    }
+    view();
+    return li;
+  }
+  const text = h("input", { id: "m-new", name: "text", required: true, maxlength: 1000 });
+  const kind = kindSelect("m-new-kind", "fact");
+  const add = h("form", { class: "inline", "aria-label": "Add a memory" }, h("label", { for: "m-new-kind" }, "Kind"), kind,
+    h("label", { for: "m-new" }, "New memory"), text, h("button", { type: "submit" }, "Add"));
+  add.addEventListener("submit", run(async (ev) => {
+    ev.preventDefault();
+    await api("/api/users/" + encodeURIComponent(conv.user_id) + "/memories", { method: "POST",
+      body: { bot_id: conv.bot_id, kind: kind.value, text: text.value } });
+    await reload();
+  }));
+  try {
+    const res = await api("/api/conversations/" + encodeURIComponent(convId) + "/memories" + qs({ limit: 200 }));
     panel.replaceChildren(h("h2", { text: "Memories (current up to #" + res.memories_seq + ")" }),
-      res.memories.length ? h("ul", {}, res.memories.map((m) => h("li", {}, h("strong", { text: m.kind + ": " }), m.text,
-        h("span", { class: "dim", text: " · said " + m.confirmations + "×, from #" + (m.source_seqs || []).join(", #") })))) : h("p", { text: "None yet." }));
+      res.memories.length ? h("ul", { id: "memories" }, res.memories.map(item)) : h("p", { text: "None yet." }), add, problem);
   } catch (e) {
     panel.replaceChildren(errorBox(e));
   }
@@ -365,7 +448,8 @@ async function botsView() {
 // ---- content
 
 async function contentView(params) {
-  const bot = h("input", { id: "c-bot", name: "bot_id", value: params.get("bot_id") || "", required: true });
+  const botID = params.get("bot_id") || "";
+  const bot = h("input", { id: "c-bot", name: "bot_id", value: botID, required: true });
   const search = h("input", { id: "c-search", name: "search", type: "search", value: params.get("search") || "" });
   const form = h("form", { class: "filters", "aria-label": "Search the library" },
     h("label", { for: "c-bot" }, "Bot"), bot, h("label", { for: "c-search" }, "Search"), search, h("button", { type: "submit" }, "Show"));
@@ -374,16 +458,81 @@ async function contentView(params) {
     location.hash = "#/content" + qs({ bot_id: bot.value, search: search.value });
   });
   const grid = h("div", { class: "grid" });
+  const problem = h("p", { role: "alert", class: "error" });
   show(h("h1", { text: "Content library" }), form, grid);
-  if (!params.get("bot_id")) return;
+  if (!botID) return;
+  const reload = () => contentView(params);
+  const run = (fn) => async (...args) => {
+    problem.textContent = "";
+    try {
+      await fn(...args);
+    } catch (e) {
+      problem.textContent = e.message;
+    }
+  };
+
+  // Adding: from a URL (the server fetches it through its egress guard) or a file.
+  const url = h("input", { id: "c-url", name: "image_url", type: "url", required: true });
+  const title = h("input", { id: "c-title", name: "title" });
+  const fromURL = h("form", { class: "inline", "aria-label": "Add from a URL" }, h("label", { for: "c-url" }, "Image URL"), url,
+    h("label", { for: "c-title" }, "Title"), title, h("button", { type: "submit" }, "Fetch"));
+  fromURL.addEventListener("submit", run(async (ev) => {
+    ev.preventDefault();
+    await api("/api/content", { method: "POST", body: { bot_id: botID, image_url: url.value, title: title.value || undefined } });
+    await reload();
+  }));
+  const file = h("input", { id: "c-file", name: "file", type: "file", required: true });
+  const upload = h("form", { class: "inline", "aria-label": "Upload a file" }, h("label", { for: "c-file" }, "File"), file,
+    h("button", { type: "submit" }, "Upload"));
+  upload.addEventListener("submit", run(async (ev) => {
+    ev.preventDefault();
+    const fd = new FormData();
+    fd.append("bot_id", botID);
+    fd.append("file", file.files[0]);
+    await api("/api/content/upload", { method: "POST", body: fd });
+    await reload();
+  }));
+  document.getElementById("view").append(fromURL, upload, problem);
+
+  function figure(it) {
+    const fig = h("figure", { "data-content": it.id });
+    const img = h("img", { alt: it.title || it.caption || it.file_name || it.id, width: 160 });
+    if (it.thumbnail_url) api(it.thumbnail_url).then((b) => { img.src = URL.createObjectURL(b); }).catch(() => {});
+    const view = () => fig.replaceChildren(img, h("figcaption", {}, h("strong", { text: it.title || it.file_name || it.id }), h("br"),
+      it.media_type + " · " + it.size + " bytes" + (it.width ? " · " + it.width + "×" + it.height : ""), h("br"),
+      it.caption || "", it.description ? h("span", { class: "dim", text: " " + it.description }) : "",
+      (it.tags || []).length ? h("span", { class: "dim", text: " #" + it.tags.join(" #") }) : "", h("br"),
+      h("button", { type: "button", onclick: edit }, "Edit"), " ",
+      confirmTwice("Delete", "Click again to delete", run(async () => {
+        await api("/api/content/" + encodeURIComponent(it.id), { method: "DELETE" });
+        await reload();
+      }))));
+    function edit() {
+      const field = (name, label, value, tag) => {
+        const el = h(tag || "input", { id: "c-" + name + "-" + it.id, name, value: tag ? undefined : value });
+        if (tag) el.value = value;
+        return [h("label", { for: el.id }, label), el];
+      };
+      const [tl, t] = field("title", "Title", it.title || "");
+      const [dl, d] = field("description", "Description", it.description || "", "textarea");
+      const [gl, g] = field("tags", "Tags (comma-separated)", (it.tags || []).join(", "));
+      const f = h("form", { class: "stack", "aria-label": "Edit item" }, tl, t, dl, d, gl, g, h("button", { type: "submit" }, "Save"),
+        h("button", { type: "button", onclick: view }, "Cancel"));
+      f.addEventListener("submit", run(async (ev) => {
+        ev.preventDefault();
+        const tags = g.value.split(",").map((x) => x.trim()).filter((x) => x);
+        await api("/api/content/" + encodeURIComponent(it.id), { method: "PATCH", body: { title: t.value, description: d.value, tags } });
+        await reload();
+      }));
+      fig.replaceChildren(img, f);
+      t.focus();
+    }
+    view();
+    return fig;
+  }
   try {
-    const res = await api("/api/content" + qs({ bot_id: params.get("bot_id"), search: params.get("search") }));
-    grid.replaceChildren(...res.items.map((it) => {
-      const img = h("img", { alt: it.title || it.caption || it.file_name || it.id, width: 160 });
-      if (it.thumbnail_url) api(it.thumbnail_url).then((b) => { img.src = URL.createObjectURL(b); }).catch(() => {});
-      return h("figure", {}, img, h("figcaption", {}, h("strong", { text: it.title || it.file_name || it.id }), h("br"),
-        it.media_type + " · " + it.size + " bytes" + (it.width ? " · " + it.width + "×" + it.height : ""), h("br"), it.caption || ""));
-    }));
+    const res = await api("/api/content" + qs({ bot_id: botID, search: params.get("search") }));
+    grid.replaceChildren(...res.items.map(figure));
     if (!res.items.length) grid.replaceChildren(h("p", { text: "Nothing found." }));
   } catch (e) {
     grid.replaceChildren(errorBox(e));
