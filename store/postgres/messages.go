@@ -38,7 +38,8 @@ func scanMessage(row pgx.Row, extra ...any) (*parley.Message, error) {
 // transaction, as the bot's reply policy says.
 func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string, nm parley.NewMessage) (parley.AppendResult, error) {
 	var res parley.AppendResult
-	err := db.withTx(ctx, func(tx pgx.Tx) error {
+	err := db.inGroup(ctx, conversationID, func(ctx context.Context, tx pgx.Tx) error {
+		res = parley.AppendResult{} // a group run again starts over
 		// The row lock serialises appends to one conversation: no gaps, no
 		// duplicate sequence numbers, and the plan's checks are safe.
 		var st parley.ConversationState

@@ -53,6 +53,8 @@ type DB struct {
 	closing    chan struct{}  // closed by Close: reply leases stop renewing
 	renewing   sync.WaitGroup // reply lease renewals running
 
+	groups [groupShards]store.Group[groupWrite] // appends waiting for a group commit
+
 	hub        *live.Hub
 	stopListen context.CancelFunc
 	listening  chan struct{}
@@ -121,6 +123,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue, replyLease: cmp.Or(opts.ReplyLease, 15*time.Second),
 		closing: make(chan struct{})}
+	for i := range db.groups {
+		db.groups[i].Max, db.groups[i].Commit = maxGroup, db.commitGroup
+	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -187,6 +192,9 @@ func (db *DB) Close() error {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = db.queue.Stop(stopCtx) // jobs cut short are retried: they are durable
 		cancel()
+	}
+	for i := range db.groups {
+		db.groups[i].Close()
 	}
 	if db.stopListen != nil {
 		db.stopListen()

@@ -298,9 +298,7 @@ func TestWALIsCheckpointed(t *testing.T) {
 
 // waiting is how many writers wait for a group commit.
 func waiting(db *DB) int {
-	db.groups.mu.Lock()
-	defer db.groups.mu.Unlock()
-	return len(db.groups.pending)
+	return db.groups.Waiting()
 }
 
 // TestCloseFinishesGroups: closing the store commits the writers already
@@ -322,11 +320,7 @@ func TestCloseFinishesGroups(t *testing.T) {
 	require.Eventually(t, func() bool { return waiting(db) == 3 }, 5*time.Second, time.Millisecond)
 	closed := make(chan error, 1)
 	go func() { closed <- db.Close() }()
-	require.Eventually(t, func() bool {
-		db.groups.mu.Lock()
-		defer db.groups.mu.Unlock()
-		return db.groups.closed
-	}, 5*time.Second, time.Millisecond)
+	require.Eventually(t, db.groups.Closed, 5*time.Second, time.Millisecond)
 	_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: "late", Bubbles: []string{"late"}})
 	require.ErrorIs(t, err, errStoreClosed)
 	release()

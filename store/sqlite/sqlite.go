@@ -51,7 +51,7 @@ type DB struct {
 	ckpt   *sql.DB // one connection: checkpoints the WAL into the database
 	logger *slog.Logger
 
-	groups groups // writers waiting for a group commit
+	groups store.Group[groupWrite] // writers waiting for a group commit
 
 	queue     *river.Client[*sql.Tx]
 	kicker    *store.Kicker
@@ -152,6 +152,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	ckpt.SetMaxOpenConns(1)
 
 	db := &DB{write: newHandle(write), read: newHandle(read), search: newHandle(search), ckpt: ckpt, logger: opts.Logger}
+	db.groups.Max, db.groups.Commit = maxGroup, db.commitGroup
 	if err := db.migrate(ctx); err != nil {
 		db.closeHandles()
 		return nil, err
@@ -206,7 +207,7 @@ func (db *DB) Close() error {
 		_ = db.queue.Stop(stopCtx) // jobs cut short are retried: they are durable
 		cancel()
 	}
-	db.closeGroups()
+	db.groups.Close()
 	db.stop()
 	db.wg.Wait()
 	return db.closeHandles()

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -130,6 +131,93 @@ func (s *suite) conversations(t *testing.T) {
 		got, err = b.store.GetConversation(b.ctx, b.t1.ID, c.ID)
 		require.NoError(t, err)
 		require.Equal(t, int64(41), got.MessageCount, "failed appends store nothing")
+	})
+	t.Run("GroupCommit", func(t *testing.T) {
+		// Appends that come together are committed together: among them,
+		// ones that fail (a conversation missing or another tenant's) and
+		// retries with an idempotency key fail or replay alone, and every
+		// other append is stored once, in a gap-free sequence.
+		t.Parallel()
+		b := s.setup(t)
+		convs := make([]*parley.Conversation, 12)
+		for i := range convs {
+			convs[i] = conversation(t, b, b.t1, "bot-1", fmt.Sprintf("group-%d", i))
+		}
+		foreign := conversation(t, b, b.t2, "bot-1", "group-foreign")
+		const writers, each = 24, 20
+		type outcome struct {
+			conv     string
+			seq      int64
+			err      error
+			replayed bool
+			want     string // what the append was: ok, missing, foreign, retry
+		}
+		out := make([][]outcome, writers)
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					c := convs[(w*7+i)%len(convs)]
+					o := outcome{conv: c.ID, want: "ok"}
+					nm := parley.NewMessage{Text: fmt.Sprintf("w%d-%d", w, i), FromBot: true}
+					tenant, conv := b.t1.ID, c.ID
+					switch (w + i) % 10 {
+					case 3:
+						o.want, conv = "missing", parley.NewID()
+					case 6:
+						o.want, conv, tenant = "foreign", foreign.ID, b.t1.ID // t1 asking for t2's
+					case 8:
+						o.want = "retry" // the same key twice: once stored, once replayed
+						nm.IdempotencyKey, nm.RequestHash = fmt.Sprintf("k-%d-%d", w, i), "h"
+						if r, err := b.store.AppendMessage(b.ctx, tenant, conv, nm); err == nil {
+							o.seq = r.Message.Seq
+						} else {
+							o.err = err
+						}
+						out[w] = append(out[w], o)
+						o = outcome{conv: c.ID, want: "replay"}
+					}
+					r, err := b.store.AppendMessage(b.ctx, tenant, conv, nm)
+					o.err = err
+					if err == nil {
+						o.seq, o.replayed = r.Message.Seq, r.Replayed
+					}
+					out[w] = append(out[w], o)
+				}
+			}()
+		}
+		wg.Wait()
+		seqs := map[string][]int64{}
+		for _, os := range out {
+			for _, o := range os {
+				switch o.want {
+				case "missing", "foreign":
+					require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(o.err), "%+v", o)
+				case "replay":
+					require.NoError(t, o.err)
+					require.True(t, o.replayed)
+				default:
+					require.NoError(t, o.err)
+					require.False(t, o.replayed)
+					seqs[o.conv] = append(seqs[o.conv], o.seq)
+				}
+			}
+		}
+		for _, c := range convs {
+			got := seqs[c.ID]
+			slices.Sort(got)
+			for i, s := range got {
+				require.Equal(t, int64(i+1), s, "conversation %s: gap-free, no duplicate", c.ID)
+			}
+			stored, err := b.store.GetConversation(b.ctx, b.t1.ID, c.ID)
+			require.NoError(t, err)
+			require.Equal(t, int64(len(got)), stored.MessageCount, "what was acknowledged is what is stored")
+		}
+		f, err := b.store.GetConversation(b.ctx, b.t2.ID, foreign.ID)
+		require.NoError(t, err)
+		require.Zero(t, f.MessageCount, "nothing reached the other tenant's conversation")
 	})
 	t.Run("HistoryDigest", func(t *testing.T) {
 		t.Parallel()
