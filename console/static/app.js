@@ -172,6 +172,19 @@ function kindSelect(id, value) {
   return h("select", { id, name: "kind" }, KINDS.map((k) => h("option", { value: k, selected: k === value }, k)));
 }
 
+// reporting wraps an action so that its failure is shown in problem
+// (cleared when the action starts again).
+function reporting(problem) {
+  return (fn) => async (...args) => {
+    problem.textContent = "";
+    try {
+      await fn(...args);
+    } catch (e) {
+      problem.textContent = e.message;
+    }
+  };
+}
+
 // confirmTwice makes a destructive button ask for a second click instead
 // of a modal dialog: the first click says what the second will do.
 function confirmTwice(label, ask, action) {
@@ -194,14 +207,7 @@ function confirmTwice(label, ask, action) {
 async function showMemories(convId) {
   const panel = document.getElementById("side");
   const problem = h("p", { role: "alert", class: "error" });
-  const run = (fn) => async (...args) => {
-    problem.textContent = "";
-    try {
-      await fn(...args);
-    } catch (e) {
-      problem.textContent = e.message;
-    }
-  };
+  const run = reporting(problem);
   let conv;
   try {
     conv = (await api("/api/conversations/" + encodeURIComponent(convId) + qs({ limit: 1 }))).conversation;
@@ -462,14 +468,7 @@ async function contentView(params) {
   show(h("h1", { text: "Content library" }), form, grid);
   if (!botID) return;
   const reload = () => contentView(params);
-  const run = (fn) => async (...args) => {
-    problem.textContent = "";
-    try {
-      await fn(...args);
-    } catch (e) {
-      problem.textContent = e.message;
-    }
-  };
+  const run = reporting(problem);
 
   // Adding: from a URL (the server fetches it through its egress guard) or a file.
   const url = h("input", { id: "c-url", name: "image_url", type: "url", required: true });
