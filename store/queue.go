@@ -1,6 +1,7 @@
 // Package store holds what Parley's stores share besides their SQL: the
 // configuration of the durable job queue (River) each one runs in its own
-// database. The engines live in store/sqlite and store/postgres.
+// database, and the queue of writers their group commits gather (Group).
+// The engines live in store/sqlite and store/postgres.
 package store
 
 import (
