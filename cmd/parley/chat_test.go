@@ -16,13 +16,7 @@ import (
 // bot's reply appears by itself.
 func TestChat(t *testing.T) {
 	t.Parallel()
-	tmux, err := exec.LookPath("tmux")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tmux is not installed on CI")
-		}
-		t.Skip("tmux not installed")
-	}
+	tmux := tool(t, "tmux")
 	s := start(t, "PARLEY_DATA_DIR="+t.TempDir(), "PARLEY_DATABASE_URL=")
 	status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "helper", "name": "Helper"})
 	require.NoError(t, err)

@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,17 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// browser starts Debian's chromium, headless, for a test. Without it the
-// test is skipped, except on CI (.ci/run installs it), where it fails.
+// browser starts Debian's chromium, headless, for a test (see tool).
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed on CI")
-		}
-		t.Skip("chromium not installed")
-	}
+	path := tool(t, "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
 		chromedp.Flag("disable-dev-shm-usage", true))
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)

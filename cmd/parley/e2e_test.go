@@ -80,6 +80,20 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// tool finds a program a test needs. Without it the test is skipped,
+// except on CI (.ci/run installs it), where it fails.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed on CI", name)
+		}
+		t.Skip(name + " not installed")
+	}
+	return path
+}
+
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -229,13 +243,7 @@ func TestKillNine(t *testing.T) {
 // Node against the real server.
 func TestSeedClient(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is required on CI")
-		}
-		t.Skip("node not installed")
-	}
+	node := tool(t, "node")
 	// A media host on 127.0.0.2, the one private address the servers may
 	// reach (PARLEY_EGRESS_PERMIT).
 	ml, err := net.Listen("tcp", "127.0.0.2:0")
@@ -278,13 +286,7 @@ func TestSeedClient(t *testing.T) {
 // runner) against the real server.
 func TestJSClient(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is required on CI")
-		}
-		t.Skip("node not installed")
-	}
+	node := tool(t, "node")
 	s := start(t, "PARLEY_DATA_DIR="+t.TempDir(), "PARLEY_DATABASE_URL=")
 	cmd := exec.Command(node, "--test", "test/")
 	cmd.Dir = "../../clients/js"
