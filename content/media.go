@@ -1,6 +1,7 @@
 package content
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/parley-chat/parley"
 )
@@ -28,8 +30,20 @@ type MediaWorker struct {
 	Library *Library
 }
 
-// Timeout bounds one attempt: every URL of a message, one after another.
-func (w *MediaWorker) Timeout(*river.Job[parley.MediaJob]) time.Duration { return 10 * time.Minute }
+// Timeout bounds one attempt. A message's URLs are fetched at once, each
+// within the library's fetch timeout, so an attempt lasts about one fetch.
+// It is also how late a dead replica's job is tried again (RescueAfter
+// outlasts every job's timeout), so it is kept short.
+func (w *MediaWorker) Timeout(*river.Job[parley.MediaJob]) time.Duration {
+	return MediaJobTimeout(w.Library.FetchTimeout)
+}
+
+// MediaJobTimeout bounds a media job whose library fetches within
+// fetchTimeout (DefaultFetchTimeout if zero): one fetch, and writing the
+// bytes and the message.
+func MediaJobTimeout(fetchTimeout time.Duration) time.Duration {
+	return cmp.Or(fetchTimeout, DefaultFetchTimeout) + 30*time.Second
+}
 
 // Work fetches one message's media.
 func (w *MediaWorker) Work(ctx context.Context, job *river.Job[parley.MediaJob]) error {
@@ -42,26 +56,33 @@ func (w *MediaWorker) Work(ctx context.Context, job *river.Job[parley.MediaJob])
 		return nil // erased since
 	}
 	media := slices.Clone(msgs[0].AttachedMedia)
-	changed := false
+	changed := make([]bool, len(media))
+	var g errgroup.Group // at most parley.MaxMedia fetches, each bounded
 	for i, m := range media {
 		if m.Status != parley.MediaPending {
 			continue
 		}
-		field := fmt.Sprintf("message.attached_media[%d].url", i)
-		got, err := w.Library.Keep(ctx, a.TenantID, m.URL, field)
-		var pe *parley.Error
-		switch {
-		case errors.As(err, &pe):
-			m.Status, m.Error = parley.MediaFailed, pe.Message
-		case err != nil:
-			return err // the store or the blob store: tried again
-		default:
-			m.Status, m.SHA256, m.MediaType, m.Size, m.Width, m.Height = parley.MediaStored, got.SHA256, got.MediaType, got.Size, got.Width, got.Height
-			m.FileURL = fmt.Sprintf("/api/conversations/%s/messages/%d/media/%d", a.ConversationID, a.Seq, i)
-		}
-		media[i], changed = m, true
+		g.Go(func() error {
+			field := fmt.Sprintf("message.attached_media[%d].url", i)
+			got, err := w.Library.Keep(ctx, a.TenantID, m.URL, field)
+			var pe *parley.Error
+			switch {
+			case errors.As(err, &pe):
+				m.Status, m.Error = parley.MediaFailed, pe.Message
+			case err != nil:
+				return err // the store or the blob store: tried again
+			default:
+				m.Status, m.SHA256, m.MediaType, m.Size, m.Width, m.Height = parley.MediaStored, got.SHA256, got.MediaType, got.Size, got.Width, got.Height
+				m.FileURL = fmt.Sprintf("/api/conversations/%s/messages/%d/media/%d", a.ConversationID, a.Seq, i)
+			}
+			media[i], changed[i] = m, true
+			return nil
+		})
 	}
-	if !changed {
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if !slices.Contains(changed, true) {
 		return nil
 	}
 	return w.Store.SetMessageMedia(ctx, a.TenantID, a.ConversationID, a.Seq, media)

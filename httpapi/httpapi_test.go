@@ -40,6 +40,7 @@ type testBundle struct {
 	client      *http.Client
 	blobs       blob.Dir // the content library's
 	library     *content.Library
+	api         *httpapi.Server
 }
 
 // engines runs a test against the API on each store.
@@ -71,9 +72,10 @@ func setup(t *testing.T, st httpapi.Store, hub *live.Hub) *testBundle {
 	blobs := blob.Dir{Root: t.TempDir()}
 	library := &content.Library{Store: st, Blobs: blobs, MaxBytes: 1 << 20,
 		Client: egress.NewClient(egress.Options{Permit: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Redirects: 5})}
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: st, DefaultTenantID: a.ID, Hub: hub, Keys: box, Library: library}))
+	api := httpapi.New(httpapi.Config{Store: st, DefaultTenantID: a.ID, Hub: hub, Keys: box, Library: library})
+	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &testBundle{store: st, tenant: a.ID, otherTenant: bt.ID, hub: hub, box: box, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client(), blobs: blobs, library: library}
+	return &testBundle{api: api, store: st, tenant: a.ID, otherTenant: bt.ID, hub: hub, box: box, url: srv.URL, admin: token(a, true), user: token(a, false), other: token(bt, true), client: srv.Client(), blobs: blobs, library: library}
 }
 
 type response struct {

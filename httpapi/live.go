@@ -37,6 +37,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, http.StatusNotFound, fmt.Sprintf("conversation %q not found", id), "path.id")
 			return
 		}
+		if s.unavailable(err) {
+			w.Header().Set("Retry-After", retryAfterOutage)
+			writeProblem(w, http.StatusServiceUnavailable, unavailableDetail, "")
+			return
+		}
 		s.logger.ErrorContext(ctx, "events", "err", err)
 		writeProblem(w, http.StatusInternalServerError, "internal error", "")
 		return
@@ -105,8 +110,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), errRevoked) {
+			switch cause := context.Cause(ctx); {
+			case errors.Is(cause, errRevoked):
 				fmt.Fprint(w, ": the token was revoked\n\n")
+			case errors.Is(cause, errDraining):
+				// A client reconnects at once, to another replica.
+				fmt.Fprint(w, ": the server is shutting down\nretry: 250\n\n")
 			}
 			return
 		case sig := <-signals:
@@ -184,8 +193,11 @@ func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string
 		}
 		select {
 		case <-ctx.Done():
-			if cause := context.Cause(ctx); errors.Is(cause, errRevoked) {
+			switch cause := context.Cause(ctx); {
+			case errors.Is(cause, errRevoked):
 				return replyOutcome{}, cause
+			case errors.Is(cause, errDraining):
+				return replyOutcome{status: "pending"}, nil // made later all the same
 			}
 			return replyOutcome{}, ctx.Err()
 		case <-timer.C:

@@ -101,8 +101,11 @@ const revalidateEvery = time.Second
 // errRevoked ends the long-lived requests of a revoked token.
 var errRevoked = parley.Errorf(parley.EUNAUTHORIZED, "the token was revoked")
 
-// untilRevoked returns a context that also ends (cause errRevoked) when the
-// request's token is revoked.
+// errDraining ends the long-lived requests of a server shutting down.
+var errDraining = errors.New("the server is shutting down")
+
+// untilRevoked returns a context that also ends when the request's token is
+// revoked (cause errRevoked) or the server drains (cause errDraining).
 func (s *Server) untilRevoked(ctx context.Context) (context.Context, context.CancelFunc) {
 	hash, _ := ctx.Value(tokenHashKey).([]byte)
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -112,6 +115,9 @@ func (s *Server) untilRevoked(ctx context.Context) (context.Context, context.Can
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-s.draining:
+				cancel(errDraining)
 				return
 			case <-tick.C:
 				if !s.tokenStands(ctx, hash) {

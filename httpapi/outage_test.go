@@ -53,6 +53,8 @@ func TestDatabaseOutage(t *testing.T) {
 		require.Contains(t, res.body["detail"], "database")
 		res = b.do(t, b.admin, "POST", "/api/conversations/"+conv+"/messages", map[string]any{"message": map[string]any{"text": "hi"}})
 		require.Equal(t, http.StatusServiceUnavailable, res.status, "%s: %s", mode, res.raw)
+		_, status := b.stream(t, b.admin, "/api/conversations/"+conv+"/events")
+		require.Equal(t, http.StatusServiceUnavailable, status, "%s: an event stream opened", mode)
 		res = b.do(t, "prly_a_token_never_seen", "GET", "/api/bots", nil)
 		require.Equal(t, http.StatusServiceUnavailable, res.status, "%s: a token to check: %s", mode, res.raw)
 

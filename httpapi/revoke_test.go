@@ -91,3 +91,34 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 		}
 	})
 }
+
+// TestDrainEndsLongRequests: a server shutting down (Drain, registered with
+// http.Server.RegisterOnShutdown) closes its event streams, telling
+// clients to reconnect soon, and answers its waits for a reply as pending,
+// rather than holding the shutdown until they end.
+func TestDrainEndsLongRequests(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, b *testBundle) {
+		conv := b.conversation(t, b.admin, "bot-1", "user-1")
+		s, status := b.stream(t, b.user, "/api/conversations/"+conv+"/events")
+		require.Equal(t, 200, status)
+		require.Equal(t, "conversation.created", s.next(t)["event"])
+		waited := make(chan response, 1)
+		go func() {
+			waited <- b.do(t, b.user, "POST", "/api/conversations/"+conv+"/messages?wait=30s",
+				map[string]any{"message": map[string]any{"text": "anyone?"}})
+		}()
+		time.Sleep(300 * time.Millisecond) // the wait has begun (no worker: no reply comes)
+		b.api.Drain()
+		select {
+		case res := <-waited:
+			require.Equal(t, 201, res.status, res.raw)
+			require.Equal(t, "pending", res.body["reply_status"])
+		case <-time.After(3 * time.Second):
+			t.Fatal("a wait goes on while the server drains")
+		}
+		require.Equal(t, "250", s.next(t)["retry"], "the stream tells the client to reconnect soon")
+		_, open := <-s.events
+		require.False(t, open, "the stream ends")
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -76,7 +77,16 @@ type Server struct {
 	library       *content.Library
 	handler       http.Handler
 	api           huma.API
+
+	draining  chan struct{} // closed by Drain
+	drainOnce sync.Once
 }
+
+// Drain ends the long-lived requests, for a graceful shutdown that would
+// otherwise wait for them: event streams close (clients resume elsewhere
+// with Last-Event-ID) and callers waiting for a reply get it as pending.
+// Register it with http.Server.RegisterOnShutdown.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // New builds the API.
 func New(cfg Config) *Server {
@@ -91,7 +101,8 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{store: cfg.Store, logger: cfg.Logger, defaultTenant: cfg.DefaultTenantID,
 		metrics: newMetrics(cfg.Registry), auth: newAuthCache(), hub: cfg.Hub,
-		endpoints: cfg.Endpoints, keys: cfg.Keys, library: cfg.Library, limiter: newLimiter(cfg.Limits, cfg.Registry)}
+		endpoints: cfg.Endpoints, keys: cfg.Keys, library: cfg.Library, limiter: newLimiter(cfg.Limits, cfg.Registry),
+		draining: make(chan struct{})}
 	if s.hub == nil {
 		s.hub = live.NewHub()
 	}

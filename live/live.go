@@ -58,6 +58,19 @@ func (h *Hub) Subscribe(conversationID string) (<-chan Signal, func()) {
 // Notify tells a conversation's subscribers that new events are stored.
 func (h *Hub) Notify(conversationID string) { h.send(conversationID, Signal{}) }
 
+// NotifyAll tells every subscriber to read the store: after a gap in the
+// news (a replica's link to the other replicas was down), any of them may
+// have missed events.
+func (h *Hub) NotifyAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, subs := range h.subs {
+		for ch := range subs {
+			notify(ch)
+		}
+	}
+}
+
 // PublishDelta passes a delta to a conversation's subscribers.
 func (h *Hub) PublishDelta(d parley.Delta) { h.send(d.ConversationID, Signal{Delta: &d}) }
 
@@ -65,9 +78,31 @@ func (h *Hub) send(conversationID string, s Signal) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.subs[conversationID] {
+		if s.Delta == nil {
+			notify(ch)
+			continue
+		}
 		select {
 		case ch <- s:
-		default: // full: the subscriber will read the store anyway
+		default: // full: this delta is dropped for a subscriber that slow
+		}
+	}
+}
+
+// notify queues a store signal, never dropping it: a subscriber that only
+// had deltas queued would otherwise miss stored events until the next one.
+// With the buffer full the oldest signal makes room: a delta is only a
+// preview, and a store signal already queued stands for this one too.
+func notify(ch chan Signal) {
+	for {
+		select {
+		case ch <- Signal{}:
+			return
+		default:
+			select {
+			case <-ch:
+			default:
+			}
 		}
 	}
 }

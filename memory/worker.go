@@ -38,8 +38,11 @@ type Worker struct {
 	Extractor Extractor // nil: Builtin
 }
 
+// JobTimeout bounds one attempt of an extraction.
+const JobTimeout = time.Minute
+
 // Timeout bounds one attempt.
-func (w *Worker) Timeout(*river.Job[parley.MemoryJob]) time.Duration { return time.Minute }
+func (w *Worker) Timeout(*river.Job[parley.MemoryJob]) time.Duration { return JobTimeout }
 
 // Work reads the conversation's new messages for memories.
 func (w *Worker) Work(ctx context.Context, job *river.Job[parley.MemoryJob]) error {

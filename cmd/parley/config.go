@@ -21,6 +21,7 @@ import (
 	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/memory"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/seal"
 	"github.com/parley-chat/parley/store/postgres"
@@ -210,10 +211,12 @@ func (c *config) sealBox() (*seal.Box, error) {
 	return seal.New(key)
 }
 
-// rescueAfter outlasts the longest attempt of any job: a reply, or a
-// webhook delivery.
+// rescueAfter outlasts the longest attempt of any job (a reply, a webhook
+// delivery, an extraction, a message's media): a job is tried again while
+// it may still be running nowhere else. It is also how long a job that a
+// dead replica was working waits to be tried again.
 func (c *config) rescueAfter() time.Duration {
-	return max(c.ReplyTimeout, webhook.Timeout+10*time.Second) + 5*time.Second
+	return max(c.ReplyTimeout, webhook.Timeout+10*time.Second, memory.JobTimeout, content.MediaJobTimeout(0)) + 5*time.Second
 }
 
 func (c *config) parseSchedule(v string) error {

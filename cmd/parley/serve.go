@@ -131,6 +131,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: nil, MaxHeaderBytes: 64 << 10}
+	srv.RegisterOnShutdown(api.Drain)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	store := "sqlite"

@@ -81,8 +81,9 @@ func (db *DB) PublishDelta(ctx context.Context, d parley.Delta) error {
 }
 
 // listen relays NOTIFYs to the hub until ctx ends, reconnecting after
-// errors. A notification missed while reconnecting costs a stream only
-// latency: streams read stored events from the tables.
+// errors. Notifications sent while it was not listening are lost, so once
+// it listens again every stream reads the tables: what was missed costs
+// only latency.
 func (db *DB) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		if err := db.listenOnce(ctx); err != nil && ctx.Err() == nil {
@@ -106,6 +107,7 @@ func (db *DB) listenOnce(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+eventChannel+"; LISTEN "+deltaChannel); err != nil {
 		return err
 	}
+	db.hub.NotifyAll()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

@@ -260,7 +260,8 @@ func (db *DB) Unavailable(err error) bool {
 	var ce *pgconn.ConnectError
 	var ne net.Error
 	switch code := pgCode(err); {
-	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, pgconn.ErrConnClosed): // a pooled connection the server ended (a restart)
 		return true
 	case strings.HasPrefix(code, "08"), strings.HasPrefix(code, "57P"): // connection exceptions, shutdowns
 		return true

@@ -2,11 +2,16 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -96,4 +101,27 @@ func TestGroupsOfTwoReplicas(t *testing.T) {
 		require.Len(t, msgs, len(got))
 	}
 	require.Equal(t, writers*each, total)
+}
+
+// TestUnavailable: which errors mean the database cannot be reached (the
+// API answers 503 with Retry-After) and which are the request's own.
+func TestUnavailable(t *testing.T) {
+	var db *postgres.DB // Unavailable reads only its argument
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
+		{"the server went away mid-answer", fmt.Errorf("postgres: append: %w", io.ErrUnexpectedEOF), true},
+		{"a pooled connection the server ended", fmt.Errorf("postgres: append: %w", pgconn.ErrConnClosed), true},
+		{"administrator shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"starting up", &pgconn.PgError{Code: "57P03"}, true},
+		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
+		{"a unique violation is the request's", &pgconn.PgError{Code: "23505"}, false},
+		{"a bug is a 500", errors.New("boom"), false},
+		{"a not-found is the request's", parley.Errorf(parley.ENOTFOUND, "no such conversation"), false},
+	} {
+		assert.Equal(t, tc.want, db.Unavailable(tc.err), tc.name)
+	}
 }
