@@ -19,8 +19,43 @@ if [ "${1:-}" = resume ]; then
 	exit 0
 fi
 
+# "bouncer DIR" starts PgBouncer in transaction mode in front of the server
+# in DIR and prints its URL, with DBNAME where a database's name goes: any
+# database of the server is reached through it under its own name.
+if [ "${1:-}" = bouncer ]; then
+	dir=$2
+	pgbouncer=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+	if [ ! -x "$pgbouncer" ]; then
+		echo "postgres.sh: pgbouncer not found (apt-get install pgbouncer)" >&2
+		exit 1
+	fi
+	pgport=$(sed -E 's/^-p ([0-9]+).*/\1/' "$dir/opts")
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	echo '"postgres" ""' >"$dir/pgbouncer.users"
+	cat >"$dir/pgbouncer.ini" <<-EOF
+		[databases]
+		* = host=127.0.0.1 port=$pgport
+		[pgbouncer]
+		listen_addr = 127.0.0.1
+		listen_port = $port
+		unix_socket_dir = $dir
+		auth_type = trust
+		auth_file = $dir/pgbouncer.users
+		pool_mode = transaction
+		max_client_conn = 2000
+		default_pool_size = 20
+		logfile = $dir/pgbouncer.log
+		pidfile = $dir/pgbouncer.pid
+	EOF
+	[ "$(id -u)" = 0 ] && chown postgres "$dir"/pgbouncer.*
+	as_pg "$pgbouncer" -d "$dir/pgbouncer.ini"
+	echo "postgres://postgres@127.0.0.1:$port/DBNAME?sslmode=disable"
+	exit 0
+fi
+
 if [ "${1:-}" = stop ]; then
 	dir=$2
+	[ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true
 	bin=$(cat "$dir/bin")
 	as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
 	rm -rf "$dir"

@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 read -r pgdir url < <(scripts/postgres.sh)
 trap 'scripts/postgres.sh stop "$pgdir"' EXIT
 export PARLEY_TEST_POSTGRES_URL=$url
+# PgBouncer in transaction mode in front of it, for the pooled store's tests.
+if [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null 2>&1; then
+	PARLEY_TEST_PGBOUNCER_URL=$(scripts/postgres.sh bouncer "$pgdir")
+	export PARLEY_TEST_PGBOUNCER_URL
+fi
 
 # An independent OpenAI-compatible server for the provider tests.
 if command -v npm >/dev/null 2>&1; then

@@ -35,6 +35,7 @@ type config struct {
 	Addr                 string
 	DataDir              string
 	DatabaseURL          string
+	DatabaseDirectURL    string
 	BootstrapToken       string
 	AllowPrivateNetworks bool
 	LogLevel             string
@@ -78,6 +79,8 @@ func (c *config) storeFlags(fs *flag.FlagSet) {
 		"directory of the embedded SQLite database and local files (PARLEY_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", os.Getenv("PARLEY_DATABASE_URL"),
 		"postgres://... to use PostgreSQL instead of SQLite (PARLEY_DATABASE_URL)")
+	fs.StringVar(&c.DatabaseDirectURL, "database-direct-url", os.Getenv("PARLEY_DATABASE_DIRECT_URL"),
+		"when the database URL is PgBouncer in transaction mode: PostgreSQL's own URL, for migrations and LISTEN (PARLEY_DATABASE_DIRECT_URL)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("PARLEY_LOG_LEVEL", "info"), "debug, info, warn or error (PARLEY_LOG_LEVEL)")
 }
 
@@ -270,7 +273,7 @@ func (c *config) openStore(ctx context.Context, logger *slog.Logger, workers *ri
 		if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 			return nil, fmt.Errorf("PARLEY_DATABASE_URL must be a postgres:// URL")
 		}
-		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger, Hub: hub,
+		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger, Hub: hub, DirectURL: c.DatabaseDirectURL,
 			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
 				MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, RetentionEvery: time.Hour, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,21 +41,9 @@ func TestReplicasUnderFaults(t *testing.T) {
 	pgtest.URL(t) // PostgreSQL is installed (CI) or the test is skipped
 	pg := startPostgres(t)
 	proxy := newStallProxy(t, pg.addr)
-	c := &cluster{t: t, recv: newHookReceiver(t),
-		env: []string{"PARLEY_ALLOW_PRIVATE_NETWORKS=true", "PARLEY_WEBHOOK_RETRY_SCHEDULE=1s,1s,2s,3s", "PARLEY_REPLY_TIMEOUT=2s"},
-		// Replica 0 reaches the database through the proxy that can stall.
-		urls: [3]string{strings.Replace(pg.url, pg.addr, proxy.addr(), 1), pg.url, pg.url}}
-	for i := range c.replicas {
-		c.replicas[i] = start(t, c.replicaEnv(i)...)
-	}
-	front := httptest.NewServer(&balancer{backends: c.writers})
-	t.Cleanup(front.Close)
-	c.front = front.URL
-	status, _, err := c.call("POST", "/api/bots", map[string]any{"id": "bot-1", "webhook": c.recv.URL + "/hook",
-		"reply": map[string]any{"debounce_ms": 0, "policy": "enqueue"}})
-	require.NoError(t, err)
-	require.Equal(t, 201, status)
-
+	// Replica 0 reaches the database through the proxy that can stall.
+	c := newCluster(t, [3][]string{{"PARLEY_DATABASE_URL=" + strings.Replace(pg.url, pg.addr, proxy.addr(), 1)},
+		{"PARLEY_DATABASE_URL=" + pg.url}, {"PARLEY_DATABASE_URL=" + pg.url}})
 	faults := []struct {
 		name   string
 		inject func() // returns once the fault is over (what was stopped is started again)
@@ -83,21 +72,51 @@ func TestReplicasUnderFaults(t *testing.T) {
 	t.Log("fault table\n" + table)
 }
 
+// TestReplicasThroughPgBouncer: the same load on three replicas whose
+// statements all go through PgBouncer in transaction mode (LISTEN and the
+// migrations straight to PostgreSQL), with one of them killed with SIGKILL
+// in the middle: nothing lost, nothing twice, every stream complete.
+func TestReplicasThroughPgBouncer(t *testing.T) {
+	t.Parallel()
+	pooled, direct := pgtest.Pooled(t)
+	env := []string{"PARLEY_DATABASE_URL=" + pooled, "PARLEY_DATABASE_DIRECT_URL=" + direct}
+	c := newCluster(t, [3][]string{env, env, env})
+	r := c.underLoad("bouncer", func() {
+		c.replica(0).kill()
+		c.restart(0)
+	})
+	t.Logf("through PgBouncer, kill -9 of one of 3 replicas: %+v", r)
+}
+
 // cluster is three replicas, the balancer in front of the first two (the
 // third only holds streams) and the webhook receiver behind them.
 type cluster struct {
 	t     *testing.T
 	recv  *hookReceiver
-	env   []string
-	urls  [3]string // each replica's database URL
-	front string    // the balancer
+	env   [3][]string // each replica's environment
+	front string      // the balancer
 
 	mu       sync.Mutex
 	replicas [3]*server
 }
 
-func (c *cluster) replicaEnv(i int) []string {
-	return append([]string{"PARLEY_DATABASE_URL=" + c.urls[i]}, c.env...)
+// newCluster starts three replicas, each with its environment (where its
+// database is), and the bot they answer for.
+func newCluster(t *testing.T, env [3][]string) *cluster {
+	c := &cluster{t: t, recv: newHookReceiver(t)}
+	for i := range env {
+		c.env[i] = slices.Concat(env[i], []string{"PARLEY_ALLOW_PRIVATE_NETWORKS=true", "PARLEY_WEBHOOK_RETRY_SCHEDULE=1s,1s,2s,3s",
+			"PARLEY_REPLY_TIMEOUT=2s"})
+		c.replicas[i] = start(t, c.env[i]...)
+	}
+	front := httptest.NewServer(&balancer{backends: c.writers})
+	t.Cleanup(front.Close)
+	c.front = front.URL
+	status, _, err := c.call("POST", "/api/bots", map[string]any{"id": "bot-1", "webhook": c.recv.URL + "/hook",
+		"reply": map[string]any{"debounce_ms": 0, "policy": "enqueue"}})
+	require.NoError(t, err)
+	require.Equal(t, 201, status)
+	return c
 }
 
 func (c *cluster) replica(i int) *server {
@@ -114,7 +133,7 @@ func (c *cluster) writers() []*server {
 
 // restart starts replica i again (on a new port) once it is ready.
 func (c *cluster) restart(i int) {
-	s := start(c.t, c.replicaEnv(i)...)
+	s := start(c.t, c.env[i]...)
 	c.mu.Lock()
 	c.replicas[i] = s
 	c.mu.Unlock()

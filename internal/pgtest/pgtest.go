@@ -5,6 +5,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"strings"
 	"testing"
@@ -67,4 +68,48 @@ func SchemaURL(t testing.TB) string {
 		sep = "&"
 	}
 	return url + sep + "search_path=" + name
+}
+
+// Pooled creates a fresh database, dropped when the test ends, and returns
+// its URL through PgBouncer in transaction mode (PARLEY_TEST_PGBOUNCER_URL,
+// started by scripts/test.sh, with DBNAME where the database's name goes)
+// and its direct URL. A database, not a schema: a pooler does not pass
+// search_path on. Without PgBouncer the test is skipped on a developer's
+// machine and fails on CI.
+func Pooled(t testing.TB) (pooled, direct string) {
+	t.Helper()
+	server := URL(t)
+	bouncer := os.Getenv("PARLEY_TEST_PGBOUNCER_URL")
+	if bouncer == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PARLEY_TEST_PGBOUNCER_URL is not set: run the tests with scripts/test.sh")
+		}
+		t.Skip("PARLEY_TEST_PGBOUNCER_URL is not set (scripts/test.sh sets it when pgbouncer is installed)")
+	}
+	name := "t_" + strings.ReplaceAll(parley.NewID(), "-", "")
+	ctx := context.Background()
+	exec := func(sql string) error {
+		conn, err := pgx.Connect(ctx, server)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		// FORCE: PgBouncer still holds sessions to it.
+		if err := exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			t.Errorf("pgtest: drop database: %v", err)
+		}
+	})
+	u, err := neturl.Parse(server)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u.Path = "/" + name
+	return strings.Replace(bouncer, "DBNAME", name, 1), u.String()
 }

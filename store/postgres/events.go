@@ -97,12 +97,12 @@ func (db *DB) listen(ctx context.Context) {
 }
 
 func (db *DB) listenOnce(ctx context.Context) error {
-	pooled, err := db.pool.Acquire(ctx)
+	// A session of its own, straight to PostgreSQL (not through a pooler,
+	// which would hand the LISTEN to whichever session it picks).
+	conn, err := pgx.ConnectConfig(ctx, db.direct)
 	if err != nil {
 		return err
 	}
-	// A LISTENing session is taken out of the pool for good.
-	conn := pooled.Hijack()
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+eventChannel+"; LISTEN "+deltaChannel); err != nil {
 		return err

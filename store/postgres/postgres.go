@@ -58,6 +58,12 @@ type DB struct {
 	hub        *live.Hub
 	stopListen context.CancelFunc
 	listening  chan struct{}
+
+	// direct reaches PostgreSQL itself, for what needs a session of its
+	// own (the migrations' lock, LISTEN): the pool's own config, or
+	// Options.DirectURL's when the pool goes through a pooler (pooled).
+	direct *pgx.ConnConfig
+	pooled bool
 }
 
 // Options tune a store; the zero value is the production default.
@@ -70,6 +76,18 @@ type Options struct {
 	// Hub, when set, hears of every replica's new events and deltas
 	// (LISTEN/NOTIFY).
 	Hub *live.Hub
+	// DirectURL, when set, says that the URL given to Open is a connection
+	// pooler in transaction mode (PgBouncer's pool_mode = transaction) and
+	// reaches PostgreSQL itself. Through the pooler go all statements, as
+	// unnamed ones (a pooler in transaction mode cannot keep named ones)
+	// whose parameter types pgx describes once and caches (its
+	// cache_describe mode) unless the URL sets default_query_exec_mode; the
+	// job queue polls instead of LISTENing.
+	// To DirectURL go what needs a session of its own: the migrations,
+	// under their advisory lock, and one LISTEN connection per replica for
+	// the event streams. Schema cannot be used with it (a pooler does not
+	// pass search_path on): give the pooler a database of its own.
+	DirectURL string
 	// ReplyLease is how long a conversation's reply lease lasts without
 	// renewal: how long the conversation waits when a replica dies while
 	// replying. Default 15 s.
@@ -97,6 +115,20 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w", err)
 	}
+	direct := cfg.ConnConfig
+	if opts.DirectURL != "" {
+		if opts.Schema != "" {
+			return nil, errors.New("postgres: a schema cannot be used through a pooler (DirectURL): give it a database of its own")
+		}
+		dc, err := pgx.ParseConfig(opts.DirectURL)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: parse direct url: %w", err)
+		}
+		direct = dc
+		if !strings.Contains(url, "default_query_exec_mode") {
+			cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+		}
+	}
 	if opts.Schema != "" {
 		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 		if err != nil {
@@ -114,15 +146,17 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	// A database that does not answer (a stalled network) fails a new
 	// connection in seconds instead of holding the request that needs it.
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	for _, c := range []*pgx.ConnConfig{cfg.ConnConfig, direct} {
+		if c.ConnectTimeout == 0 {
+			c.ConnectTimeout = 5 * time.Second
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue, replyLease: cmp.Or(opts.ReplyLease, 15*time.Second),
-		closing: make(chan struct{})}
+		closing: make(chan struct{}), direct: direct, pooled: opts.DirectURL != ""}
 	for i := range db.groups {
 		db.groups[i].Max, db.groups[i].Commit = maxGroup, db.commitGroup
 	}
@@ -131,7 +165,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	db.kicker = store.NewKicker()
-	if db.queue, err = newQueue(pool, opts.Queue, opts, db.kicker); err != nil {
+	if db.queue, err = newQueue(pool, opts, db.kicker); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -149,7 +183,21 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 const migrationLock = 0x70617231 // "par1"
 
 func (db *DB) migrate(ctx context.Context) error {
-	conn, err := db.pool.Acquire(ctx)
+	pool := db.pool
+	if db.pooled {
+		// Through a pooler the lock's session would not be the migrations':
+		// a small pool of direct sessions, for the migrations only.
+		cfg, err := pgxpool.ParseConfig("")
+		if err != nil {
+			return fmt.Errorf("postgres: direct pool: %w", err)
+		}
+		cfg.ConnConfig, cfg.MaxConns = db.direct, 2
+		if pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+			return fmt.Errorf("postgres: connect directly: %w", err)
+		}
+		defer pool.Close()
+	}
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: acquire: %w", err)
 	}
@@ -158,7 +206,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("postgres: lock migrations: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock) //nolint:errcheck // released with the session anyway
-	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	sqlDB := stdlib.OpenDBFromPool(pool)
 	defer sqlDB.Close()
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
@@ -173,7 +221,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	// The job queue's tables live in the same database (and schema), so that
 	// jobs are inserted in the same transaction as the data they follow.
-	migrator, err := rivermigrate.New(riverpgxv5.New(db.pool), &rivermigrate.Config{Logger: db.logger})
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: db.logger})
 	if err != nil {
 		return fmt.Errorf("postgres: queue migrations: %w", err)
 	}

@@ -23,9 +23,27 @@ import (
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, storetest.Harness{
+	storetest.Run(t, harness(func(t *testing.T) (string, postgres.Options) {
+		return pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t)}
+	}))
+}
+
+// TestConformanceThroughPgBouncer: the same suite with every statement
+// through PgBouncer in transaction mode, and DirectURL for the sessions a
+// pooler cannot give (the migrations' lock, LISTEN).
+func TestConformanceThroughPgBouncer(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, harness(func(t *testing.T) (string, postgres.Options) {
+		pooled, direct := pgtest.Pooled(t)
+		return pooled, postgres.Options{DirectURL: direct}
+	}))
+}
+
+func harness(where func(t *testing.T) (string, postgres.Options)) storetest.Harness {
+	return storetest.Harness{
 		Open: func(t *testing.T) parley.Store {
-			db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t)})
+			url, opts := where(t)
+			db, err := postgres.Open(context.Background(), url, opts)
 			require.NoError(t, err)
 			t.Cleanup(func() { require.NoError(t, db.Close()) })
 			return db
@@ -37,7 +55,7 @@ func TestConformance(t *testing.T) {
 				conversationID, kind).Scan(&n))
 			return n
 		},
-	})
+	}
 }
 
 // TestGroupsOfTwoReplicas: two stores on one database (two replicas)

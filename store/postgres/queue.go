@@ -27,9 +27,12 @@ const (
 	fetchCooldown = 5 * time.Millisecond
 )
 
-func newQueue(pool *pgxpool.Pool, o QueueOptions, opts Options, k *store.Kicker) (*river.Client[pgx.Tx], error) {
-	client, err := river.NewClient(store.KickedDriver[pgx.Tx](riverpgxv5.New(pool), k),
-		o.RiverConfig(opts.Logger, pollInterval, fetchCooldown))
+func newQueue(pool *pgxpool.Pool, opts Options, k *store.Kicker) (*river.Client[pgx.Tx], error) {
+	cfg := opts.Queue.RiverConfig(opts.Logger, pollInterval, fetchCooldown)
+	// Through a pooler in transaction mode LISTEN hears nothing: producers
+	// poll (pollInterval), and this process's are kicked as ever.
+	cfg.PollOnly = opts.DirectURL != ""
+	client, err := river.NewClient(store.KickedDriver[pgx.Tx](riverpgxv5.New(pool), k), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: job queue: %w", err)
 	}
