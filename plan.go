@@ -97,6 +97,26 @@ func PlanAppend(tenantID, conversationID string, st ConversationState, m NewMess
 	return p, nil
 }
 
+// After is the conversation's state once the plan's message is stored:
+// what an append writes to the conversation, and what the next append of
+// the same group commit plans from. A replay or a refused append changes
+// nothing.
+func (st ConversationState) After(p AppendPlan) ConversationState {
+	if p.Replayed || p.Message == nil {
+		return st
+	}
+	st.LastSeq, st.Digest = p.Message.Seq, p.Digest
+	if p.UserMessage {
+		st.LastUserSeq = p.Message.Seq
+	}
+	if p.Answered {
+		st.AnsweredSeq = p.Message.Seq
+	}
+	st.ReplyQueued = st.ReplyQueued || p.Job != nil
+	st.MemoryQueued = st.MemoryQueued || p.MemoryJob != nil
+	return st
+}
+
 // NeedsReplyJob tells whether appending m must queue a reply job. A queued
 // job that has not claimed its turn yet answers every message up to its
 // claim, so a second one would find nothing to do: under every policy but

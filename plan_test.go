@@ -183,3 +183,48 @@ func TestNeedsReplyJob(t *testing.T) {
 		require.Equal(t, tc.want, parley.NeedsReplyJob(tc.m, tc.s, tc.queued), "%+v", tc)
 	}
 }
+
+// TestStateAfter: what an append leaves the conversation in, planned from
+// by the next append of the same group commit.
+func TestStateAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	idle := parley.ConversationState{LastSeq: 4, LastUserSeq: 3, AnsweredSeq: 3, Digest: []byte("d")}
+	queued := parley.ConversationState{LastSeq: 5, LastUserSeq: 5, AnsweredSeq: 3, ReplyQueued: true, MemoryQueued: true, Digest: []byte("d")}
+	for _, tc := range []struct {
+		name  string
+		st    parley.ConversationState
+		m     parley.NewMessage
+		prior *parley.Idempotent
+		want  parley.ConversationState // Digest: the plan's, when a message is stored
+	}{
+		{name: "a user message: newest user message, a reply and a memory job queued", st: idle,
+			m:    parley.NewMessage{Text: "hi"},
+			want: parley.ConversationState{LastSeq: 5, LastUserSeq: 5, AnsweredSeq: 3, ReplyQueued: true, MemoryQueued: true}},
+		{name: "a burst: the queued jobs stay queued", st: queued, m: parley.NewMessage{Text: "again"},
+			want: parley.ConversationState{LastSeq: 6, LastUserSeq: 6, AnsweredSeq: 3, ReplyQueued: true, MemoryQueued: true}},
+		{name: "history: answered as it is stored, no reply", st: idle, m: parley.NewMessage{Text: "old", NoReply: true},
+			want: parley.ConversationState{LastSeq: 5, LastUserSeq: 5, AnsweredSeq: 5, MemoryQueued: true}},
+		{name: "a bot-side message: only the sequence moves", st: idle, m: parley.NewMessage{Text: "operator", FromBot: true},
+			want: parley.ConversationState{LastSeq: 5, LastUserSeq: 3, AnsweredSeq: 3}},
+		{name: "a replay changes nothing", st: idle, m: parley.NewMessage{Text: "hi", IdempotencyKey: "k"},
+			prior: &parley.Idempotent{Message: &parley.Message{ID: "earlier", Seq: 2}}, want: idle},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := parley.PlanAppend("t", "c", tc.st, tc.m, tc.prior, now)
+			require.NoError(t, err)
+			got := tc.st.After(p)
+			want := tc.want
+			if !p.Replayed {
+				require.Equal(t, p.Digest, got.Digest, "the history's digest after the message")
+				want.Digest = p.Digest
+			}
+			require.Equal(t, want, got)
+			if !p.Replayed {
+				next, err := parley.PlanAppend("t", "c", got, parley.NewMessage{Text: "next"}, nil, now)
+				require.NoError(t, err)
+				require.Equal(t, got.LastSeq+1, next.Message.Seq, "the next append of the group follows it")
+			}
+		})
+	}
+}

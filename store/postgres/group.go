@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
+	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/store"
 )
 
@@ -18,10 +21,9 @@ import (
 const maxGroup = 128
 
 // groupShards is how many groups commit at once, each for its share of
-// the conversations: a group's statements run one after another on one
-// connection, so one group at a time would leave the pool idle. A
-// conversation always falls in the same shard, so that two groups of one
-// replica never wait for each other's row locks.
+// the conversations, each on a connection of its own. A conversation
+// always falls in the same shard, so that two groups of one replica never
+// wait for each other's row locks.
 const groupShards = 4
 
 // groupTimeout bounds a group's transaction: its writers wait for it
@@ -29,113 +31,325 @@ const groupShards = 4
 // end it.
 const groupTimeout = 30 * time.Second
 
-// groupWrite is one writer's part of a group commit: its writes, and the
-// conversation whose row it locks.
-type groupWrite struct {
-	lock string
-	fn   func(ctx context.Context, tx pgx.Tx) error
+// appendOp is one append waiting for a group commit, and its outcome.
+type appendOp struct {
+	tenantID, conversationID string
+	nm                       parley.NewMessage
+	res                      parley.AppendResult
 }
 
-// inGroup runs fn in a group commit (store.Group): one transaction and
-// one WAL flush with the other writers waiting, where PostgreSQL would
-// flush once per transaction. The writers run in the order of the
-// conversations they lock, so that groups committed at once by several
-// replicas take their row locks in one order and cannot deadlock.
-//
-// A failing fn undoes its own writes and no one else's. fn gets a context
-// of the group's, not the caller's: a caller going away must not roll back
-// the others' writes.
-func (db *DB) inGroup(ctx context.Context, lock string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+// groupAppend runs an append in a group commit (store.Group): one
+// transaction and one WAL flush with the other appends waiting, where
+// PostgreSQL would flush once per transaction.
+func (db *DB) groupAppend(ctx context.Context, op *appendOp) error {
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(lock))
-	return db.groups[h.Sum32()%groupShards].Do(ctx, groupWrite{lock: lock, fn: fn})
+	_, _ = h.Write([]byte(op.conversationID))
+	return db.groups[h.Sum32()%groupShards].Do(ctx, op)
 }
 
-func (db *DB) commitGroup(batch []*store.GroupOp[groupWrite]) []error {
+// commitAppends commits a group of appends in a few round trips whatever
+// its size (appendAll). Should the group fail in the database (a deadlock
+// with a writer outside the groups, a constraint), each append runs again
+// in a transaction of its own, so that one append's failure is its own.
+// Appends whose callers have gone by then are skipped.
+func (db *DB) commitAppends(batch []*store.GroupOp[*appendOp]) []error {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	order := make([]int, len(batch))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(batch[a].Item.lock, batch[b].Item.lock) })
 	errs := make([]error, len(batch))
-	// As on SQLite: the group runs without savepoints first (a writer
-	// rarely fails); if one fails, that run is rolled back and the group
-	// runs again with each writer under a savepoint.
-	run := func(isolate bool) error {
-		return db.withTx(ctx, func(tx pgx.Tx) error { return runGroup(ctx, tx, batch, order, errs, isolate) })
-	}
-	err := run(false)
-	if errors.Is(err, errWriterFailed) {
-		err = nil // a group of one: its writer's error is its outcome
-		if len(batch) > 1 {
-			err = run(true)
+	var ops []*appendOp
+	var at []int // ops[k] is batch[at[k]]
+	for i, op := range batch {
+		if errs[i] = op.Ctx.Err(); errs[i] == nil {
+			ops, at = append(ops, op.Item), append(at, i)
 		}
 	}
-	if err != nil && len(batch) > 1 && retryAlone(err) {
-		// A deadlock with a writer outside the groups (or a serialization
-		// failure): each writer again in its own transaction.
-		for _, i := range order {
-			errs[i] = db.withTx(ctx, func(tx pgx.Tx) error { return batch[i].Item.fn(ctx, tx) })
-		}
+	if len(ops) == 0 {
 		return errs
 	}
-	if err != nil {
-		for i := range errs {
-			errs[i] = err // nothing of the group was committed
+	var outcomes []error
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		outcomes, err = db.appendAll(ctx, tx, ops)
+		return err
+	})
+	for k, i := range at {
+		switch {
+		case err == nil:
+			errs[i] = outcomes[k]
+		case len(ops) == 1 || db.Unavailable(err):
+			errs[i] = err // alone again, it would fail again
+		default:
+			op := ops[k]
+			errs[i] = db.withTx(ctx, func(tx pgx.Tx) error { return db.appendOne(ctx, tx, op) })
 		}
 	}
 	return errs
 }
 
-// retryAlone says whether a group's failure is one its writers may not
-// meet alone.
-func retryAlone(err error) bool {
-	switch pgCode(err) {
-	case "40P01", "40001": // deadlock_detected, serialization_failure
-		return true
-	}
-	return false
+// lockedConversation is a conversation of a group, read under its row
+// lock: its state, and where its events are delivered.
+type lockedConversation struct {
+	tenantID, botID, userID string
+	st                      parley.ConversationState
+	webhook                 string // "" or disabled: no deliveries
+	changed                 bool
 }
 
-// errWriterFailed ends a group's run without savepoints at the first
-// writer's failure (recorded in errs).
-var errWriterFailed = errors.New("postgres: a writer of the group failed")
-
-// runGroup runs the writers in tx in the given order, each one's outcome
-// in errs. With isolate, each runs under a savepoint and a failure undoes
-// its own writes only; without, the first failure ends the run.
-func runGroup(ctx context.Context, tx pgx.Tx, batch []*store.GroupOp[groupWrite], order []int, errs []error, isolate bool) error {
-	jt, _ := tx.(*jobTx)
+// appendAll plans and writes a group of appends in four round trips: the
+// conversations' row locks and state, with the messages stored under the
+// group's idempotency keys and ids for its events; then, planned in Go
+// (parley.PlanAppend, each append from the state the one before it left),
+// every message, conversation, event, notification and delivery in one
+// pipeline; then every job in one insert. It returns each append's own
+// outcome (a refusal: not found, a conflict); an error fails the group.
+func (db *DB) appendAll(ctx context.Context, tx pgx.Tx, ops []*appendOp) ([]error, error) {
+	// The conversations in one order: groups committed at once by several
+	// replicas take their row locks in that order and cannot deadlock.
+	// FOR UPDATE locks rows as the sorted rows come out of ORDER BY.
+	order := make([]int, len(ops))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ops[a].conversationID, ops[b].conversationID) })
+	var convIDs, keyConvs, keys []string
+	events := 0
 	for _, i := range order {
-		op := batch[i]
-		if errs[i] = op.Ctx.Err(); errs[i] != nil {
-			continue
+		op := ops[i]
+		if len(convIDs) == 0 || convIDs[len(convIDs)-1] != op.conversationID {
+			convIDs = append(convIDs, op.conversationID)
 		}
-		if !isolate {
-			if errs[i] = op.Item.fn(ctx, tx); errs[i] != nil {
-				return errWriterFailed
-			}
-			continue
+		if op.nm.IdempotencyKey != "" {
+			keyConvs, keys = append(keyConvs, op.conversationID), append(keys, op.nm.IdempotencyKey)
 		}
-		sp, err := tx.Begin(ctx) // a savepoint
-		if err != nil {
-			return fmt.Errorf("postgres: savepoint: %w", err)
-		}
-		inner := &jobTx{Tx: sp}
-		if errs[i] = op.Item.fn(ctx, inner); errs[i] != nil {
-			if err := sp.Rollback(ctx); err != nil { // its jobs go with its writes
-				return fmt.Errorf("postgres: roll back to savepoint: %w", err)
-			}
-			continue
-		}
-		if err := sp.Commit(ctx); err != nil {
-			return fmt.Errorf("postgres: release savepoint: %w", err)
-		}
-		if jt != nil {
-			jt.queues = append(jt.queues, inner.queues...)
+		if op.nm.FromBot && !op.nm.NoReply { // as parley.PlanAppend's Event: at most that many events
+			events++
 		}
 	}
+
+	var read pgx.Batch
+	convs := map[string]*lockedConversation{}
+	read.Queue(`SELECT c.id, c.tenant_id, c.bot_id, c.user_id, c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued,
+		   c.memory_queued, c.digest, b.reply, coalesce(nullif(c.webhook, ''), b.webhook),
+		   EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))
+		 FROM conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
+		 WHERE c.id = ANY($1) ORDER BY c.id FOR UPDATE OF c`, convIDs).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var disabled bool
+			c := &lockedConversation{}
+			if err := rows.Scan(&id, &c.tenantID, &c.botID, &c.userID, &c.st.LastSeq, &c.st.LastUserSeq, &c.st.AnsweredSeq,
+				&c.st.ReplyQueued, &c.st.MemoryQueued, &c.st.Digest, &c.st.Reply, &c.webhook, &disabled); err != nil {
+				return err
+			}
+			if disabled {
+				c.webhook = ""
+			}
+			convs[id] = c
+		}
+		return rows.Err()
+	})
+	prior := map[[2]string]*parley.Idempotent{} // by conversation and key
+	if len(keys) > 0 {
+		read.Queue(`SELECT `+messageColumns+`, request_hash, idempotency_key FROM messages
+			 WHERE (conversation_id, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, keyConvs, keys).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var hash *string
+					var key string
+					m, err := scanMessage(rows, &hash, &key)
+					if err != nil {
+						return err
+					}
+					p := &parley.Idempotent{Message: m}
+					if hash != nil {
+						p.RequestHash = *hash
+					}
+					prior[[2]string{m.ConversationID, key}] = p
+				}
+				return rows.Err()
+			})
+	}
+	var eventIDs []int64
+	if events > 0 {
+		read.Queue(`SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, $1)`, events).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				eventIDs, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+				return err
+			})
+	}
+	if err := tx.SendBatch(ctx, &read).Close(); err != nil {
+		return nil, fmt.Errorf("postgres: lock conversations: %w", err)
+	}
+	slices.Sort(eventIDs)
+
+	// Each append planned from the state the one before it left.
+	now := parley.Now()
+	outcomes := make([]error, len(ops))
+	var msgs messageRows
+	var evs eventRows
+	var jobs []river.InsertManyParams
+	for _, i := range order {
+		op := ops[i]
+		c := convs[op.conversationID]
+		if c == nil || c.tenantID != op.tenantID {
+			outcomes[i] = parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)
+			continue
+		}
+		key := [2]string{op.conversationID, op.nm.IdempotencyKey}
+		var earlier *parley.Idempotent
+		if op.nm.IdempotencyKey != "" {
+			earlier = prior[key]
+		}
+		plan, err := parley.PlanAppend(op.tenantID, op.conversationID, c.st, op.nm, earlier, now)
+		if err != nil || plan.Replayed {
+			op.res, outcomes[i] = parley.AppendResult{Message: plan.Message, Replayed: plan.Replayed}, err
+			continue
+		}
+		m := plan.Message
+		op.res = parley.AppendResult{Message: m}
+		if op.nm.IdempotencyKey != "" {
+			prior[key] = &parley.Idempotent{Message: m, RequestHash: op.nm.RequestHash} // a retry in this group replays it
+		}
+		if err := msgs.add(op, m, plan.Digest); err != nil {
+			return nil, err
+		}
+		c.st, c.changed = c.st.After(plan), true
+		if plan.Event {
+			if len(eventIDs) == 0 {
+				return nil, errors.New("postgres: a group planned more events than it counted") // PlanAppend's Event changed
+			}
+			var delivery *parley.WebhookJob
+			var err error
+			if delivery, err = evs.add(eventIDs[0], c, op.conversationID, m, now); err != nil {
+				return nil, err
+			}
+			eventIDs = eventIDs[1:]
+			if delivery != nil {
+				jobs = append(jobs, river.InsertManyParams{Args: *delivery, InsertOpts: store.DeliveryJobOpts()})
+			}
+		}
+		if plan.Job != nil {
+			jobs = append(jobs, river.InsertManyParams{Args: *plan.Job, InsertOpts: store.ReplyJobOpts()})
+		}
+		if plan.MemoryJob != nil {
+			jobs = append(jobs, river.InsertManyParams{Args: *plan.MemoryJob, InsertOpts: store.MemoryJobOpts()})
+		}
+		if plan.MediaJob != nil {
+			jobs = append(jobs, river.InsertManyParams{Args: *plan.MediaJob, InsertOpts: store.MediaJobOpts()})
+		}
+	}
+	if len(msgs.id) == 0 {
+		return outcomes, nil
+	}
+
+	var write pgx.Batch
+	write.Queue(`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
+		   idempotency_key, request_hash, created_at, digest)
+		 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::jsonb[],
+		   $8::jsonb[], $9::json[], $10::text[], $11::text[], $12::timestamptz[], $13::bytea[])`,
+		msgs.conversationID, msgs.seq, msgs.id, msgs.tenantID, msgs.fromBot, msgs.text, msgs.bubbles, msgs.media,
+		msgs.metadata, msgs.key, msgs.hash, msgs.createdAt, msgs.digest)
+	var ids []string
+	var last, lastUser, answered []int64
+	var replyQueued, memoryQueued []bool
+	var digests [][]byte
+	for _, id := range convIDs {
+		if c := convs[id]; c != nil && c.changed {
+			ids, last, lastUser, answered = append(ids, id), append(last, c.st.LastSeq), append(lastUser, c.st.LastUserSeq), append(answered, c.st.AnsweredSeq)
+			replyQueued, memoryQueued, digests = append(replyQueued, c.st.ReplyQueued), append(memoryQueued, c.st.MemoryQueued), append(digests, c.st.Digest)
+		}
+	}
+	write.Queue(`UPDATE conversations c SET last_seq = u.last_seq, last_user_seq = u.last_user_seq, answered_seq = u.answered_seq,
+		   reply_queued = u.reply_queued, memory_queued = u.memory_queued, digest = u.digest, updated_at = $7, last_message_at = $7
+		 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::boolean[], $8::bytea[])
+		   AS u (id, last_seq, last_user_seq, answered_seq, reply_queued, memory_queued, digest)
+		 WHERE c.id = u.id`, ids, last, lastUser, answered, replyQueued, memoryQueued, now, digests)
+	if len(evs.id) > 0 {
+		write.Queue(`INSERT INTO events (id, tenant_id, conversation_id, type, data, created_at)
+			 SELECT id, tenant, conv, $4, data, $5 FROM unnest($1::bigint[], $2::text[], $3::text[], $6::jsonb[]) AS e (id, tenant, conv, data)`,
+			evs.id, evs.tenantID, evs.conversationID, parley.EventMessageCreated, now, evs.data)
+		// Every replica's live subscribers hear of them at commit.
+		write.Queue(`SELECT pg_notify($1, conv) FROM (SELECT DISTINCT unnest($2::text[]) AS conv) n`, eventChannel, evs.conversationID)
+	}
+	if len(evs.delivery) > 0 {
+		write.Queue(`INSERT INTO webhook_deliveries (id, tenant_id, conversation_id, event_id, event_type, url, payload, status,
+			   created_at, updated_at)
+			 SELECT id, tenant, conv, event, $5, url, payload, $7, $8, $8
+			 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $6::text[], $9::text[]) AS d (id, tenant, conv, event, url, payload)`,
+			evs.delivery, evs.deliveryTenant, evs.deliveryConv, evs.deliveryEvent, parley.EventMessageCreated, evs.deliveryURL,
+			parley.DeliveryPending, now, evs.deliveryPayload)
+	}
+	if err := tx.SendBatch(ctx, &write).Close(); err != nil {
+		return nil, fmt.Errorf("postgres: append messages: %w", err)
+	}
+	if len(jobs) > 0 {
+		if err := db.enqueueMany(ctx, tx, jobs); err != nil {
+			return nil, fmt.Errorf("postgres: enqueue: %w", err)
+		}
+	}
+	return outcomes, nil
+}
+
+// messageRows are a group's new messages, column by column (unnest).
+type messageRows struct {
+	conversationID, id, tenantID, text []string
+	seq                                []int64
+	fromBot                            []bool
+	bubbles, media                     []string
+	metadata, key, hash                []*string
+	createdAt                          []time.Time
+	digest                             [][]byte
+}
+
+func (r *messageRows) add(op *appendOp, m *parley.Message, digest []byte) error {
+	bubbles, err := json.Marshal(m.Bubbles)
+	if err != nil {
+		return fmt.Errorf("postgres: encode bubbles: %w", err)
+	}
+	media, err := json.Marshal(m.AttachedMedia)
+	if err != nil {
+		return fmt.Errorf("postgres: encode media: %w", err)
+	}
+	var metadata *string
+	if len(op.nm.Metadata) > 0 {
+		metadata = new(string(op.nm.Metadata)) // kept verbatim (json, not jsonb)
+	}
+	r.conversationID, r.seq, r.id, r.tenantID = append(r.conversationID, m.ConversationID), append(r.seq, m.Seq), append(r.id, m.ID), append(r.tenantID, op.tenantID)
+	r.fromBot, r.text, r.bubbles, r.media = append(r.fromBot, m.FromBot), append(r.text, m.Text), append(r.bubbles, string(bubbles)), append(r.media, string(media))
+	r.metadata, r.key, r.hash = append(r.metadata, metadata), append(r.key, nullString(op.nm.IdempotencyKey)), append(r.hash, nullString(op.nm.RequestHash))
+	r.createdAt, r.digest = append(r.createdAt, m.CreatedAt), append(r.digest, digest)
 	return nil
+}
+
+// eventRows are a group's message.created events and their deliveries.
+type eventRows struct {
+	id                             []int64
+	tenantID, conversationID, data []string
+	delivery, deliveryTenant       []string
+	deliveryConv, deliveryURL      []string
+	deliveryPayload                []string
+	deliveryEvent                  []int64
+}
+
+// add records m's event under id and, when its conversation has a webhook,
+// the delivery, whose job it returns.
+func (r *eventRows) add(id int64, c *lockedConversation, conversationID string, m *parley.Message, now time.Time) (*parley.WebhookJob, error) {
+	object, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: encode event: %w", err)
+	}
+	r.id, r.tenantID, r.conversationID, r.data = append(r.id, id), append(r.tenantID, c.tenantID), append(r.conversationID, conversationID), append(r.data, string(object))
+	if c.webhook == "" {
+		return nil, nil
+	}
+	payload, err := parley.WebhookPayload(parley.EventMessageCreated, now,
+		parley.WebhookEventData(parley.EventMessageCreated, id, conversationID, c.botID, c.userID, object))
+	if err != nil {
+		return nil, err
+	}
+	did := parley.NewDeliveryID()
+	r.delivery, r.deliveryTenant, r.deliveryConv = append(r.delivery, did), append(r.deliveryTenant, c.tenantID), append(r.deliveryConv, conversationID)
+	r.deliveryURL, r.deliveryPayload, r.deliveryEvent = append(r.deliveryURL, c.webhook), append(r.deliveryPayload, string(payload)), append(r.deliveryEvent, id)
+	return &parley.WebhookJob{TenantID: c.tenantID, DeliveryID: did}, nil
 }

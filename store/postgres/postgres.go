@@ -53,7 +53,7 @@ type DB struct {
 	closing    chan struct{}  // closed by Close: reply leases stop renewing
 	renewing   sync.WaitGroup // reply lease renewals running
 
-	groups [groupShards]store.Group[groupWrite] // appends waiting for a group commit
+	groups [groupShards]store.Group[*appendOp] // appends waiting for a group commit
 
 	hub        *live.Hub
 	stopListen context.CancelFunc
@@ -158,7 +158,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue, replyLease: cmp.Or(opts.ReplyLease, 15*time.Second),
 		closing: make(chan struct{}), direct: direct, pooled: opts.DirectURL != ""}
 	for i := range db.groups {
-		db.groups[i].Max, db.groups[i].Commit = maxGroup, db.commitGroup
+		db.groups[i].Max, db.groups[i].Commit = maxGroup, db.commitAppends
 	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
@@ -297,6 +297,24 @@ func (db *DB) enqueue(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *
 	}
 	if ok {
 		jt.queues = append(jt.queues, res.Job.Queue)
+	}
+	return nil
+}
+
+// enqueueMany inserts jobs in tx in one statement.
+func (db *DB) enqueueMany(ctx context.Context, tx pgx.Tx, jobs []river.InsertManyParams) error {
+	jt, ok := tx.(*jobTx)
+	if ok {
+		tx = jt.Tx
+	}
+	res, err := db.queue.InsertManyTx(ctx, tx, jobs)
+	if err != nil {
+		return err
+	}
+	if ok {
+		for _, r := range res {
+			jt.queues = append(jt.queues, r.Job.Queue)
+		}
 	}
 	return nil
 }

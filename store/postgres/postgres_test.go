@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
@@ -119,6 +121,67 @@ func TestGroupsOfTwoReplicas(t *testing.T) {
 		require.Len(t, msgs, len(got))
 	}
 	require.Equal(t, writers*each, total)
+}
+
+// TestGroupThatFailsRunsEachAlone: a group commit that fails in the
+// database (here one append's metadata is not JSON, which only the json
+// column finds) runs each of its appends again alone: that one fails, the
+// others are stored, once each, in order.
+func TestGroupThatFailsRunsEachAlone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	tenant, err := db.EnsureTenant(ctx, "t")
+	require.NoError(t, err)
+	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+	require.NoError(t, err)
+	c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
+	require.NoError(t, err)
+
+	// Another transaction holds the conversation's row: the first append's
+	// group waits for it, and the appends that come meanwhile gather into
+	// the next group.
+	hold, err := db.Pool().Begin(ctx)
+	require.NoError(t, err)
+	_, err = hold.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, c.ID)
+	require.NoError(t, err)
+	const n, bad = 12, 7
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nm := parley.NewMessage{Text: fmt.Sprint("m", i), Metadata: json.RawMessage(`{"i":1}`)} // a user message: no event to encode
+			if i == bad {
+				nm.Metadata = json.RawMessage(`{not json`)
+			}
+			_, errs[i] = db.AppendMessage(ctx, tenant.ID, c.ID, nm)
+		}()
+		if i == 0 {
+			time.Sleep(100 * time.Millisecond) // the first group has begun, and waits
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, hold.Commit(ctx))
+	wg.Wait()
+	for i, err := range errs {
+		if i == bad {
+			require.Error(t, err)
+			continue
+		}
+		require.NoError(t, err, "append %d", i)
+	}
+	msgs, err := db.ListMessages(ctx, tenant.ID, c.ID, parley.HistoryQuery{Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, msgs, n-1)
+	for i, m := range msgs {
+		require.Equal(t, int64(i+1), m.Seq)
+		require.NotEqual(t, fmt.Sprint("m", bad), m.Text)
+	}
 }
 
 // TestUnavailable: which errors mean the database cannot be reached (the
