@@ -188,6 +188,19 @@ func PlanReply(tenantID, conversationID string, st ConversationState, r Reply, n
 	return p
 }
 
+// AfterReply is the conversation's state once the plan is stored: what
+// storing a reply writes to the conversation, and what the next write of
+// the same group commit plans from.
+func (st ConversationState) AfterReply(p ReplyPlan) ConversationState {
+	if p.Message != nil {
+		st.LastSeq, st.Digest, st.AnsweredSeq, st.SummarySeq = p.Message.Seq, p.Digest, p.AnsweredSeq, p.SummarySeq
+	}
+	if p.Turn.End {
+		st.ReplyQueued = p.Turn.Pending
+	}
+	return st
+}
+
 // ReplyFailure is the data of a reply.failed event.
 type ReplyFailure struct {
 	ConversationID string `json:"conversation_id"`

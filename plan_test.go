@@ -228,3 +228,41 @@ func TestStateAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestStateAfterReply: what storing a reply leaves the conversation in.
+func TestStateAfterReply(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	st := parley.ConversationState{LastSeq: 6, LastUserSeq: 6, AnsweredSeq: 3, SummarySeq: 1, ReplyQueued: true, Digest: []byte("d")}
+	reply := parley.Reply{UptoSeq: 5, Message: parley.NewMessage{FromBot: true, Text: "hello"}}
+	for _, tc := range []struct {
+		name string
+		st   parley.ConversationState
+		r    func(r parley.Reply) parley.Reply
+		want parley.ConversationState // Digest: the plan's, when a message is stored
+	}{
+		{name: "a reply: answered up to it, the queued job stays queued", st: st, r: func(r parley.Reply) parley.Reply { return r },
+			want: parley.ConversationState{LastSeq: 7, LastUserSeq: 6, AnsweredSeq: 5, SummarySeq: 1, ReplyQueued: true}},
+		{name: "with a longer summary", st: st, r: func(r parley.Reply) parley.Reply { r.Summary, r.SummarySeq = "s", 4; return r },
+			want: parley.ConversationState{LastSeq: 7, LastUserSeq: 6, AnsweredSeq: 5, SummarySeq: 4, ReplyQueued: true}},
+		{name: "releasing the turn with a message left: still queued (its job)", st: st, r: func(r parley.Reply) parley.Reply { r.Release = true; return r },
+			want: parley.ConversationState{LastSeq: 7, LastUserSeq: 6, AnsweredSeq: 5, SummarySeq: 1, ReplyQueued: true}},
+		{name: "releasing the turn with nothing left", st: st, r: func(r parley.Reply) parley.Reply { r.UptoSeq, r.Release = 6, true; return r },
+			want: parley.ConversationState{LastSeq: 7, LastUserSeq: 6, AnsweredSeq: 6, SummarySeq: 1}},
+		{name: "already answered, releasing: only the turn ends, and queues the job for what is left",
+			st: func() parley.ConversationState { s := st; s.ReplyQueued = false; return s }(),
+			r:  func(r parley.Reply) parley.Reply { r.UptoSeq, r.Release = 2, true; return r }, want: st},
+		{name: "dropped for a newer message: nothing changes", st: st, r: func(r parley.Reply) parley.Reply { r.DropIfNewer = true; return r },
+			want: st},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := parley.PlanReply("t", "c", tc.st, tc.r(reply), now)
+			got := tc.st.AfterReply(p)
+			want := tc.want
+			if p.Message != nil {
+				want.Digest = p.Digest
+			}
+			require.Equal(t, want, got)
+		})
+	}
+}

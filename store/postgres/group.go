@@ -17,7 +17,7 @@ import (
 	"github.com/parley-chat/parley/store"
 )
 
-// maxGroup bounds one group commit of appends.
+// maxGroup bounds one group commit.
 const maxGroup = 128
 
 // groupShards is how many groups commit at once, each for its share of
@@ -31,32 +31,35 @@ const groupShards = 4
 // end it.
 const groupTimeout = 30 * time.Second
 
-// appendOp is one append waiting for a group commit, and its outcome.
-type appendOp struct {
+// groupOp is one write waiting for a group commit — an append (nm), or a
+// reply to store (reply) — and its outcome.
+type groupOp struct {
 	tenantID, conversationID string
 	nm                       parley.NewMessage
-	res                      parley.AppendResult
+	res                      parley.AppendResult // the append's
+	reply                    *parley.Reply
+	stored                   *parley.Message // the reply's, nil when nothing was stored
 }
 
-// groupAppend runs an append in a group commit (store.Group): one
-// transaction and one WAL flush with the other appends waiting, where
-// PostgreSQL would flush once per transaction.
-func (db *DB) groupAppend(ctx context.Context, op *appendOp) error {
+// inGroup runs a write in a group commit (store.Group): one transaction
+// and one WAL flush with the other writes waiting, where PostgreSQL would
+// flush once per transaction.
+func (db *DB) inGroup(ctx context.Context, op *groupOp) error {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(op.conversationID))
 	return db.groups[h.Sum32()%groupShards].Do(ctx, op)
 }
 
-// commitAppends commits a group of appends in a few round trips whatever
-// its size (appendAll). Should the group fail in the database (a deadlock
-// with a writer outside the groups, a constraint), each append runs again
-// in a transaction of its own, so that one append's failure is its own.
-// Appends whose callers have gone by then are skipped.
-func (db *DB) commitAppends(batch []*store.GroupOp[*appendOp]) []error {
+// commitGroup commits a group of writes in a few round trips whatever its
+// size (writeGroup). Should the group fail in the database (a deadlock
+// with a writer outside the groups, a constraint), each write runs again
+// in a transaction of its own, so that one write's failure is its own.
+// Writes whose callers have gone by then are skipped.
+func (db *DB) commitGroup(batch []*store.GroupOp[*groupOp]) []error {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
 	errs := make([]error, len(batch))
-	var ops []*appendOp
+	var ops []*groupOp
 	var at []int // ops[k] is batch[at[k]]
 	for i, op := range batch {
 		if errs[i] = op.Ctx.Err(); errs[i] == nil {
@@ -69,7 +72,7 @@ func (db *DB) commitAppends(batch []*store.GroupOp[*appendOp]) []error {
 	var outcomes []error
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		outcomes, err = db.appendAll(ctx, tx, ops)
+		outcomes, err = db.writeGroup(ctx, tx, ops)
 		return err
 	})
 	for k, i := range at {
@@ -80,29 +83,42 @@ func (db *DB) commitAppends(batch []*store.GroupOp[*appendOp]) []error {
 			errs[i] = err // alone again, it would fail again
 		default:
 			op := ops[k]
-			errs[i] = db.withTx(ctx, func(tx pgx.Tx) error { return db.appendOne(ctx, tx, op) })
+			errs[i] = db.withTx(ctx, func(tx pgx.Tx) error { return db.writeOne(ctx, tx, op) })
 		}
 	}
 	return errs
 }
 
+// writeOne is one write in a transaction of its own.
+func (db *DB) writeOne(ctx context.Context, tx pgx.Tx, op *groupOp) error {
+	if op.reply != nil {
+		return db.storeReply(ctx, tx, op)
+	}
+	return db.appendOne(ctx, tx, op)
+}
+
 // lockedConversation is a conversation of a group, read under its row
-// lock: its state, and where its events are delivered.
+// lock: its state, where its events are delivered, and what the group
+// changes.
 type lockedConversation struct {
 	tenantID, botID, userID string
 	st                      parley.ConversationState
 	webhook                 string // "" or disabled: no deliveries
-	changed                 bool
+	changed                 bool   // the state is to be written
+	advanced                bool   // a message was stored
+	newSummary              bool
+	summary                 string
 }
 
-// appendAll plans and writes a group of appends in four round trips: the
+// writeGroup plans and writes a group in four round trips: the
 // conversations' row locks and state, with the messages stored under the
 // group's idempotency keys and ids for its events; then, planned in Go
-// (parley.PlanAppend, each append from the state the one before it left),
-// every message, conversation, event, notification and delivery in one
-// pipeline; then every job in one insert. It returns each append's own
-// outcome (a refusal: not found, a conflict); an error fails the group.
-func (db *DB) appendAll(ctx context.Context, tx pgx.Tx, ops []*appendOp) ([]error, error) {
+// (parley.PlanAppend and PlanReply, each write from the state the one
+// before it left), every message, conversation, reply context, event,
+// notification and delivery in one pipeline; then every job in one
+// insert. It returns each write's own outcome (a refusal: not found, a
+// conflict); an error fails the group.
+func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]error, error) {
 	// The conversations in one order: groups committed at once by several
 	// replicas take their row locks in that order and cannot deadlock.
 	// FOR UPDATE locks rows as the sorted rows come out of ORDER BY.
@@ -118,18 +134,21 @@ func (db *DB) appendAll(ctx context.Context, tx pgx.Tx, ops []*appendOp) ([]erro
 		if len(convIDs) == 0 || convIDs[len(convIDs)-1] != op.conversationID {
 			convIDs = append(convIDs, op.conversationID)
 		}
-		if op.nm.IdempotencyKey != "" {
-			keyConvs, keys = append(keyConvs, op.conversationID), append(keys, op.nm.IdempotencyKey)
-		}
-		if op.nm.FromBot && !op.nm.NoReply { // as parley.PlanAppend's Event: at most that many events
+		switch {
+		case op.reply != nil: // a stored reply is an event
 			events++
+		case op.nm.FromBot && !op.nm.NoReply: // parley.PlanAppend's Event
+			events++
+		}
+		if op.reply == nil && op.nm.IdempotencyKey != "" {
+			keyConvs, keys = append(keyConvs, op.conversationID), append(keys, op.nm.IdempotencyKey)
 		}
 	}
 
 	var read pgx.Batch
 	convs := map[string]*lockedConversation{}
-	read.Queue(`SELECT c.id, c.tenant_id, c.bot_id, c.user_id, c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued,
-		   c.memory_queued, c.digest, b.reply, coalesce(nullif(c.webhook, ''), b.webhook),
+	read.Queue(`SELECT c.id, c.tenant_id, c.bot_id, c.user_id, c.last_seq, c.last_user_seq, c.answered_seq, c.summary_seq,
+		   c.reply_queued, c.memory_queued, c.digest, b.reply, coalesce(nullif(c.webhook, ''), b.webhook),
 		   EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))
 		 FROM conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
 		 WHERE c.id = ANY($1) ORDER BY c.id FOR UPDATE OF c`, convIDs).Query(func(rows pgx.Rows) error {
@@ -138,7 +157,7 @@ func (db *DB) appendAll(ctx context.Context, tx pgx.Tx, ops []*appendOp) ([]erro
 			var disabled bool
 			c := &lockedConversation{}
 			if err := rows.Scan(&id, &c.tenantID, &c.botID, &c.userID, &c.st.LastSeq, &c.st.LastUserSeq, &c.st.AnsweredSeq,
-				&c.st.ReplyQueued, &c.st.MemoryQueued, &c.st.Digest, &c.st.Reply, &c.webhook, &disabled); err != nil {
+				&c.st.SummarySeq, &c.st.ReplyQueued, &c.st.MemoryQueued, &c.st.Digest, &c.st.Reply, &c.webhook, &disabled); err != nil {
 				return err
 			}
 			if disabled {
@@ -188,12 +207,58 @@ func (db *DB) appendAll(ctx context.Context, tx pgx.Tx, ops []*appendOp) ([]erro
 	outcomes := make([]error, len(ops))
 	var msgs messageRows
 	var evs eventRows
+	var contexts struct {
+		conversationID, context []string
+		seq                     []int64
+	}
 	var jobs []river.InsertManyParams
+	// event records a message.created event, its delivery and the
+	// delivery's job.
+	event := func(c *lockedConversation, m *parley.Message) error {
+		if len(eventIDs) == 0 {
+			return errors.New("postgres: a group planned more events than it counted") // PlanAppend's Event changed
+		}
+		delivery, err := evs.add(eventIDs[0], c, m.ConversationID, m, now)
+		if err != nil {
+			return err
+		}
+		eventIDs = eventIDs[1:]
+		if delivery != nil {
+			jobs = append(jobs, river.InsertManyParams{Args: *delivery, InsertOpts: store.DeliveryJobOpts()})
+		}
+		return nil
+	}
 	for _, i := range order {
 		op := ops[i]
 		c := convs[op.conversationID]
 		if c == nil || c.tenantID != op.tenantID {
 			outcomes[i] = parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)
+			continue
+		}
+		if op.reply != nil {
+			plan := parley.PlanReply(op.tenantID, op.conversationID, c.st, *op.reply, now)
+			c.st, c.changed = c.st.AfterReply(plan), c.changed || plan.Message != nil || plan.Turn.End
+			if plan.Turn.Job != nil {
+				jobs = append(jobs, river.InsertManyParams{Args: *plan.Turn.Job, InsertOpts: store.ReplyJobOpts()})
+			}
+			m := plan.Message
+			if m == nil {
+				continue
+			}
+			op.stored, c.advanced = m, true
+			if plan.NewSummary {
+				c.newSummary, c.summary = true, plan.Summary
+			}
+			if err := msgs.add(op.tenantID, m, m.Metadata, "", "", plan.Digest); err != nil {
+				return nil, err
+			}
+			if len(op.reply.Context) > 0 {
+				contexts.conversationID, contexts.seq = append(contexts.conversationID, m.ConversationID), append(contexts.seq, m.Seq)
+				contexts.context = append(contexts.context, string(op.reply.Context))
+			}
+			if err := event(c, m); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		key := [2]string{op.conversationID, op.nm.IdempotencyKey}
@@ -211,22 +276,13 @@ func (db *DB) appendAll(ctx context.Context, tx pgx.Tx, ops []*appendOp) ([]erro
 		if op.nm.IdempotencyKey != "" {
 			prior[key] = &parley.Idempotent{Message: m, RequestHash: op.nm.RequestHash} // a retry in this group replays it
 		}
-		if err := msgs.add(op, m, plan.Digest); err != nil {
+		if err := msgs.add(op.tenantID, m, op.nm.Metadata, op.nm.IdempotencyKey, op.nm.RequestHash, plan.Digest); err != nil {
 			return nil, err
 		}
-		c.st, c.changed = c.st.After(plan), true
+		c.st, c.changed, c.advanced = c.st.After(plan), true, true
 		if plan.Event {
-			if len(eventIDs) == 0 {
-				return nil, errors.New("postgres: a group planned more events than it counted") // PlanAppend's Event changed
-			}
-			var delivery *parley.WebhookJob
-			var err error
-			if delivery, err = evs.add(eventIDs[0], c, op.conversationID, m, now); err != nil {
+			if err := event(c, m); err != nil {
 				return nil, err
-			}
-			eventIDs = eventIDs[1:]
-			if delivery != nil {
-				jobs = append(jobs, river.InsertManyParams{Args: *delivery, InsertOpts: store.DeliveryJobOpts()})
 			}
 		}
 		if plan.Job != nil {
@@ -239,32 +295,48 @@ func (db *DB) appendAll(ctx context.Context, tx pgx.Tx, ops []*appendOp) ([]erro
 			jobs = append(jobs, river.InsertManyParams{Args: *plan.MediaJob, InsertOpts: store.MediaJobOpts()})
 		}
 	}
-	if len(msgs.id) == 0 {
-		return outcomes, nil
-	}
-
 	var write pgx.Batch
-	write.Queue(`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
+	if len(msgs.id) > 0 {
+		write.Queue(`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
 		   idempotency_key, request_hash, created_at, digest)
 		 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::boolean[], $6::text[], $7::jsonb[],
 		   $8::jsonb[], $9::json[], $10::text[], $11::text[], $12::timestamptz[], $13::bytea[])`,
-		msgs.conversationID, msgs.seq, msgs.id, msgs.tenantID, msgs.fromBot, msgs.text, msgs.bubbles, msgs.media,
-		msgs.metadata, msgs.key, msgs.hash, msgs.createdAt, msgs.digest)
+			msgs.conversationID, msgs.seq, msgs.id, msgs.tenantID, msgs.fromBot, msgs.text, msgs.bubbles, msgs.media,
+			msgs.metadata, msgs.key, msgs.hash, msgs.createdAt, msgs.digest)
+	}
 	var ids []string
 	var last, lastUser, answered []int64
-	var replyQueued, memoryQueued []bool
+	var summarySeq []int64
+	var replyQueued, memoryQueued, advanced, newSummary []bool
 	var digests [][]byte
+	var summaries []string
 	for _, id := range convIDs {
-		if c := convs[id]; c != nil && c.changed {
-			ids, last, lastUser, answered = append(ids, id), append(last, c.st.LastSeq), append(lastUser, c.st.LastUserSeq), append(answered, c.st.AnsweredSeq)
-			replyQueued, memoryQueued, digests = append(replyQueued, c.st.ReplyQueued), append(memoryQueued, c.st.MemoryQueued), append(digests, c.st.Digest)
+		c := convs[id]
+		if c == nil || !c.changed {
+			continue
 		}
+		ids, last, lastUser, answered = append(ids, id), append(last, c.st.LastSeq), append(lastUser, c.st.LastUserSeq), append(answered, c.st.AnsweredSeq)
+		summarySeq, newSummary, summaries = append(summarySeq, c.st.SummarySeq), append(newSummary, c.newSummary), append(summaries, c.summary)
+		replyQueued, memoryQueued, digests = append(replyQueued, c.st.ReplyQueued), append(memoryQueued, c.st.MemoryQueued), append(digests, c.st.Digest)
+		advanced = append(advanced, c.advanced)
 	}
+	if len(ids) == 0 {
+		return outcomes, nil
+	}
+	// A write that only ends a reply's turn leaves the times as they were.
 	write.Queue(`UPDATE conversations c SET last_seq = u.last_seq, last_user_seq = u.last_user_seq, answered_seq = u.answered_seq,
-		   reply_queued = u.reply_queued, memory_queued = u.memory_queued, digest = u.digest, updated_at = $7, last_message_at = $7
-		 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::boolean[], $8::bytea[])
-		   AS u (id, last_seq, last_user_seq, answered_seq, reply_queued, memory_queued, digest)
-		 WHERE c.id = u.id`, ids, last, lastUser, answered, replyQueued, memoryQueued, now, digests)
+		   summary_seq = u.summary_seq, summary = CASE WHEN u.new_summary THEN u.summary ELSE c.summary END,
+		   reply_queued = u.reply_queued, memory_queued = u.memory_queued, digest = u.digest,
+		   updated_at = CASE WHEN u.advanced THEN $7 ELSE c.updated_at END,
+		   last_message_at = CASE WHEN u.advanced THEN $7 ELSE c.last_message_at END
+		 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::boolean[], $8::bytea[],
+		   $9::bigint[], $10::boolean[], $11::text[], $12::boolean[])
+		   AS u (id, last_seq, last_user_seq, answered_seq, reply_queued, memory_queued, digest, summary_seq, new_summary, summary, advanced)
+		 WHERE c.id = u.id`, ids, last, lastUser, answered, replyQueued, memoryQueued, now, digests, summarySeq, newSummary, summaries, advanced)
+	if len(contexts.seq) > 0 {
+		write.Queue(`INSERT INTO reply_contexts (conversation_id, seq, context) SELECT * FROM unnest($1::text[], $2::bigint[], $3::jsonb[])`,
+			contexts.conversationID, contexts.seq, contexts.context)
+	}
 	if len(evs.id) > 0 {
 		write.Queue(`INSERT INTO events (id, tenant_id, conversation_id, type, data, created_at)
 			 SELECT id, tenant, conv, $4, data, $5 FROM unnest($1::bigint[], $2::text[], $3::text[], $6::jsonb[]) AS e (id, tenant, conv, data)`,
@@ -302,7 +374,7 @@ type messageRows struct {
 	digest                             [][]byte
 }
 
-func (r *messageRows) add(op *appendOp, m *parley.Message, digest []byte) error {
+func (r *messageRows) add(tenantID string, m *parley.Message, meta json.RawMessage, key, hash string, digest []byte) error {
 	bubbles, err := json.Marshal(m.Bubbles)
 	if err != nil {
 		return fmt.Errorf("postgres: encode bubbles: %w", err)
@@ -312,12 +384,12 @@ func (r *messageRows) add(op *appendOp, m *parley.Message, digest []byte) error 
 		return fmt.Errorf("postgres: encode media: %w", err)
 	}
 	var metadata *string
-	if len(op.nm.Metadata) > 0 {
-		metadata = new(string(op.nm.Metadata)) // kept verbatim (json, not jsonb)
+	if len(meta) > 0 {
+		metadata = new(string(meta)) // kept verbatim (json, not jsonb)
 	}
-	r.conversationID, r.seq, r.id, r.tenantID = append(r.conversationID, m.ConversationID), append(r.seq, m.Seq), append(r.id, m.ID), append(r.tenantID, op.tenantID)
+	r.conversationID, r.seq, r.id, r.tenantID = append(r.conversationID, m.ConversationID), append(r.seq, m.Seq), append(r.id, m.ID), append(r.tenantID, tenantID)
 	r.fromBot, r.text, r.bubbles, r.media = append(r.fromBot, m.FromBot), append(r.text, m.Text), append(r.bubbles, string(bubbles)), append(r.media, string(media))
-	r.metadata, r.key, r.hash = append(r.metadata, metadata), append(r.key, nullString(op.nm.IdempotencyKey)), append(r.hash, nullString(op.nm.RequestHash))
+	r.metadata, r.key, r.hash = append(r.metadata, metadata), append(r.key, nullString(key)), append(r.hash, nullString(hash))
 	r.createdAt, r.digest = append(r.createdAt, m.CreatedAt), append(r.digest, digest)
 	return nil
 }

@@ -38,14 +38,14 @@ func scanMessage(row pgx.Row, extra ...any) (*parley.Message, error) {
 // key is a conflict. A user message enqueues the bot's reply in the same
 // transaction, as the bot's reply policy says.
 func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string, nm parley.NewMessage) (parley.AppendResult, error) {
-	op := &appendOp{tenantID: tenantID, conversationID: conversationID, nm: nm}
-	err := db.groupAppend(ctx, op)
+	op := &groupOp{tenantID: tenantID, conversationID: conversationID, nm: nm}
+	err := db.inGroup(ctx, op)
 	return op.res, err
 }
 
 // appendOne is one append in a transaction of its own: what a group that
-// failed in the database does for each of its appends (commitAppends).
-func (db *DB) appendOne(ctx context.Context, tx pgx.Tx, op *appendOp) error {
+// failed in the database does for each of its appends (commitGroup).
+func (db *DB) appendOne(ctx context.Context, tx pgx.Tx, op *groupOp) error {
 	tenantID, conversationID, nm := op.tenantID, op.conversationID, op.nm
 	op.res = parley.AppendResult{}
 	// The row lock serialises appends to one conversation: no gaps, no

@@ -53,7 +53,7 @@ type DB struct {
 	closing    chan struct{}  // closed by Close: reply leases stop renewing
 	renewing   sync.WaitGroup // reply lease renewals running
 
-	groups [groupShards]store.Group[*appendOp] // appends waiting for a group commit
+	groups [groupShards]store.Group[*groupOp] // appends and replies waiting for a group commit
 
 	hub        *live.Hub
 	stopListen context.CancelFunc
@@ -158,7 +158,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue, replyLease: cmp.Or(opts.ReplyLease, 15*time.Second),
 		closing: make(chan struct{}), direct: direct, pooled: opts.DirectURL != ""}
 	for i := range db.groups {
-		db.groups[i].Max, db.groups[i].Commit = maxGroup, db.commitAppends
+		db.groups[i].Max, db.groups[i].Commit = maxGroup, db.commitGroup
 	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()

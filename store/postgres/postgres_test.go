@@ -125,8 +125,9 @@ func TestGroupsOfTwoReplicas(t *testing.T) {
 
 // TestGroupThatFailsRunsEachAlone: a group commit that fails in the
 // database (here one append's metadata is not JSON, which only the json
-// column finds) runs each of its appends again alone: that one fails, the
-// others are stored, once each, in order.
+// column finds) runs each of its writes again alone: that append fails,
+// the other appends and the reply among them are stored, once each, in
+// order, and the conversation's state is what they leave.
 func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -140,29 +141,40 @@ func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 	c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
 		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
 	require.NoError(t, err)
+	_, err = db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "first"}) // queues a reply job
+	require.NoError(t, err)
 
-	// Another transaction holds the conversation's row: the first append's
-	// group waits for it, and the appends that come meanwhile gather into
+	// Another transaction holds the conversation's row: the first write's
+	// group waits for it, and the writes that come meanwhile gather into
 	// the next group.
 	hold, err := db.Pool().Begin(ctx)
 	require.NoError(t, err)
 	_, err = hold.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, c.ID)
 	require.NoError(t, err)
-	const n, bad = 12, 7
+	const n, bad, reply = 12, 7, 11 // writes; the bad append; the reply, last: nothing after it sets the state again
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if i == reply {
+				var m *parley.Message
+				m, errs[i] = db.StoreReply(ctx, tenant.ID, c.ID, parley.Reply{UptoSeq: 1,
+					Message: parley.NewMessage{FromBot: true, Text: "the reply", Bubbles: []string{"the reply"}}})
+				if errs[i] == nil && m == nil {
+					errs[i] = errors.New("the reply was not stored")
+				}
+				return
+			}
 			nm := parley.NewMessage{Text: fmt.Sprint("m", i), Metadata: json.RawMessage(`{"i":1}`)} // a user message: no event to encode
 			if i == bad {
 				nm.Metadata = json.RawMessage(`{not json`)
 			}
 			_, errs[i] = db.AppendMessage(ctx, tenant.ID, c.ID, nm)
 		}()
-		if i == 0 {
-			time.Sleep(100 * time.Millisecond) // the first group has begun, and waits
+		if i == 0 || i == reply-1 {
+			time.Sleep(100 * time.Millisecond) // the first group has begun, and waits; the reply comes last
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -173,15 +185,22 @@ func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 			require.Error(t, err)
 			continue
 		}
-		require.NoError(t, err, "append %d", i)
+		require.NoError(t, err, "write %d", i)
 	}
 	msgs, err := db.ListMessages(ctx, tenant.ID, c.ID, parley.HistoryQuery{Limit: 100})
 	require.NoError(t, err)
-	require.Len(t, msgs, n-1)
+	require.Len(t, msgs, n) // the first, n-1 appends and the reply
 	for i, m := range msgs {
 		require.Equal(t, int64(i+1), m.Seq)
 		require.NotEqual(t, fmt.Sprint("m", bad), m.Text)
 	}
+	var lastSeq, answered int64
+	var queued bool
+	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT last_seq, answered_seq, reply_queued FROM conversations WHERE id = $1`, c.ID).
+		Scan(&lastSeq, &answered, &queued))
+	require.Equal(t, int64(n), lastSeq)
+	require.Equal(t, int64(1), answered, "the reply answered the first message")
+	require.True(t, queued, "the reply job queued by the first message is still queued: the reply did not end its turn")
 }
 
 // TestUnavailable: which errors mean the database cannot be reached (the
