@@ -112,11 +112,14 @@ func Deliveries(ctx context.Context, name string, st DeliveryStore, opts Options
 	start := time.Now()
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
-	for w := range 16 {
+	// As many writers as the core suite's clients: the burst is stored
+	// faster than it is delivered, so the figure is the deliveries'.
+	const writers = 64
+	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < r.Burst; i += 16 {
+			for i := w; i < r.Burst; i += writers {
 				text := "burst-" + strconv.Itoa(i)
 				if _, err := st.AppendMessage(ctx, tenant.ID, convs[i%len(convs)], parley.NewMessage{FromBot: true, Text: text, Bubbles: []string{text}}); err != nil {
 					firstErr.CompareAndSwap(nil, err)
