@@ -159,11 +159,15 @@ func NewClient(o Options) *http.Client {
 		}
 	}
 	transport := &http.Transport{
-		Proxy:                 nil, // an environment proxy would dial for us, past the check
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          200,
-		MaxIdleConnsPerHost:   20,
+		Proxy:             nil, // an environment proxy would dial for us, past the check
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		// Up to a full set of workers (PARLEY_WORKERS, 100 by default) talk
+		// to one model endpoint or webhook receiver at once: fewer idle
+		// connections kept than that would close and dial (and handshake
+		// TLS) again after nearly every call.
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   128,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 0,

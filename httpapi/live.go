@@ -131,10 +131,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-tick.C:
+			// The store is read now and then even without news: a signal
+			// lost (a replica that died before telling the others) costs
+			// at most this long.
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
 			}
-			flusher.Flush()
+			if err := drain(); err != nil {
+				return
+			}
 		}
 	}
 }

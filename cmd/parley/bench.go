@@ -32,7 +32,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	stores := fs.String("stores", "sqlite,postgres", "stores to measure: sqlite, postgres, and sqlite-tmpfs (SQLite in /dev/shm: what the store costs without the disk)")
-	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, delivery, v1v3, memory (LoCoMo recall), content (the library)")
+	suite := fs.String("suite", "core,replies", "what to measure: core (appends, history, search), replies, delivery, v1v3, memory (LoCoMo recall), content (the library), replicas (replies through 1 and 3 replicas of this binary on PostgreSQL)")
+	replicaClients := fs.Int("replica-clients", 300, "clients of the replicas suite, each waiting for its reply before it sends again")
+	modelDelay := fs.Duration("model-delay", 500*time.Millisecond, "the replicas suite's model endpoint's time per completion")
 	contentItems := fs.Int("content-items", 100_000, "items in one bot's library for the content suite's search latency")
 	contentIngest := fs.Int("content-ingest", 10_000, "images the content suite fetches from a local server")
 	streams := fs.Int("streams", 50_000, "event streams the delivery suite opens to measure their memory (fewer if the open-file limit cannot be raised)")
@@ -97,6 +99,23 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				Queue: postgres.QueueOptions{Workers: workers, MemoryConcurrency: memoryWorkers}, Hub: hub})
 		}
 		return nil, fmt.Errorf("bench: unknown store %q", name)
+	}
+	if strings.Contains(*suite, "replicas") {
+		if *pgURL == "" {
+			return fmt.Errorf("bench replicas: --postgres-url is required")
+		}
+		bin, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		r, err := bench.Replicas(ctx, bin, *pgURL, []int{1, 3}, *modelDelay, *replicaClients, opts)
+		if err != nil {
+			return fmt.Errorf("bench replicas: %w", err)
+		}
+		fmt.Fprint(stdout, bench.ReplicasTable(r))
+		if *suite == "replicas" {
+			return nil
+		}
 	}
 	if strings.Contains(*suite, "v1v3") {
 		bin, err := os.Executable()

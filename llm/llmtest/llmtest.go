@@ -114,7 +114,9 @@ type Server struct {
 	*httptest.Server
 	mu       sync.Mutex
 	script   []Step
+	always   Step // once the script is done
 	requests []Request
+	quiet    bool // keep no requests (a long benchmark)
 }
 
 // New starts a server; it is closed when the test ends.
@@ -133,6 +135,14 @@ func (s *Server) Script(steps ...Step) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.script = steps
+}
+
+// Always sets the step answered once the script is done (the zero Step
+// unless set), and stops recording requests: a load of many.
+func (s *Server) Always(step Step) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.always, s.quiet = step, true
 }
 
 // Requests returns what the server was sent so far.
@@ -154,8 +164,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.requests = append(s.requests, req)
-	var step Step
+	if !s.quiet {
+		s.requests = append(s.requests, req)
+	}
+	step := s.always
 	if len(s.script) > 0 {
 		step, s.script = s.script[0], s.script[1:]
 	}

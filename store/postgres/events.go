@@ -21,8 +21,8 @@ const (
 
 // insertEvent stores an event and, when the conversation has a webhook
 // (its own, else its bot's) that is not disabled, the event's delivery and
-// the job that sends it, in the caller's transaction. Its NOTIFY goes out
-// at commit, and only then.
+// the job that sends it, in the caller's transaction. Every replica hears
+// of it once the transaction has committed (eventsIn).
 func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
 	object, err := json.Marshal(data)
 	if err != nil {
@@ -31,19 +31,17 @@ func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversation
 	var eventID int64
 	var botID, userID, url string
 	var disabled bool
-	// One round trip: the event, its notification to every replica's live
-	// subscribers (sent at commit; a CTE that only selects runs when
-	// referenced, hence the join with n), and where it is delivered.
+	// One round trip: the event, and where it is delivered.
 	if err := tx.QueryRow(ctx,
-		`WITH e AS (INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id),
-		      n AS (SELECT pg_notify($6, $2))
+		`WITH e AS (INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id)
 		 SELECT e.id, c.bot_id, c.user_id, coalesce(nullif(c.webhook, ''), b.webhook),
 		   EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id
 		           AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))
-		 FROM e, n, conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.id = $2`,
-		tenantID, conversationID, typ, object, now, eventChannel).Scan(&eventID, &botID, &userID, &url, &disabled); err != nil {
+		 FROM e, conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.id = $2`,
+		tenantID, conversationID, typ, object, now).Scan(&eventID, &botID, &userID, &url, &disabled); err != nil {
 		return fmt.Errorf("postgres: insert event: %w", err)
 	}
+	db.eventsIn(tx, conversationID)
 	if url == "" || disabled {
 		return nil
 	}
@@ -64,20 +62,29 @@ func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversation
 	return nil
 }
 
-// PublishDelta passes a streamed piece of a reply to every replica's
-// live subscribers.
-func (db *DB) PublishDelta(ctx context.Context, d parley.Delta) error {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("postgres: encode delta: %w", err)
+// eventsIn records that tx stores events of a conversation: once it has
+// committed, every replica's live subscribers are told (notifyEvents).
+// Every write transaction is withTx's.
+func (db *DB) eventsIn(tx pgx.Tx, conversationIDs ...string) {
+	jt := tx.(*jobTx)
+	jt.events = append(jt.events, conversationIDs...)
+}
+
+// notifyEvents tells every replica's live subscribers (LISTEN, this
+// replica's included) that conversations have new events. It runs after
+// the events' commit, in a transaction of its own that does not wait for
+// its WAL flush: PostgreSQL lets one transaction that notifies commit at
+// a time, so a NOTIFY inside the events' transaction would make every
+// replica's commits, and their flushes, take turns. A replica that dies
+// between the two leaves the other replicas' streams to find the events
+// at their next read (a stream reads the store at least every keepAlive).
+func (db *DB) notifyEvents(ctx context.Context, conversationIDs []string) {
+	if _, err := db.pool.Exec(context.WithoutCancel(ctx),
+		`WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
+		 SELECT pg_notify($1, c) FROM durability, (SELECT DISTINCT unnest($2::text[]) AS c) n`,
+		eventChannel, conversationIDs); err != nil {
+		db.logger.Warn("postgres: notify events", "err", err, "conversations", len(conversationIDs))
 	}
-	if len(b) > 7900 { // NOTIFY payloads stop at 8000 bytes
-		return nil
-	}
-	if _, err := db.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, deltaChannel, string(b)); err != nil {
-		return fmt.Errorf("postgres: notify delta: %w", err)
-	}
-	return nil
 }
 
 // listen relays NOTIFYs to the hub until ctx ends, reconnecting after
@@ -117,10 +124,7 @@ func (db *DB) listenOnce(ctx context.Context) error {
 		case eventChannel:
 			db.hub.Notify(n.Payload)
 		case deltaChannel:
-			var d parley.Delta
-			if json.Unmarshal([]byte(n.Payload), &d) == nil {
-				db.hub.PublishDelta(d)
-			}
+			db.relayDeltas(n.Payload)
 		}
 	}
 }

@@ -341,8 +341,7 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 		write.Queue(`INSERT INTO events (id, tenant_id, conversation_id, type, data, created_at)
 			 SELECT id, tenant, conv, $4, data, $5 FROM unnest($1::bigint[], $2::text[], $3::text[], $6::jsonb[]) AS e (id, tenant, conv, data)`,
 			evs.id, evs.tenantID, evs.conversationID, parley.EventMessageCreated, now, evs.data)
-		// Every replica's live subscribers hear of them at commit.
-		write.Queue(`SELECT pg_notify($1, conv) FROM (SELECT DISTINCT unnest($2::text[]) AS conv) n`, eventChannel, evs.conversationID)
+		db.eventsIn(tx, evs.conversationID...) // every replica's live subscribers hear of them after the commit
 	}
 	if len(evs.delivery) > 0 {
 		write.Queue(`INSERT INTO webhook_deliveries (id, tenant_id, conversation_id, event_id, event_type, url, payload, status,

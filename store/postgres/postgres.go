@@ -59,6 +59,10 @@ type DB struct {
 	stopListen context.CancelFunc
 	listening  chan struct{}
 
+	replicaID  string      // this process's, among the replicas
+	deltas     deltaSender // reply pieces for the other replicas
+	stopDeltas context.CancelFunc
+
 	// direct reaches PostgreSQL itself, for what needs a session of its
 	// own (the migrations' lock, LISTEN): the pool's own config, or
 	// Options.DirectURL's when the pool goes through a pooler (pooled).
@@ -156,7 +160,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue, replyLease: cmp.Or(opts.ReplyLease, 15*time.Second),
-		closing: make(chan struct{}), direct: direct, pooled: opts.DirectURL != ""}
+		closing: make(chan struct{}), direct: direct, pooled: opts.DirectURL != "", replicaID: parley.NewID(),
+		deltas: deltaSender{kick: make(chan struct{}, 1), done: make(chan struct{})}}
 	for i := range db.groups {
 		db.groups[i].Max, db.groups[i].Commit = maxGroup, db.commitGroup
 	}
@@ -169,6 +174,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	deltaCtx, stopDeltas := context.WithCancel(context.Background())
+	db.stopDeltas = stopDeltas
+	go db.sendDeltas(deltaCtx)
 	if opts.Hub != nil {
 		db.hub = opts.Hub
 		listenCtx, cancel := context.WithCancel(context.Background())
@@ -248,6 +256,8 @@ func (db *DB) Close() error {
 		db.stopListen()
 		<-db.listening
 	}
+	db.stopDeltas()
+	<-db.deltas.done
 	close(db.closing)
 	db.renewing.Wait()
 	db.pool.Close()
@@ -265,15 +275,18 @@ func (db *DB) Ping(ctx context.Context) error {
 // withTx runs fn in a transaction; once it commits, the queues of the
 // jobs fn inserted (enqueue) are kicked.
 func (db *DB) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	var queues []string
+	var queues, conversations []string
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		jt := &jobTx{Tx: tx}
 		err := fn(jt)
-		queues = jt.queues
+		queues, conversations = jt.queues, jt.events
 		return err
 	})
 	if err == nil && len(queues) > 0 {
 		db.kicker.Kick(queues)
+	}
+	if err == nil && len(conversations) > 0 {
+		db.notifyEvents(ctx, conversations)
 	}
 	return err
 }
@@ -283,6 +296,7 @@ func (db *DB) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 type jobTx struct {
 	pgx.Tx
 	queues []string
+	events []string // conversations with new events, notified after the commit
 }
 
 // enqueue inserts a job in tx.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/storetest"
 )
@@ -201,6 +202,73 @@ func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 	require.Equal(t, int64(n), lastSeq)
 	require.Equal(t, int64(1), answered, "the reply answered the first message")
 	require.True(t, queued, "the reply job queued by the first message is still queued: the reply did not end its turn")
+}
+
+// TestDeltasReachOtherReplicas: reply pieces published on one replica
+// reach that replica's subscribers at once, each once, and another
+// replica's in order, joined into fewer deltas (a NOTIFY per batch, not
+// per piece), with nothing lost or repeated.
+func TestDeltasReachOtherReplicas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, schema := pgtest.URL(t), pgtest.Schema(t)
+	hubs := []*live.Hub{live.NewHub(), live.NewHub()}
+	replicas := make([]*postgres.DB, 2)
+	for i := range replicas {
+		db, err := postgres.Open(ctx, url, postgres.Options{Schema: schema, Hub: hubs[i]})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, db.Close()) })
+		replicas[i] = db
+	}
+	local, stopLocal := hubs[0].Subscribe("c1")
+	defer stopLocal()
+	remote, stopRemote := hubs[1].Subscribe("c1")
+	defer stopRemote()
+	time.Sleep(500 * time.Millisecond) // both replicas listen
+	var want string
+	const pieces = 40
+	for i := range pieces {
+		piece := fmt.Sprintf("word%d ", i)
+		want += piece
+		require.NoError(t, replicas[0].PublishDelta(ctx, parley.Delta{ConversationID: "c1", UptoSeq: 3, Text: piece}))
+		if i%10 == 9 {
+			time.Sleep(80 * time.Millisecond) // a model's pace: several batches
+		}
+	}
+	read := func(ch <-chan live.Signal, until func(got string) bool) (string, int) {
+		var got string
+		n := 0
+		deadline := time.After(5 * time.Second)
+		for !until(got) {
+			select {
+			case sig := <-ch:
+				if sig.Delta == nil {
+					continue // read the store (the listener connected): not a piece
+				}
+				require.Equal(t, int64(3), sig.Delta.UptoSeq)
+				got += sig.Delta.Text
+				n++
+			case <-deadline:
+				t.Fatalf("deltas so far: %q", got)
+			}
+		}
+		return got, n
+	}
+	got, n := read(local, func(got string) bool { return len(got) >= len(want) })
+	require.Equal(t, want, got)
+	require.Equal(t, pieces, n, "this replica's subscribers get every piece as it comes")
+	got, n = read(remote, func(got string) bool { return len(got) >= len(want) })
+	require.Equal(t, want, got, "the other replica's, in order, once")
+	require.Less(t, n, pieces, "joined into batches")
+	for deadline := time.After(300 * time.Millisecond); ; {
+		select {
+		case sig := <-local:
+			require.Nil(t, sig.Delta, "a piece came back to its own replica")
+			continue
+		case <-deadline:
+		}
+		break
+	}
 }
 
 // TestUnavailable: which errors mean the database cannot be reached (the

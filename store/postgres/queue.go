@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/parley-chat/parley/store"
@@ -16,12 +17,11 @@ import (
 // QueueOptions configure the store's job queue.
 type QueueOptions = store.QueueOptions
 
-// River wakes producers with LISTEN/NOTIFY, but sends at most one
-// notification per queue per fetchCooldown, so a job inserted soon after
-// another could wait for the poll. This process's producers are kicked
-// when a transaction that queued jobs commits (store.Kicker); other
-// replicas hear River's notifications. pollInterval bounds how late a job
-// can start; fetchCooldown is the least time between two fetches.
+// This process's producers are kicked when a transaction that queued jobs
+// commits (store.Kicker); other replicas poll (quietInserts).
+// pollInterval bounds how late a job can start when its own replica's
+// workers are all busy; fetchCooldown is the least time between two
+// fetches.
 const (
 	pollInterval  = 50 * time.Millisecond
 	fetchCooldown = 5 * time.Millisecond
@@ -32,12 +32,25 @@ func newQueue(pool *pgxpool.Pool, opts Options, k *store.Kicker) (*river.Client[
 	// Through a pooler in transaction mode LISTEN hears nothing: producers
 	// poll (pollInterval), and this process's are kicked as ever.
 	cfg.PollOnly = opts.DirectURL != ""
-	client, err := river.NewClient(store.KickedDriver[pgx.Tx](riverpgxv5.New(pool), k), cfg)
+	client, err := river.NewClient(quietInserts{store.KickedDriver[pgx.Tx](riverpgxv5.New(pool), k)}, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: job queue: %w", err)
 	}
 	return client, nil
 }
+
+// quietInserts is a River driver that LISTENs but sends no NOTIFY when
+// jobs are inserted: PostgreSQL lets one transaction that notifies commit
+// at a time, its WAL flush included, so a NOTIFY in every transaction that
+// queues a job (nearly every append and reply) would make the replicas'
+// commits take turns. This process's producers are kicked when such a
+// transaction commits (store.Kicker); other replicas find the jobs at
+// their next poll (pollInterval), when this one's workers are all busy.
+type quietInserts struct {
+	riverdriver.Driver[pgx.Tx]
+}
+
+func (quietInserts) SupportsListenNotify() bool { return false }
 
 // StartWorkers starts working jobs (a no-op for an insert-only queue).
 func (db *DB) StartWorkers(ctx context.Context) error {
