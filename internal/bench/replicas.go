@@ -102,7 +102,6 @@ func replicasRun(ctx context.Context, bin, pgURL, modelURL string, n, clients in
 		cmd.Env = append(os.Environ(), "PARLEY_ADDR="+addr, "PARLEY_DATABASE_URL="+pgURL+sep+"search_path="+schema,
 			"PARLEY_BOOTSTRAP_TOKEN="+token, "PARLEY_LLM_BASE_URL="+modelURL, "PARLEY_LLM_MODEL=bench",
 			"PARLEY_ALLOW_PRIVATE_NETWORKS=true", "PARLEY_LOG_LEVEL=warn", "PARLEY_RATE_TOKEN=0", "PARLEY_RATE_TENANT=0")
-		cmd.Stderr = os.Stderr // DEBUG
 		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
