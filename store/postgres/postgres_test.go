@@ -61,6 +61,36 @@ func harness(where func(t *testing.T) (string, postgres.Options)) storetest.Harn
 	}
 }
 
+// replicasOf opens stores on one fresh schema, as replicas on one
+// database, each with its hub (nil: none).
+func replicasOf(t *testing.T, hubs ...*live.Hub) []*postgres.DB {
+	url, schema := pgtest.URL(t), pgtest.Schema(t)
+	replicas := make([]*postgres.DB, len(hubs))
+	for i, hub := range hubs {
+		db, err := postgres.Open(context.Background(), url, postgres.Options{Schema: schema, Hub: hub})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, db.Close()) })
+		replicas[i] = db
+	}
+	return replicas
+}
+
+// conversations makes a tenant, a bot and n conversations of its users.
+func conversations(t *testing.T, db *postgres.DB, n int) (tenantID string, ids []string) {
+	ctx := context.Background()
+	tenant, err := db.EnsureTenant(ctx, "t")
+	require.NoError(t, err)
+	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+	require.NoError(t, err)
+	for i := range n {
+		c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: fmt.Sprint("u", i)}, CreateUser: true})
+		require.NoError(t, err)
+		ids = append(ids, c.ID)
+	}
+	return tenant.ID, ids
+}
+
 // TestGroupsOfTwoReplicas: two stores on one database (two replicas)
 // commit groups of appends to the same conversations at once; their row
 // locks are taken in conversation order, so no group deadlocks, and every
@@ -68,25 +98,8 @@ func harness(where func(t *testing.T) (string, postgres.Options)) storetest.Harn
 func TestGroupsOfTwoReplicas(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url, schema := pgtest.URL(t), pgtest.Schema(t)
-	replicas := make([]*postgres.DB, 2)
-	for i := range replicas {
-		db, err := postgres.Open(ctx, url, postgres.Options{Schema: schema})
-		require.NoError(t, err)
-		t.Cleanup(func() { require.NoError(t, db.Close()) })
-		replicas[i] = db
-	}
-	tenant, err := replicas[0].EnsureTenant(ctx, "t")
-	require.NoError(t, err)
-	_, err = replicas[0].CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-	require.NoError(t, err)
-	convs := make([]string, 6)
-	for i := range convs {
-		c, _, err := replicas[0].GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: fmt.Sprint("u", i)}, CreateUser: true})
-		require.NoError(t, err)
-		convs[i] = c.ID
-	}
+	replicas := replicasOf(t, nil, nil)
+	tenant, convs := conversations(t, replicas[0], 6)
 	const writers, each = 32, 25
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -98,7 +111,7 @@ func TestGroupsOfTwoReplicas(t *testing.T) {
 			db := replicas[w%2]
 			for i := range each {
 				conv := convs[(w*5+i*3)%len(convs)]
-				r, err := db.AppendMessage(ctx, tenant.ID, conv, parley.NewMessage{Text: fmt.Sprint(w, "-", i), FromBot: true})
+				r, err := db.AppendMessage(ctx, tenant, conv, parley.NewMessage{Text: fmt.Sprint(w, "-", i), FromBot: true})
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -117,7 +130,7 @@ func TestGroupsOfTwoReplicas(t *testing.T) {
 			require.Equal(t, int64(i+1), s)
 		}
 		total += len(got)
-		msgs, err := replicas[1].ListMessages(ctx, tenant.ID, conv, parley.HistoryQuery{Limit: 1000})
+		msgs, err := replicas[1].ListMessages(ctx, tenant, conv, parley.HistoryQuery{Limit: 1000})
 		require.NoError(t, err)
 		require.Len(t, msgs, len(got))
 	}
@@ -132,17 +145,10 @@ func TestGroupsOfTwoReplicas(t *testing.T) {
 func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t)})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, db.Close()) })
-	tenant, err := db.EnsureTenant(ctx, "t")
-	require.NoError(t, err)
-	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-	require.NoError(t, err)
-	c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
-	require.NoError(t, err)
-	_, err = db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "first"}) // queues a reply job
+	db := replicasOf(t, nil)[0]
+	tenant, ids := conversations(t, db, 1)
+	conv := ids[0]
+	_, err := db.AppendMessage(ctx, tenant, conv, parley.NewMessage{Text: "first"}) // queues a reply job
 	require.NoError(t, err)
 
 	// Another transaction holds the conversation's row: the first write's
@@ -150,7 +156,7 @@ func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 	// the next group.
 	hold, err := db.Pool().Begin(ctx)
 	require.NoError(t, err)
-	_, err = hold.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, c.ID)
+	_, err = hold.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, conv)
 	require.NoError(t, err)
 	const n, bad, reply = 12, 7, 11 // writes; the bad append; the reply, last: nothing after it sets the state again
 	errs := make([]error, n)
@@ -161,7 +167,7 @@ func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 			defer wg.Done()
 			if i == reply {
 				var m *parley.Message
-				m, errs[i] = db.StoreReply(ctx, tenant.ID, c.ID, parley.Reply{UptoSeq: 1,
+				m, errs[i] = db.StoreReply(ctx, tenant, conv, parley.Reply{UptoSeq: 1,
 					Message: parley.NewMessage{FromBot: true, Text: "the reply", Bubbles: []string{"the reply"}}})
 				if errs[i] == nil && m == nil {
 					errs[i] = errors.New("the reply was not stored")
@@ -172,7 +178,7 @@ func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 			if i == bad {
 				nm.Metadata = json.RawMessage(`{not json`)
 			}
-			_, errs[i] = db.AppendMessage(ctx, tenant.ID, c.ID, nm)
+			_, errs[i] = db.AppendMessage(ctx, tenant, conv, nm)
 		}()
 		if i == 0 || i == reply-1 {
 			time.Sleep(100 * time.Millisecond) // the first group has begun, and waits; the reply comes last
@@ -188,7 +194,7 @@ func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 		}
 		require.NoError(t, err, "write %d", i)
 	}
-	msgs, err := db.ListMessages(ctx, tenant.ID, c.ID, parley.HistoryQuery{Limit: 100})
+	msgs, err := db.ListMessages(ctx, tenant, conv, parley.HistoryQuery{Limit: 100})
 	require.NoError(t, err)
 	require.Len(t, msgs, n) // the first, n-1 appends and the reply
 	for i, m := range msgs {
@@ -197,7 +203,7 @@ func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 	}
 	var lastSeq, answered int64
 	var queued bool
-	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT last_seq, answered_seq, reply_queued FROM conversations WHERE id = $1`, c.ID).
+	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT last_seq, answered_seq, reply_queued FROM conversations WHERE id = $1`, conv).
 		Scan(&lastSeq, &answered, &queued))
 	require.Equal(t, int64(n), lastSeq)
 	require.Equal(t, int64(1), answered, "the reply answered the first message")
@@ -211,15 +217,8 @@ func TestGroupThatFailsRunsEachAlone(t *testing.T) {
 func TestDeltasReachOtherReplicas(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url, schema := pgtest.URL(t), pgtest.Schema(t)
 	hubs := []*live.Hub{live.NewHub(), live.NewHub()}
-	replicas := make([]*postgres.DB, 2)
-	for i := range replicas {
-		db, err := postgres.Open(ctx, url, postgres.Options{Schema: schema, Hub: hubs[i]})
-		require.NoError(t, err)
-		t.Cleanup(func() { require.NoError(t, db.Close()) })
-		replicas[i] = db
-	}
+	replicas := replicasOf(t, hubs...)
 	local, stopLocal := hubs[0].Subscribe("c1")
 	defer stopLocal()
 	remote, stopRemote := hubs[1].Subscribe("c1")
