@@ -31,18 +31,11 @@ type MediaWorker struct {
 }
 
 // Timeout bounds one attempt. A message's URLs are fetched at once, each
-// within the library's fetch timeout, so an attempt lasts about one fetch.
-// It is also how late a dead replica's job is tried again (RescueAfter
-// outlasts every job's timeout), so it is kept short.
+// within the library's fetch timeout, so an attempt lasts about one fetch
+// and the writes of the bytes and the message. It is also how late a job
+// that a dead replica was running is tried again.
 func (w *MediaWorker) Timeout(*river.Job[parley.MediaJob]) time.Duration {
-	return MediaJobTimeout(w.Library.FetchTimeout)
-}
-
-// MediaJobTimeout bounds a media job whose library fetches within
-// fetchTimeout (DefaultFetchTimeout if zero): one fetch, and writing the
-// bytes and the message.
-func MediaJobTimeout(fetchTimeout time.Duration) time.Duration {
-	return cmp.Or(fetchTimeout, DefaultFetchTimeout) + 30*time.Second
+	return cmp.Or(w.Library.FetchTimeout, DefaultFetchTimeout) + 30*time.Second
 }
 
 // Work fetches one message's media.

@@ -38,11 +38,11 @@ type Worker struct {
 	Extractor Extractor // nil: Builtin
 }
 
-// JobTimeout bounds one attempt of an extraction.
-const JobTimeout = time.Minute
+// jobTimeout bounds one attempt of an extraction.
+const jobTimeout = time.Minute
 
 // Timeout bounds one attempt.
-func (w *Worker) Timeout(*river.Job[parley.MemoryJob]) time.Duration { return JobTimeout }
+func (w *Worker) Timeout(*river.Job[parley.MemoryJob]) time.Duration { return jobTimeout }
 
 // Work reads the conversation's new messages for memories.
 func (w *Worker) Work(ctx context.Context, job *river.Job[parley.MemoryJob]) error {

@@ -34,6 +34,10 @@ type Worker struct {
 	Now   func() time.Time
 }
 
+// Timeout bounds one run: it deletes in batches, each committed, so a run
+// cut short is finished by the next.
+func (w *Worker) Timeout(*river.Job[parley.RetentionJob]) time.Duration { return 10 * time.Minute }
+
 // Work deletes every expired conversation, a batch at a time.
 func (w *Worker) Work(ctx context.Context, _ *river.Job[parley.RetentionJob]) error {
 	now := parley.Now()

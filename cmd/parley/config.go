@@ -21,7 +21,6 @@ import (
 	"github.com/parley-chat/parley/egress"
 	"github.com/parley-chat/parley/httpapi"
 	"github.com/parley-chat/parley/live"
-	"github.com/parley-chat/parley/memory"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/seal"
 	"github.com/parley-chat/parley/store/postgres"
@@ -214,13 +213,18 @@ func (c *config) sealBox() (*seal.Box, error) {
 	return seal.New(key)
 }
 
-// rescueAfter outlasts the longest attempt of any job (a reply, a webhook
-// delivery, an extraction, a message's media): a job is tried again while
-// it may still be running nowhere else. It is also how long a job that a
-// dead replica was working waits to be tried again.
-func (c *config) rescueAfter() time.Duration {
-	return max(c.ReplyTimeout, webhook.Timeout+10*time.Second, memory.JobTimeout, content.MediaJobTimeout(0)) + 5*time.Second
-}
+// Every worker bounds its attempts with a Timeout of its own (a reply:
+// PARLEY_REPLY_TIMEOUT; a delivery, an extraction, a message's media, the
+// retention run theirs). jobTimeout is the queue's bound for a kind
+// without one (there is none), and River's floor for rescueAfter: when its
+// rescuer first looks at a job still marked running. It retries one only
+// once that kind's own timeout has passed, so a job that a dead replica
+// was running is tried again after its kind's timeout (at least
+// rescueAfter) plus up to the rescuer's 30 s: a delivery within a minute,
+// a reply within PARLEY_REPLY_TIMEOUT and 30 s.
+func (c *config) jobTimeout() time.Duration { return webhook.Timeout + 10*time.Second }
+
+func (c *config) rescueAfter() time.Duration { return c.jobTimeout() + 5*time.Second }
 
 func (c *config) parseSchedule(v string) error {
 	c.WebhookSchedule = nil
@@ -275,11 +279,11 @@ func (c *config) openStore(ctx context.Context, logger *slog.Logger, workers *ri
 		}
 		return postgres.Open(ctx, c.DatabaseURL, postgres.Options{Logger: logger, Hub: hub, DirectURL: c.DatabaseDirectURL,
 			Queue: postgres.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
-				MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, RetentionEvery: time.Hour, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
+				MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, RetentionEvery: time.Hour, JobTimeout: c.jobTimeout(), RescueAfter: c.rescueAfter()}})
 	}
 	return sqlite.Open(ctx, filepath.Join(c.DataDir, "parley.db"), sqlite.Options{Logger: logger, Hub: hub,
 		Queue: sqlite.QueueOptions{Workers: workers, Concurrency: c.Workers, DeliveryConcurrency: c.DeliveryWorkers,
-			MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, RetentionEvery: time.Hour, JobTimeout: c.ReplyTimeout, RescueAfter: c.rescueAfter()}})
+			MemoryConcurrency: c.MemoryWorkers, MediaConcurrency: c.MediaWorkers, RetentionEvery: time.Hour, JobTimeout: c.jobTimeout(), RescueAfter: c.rescueAfter()}})
 }
 
 // defaultTenant is the tenant of the bootstrap token and of CLI commands that

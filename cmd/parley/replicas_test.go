@@ -282,8 +282,11 @@ func (c *cluster) underLoad(name string, inject func()) faultResult {
 	settledAfter := time.Since(faultAt)
 
 	// Every reply is delivered, under one webhook-id however often retried.
+	// A delivery job that a replica had fetched when the fault cut it off
+	// (its fetch committed, its answer lost) is retried by River's rescuer:
+	// after the delivery's timeout and up to the rescuer's 30 s.
 	var missing []string
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		got := c.recv.replyDeliveries(t)
 		missing = missing[:0]
 		for _, id := range replyIDs {
