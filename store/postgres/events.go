@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -71,19 +72,68 @@ func (db *DB) eventsIn(tx pgx.Tx, conversationIDs ...string) {
 }
 
 // notifyEvents tells every replica's live subscribers (LISTEN, this
-// replica's included) that conversations have new events. It runs after
-// the events' commit, in a transaction of its own that does not wait for
-// its WAL flush: PostgreSQL lets one transaction that notifies commit at
-// a time, so a NOTIFY inside the events' transaction would make every
-// replica's commits, and their flushes, take turns. A replica that dies
-// between the two leaves the other replicas' streams to find the events
-// at their next read (a stream reads the store at least every keepAlive).
-func (db *DB) notifyEvents(ctx context.Context, conversationIDs []string) {
-	if _, err := db.pool.Exec(context.WithoutCancel(ctx),
+// replica's included) that conversations have new events, once their
+// transaction has committed. The NOTIFY goes out in a transaction of its
+// own that does not wait for its WAL flush: PostgreSQL lets one
+// transaction that notifies commit at a time, so a NOTIFY inside the
+// events' transaction would make every replica's commits, and their
+// flushes, take turns. It is sent by one sender per replica
+// (sendEventNotes), which never makes the writer wait and sends what
+// commits meanwhile in its next statement. A replica that dies before
+// sending leaves the other replicas' streams to find the events at their
+// next read (a stream reads the store at least every keep-alive).
+func (db *DB) notifyEvents(conversationIDs []string) {
+	s := &db.eventNotes
+	s.mu.Lock()
+	for _, id := range conversationIDs {
+		s.pending[id] = true
+	}
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// eventNotes are the conversations whose events this replica has yet to
+// announce.
+type eventNotes struct {
+	mu      sync.Mutex
+	pending map[string]bool
+	kick    chan struct{}
+	done    chan struct{}
+}
+
+// sendEventNotes announces committed events until ctx ends.
+func (db *DB) sendEventNotes(ctx context.Context) {
+	defer close(db.eventNotes.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-db.eventNotes.kick:
+		}
+		db.sendEventNotesOnce(ctx)
+	}
+}
+
+// sendEventNotesOnce announces what is pending, in one statement.
+func (db *DB) sendEventNotesOnce(ctx context.Context) {
+	s := &db.eventNotes
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.pending))
+	for id := range s.pending {
+		ids = append(ids, id)
+	}
+	clear(s.pending)
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	if _, err := db.pool.Exec(ctx,
 		`WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
-		 SELECT pg_notify($1, c) FROM durability, (SELECT DISTINCT unnest($2::text[]) AS c) n`,
-		eventChannel, conversationIDs); err != nil {
-		db.logger.Warn("postgres: notify events", "err", err, "conversations", len(conversationIDs))
+		 SELECT pg_notify($1, c) FROM durability, unnest($2::text[]) AS c`, eventChannel, ids); err != nil && ctx.Err() == nil {
+		db.logger.Warn("postgres: notify events", "err", err, "conversations", len(ids)) // streams read the store at their keep-alive
 	}
 }
 

@@ -61,7 +61,8 @@ type DB struct {
 
 	replicaID  string      // this process's, among the replicas
 	deltas     deltaSender // reply pieces for the other replicas
-	stopDeltas context.CancelFunc
+	eventNotes eventNotes  // conversations with committed events, to announce
+	stopSend   context.CancelFunc
 
 	// direct reaches PostgreSQL itself, for what needs a session of its
 	// own (the migrations' lock, LISTEN): the pool's own config, or
@@ -161,7 +162,8 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue, replyLease: cmp.Or(opts.ReplyLease, 15*time.Second),
 		closing: make(chan struct{}), direct: direct, pooled: opts.DirectURL != "", replicaID: parley.NewID(),
-		deltas: deltaSender{kick: make(chan struct{}, 1), done: make(chan struct{})}}
+		deltas:     deltaSender{kick: make(chan struct{}, 1), done: make(chan struct{})},
+		eventNotes: eventNotes{pending: map[string]bool{}, kick: make(chan struct{}, 1), done: make(chan struct{})}}
 	for i := range db.groups {
 		db.groups[i].Max, db.groups[i].Commit = maxGroup, db.commitGroup
 	}
@@ -174,9 +176,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	deltaCtx, stopDeltas := context.WithCancel(context.Background())
-	db.stopDeltas = stopDeltas
-	go db.sendDeltas(deltaCtx)
+	sendCtx, stopSend := context.WithCancel(context.Background())
+	db.stopSend = stopSend
+	go db.sendDeltas(sendCtx)
+	go db.sendEventNotes(sendCtx)
 	if opts.Hub != nil {
 		db.hub = opts.Hub
 		listenCtx, cancel := context.WithCancel(context.Background())
@@ -256,8 +259,12 @@ func (db *DB) Close() error {
 		db.stopListen()
 		<-db.listening
 	}
-	db.stopDeltas()
+	db.stopSend()
 	<-db.deltas.done
+	<-db.eventNotes.done
+	flushCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	db.sendEventNotesOnce(flushCtx) // the last commits' news
+	cancel()
 	close(db.closing)
 	db.renewing.Wait()
 	db.pool.Close()
@@ -286,7 +293,7 @@ func (db *DB) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		db.kicker.Kick(queues)
 	}
 	if err == nil && len(conversations) > 0 {
-		db.notifyEvents(ctx, conversations)
+		db.notifyEvents(conversations)
 	}
 	return err
 }
