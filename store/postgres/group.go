@@ -81,20 +81,17 @@ func (db *DB) commitGroup(batch []*store.GroupOp[*groupOp]) []error {
 			errs[i] = outcomes[k]
 		case len(ops) == 1 || db.Unavailable(err):
 			errs[i] = err // alone again, it would fail again
-		default:
-			op := ops[k]
-			errs[i] = db.withTx(ctx, func(tx pgx.Tx) error { return db.writeOne(ctx, tx, op) })
+		default: // a group of one
+			errs[i] = db.withTx(ctx, func(tx pgx.Tx) error {
+				outcomes, err := db.writeGroup(ctx, tx, ops[k:k+1])
+				if err != nil {
+					return err
+				}
+				return outcomes[0]
+			})
 		}
 	}
 	return errs
-}
-
-// writeOne is one write in a transaction of its own.
-func (db *DB) writeOne(ctx context.Context, tx pgx.Tx, op *groupOp) error {
-	if op.reply != nil {
-		return db.storeReply(ctx, tx, op)
-	}
-	return db.appendOne(ctx, tx, op)
 }
 
 // lockedConversation is a conversation of a group, read under its row
@@ -230,6 +227,7 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 	}
 	for _, i := range order {
 		op := ops[i]
+		op.res, op.stored = parley.AppendResult{}, nil // a group run again starts over
 		c := convs[op.conversationID]
 		if c == nil || c.tenantID != op.tenantID {
 			outcomes[i] = parley.Errorf(parley.ENOTFOUND, "conversation %q not found", op.conversationID)

@@ -9,10 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/store"
 )
 
 const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, status, created_at`
@@ -41,92 +39,6 @@ func (db *DB) AppendMessage(ctx context.Context, tenantID, conversationID string
 	op := &groupOp{tenantID: tenantID, conversationID: conversationID, nm: nm}
 	err := db.inGroup(ctx, op)
 	return op.res, err
-}
-
-// appendOne is one append in a transaction of its own: what a group that
-// failed in the database does for each of its appends (commitGroup).
-func (db *DB) appendOne(ctx context.Context, tx pgx.Tx, op *groupOp) error {
-	tenantID, conversationID, nm := op.tenantID, op.conversationID, op.nm
-	op.res = parley.AppendResult{}
-	// The row lock serialises appends to one conversation: no gaps, no
-	// duplicate sequence numbers, and the plan's checks are safe.
-	var st parley.ConversationState
-	err := tx.QueryRow(ctx,
-		`SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.memory_queued, c.digest, b.reply FROM conversations c
-		 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
-		 WHERE c.tenant_id = $1 AND c.id = $2 FOR UPDATE OF c`,
-		tenantID, conversationID).Scan(&st.LastSeq, &st.LastUserSeq, &st.AnsweredSeq, &st.ReplyQueued, &st.MemoryQueued, &st.Digest, &st.Reply)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
-	}
-	if err != nil {
-		return fmt.Errorf("postgres: lock conversation: %w", err)
-	}
-	var prior *parley.Idempotent
-	if nm.IdempotencyKey != "" {
-		var hash *string
-		prev, err := scanMessage(tx.QueryRow(ctx,
-			`SELECT `+messageColumns+`, request_hash FROM messages WHERE conversation_id = $1 AND idempotency_key = $2`,
-			conversationID, nm.IdempotencyKey), &hash)
-		switch {
-		case err == nil:
-			prior = &parley.Idempotent{Message: prev}
-			if hash != nil {
-				prior.RequestHash = *hash
-			}
-		case !errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("postgres: read idempotent message: %w", err)
-		}
-	}
-	now := parley.Now()
-	plan, err := parley.PlanAppend(tenantID, conversationID, st, nm, prior, now)
-	if err != nil || plan.Replayed {
-		op.res = parley.AppendResult{Message: plan.Message, Replayed: plan.Replayed}
-		return err
-	}
-	m := plan.Message
-	var metadata []byte
-	if len(nm.Metadata) > 0 {
-		metadata = nm.Metadata
-	}
-	after := st.After(plan)
-	if _, err := tx.Exec(ctx,
-		`WITH m AS (INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
-		   idempotency_key, request_hash, created_at, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13))
-		 UPDATE conversations SET last_seq = $2, updated_at = $14, last_message_at = $14, last_user_seq = $15,
-		   answered_seq = $16, reply_queued = $17, memory_queued = $18, digest = $13 WHERE id = $1`,
-		conversationID, m.Seq, m.ID, tenantID, m.FromBot, m.Text, m.Bubbles, m.AttachedMedia, metadata,
-		nullString(nm.IdempotencyKey), nullString(nm.RequestHash), m.CreatedAt, plan.Digest, now,
-		after.LastUserSeq, after.AnsweredSeq, after.ReplyQueued, after.MemoryQueued); err != nil {
-		return fmt.Errorf("postgres: append message: %w", err)
-	}
-	op.res = parley.AppendResult{Message: m}
-	if plan.Event {
-		if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
-			return err
-		}
-	}
-	for _, j := range []struct {
-		args river.JobArgs
-		opts *river.InsertOpts
-	}{{jobArgs(plan.Job), store.ReplyJobOpts()}, {jobArgs(plan.MemoryJob), store.MemoryJobOpts()}, {jobArgs(plan.MediaJob), store.MediaJobOpts()}} {
-		if j.args == nil {
-			continue
-		}
-		if err := db.enqueue(ctx, tx, j.args, j.opts); err != nil {
-			return fmt.Errorf("postgres: enqueue %s: %w", j.args.Kind(), err)
-		}
-	}
-	return nil
-}
-
-// jobArgs is a plan's job, nil when the plan has none (not a nil pointer
-// in an interface).
-func jobArgs[T river.JobArgs](job *T) river.JobArgs {
-	if job == nil {
-		return nil
-	}
-	return *job
 }
 
 // ListMessages returns a page of a conversation's messages.

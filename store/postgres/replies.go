@@ -130,63 +130,6 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 	return op.stored, err
 }
 
-// storeReply stores a reply in tx, a transaction of its own: what a group
-// that failed in the database does for each of its replies (commitGroup).
-func (db *DB) storeReply(ctx context.Context, tx pgx.Tx, op *groupOp) error {
-	tenantID, conversationID, r := op.tenantID, op.conversationID, *op.reply
-	op.stored = nil
-	var st parley.ConversationState
-	err := tx.QueryRow(ctx,
-		`SELECT last_user_seq, answered_seq, last_seq, summary_seq, reply_queued, digest FROM conversations
-		 WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, conversationID).Scan(&st.LastUserSeq, &st.AnsweredSeq,
-		&st.LastSeq, &st.SummarySeq, &st.ReplyQueued, &st.Digest)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
-	}
-	if err != nil {
-		return fmt.Errorf("postgres: lock conversation: %w", err)
-	}
-	now := parley.Now()
-	plan := parley.PlanReply(tenantID, conversationID, st, r, now)
-	m := plan.Message
-	if m == nil {
-		return db.endTurn(ctx, tx, conversationID, plan.Turn)
-	}
-	var metadata []byte
-	if len(m.Metadata) > 0 {
-		metadata = m.Metadata
-	}
-	after := st.AfterReply(plan)
-	// The message, the conversation's advance (with the turn's end)
-	// and the context in one round trip.
-	var b pgx.Batch
-	b.Queue(`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
-		 VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10)`,
-		conversationID, m.Seq, m.ID, tenantID, m.Text, m.Bubbles, m.AttachedMedia, metadata, now, plan.Digest)
-	b.Queue(`UPDATE conversations SET last_seq = $2, answered_seq = $3, updated_at = $4, last_message_at = $4,
-		   summary = CASE WHEN $5 THEN $6 ELSE summary END, summary_seq = $7, digest = $8, reply_queued = $9
-		 WHERE id = $1`,
-		conversationID, m.Seq, after.AnsweredSeq, now, plan.NewSummary, plan.Summary, after.SummarySeq, after.Digest,
-		after.ReplyQueued)
-	if len(r.Context) > 0 {
-		b.Queue(`INSERT INTO reply_contexts (conversation_id, seq, context) VALUES ($1, $2, $3)`,
-			conversationID, m.Seq, []byte(r.Context))
-	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("postgres: store reply: %w", err)
-	}
-	if plan.Turn.Job != nil {
-		if err := db.enqueue(ctx, tx, *plan.Turn.Job, store.ReplyJobOpts()); err != nil {
-			return fmt.Errorf("postgres: enqueue reply: %w", err)
-		}
-	}
-	if err := db.insertEvent(ctx, tx, tenantID, conversationID, parley.EventMessageCreated, m, now); err != nil {
-		return err
-	}
-	op.stored = m
-	return nil
-}
-
 // FailReply records a reply that could not be made, as parley.PlanFailure
 // says: its user messages reply_failed, and a reply.failed event.
 func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string, release bool) error {
