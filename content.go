@@ -45,9 +45,44 @@ func (it *ContentItem) SearchText() string {
 		strings.NewReplacer(".", " ", "_", " ", "-", " ").Replace(it.FileName)}, "\n")
 }
 
-// ContentFilter selects a bot's items: with Terms, those holding any of
-// them (at most PerTerm each, newest first, an item once per term it
-// holds); without, a page by id, newest first, below BeforeID.
+// SearchTerms are the terms an item is found by in its bot's library
+// (IndexTerms of its SearchText). Both stores index an item under these
+// and keep the list with it, so that an edit or a deletion removes exactly
+// what was indexed.
+func (it *ContentItem) SearchTerms() []string { return IndexTerms(it.SearchText()) }
+
+// Bounds of an index term, in runes and bytes: shorter words are mostly
+// function words (and would make the longest lists of the index), longer
+// ones are not words anyone searches for.
+const (
+	minIndexTerm = 3
+	maxIndexTerm = 64
+)
+
+// IndexTerms are the terms a text is indexed and searched under: the stems
+// (Stem) of its words of minIndexTerm runes to maxIndexTerm bytes, once
+// each, in order. A search for a query's words looks up IndexTerms of the
+// query, so that what the index finds is what ranking (by the same stems)
+// scores.
+func IndexTerms(text string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, w := range Words(text) {
+		if len(w) > maxIndexTerm || utf8.RuneCountInString(w) < minIndexTerm {
+			continue
+		}
+		if t := Stem(w); !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ContentFilter selects a bot's items: with Terms (words, looked up as
+// their IndexTerms), those holding any of them (at most PerTerm each,
+// newest first, each item once); without, a page by id, newest first,
+// below BeforeID.
 type ContentFilter struct {
 	BotID     string
 	MediaType string // "image" for any image/*, or an exact type; "" any

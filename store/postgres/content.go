@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/store"
 )
 
 const contentColumns = `id, bot_id, media_type, sha256, size, width, height, title, description, tags, caption,
@@ -37,10 +39,12 @@ func (db *DB) AddContent(ctx context.Context, tenantID string, it *parley.Conten
 	now := parley.Now()
 	out, err := scanContent(db.pool.QueryRow(ctx, `INSERT INTO content_items (id, tenant_id, bot_id, media_type, sha256,
 	     size, width, height, title, description, tags, caption, file_name, source_url, has_thumbnail, search_text,
-	     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)
+	     library, terms, created_at, updated_at)
+	   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)
 	   ON CONFLICT (tenant_id, bot_id, sha256) DO NOTHING RETURNING `+contentColumns,
 		parley.NewID(), tenantID, it.BotID, it.MediaType, it.SHA256, it.Size, it.Width, it.Height, it.Title,
-		it.Description, tags, it.Caption, it.FileName, it.SourceURL, it.HasThumbnail, it.SearchText(), now))
+		it.Description, tags, it.Caption, it.FileName, it.SourceURL, it.HasThumbnail, it.SearchText(),
+		store.LibraryKey(tenantID, it.BotID), nonNil(it.SearchTerms()), now))
 	switch {
 	case err == nil:
 		return out, true, nil
@@ -91,22 +95,19 @@ func (db *DB) ListContent(ctx context.Context, tenantID string, f parley.Content
 		query = `SELECT ` + contentColumns + ` FROM content_items WHERE tenant_id = $1 AND bot_id = $2 AND ` + typeCond + `
 		   AND id < $5 ORDER BY id DESC LIMIT $6`
 	} else {
-		args = append(args, f.PerTerm)
-		var parts []string
-		for _, term := range f.Terms {
-			q := tsQueryAny(term)
-			if q == "" {
-				continue
-			}
-			args = append(args, q)
-			parts = append(parts, fmt.Sprintf(`(SELECT `+contentColumns+` FROM content_items
-			   WHERE tenant_id = $1 AND bot_id = $2 AND `+typeCond+` AND tsv @@ to_tsquery('english', $%d)
-			   ORDER BY id DESC LIMIT $5)`, len(args)))
-		}
-		if len(parts) == 0 {
+		// The newest PerTerm items of each term, through the term index
+		// (its primary key, newest first), each checked for its tenant,
+		// bot and type: one statement whatever the number of terms.
+		terms := parley.IndexTerms(strings.Join(f.Terms, " "))
+		if len(terms) == 0 {
 			return nil, nil
 		}
-		query = strings.Join(parts, "\n UNION ALL ")
+		args = append(args, store.LibraryKey(tenantID, f.BotID), terms, f.PerTerm)
+		query = `SELECT ` + contentColumns + ` FROM content_items WHERE pk IN (
+		   SELECT m.item FROM unnest($6::text[]) AS q (term), LATERAL (
+		     SELECT t.item FROM content_terms t JOIN content_items c ON c.pk = t.item
+		     WHERE t.library = $5 AND t.term = q.term AND c.tenant_id = $1 AND c.bot_id = $2 AND ` + typeCond + `
+		     ORDER BY t.item DESC LIMIT $7) m)`
 	}
 	rows, err := db.pool.Query(ctx, query, args...)
 	if err != nil {
@@ -140,8 +141,8 @@ func (db *DB) PatchContent(ctx context.Context, tenantID, id string, p parley.Co
 			return err
 		}
 		out, err = scanContent(tx.QueryRow(ctx, `UPDATE content_items SET title = $1, description = $2, tags = $3,
-		     caption = $4, search_text = $5, updated_at = $6 WHERE tenant_id = $7 AND id = $8 RETURNING `+contentColumns,
-			it.Title, it.Description, it.Tags, it.Caption, it.SearchText(), parley.Now(), tenantID, id))
+		     caption = $4, search_text = $5, terms = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9 RETURNING `+contentColumns,
+			it.Title, it.Description, it.Tags, it.Caption, it.SearchText(), nonNil(it.SearchTerms()), parley.Now(), tenantID, id))
 		if err != nil {
 			return fmt.Errorf("postgres: update content: %w", err)
 		}
@@ -247,4 +248,41 @@ func (db *DB) MediaOf(ctx context.Context, tenantID string, owner parley.MediaOw
 		return nil, fmt.Errorf("postgres: media of: %w", err)
 	}
 	return out, nil
+}
+
+// indexContent is migration 11: the items stored before migration 10
+// under their library's key and their terms (the trigger indexes them).
+// The terms are the server's rule, which SQL cannot compute.
+func indexContent(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT pk, tenant_id, bot_id, title, description, array_to_string(tags, ' '),
+	     caption, file_name FROM content_items`)
+	if err != nil {
+		return fmt.Errorf("postgres: read content to index: %w", err)
+	}
+	type row struct {
+		pk             int64
+		tenantID, tags string
+		it             parley.ContentItem
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.pk, &r.tenantID, &r.it.BotID, &r.it.Title, &r.it.Description, &r.tags, &r.it.Caption, &r.it.FileName); err != nil {
+			rows.Close()
+			return fmt.Errorf("postgres: read content to index: %w", err)
+		}
+		r.it.Tags = []string{r.tags} // joined as SearchText joins them
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("postgres: read content to index: %w", err)
+	}
+	for _, r := range all {
+		if _, err := tx.ExecContext(ctx, `UPDATE content_items SET library = $1, terms = $2 WHERE pk = $3`,
+			store.LibraryKey(r.tenantID, r.it.BotID), nonNil(r.it.SearchTerms()), r.pk); err != nil {
+			return fmt.Errorf("postgres: index content: %w", err)
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -219,11 +220,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock) //nolint:errcheck // released with the session anyway
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	defer sqlDB.Close()
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("postgres: migrations: %w", err)
-	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, sub)
+	provider, err := migrationProvider(sqlDB)
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}
@@ -240,6 +237,17 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("postgres: migrate queue: %w", err)
 	}
 	return nil
+}
+
+// migrationProvider runs the schema's migrations: the SQL files, and the
+// ones in Go that need the server's own rules.
+func migrationProvider(db *sql.DB) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectPostgres, db, sub,
+		goose.WithGoMigrations(goose.NewGoMigration(11, &goose.GoFunc{RunTx: indexContent}, nil)))
 }
 
 // Pool is the connection pool, shared with River.

@@ -58,6 +58,11 @@ func harness(where func(t *testing.T) (string, postgres.Options)) storetest.Harn
 				conversationID, kind).Scan(&n))
 			return n
 		},
+		Rows: func(t *testing.T, st parley.Store, table string) int {
+			var n int
+			require.NoError(t, st.(*postgres.DB).Pool().QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n))
+			return n
+		},
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/store"
 )
 
 const contentColumns = `id, bot_id, media_type, sha256, size, width, height, title, description, tags, caption,
@@ -31,8 +32,8 @@ func scanContent(row interface{ Scan(...any) error }) (*parley.ContentItem, erro
 	return &it, nil
 }
 
-// contentScope is a tenant's bot as one search token: a search within a
-// library intersects with its short doclist, as messages_fts's conv does.
+// contentScope is a tenant's bot as one search token, as the full-text
+// index before migration 11 had it (kept for the way down).
 func contentScope(tenantID, botID string) string {
 	sum := sha256.Sum256([]byte(tenantID + "\x00" + botID))
 	return "s" + hex.EncodeToString(sum[:10])
@@ -65,12 +66,16 @@ func (db *DB) AddContent(ctx context.Context, tenantID string, it *parley.Conten
 			return fmt.Errorf("sqlite: read bot: %w", err)
 		}
 		now := micros(parley.Now())
+		terms, err := json.Marshal(it.SearchTerms())
+		if err != nil {
+			return fmt.Errorf("sqlite: encode terms: %w", err)
+		}
 		out, err = scanContent(tx.QueryRowContext(ctx, `INSERT INTO content_items (id, tenant_id, bot_id, scope, media_type,
 		     sha256, size, width, height, title, description, tags, caption, file_name, source_url, has_thumbnail,
-		     search_text, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		     search_text, library, terms, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		   RETURNING `+contentColumns, parley.NewID(), tenantID, it.BotID, contentScope(tenantID, it.BotID), it.MediaType,
 			it.SHA256, it.Size, it.Width, it.Height, it.Title, it.Description, string(tags), it.Caption, it.FileName,
-			it.SourceURL, it.HasThumbnail, it.SearchText(), now, now))
+			it.SourceURL, it.HasThumbnail, it.SearchText(), store.LibraryKey(tenantID, it.BotID), string(terms), now, now))
 		if err != nil {
 			return fmt.Errorf("sqlite: insert content: %w", err)
 		}
@@ -118,23 +123,20 @@ func (db *DB) ListContent(ctx context.Context, tenantID string, f parley.Content
 		   WHERE c.tenant_id = ? AND c.bot_id = ? AND c.id < ? AND ` + typeCond + ` ORDER BY c.id DESC LIMIT ?`
 		args = append(append([]any{tenantID, f.BotID, before}, typeArgs...), f.Limit)
 	} else {
-		scope := `scope : "` + contentScope(tenantID, f.BotID) + `" AND search_text : (`
+		// The newest PerTerm items of each term, through the term index
+		// (its primary key, newest first), each checked for its tenant,
+		// bot and type.
 		var parts []string
-		for _, term := range f.Terms {
-			q := ftsQueryAny(term)
-			if q == "" {
-				continue
-			}
-			parts = append(parts, `SELECT * FROM (SELECT `+prefixed("c.", contentColumns)+`
-			   FROM content_fts f JOIN content_items c ON c.pk = f.rowid
-			   WHERE content_fts MATCH ? AND c.tenant_id = ? AND c.bot_id = ? AND `+typeCond+`
-			   ORDER BY f.rowid DESC LIMIT ?)`)
-			args = append(append(append(args, scope+q+`)`, tenantID, f.BotID), typeArgs...), f.PerTerm)
+		for _, term := range parley.IndexTerms(strings.Join(f.Terms, " ")) {
+			parts = append(parts, `SELECT * FROM (SELECT t.item FROM content_terms t CROSS JOIN content_items c ON c.pk = t.item
+			   WHERE t.library = ? AND t.term = ? AND c.tenant_id = ? AND c.bot_id = ? AND `+typeCond+`
+			   ORDER BY t.item DESC LIMIT ?)`)
+			args = append(append(append(args, store.LibraryKey(tenantID, f.BotID), term, tenantID, f.BotID), typeArgs...), f.PerTerm)
 		}
 		if len(parts) == 0 {
 			return nil, nil
 		}
-		query = strings.Join(parts, "\n UNION ALL ")
+		query = `SELECT ` + contentColumns + ` FROM content_items WHERE pk IN (` + strings.Join(parts, "\n UNION ALL ") + `)`
 	}
 	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -170,9 +172,13 @@ func (db *DB) PatchContent(ctx context.Context, tenantID, id string, p parley.Co
 		if err != nil {
 			return fmt.Errorf("sqlite: encode tags: %w", err)
 		}
+		terms, err := json.Marshal(it.SearchTerms())
+		if err != nil {
+			return fmt.Errorf("sqlite: encode terms: %w", err)
+		}
 		out, err = scanContent(tx.QueryRowContext(ctx, `UPDATE content_items SET title = ?, description = ?, tags = ?,
-		     caption = ?, search_text = ?, updated_at = ? WHERE tenant_id = ? AND id = ? RETURNING `+contentColumns,
-			it.Title, it.Description, string(tags), it.Caption, it.SearchText(), micros(parley.Now()), tenantID, id))
+		     caption = ?, search_text = ?, terms = ?, updated_at = ? WHERE tenant_id = ? AND id = ? RETURNING `+contentColumns,
+			it.Title, it.Description, string(tags), it.Caption, it.SearchText(), string(terms), micros(parley.Now()), tenantID, id))
 		if err != nil {
 			return fmt.Errorf("sqlite: update content: %w", err)
 		}
@@ -295,4 +301,47 @@ func (db *DB) MediaOf(ctx context.Context, tenantID string, owner parley.MediaOw
 		out = append(out, sum)
 	}
 	return out, rows.Err()
+}
+
+// indexContent is migration 12: the items stored before migration 11
+// under their library's key and their terms (the update trigger indexes
+// them). The terms are the server's rule, which SQL cannot compute.
+func indexContent(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT pk, tenant_id, bot_id, title, description, tags, caption, file_name FROM content_items`)
+	if err != nil {
+		return fmt.Errorf("sqlite: read content to index: %w", err)
+	}
+	type row struct {
+		pk             int64
+		tenantID, tags string
+		it             parley.ContentItem
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.pk, &r.tenantID, &r.it.BotID, &r.it.Title, &r.it.Description, &r.tags, &r.it.Caption, &r.it.FileName); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: read content to index: %w", err)
+		}
+		if err := json.Unmarshal([]byte(r.tags), &r.it.Tags); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlite: decode tags: %w", err)
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: read content to index: %w", err)
+	}
+	for _, r := range all {
+		terms, err := json.Marshal(r.it.SearchTerms())
+		if err != nil {
+			return fmt.Errorf("sqlite: encode terms: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE content_items SET library = ?, terms = ? WHERE pk = ?`,
+			store.LibraryKey(r.tenantID, r.it.BotID), string(terms), r.pk); err != nil {
+			return fmt.Errorf("sqlite: index content: %w", err)
+		}
+	}
+	return nil
 }

@@ -3,9 +3,9 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
@@ -27,7 +27,7 @@ func TestReplyContextsMigration(t *testing.T) {
 		require.NoError(t, err)
 		replies = append(replies, m.Seq)
 	}
-	provider, err := goose.NewProvider(goose.DialectSQLite3, db.Writer(), mustSub(migrations, "migrations"))
+	provider, err := migrationProvider(db.Writer())
 	require.NoError(t, err)
 
 	_, err = provider.DownTo(ctx, 2)
@@ -52,4 +52,38 @@ func TestReplyContextsMigration(t *testing.T) {
 	require.NoError(t, db.DeleteUser(ctx, tenant.ID, "u"))
 	require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT count(*) FROM reply_contexts`).Scan(&n))
 	require.Zero(t, n, "deleted with the conversation's messages")
+}
+
+// TestContentTermsMigration: migration 11 replaces the library's FTS5
+// index by the term index, and 12 indexes the items stored before it;
+// down again, FTS5 is rebuilt from the items.
+func TestContentTermsMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversation(t)
+	var items []*parley.ContentItem
+	for i, title := range []string{"Sunset over the lake", "Dogs in the park"} {
+		it, _, err := db.AddContent(ctx, tenant.ID, &parley.ContentItem{BotID: c.BotID, MediaType: "image/png",
+			SHA256: fmt.Sprint(i), Title: title, Tags: []string{}})
+		require.NoError(t, err)
+		items = append(items, it)
+	}
+	provider, err := migrationProvider(db.Writer())
+	require.NoError(t, err)
+	_, err = provider.DownTo(ctx, 10)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT count(*) FROM content_fts WHERE content_fts MATCH 'dog'`).Scan(&n))
+	require.Equal(t, 1, n, "FTS5 rebuilt on the way down")
+
+	_, err = provider.Up(ctx)
+	require.NoError(t, err)
+	got, err := db.ListContent(ctx, tenant.ID, parley.ContentFilter{BotID: c.BotID, Terms: []string{"dog", "lake"}, PerTerm: 5})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{items[0].ID, items[1].ID}, []string{got[0].ID, got[1].ID})
+	require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT count(*) FROM content_terms`).Scan(&n))
+	require.Equal(t, len(items[0].SearchTerms())+len(items[1].SearchTerms()), n)
+	require.NoError(t, db.DeleteBot(ctx, tenant.ID, c.BotID))
+	require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT count(*) FROM content_terms`).Scan(&n))
+	require.Zero(t, n, "items indexed by the migration leave with their bot")
 }

@@ -176,7 +176,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	provider, err := goose.NewProvider(goose.DialectSQLite3, db.write.DB, mustSub(migrations, "migrations"))
+	provider, err := migrationProvider(db.write.DB)
 	if err != nil {
 		return fmt.Errorf("sqlite: migrations: %w", err)
 	}
@@ -193,6 +193,13 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: migrate queue: %w", err)
 	}
 	return nil
+}
+
+// migrationProvider runs the schema's migrations: the SQL files, and the
+// ones in Go that need the server's own rules.
+func migrationProvider(db *sql.DB) (*goose.Provider, error) {
+	return goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"),
+		goose.WithGoMigrations(goose.NewGoMigration(12, &goose.GoFunc{RunTx: indexContent}, nil)))
 }
 
 // Writer is the single-connection handle that River must share.

@@ -28,5 +28,10 @@ func TestConformance(t *testing.T) {
 				conversationID, kind).Scan(&n))
 			return n
 		},
+		Rows: func(t *testing.T, st parley.Store, table string) int {
+			var n int
+			require.NoError(t, st.(*sqlite.DB).Writer().QueryRowContext(context.Background(), `SELECT count(*) FROM `+table).Scan(&n))
+			return n
+		},
 	})
 }

@@ -100,6 +100,17 @@ func (s *suite) content(t *testing.T) {
 		require.ElementsMatch(t, []string{all[0].ID}, search("image", "sunset"))
 		require.ElementsMatch(t, []string{all[2].ID, all[0].ID, all[1].ID}, search("", "sunset", "park"), "a match per term")
 		require.ElementsMatch(t, []string{all[2].ID, all[0].ID}, search("", `"sunset" (*`), "query syntax is only words")
+		require.ElementsMatch(t, []string{all[2].ID, all[0].ID}, search("", "SUNSETS", "of", "a"), "words too short to index find nothing")
+		require.Equal(t, []string{all[3].ID}, list(parley.ContentFilter{Terms: []string{"dancing", "dogs"}, PerTerm: 1}),
+			"PerTerm: the newest of each term, each item once")
+		entries := func() int {
+			n := 0
+			for _, it := range all {
+				n += len(it.SearchTerms())
+			}
+			return n + len(parley.IndexTerms("Sunset dog")) // the other tenant's
+		}
+		require.Equal(t, entries(), s.h.Rows(t, b.store, "content_terms"), "one index entry per item and term")
 
 		// A patch is searched by its new text.
 		title := "Golden retriever"
@@ -107,6 +118,8 @@ func (s *suite) content(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{all[1].ID}, search("", "retriever"))
 		require.Equal(t, []string{}, search("", "park"))
+		all[1].Title = title
+		require.Equal(t, entries(), s.h.Rows(t, b.store, "content_terms"), "an edit leaves no entry of the old text behind")
 		empty := []string{""}
 		_, err = b.store.PatchContent(b.ctx, b.t1.ID, all[1].ID, parley.ContentPatch{Tags: &empty})
 		require.Equal(t, parley.EINVALID, parley.ErrorCode(err))
@@ -145,6 +158,7 @@ func (s *suite) content(t *testing.T) {
 		got, err := b.store.ListContent(b.ctx, b.t1.ID, parley.ContentFilter{BotID: "bot-2", Terms: []string{"sunset"}, PerTerm: 5})
 		require.NoError(t, err)
 		require.Empty(t, got, "a new bot of the same id inherits nothing")
+		require.Zero(t, s.h.Rows(t, b.store, "content_terms"), "deleted items leave no index entries")
 	})
 	t.Run("MessageMedia", func(t *testing.T) {
 		t.Parallel()

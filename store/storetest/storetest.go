@@ -24,6 +24,10 @@ type Harness struct {
 	// conversation of a store that Open returned, from the engine's job
 	// table.
 	Jobs func(t *testing.T, st parley.Store, kind, conversationID string) int
+	// Rows counts the rows of one of the engine's tables ("content_terms",
+	// the content library's term index), to check that what is deleted
+	// leaves nothing behind.
+	Rows func(t *testing.T, st parley.Store, table string) int
 }
 
 // Run runs the conformance suite, each area and case as a parallel subtest.

@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/internal/pgtest"
+)
+
+// TestContentTermsMigration: migration 10 replaces the library's tsvector
+// by the term index, and 11 indexes the items stored before it; down
+// again, the tsvector is back.
+func TestContentTermsMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	tenant, err := db.EnsureTenant(ctx, "t")
+	require.NoError(t, err)
+	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+	require.NoError(t, err)
+	var items []*parley.ContentItem
+	for i, title := range []string{"Sunset over the lake", "Dogs in the park"} {
+		it, _, err := db.AddContent(ctx, tenant.ID, &parley.ContentItem{BotID: "bot", MediaType: "image/png",
+			SHA256: fmt.Sprint(i), Title: title, Tags: []string{"a tag"}})
+		require.NoError(t, err)
+		items = append(items, it)
+	}
+	sqlDB := stdlib.OpenDBFromPool(db.Pool())
+	t.Cleanup(func() { sqlDB.Close() })
+	provider, err := migrationProvider(sqlDB)
+	require.NoError(t, err)
+	_, err = provider.DownTo(ctx, 9)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT count(*) FROM content_items WHERE tsv @@ to_tsquery('english', 'dog')`).Scan(&n))
+	require.Equal(t, 1, n, "the tsvector back on the way down")
+
+	_, err = provider.Up(ctx)
+	require.NoError(t, err)
+	got, err := db.ListContent(ctx, tenant.ID, parley.ContentFilter{BotID: "bot", Terms: []string{"dog", "lake", "tag"}, PerTerm: 5})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.ElementsMatch(t, []string{items[0].ID, items[1].ID}, []string{got[0].ID, got[1].ID})
+	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT count(*) FROM content_terms`).Scan(&n))
+	require.Equal(t, len(items[0].SearchTerms())+len(items[1].SearchTerms()), n)
+	require.NoError(t, db.DeleteBot(ctx, tenant.ID, "bot"))
+	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT count(*) FROM content_terms`).Scan(&n))
+	require.Zero(t, n, "items indexed by the migration leave with their bot")
+}
