@@ -22,7 +22,7 @@ import (
 const (
 	rrfK          = 60
 	recallTerms   = 8  // query words searched for, the longest first
-	recallPerTerm = 50 // matches of each the full-text search brings, newest first
+	recallPerTerm = 30 // matches of each the full-text search brings, newest first
 	recallPerList = 50
 
 	// A message is scored with half the words of the messages just before

@@ -36,6 +36,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	replicaClients := fs.Int("replica-clients", 300, "clients of the replicas suite, each waiting for its reply before it sends again")
 	modelDelay := fs.Duration("model-delay", 500*time.Millisecond, "the replicas suite's model endpoint's time per completion")
 	contentItems := fs.Int("content-items", 100_000, "items in one bot's library for the content suite's search latency")
+	scaleMessages := fs.Int("memory-scale-messages", 1_000_000, "messages of other users in the tenant for the memory suite's recall at scale (0: not measured)")
+	scaleMemories := fs.Int("memory-scale-memories", 100_000, "memories of other users in the tenant for the memory suite's recall at scale")
 	contentIngest := fs.Int("content-ingest", 10_000, "images the content suite fetches from a local server")
 	streams := fs.Int("streams", 50_000, "event streams the delivery suite opens to measure their memory (fewer if the open-file limit cannot be raised)")
 	plotPath := fs.String("plot", "docs/v1-vs-v3.svg", "where the v1v3 suite draws its plot")
@@ -195,6 +197,22 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		memories = append(memories, r)
 	}
+	var scaled []*bench.MemoryScaleResult
+	for _, name := range strings.Split(*stores, ",") {
+		if !strings.Contains(*suite, "memory") || *scaleMessages <= 0 {
+			break
+		}
+		st, err := open(name, nil, nil)
+		if err != nil {
+			return err
+		}
+		r, err := bench.MemoryAtScale(ctx, name, st, opts, *scaleMessages, *scaleMemories)
+		st.Close()
+		if err != nil {
+			return fmt.Errorf("bench memory at scale %s: %w", name, err)
+		}
+		scaled = append(scaled, r)
+	}
 	var lags []*bench.MemoryLagResult
 	for _, name := range strings.Split(*stores, ",") {
 		if !strings.Contains(*suite, "memory") {
@@ -222,6 +240,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stdout, bench.MemoryTable(memories))
 		fmt.Fprintln(stdout)
 		fmt.Fprint(stdout, bench.MemoryLagTable(lags))
+		if len(scaled) > 0 {
+			fmt.Fprintln(stdout)
+			fmt.Fprint(stdout, bench.MemoryScaleTable(scaled))
+		}
 	}
 	var libraries []*bench.ContentResult
 	for _, name := range strings.Split(*stores, ",") {

@@ -74,108 +74,18 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 	defer bar.Finish()
 	for fi, f := range files {
 		bar.Set(int64(fi), fmt.Sprintf("conversation %d of %d", fi+1, len(files)))
-		doc, err := readLoCoMo(f)
+		l, err := loadLoCoMo(ctx, st, f, "locomo-"+strings.TrimSuffix(filepath.Base(f), ".json"))
 		if err != nil {
 			return nil, err
-		}
-		var speakerA, speakerB string
-		_ = json.Unmarshal(doc["speaker_a"], &speakerA)
-		_ = json.Unmarshal(doc["speaker_b"], &speakerB)
-		tenant, err := st.EnsureTenant(ctx, "locomo-"+strings.TrimSuffix(filepath.Base(f), ".json"))
-		if err != nil {
-			return nil, err
-		}
-		if _, err := st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot", Name: speakerB}); err != nil && parley.ErrorCode(err) != parley.ECONFLICT {
-			return nil, err
-		}
-		// The user's name where a platform keeps it (kv.name): recall
-		// prefers the messages of a participant the question names.
-		if _, _, err := st.PutUser(ctx, tenant.ID, &parley.User{ID: "user", KV: map[string]any{"name": speakerA}}); err != nil {
-			return nil, err
-		}
-		conv, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "user"}})
-		if err != nil {
-			return nil, err
-		}
-		seqOf := map[string]int64{}
-		var all []parley.Message
-		for n := 1; ; n++ {
-			body, ok := doc[fmt.Sprintf("session_%d", n)]
-			if !ok {
-				break
-			}
-			var turns []locomoTurn
-			if err := json.Unmarshal(body, &turns); err != nil {
-				return nil, fmt.Errorf("%s session %d: %w", f, n, err)
-			}
-			var when string
-			_ = json.Unmarshal(doc[fmt.Sprintf("session_%d_date_time", n)], &when)
-			at, _ := time.Parse("3:04 pm on 2 January, 2006", when) // zero (now) if it does not parse
-			for _, t := range turns {
-				text := t.Text
-				if t.BlipCaption != "" {
-					text += " [shares a photo: " + t.BlipCaption + "]"
-				}
-				r, err := st.AppendMessage(ctx, tenant.ID, conv.ID, parley.NewMessage{FromBot: t.Speaker != speakerA, Text: text,
-					Bubbles: []string{text}, NoReply: true, At: at})
-				if err != nil {
-					return nil, err
-				}
-				seqOf[t.DiaID] = r.Message.Seq
-				all = append(all, *r.Message)
-			}
 		}
 		res.Conversations++
-		res.Turns += len(all)
-		start := time.Now()
-		w := &memory.Worker{Store: st}
-		if err := w.Work(ctx, &river.Job[parley.MemoryJob]{Args: parley.MemoryJob{TenantID: tenant.ID, ConversationID: conv.ID}}); err != nil {
-			return nil, err
-		}
-		extractTime += time.Since(start)
-		ms, err := st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: "user", Limit: 1000})
-		if err != nil {
-			return nil, err
-		}
-		res.Memories += len(ms)
-		if ix, ok := st.(interface {
-			IndexPending(ctx context.Context) (int, error)
-		}); ok {
-			if _, err := ix.IndexPending(ctx); err != nil {
-				return nil, err
-			}
-		}
-		var qas []locomoQA
-		if err := json.Unmarshal(doc["qa"], &qas); err != nil {
-			return nil, fmt.Errorf("%s qa: %w", f, err)
-		}
-		rc := memory.Recall{Store: st}
-		for _, qa := range qas {
-			if qa.Category < 1 || qa.Category > 4 || len(qa.Evidence) == 0 {
-				continue
-			}
-			evidence := map[int64]bool{}
-			for _, id := range qa.Evidence {
-				if s, ok := seqOf[strings.TrimSpace(id)]; ok {
-					evidence[s] = true
-				}
-			}
-			if len(evidence) == 0 {
-				continue
-			}
-			t0 := time.Now()
-			hits, err := rc.Search(ctx, tenant.ID, conv, qa.Question, recallAt[len(recallAt)-1])
-			if err != nil {
-				return nil, err
-			}
-			lat = append(lat, time.Since(t0))
-			var ours [][]int64
-			for _, h := range hits {
-				ours = append(ours, h.SourceSeqs)
-			}
+		res.Turns += len(l.turns)
+		res.Memories += l.memories
+		extractTime += l.extractTime
+		if err := l.ask(ctx, st, func(qa locomoQA, evidence map[int64]bool, ours [][]int64, took time.Duration) {
+			lat = append(lat, took)
 			var base [][]int64
-			for _, m := range rank.Rank(memory.Content(qa.Question), all, recallAt[len(recallAt)-1]) {
+			for _, m := range rank.Rank(memory.Content(qa.Question), l.turns, recallAt[len(recallAt)-1]) {
 				base = append(base, []int64{m.Seq})
 			}
 			res.Questions++
@@ -188,6 +98,8 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 			c[0] += coverage(ours, evidence, 10)
 			c[1] += coverage(base, evidence, 10)
 			res.ByCategory[qa.Category] = c
+		}); err != nil {
+			return nil, err
 		}
 	}
 	for _, k := range recallAt {
@@ -199,11 +111,275 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 		res.ByCategory[cat] = [2]float64{c[0] / n, c[1] / n}
 	}
 	res.ExtractPerS = float64(res.Turns) / max(extractTime.Seconds(), 1e-9)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	if len(lat) > 0 {
-		res.RecallP50, res.RecallP95 = lat[len(lat)/2], lat[len(lat)*95/100]
+	res.RecallP50, res.RecallP95 = p50p95(lat)
+	return res, nil
+}
+
+// p50p95 are the median and 95th percentile of d (sorted in place).
+func p50p95(d []time.Duration) (time.Duration, time.Duration) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2], d[len(d)*95/100]
+}
+
+// loaded is one LoCoMo conversation in a store, read by the memory worker.
+type loaded struct {
+	tenantID    string
+	conv        *parley.Conversation
+	turns       []parley.Message
+	seqOf       map[string]int64 // dia_id: seq
+	qas         []locomoQA
+	memories    int
+	extractTime time.Duration
+}
+
+// loadLoCoMo stores one LoCoMo conversation in a tenant of its own (the
+// first speaker as the user, the other as the bot), each turn at its
+// session's date, and has the memory worker read it.
+func loadLoCoMo(ctx context.Context, st parley.Store, file, tenantName string) (*loaded, error) {
+	doc, err := readLoCoMo(file)
+	if err != nil {
+		return nil, err
+	}
+	var speakerA, speakerB string
+	_ = json.Unmarshal(doc["speaker_a"], &speakerA)
+	_ = json.Unmarshal(doc["speaker_b"], &speakerB)
+	tenant, err := st.EnsureTenant(ctx, tenantName)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot", Name: speakerB}); err != nil && parley.ErrorCode(err) != parley.ECONFLICT {
+		return nil, err
+	}
+	// The user's name where a platform keeps it (kv.name): recall
+	// prefers the messages of a participant the question names.
+	if _, _, err := st.PutUser(ctx, tenant.ID, &parley.User{ID: "user", KV: map[string]any{"name": speakerA}}); err != nil {
+		return nil, err
+	}
+	conv, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "user"}})
+	if err != nil {
+		return nil, err
+	}
+	l := &loaded{tenantID: tenant.ID, conv: conv, seqOf: map[string]int64{}}
+	for n := 1; ; n++ {
+		body, ok := doc[fmt.Sprintf("session_%d", n)]
+		if !ok {
+			break
+		}
+		var turns []locomoTurn
+		if err := json.Unmarshal(body, &turns); err != nil {
+			return nil, fmt.Errorf("%s session %d: %w", file, n, err)
+		}
+		var when string
+		_ = json.Unmarshal(doc[fmt.Sprintf("session_%d_date_time", n)], &when)
+		at, _ := time.Parse("3:04 pm on 2 January, 2006", when) // zero (now) if it does not parse
+		for _, t := range turns {
+			text := t.Text
+			if t.BlipCaption != "" {
+				text += " [shares a photo: " + t.BlipCaption + "]"
+			}
+			r, err := st.AppendMessage(ctx, tenant.ID, conv.ID, parley.NewMessage{FromBot: t.Speaker != speakerA, Text: text,
+				Bubbles: []string{text}, NoReply: true, At: at})
+			if err != nil {
+				return nil, err
+			}
+			l.seqOf[t.DiaID] = r.Message.Seq
+			l.turns = append(l.turns, *r.Message)
+		}
+	}
+	start := time.Now()
+	w := &memory.Worker{Store: st}
+	if err := w.Work(ctx, &river.Job[parley.MemoryJob]{Args: parley.MemoryJob{TenantID: tenant.ID, ConversationID: conv.ID}}); err != nil {
+		return nil, err
+	}
+	l.extractTime = time.Since(start)
+	ms, err := st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: "user", Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	l.memories = len(ms)
+	if err := indexed(ctx, st); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(doc["qa"], &l.qas); err != nil {
+		return nil, fmt.Errorf("%s qa: %w", file, err)
+	}
+	return l, nil
+}
+
+// indexed waits until search sees every message stored (the SQLite
+// index trails).
+func indexed(ctx context.Context, st parley.Store) error {
+	ix, ok := st.(interface {
+		IndexPending(ctx context.Context) (int, error)
+	})
+	for ok {
+		n, err := ix.IndexPending(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+	return nil
+}
+
+// ask asks Parley's recall every question of categories 1-4 with evidence
+// in the conversation, and hands each its evidence seqs, the hits' source
+// seqs and the time recall took.
+func (l *loaded) ask(ctx context.Context, st parley.Store, each func(qa locomoQA, evidence map[int64]bool, hits [][]int64, took time.Duration)) error {
+	rc := memory.Recall{Store: st}
+	for _, qa := range l.qas {
+		if qa.Category < 1 || qa.Category > 4 || len(qa.Evidence) == 0 {
+			continue
+		}
+		evidence := map[int64]bool{}
+		for _, id := range qa.Evidence {
+			if s, ok := l.seqOf[strings.TrimSpace(id)]; ok {
+				evidence[s] = true
+			}
+		}
+		if len(evidence) == 0 {
+			continue
+		}
+		t0 := time.Now()
+		hits, err := rc.Search(ctx, l.tenantID, l.conv, qa.Question, recallAt[len(recallAt)-1])
+		if err != nil {
+			return err
+		}
+		took := time.Since(t0)
+		var ours [][]int64
+		for _, h := range hits {
+			ours = append(ours, h.SourceSeqs)
+		}
+		each(qa, evidence, ours, took)
+	}
+	return nil
+}
+
+// recallRun asks a loaded conversation's questions once: recall@10 and
+// latency.
+func (l *loaded) recallRun(ctx context.Context, st parley.Store) (questions int, recall10 float64, p50, p95 time.Duration, err error) {
+	var lat []time.Duration
+	err = l.ask(ctx, st, func(_ locomoQA, evidence map[int64]bool, hits [][]int64, took time.Duration) {
+		lat = append(lat, took)
+		questions++
+		recall10 += coverage(hits, evidence, 10)
+	})
+	p50, p95 = p50p95(lat)
+	return questions, recall10 / float64(max(questions, 1)), p50, p95, err
+}
+
+// MemoryScaleResult is recall in a tenant holding many other
+// conversations and memories.
+type MemoryScaleResult struct {
+	Store              string
+	Messages, Memories int // in the tenant, the LoCoMo conversation's included
+	Questions          int
+	// The conversation's recall@10 and latency among the others, and
+	// alone in its tenant before they came (same run): scale must change
+	// no answer.
+	Recall10, Recall10Alone float64
+	RecallP50, RecallP95    time.Duration
+	AloneP50, AloneP95      time.Duration
+	SeedTime                time.Duration
+}
+
+// MemoryAtScale loads the first LoCoMo conversation into a tenant, asks
+// its questions, then fills the tenant with messages in other users'
+// conversations of the same bot (100 each, LoCoMo's turns as their texts)
+// and memories of those users, and asks them again: recall with the
+// tenant's indexes at that size.
+func MemoryAtScale(ctx context.Context, name string, st parley.Store, opts Options, messages, memories int) (*MemoryScaleResult, error) {
+	files, err := locomoFiles(opts.CorpusDir)
+	if err != nil {
+		return nil, err
+	}
+	l, err := loadLoCoMo(ctx, st, files[0], "locomo-scale")
+	if err != nil {
+		return nil, err
+	}
+	res := &MemoryScaleResult{Store: name}
+	if _, res.Recall10Alone, res.AloneP50, res.AloneP95, err = l.recallRun(ctx, st); err != nil {
+		return nil, err
+	}
+	texts, _ := loadCorpus(opts.CorpusDir)
+	const perConv = 100
+	users := max(1, (messages+perConv-1)/perConv)
+	convs := make([]string, users)
+	for i := range convs {
+		c, _, err := st.GetOrCreateConversation(ctx, l.tenantID, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: fmt.Sprintf("filler-%d", i)}, CreateUser: true})
+		if err != nil {
+			return nil, err
+		}
+		convs[i] = c.ID
+	}
+	start := time.Now()
+	bar := opts.meter(name+": messages and memories of other users", messages+memories)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= messages+memories {
+					return
+				}
+				text := texts[(i*7+w)%len(texts)]
+				var err error
+				if i < messages {
+					_, err = st.AppendMessage(ctx, l.tenantID, convs[i%users], parley.NewMessage{Text: text, Bubbles: []string{text},
+						FromBot: i%2 == 1, NoReply: true})
+				} else {
+					k := i - messages
+					_, _, err = st.AddMemory(ctx, l.tenantID, "bot", fmt.Sprintf("filler-%d", k%users),
+						parley.Fact{Kind: parley.KindFact, Text: fmt.Sprintf("%s (%d)", text, k), Confidence: 1})
+				}
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				if i%1000 == 999 {
+					bar.Set(int64(i+1), fmt.Sprintf("%d stored (%.0f/s)", i+1, float64(i+1)/time.Since(start).Seconds()))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	bar.Finish()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, err
+	}
+	if err := indexed(ctx, st); err != nil {
+		return nil, err
+	}
+	res.SeedTime = time.Since(start)
+	res.Messages, res.Memories = messages+len(l.turns), memories+l.memories
+	if res.Questions, res.Recall10, res.RecallP50, res.RecallP95, err = l.recallRun(ctx, st); err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// MemoryScaleTable prints the at-scale figures.
+func MemoryScaleTable(rs []*MemoryScaleResult) string {
+	t := newTable(rs, func(r *MemoryScaleResult) string { return r.Store })
+	row := t.row
+	row("messages / memories in the tenant (stored in)", "1M / 100k", func(r *MemoryScaleResult) string {
+		return fmt.Sprintf("%d / %d (%v)", r.Messages, r.Memories, r.SeedTime.Round(time.Second))
+	})
+	row("recall@10 of one LoCoMo conversation among them (alone in its tenant, same run; questions)", "", func(r *MemoryScaleResult) string {
+		return fmt.Sprintf("%.3f (%.3f; %d)", r.Recall10, r.Recall10Alone, r.Questions)
+	})
+	row("recall latency p50 / p95 among them (alone)", "p95 < 5 ms", func(r *MemoryScaleResult) string {
+		return fmt.Sprintf("%.2f / %.2f ms (%.2f / %.2f ms)", ms(r.RecallP50), ms(r.RecallP95), ms(r.AloneP50), ms(r.AloneP95))
+	})
+	return t.String()
 }
 
 // locomoFiles are the LoCoMo conversations of a directory.

@@ -154,15 +154,18 @@ func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, s
 // may come once per term it holds. Ranking is the caller's.
 func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]parley.Message, error) {
 	var parts []string
-	args := []any{conversationID, tenantID, beforeSeq, perTerm}
+	args := []any{conversationID, tenantID, beforeSeq, perTerm, conversationLexeme(conversationID)}
 	for _, term := range terms {
 		q := tsQueryAny(term)
 		if q == "" {
 			continue
 		}
 		args = append(args, q)
+		// The conversation's lexeme and the word's together: the GIN
+		// index reads only this conversation's matches (migration 12).
 		parts = append(parts, fmt.Sprintf(`(SELECT `+messageColumns+` FROM messages
-		   WHERE conversation_id = $1 AND tenant_id = $2 AND tsv @@ to_tsquery('english', $%d) AND ($3::bigint = 0 OR seq < $3)
+		   WHERE conversation_id = $1 AND tenant_id = $2 AND tsv @@ ($5::tsquery && to_tsquery('english', $%d))
+		     AND ($3::bigint = 0 OR seq < $3)
 		   ORDER BY seq DESC LIMIT $4)`, len(args)))
 	}
 	if len(parts) == 0 {
@@ -177,6 +180,12 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 		return nil, fmt.Errorf("postgres: scan messages: %w", err)
 	}
 	return out, nil
+}
+
+// conversationLexeme is the tsquery of a conversation's own lexeme in its
+// messages' tsvectors: quoted, so that nothing in the id is syntax.
+func conversationLexeme(conversationID string) string {
+	return "'" + strings.NewReplacer(`'`, `''`, `\`, `\\`).Replace("conv:"+conversationID) + "'"
 }
 
 // collectMessage reads one row of messageColumns (pgx.CollectRows).
