@@ -70,8 +70,9 @@ type Conversations interface {
 	ListMessages(ctx context.Context, tenantID, conversationID string, q HistoryQuery) ([]Message, error)
 	// SearchMessages returns, for each term, the conversation's most recent
 	// messages (at most perTerm) holding it with a seq below beforeSeq (0:
-	// any), newest first; a message may come once per term.
-	SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]Message, error)
+	// any), and with each the messages up to around seqs before and after
+	// it (below beforeSeq too): each once, newest first.
+	SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm, around int) ([]Message, error)
 	// MessagesAt returns the conversation's messages with the given seqs,
 	// in seq order, leaving out seqs it does not have (and everything of
 	// another tenant's conversation): recall reads a match's neighbours.

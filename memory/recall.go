@@ -100,27 +100,14 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 	if len(words) == 0 || len(q.terms) == 0 {
 		return nil, nil
 	}
-	found, err := r.Store.SearchMessages(ctx, tenantID, c.ID, words, 0, recallPerTerm)
+	// The matches and the messages either side of each (the neighbours'
+	// words count too), in one statement.
+	found, err := r.Store.SearchMessages(ctx, tenantID, c.ID, words, 0, recallPerTerm, 1)
 	if err != nil {
 		return nil, err
 	}
-	bySeq := make(map[int64]parley.Message, 3*len(found))
+	bySeq := make(map[int64]parley.Message, len(found))
 	for _, m := range found {
-		bySeq[m.Seq] = m
-	}
-	var around []int64
-	for seq := range bySeq {
-		for _, n := range []int64{seq - 1, seq + 1} {
-			if _, ok := bySeq[n]; !ok && n > 0 {
-				around = append(around, n)
-			}
-		}
-	}
-	more, err := r.Store.MessagesAt(ctx, tenantID, c.ID, around)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range more {
 		bySeq[m.Seq] = m
 	}
 	all := make([]parley.Message, 0, len(bySeq))

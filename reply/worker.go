@@ -482,7 +482,7 @@ func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query stri
 		}
 		return cc.rankIndexed(query, candidates, retrieveKeep), nil
 	}
-	found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, terms, before, perTerm)
+	found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, terms, before, perTerm, 0)
 	if err != nil {
 		return nil, err
 	}

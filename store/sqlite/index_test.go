@@ -52,7 +52,7 @@ func TestIndexerBatches(t *testing.T) {
 	require.Zero(t, n, "nothing left")
 
 	for _, i := range []int{0, indexBatch - 1, indexBatch, total - 1} { // each side of the restart
-		found, err := db.SearchMessages(ctx, tenant.ID, c.ID, []string{fmt.Sprintf("w%d", i)}, 0, 10)
+		found, err := db.SearchMessages(ctx, tenant.ID, c.ID, []string{fmt.Sprintf("w%d", i)}, 0, 10, 0)
 		require.NoError(t, err)
 		require.Len(t, found, 1, "w%d indexed once", i)
 		require.Equal(t, int64(i+1), found[0].Seq)

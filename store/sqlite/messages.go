@@ -239,10 +239,11 @@ func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, s
 
 // SearchMessages returns, for each of terms, the conversation's most
 // recent messages below beforeSeq (0: any) that contain it, at most
-// perTerm of them, newest first: one statement for all terms. A message
-// may come once per term it holds. Ranking is the caller's: FTS5's bm25()
-// would scan every conversation's matches for its statistics.
-func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm int) ([]parley.Message, error) {
+// perTerm of them, with their neighbours up to around seqs either side:
+// each once, newest first, in one statement. Ranking is the caller's:
+// FTS5's bm25() would scan every conversation's matches for its
+// statistics.
+func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm, around int) ([]parley.Message, error) {
 	conv := `conv : "` + strings.ReplaceAll(conversationID, "-", "") + `" AND text : (`
 	var parts []string
 	var args []any
@@ -255,7 +256,7 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 		// conversation's rows are numbered in seq order), so that matches
 		// inside the history window are never read: a search for a common
 		// word would otherwise read and throw away dozens of them first.
-		parts = append(parts, `SELECT * FROM (SELECT `+prefixed("m.", messageColumns)+`
+		parts = append(parts, `SELECT * FROM (SELECT m.seq
 		   FROM messages_fts f JOIN messages m ON m.pk = f.rowid
 		   WHERE messages_fts MATCH ? AND f.rowid < coalesce((SELECT pk FROM messages
 		         WHERE conversation_id = ? AND seq = ?), 9223372036854775807)
@@ -266,7 +267,18 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	if len(parts) == 0 {
 		return nil, nil
 	}
-	rows, err := db.read.QueryContext(ctx, strings.Join(parts, "\n UNION ALL "), args...)
+	offsets := make([]int, 0, 2*around+1)
+	for d := -around; d <= around; d++ {
+		offsets = append(offsets, d)
+	}
+	list, err := json.Marshal(offsets)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search messages: %w", err)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
+	   WHERE conversation_id = ? AND tenant_id = ? AND (? = 0 OR seq < ?)
+	     AND seq IN (SELECT h.seq + d.value FROM (`+strings.Join(parts, "\n UNION ALL ")+`) h, json_each(?) d)
+	   ORDER BY seq DESC`, append(append([]any{conversationID, tenantID, beforeSeq, beforeSeq}, args...), string(list))...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search messages: %w", err)
 	}

@@ -395,6 +395,46 @@ func (s *suite) conversations(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, got)
 	})
+	t.Run("SearchMessages", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot-1", "user-1")
+		texts := []string{"my dog Rufo", "pizza tonight", "the dogs barked", "a dog and a pizza", "weather", "dog days"}
+		for _, text := range texts {
+			appendText(t, b, b.t1, c.ID, text)
+		}
+		other := conversation(t, b, b.t1, "bot-1", "user-2")
+		appendText(t, b, b.t1, other.ID, "dog pizza dog")
+		theirs := conversation(t, b, b.t2, "bot-1", "user-1")
+		appendText(t, b, b.t2, theirs.ID, "dog pizza dog")
+		searchAround := func(tenantID string, terms []string, before int64, perTerm, around int) []int64 {
+			got, err := b.store.SearchMessages(b.ctx, tenantID, c.ID, terms, before, perTerm, around)
+			require.NoError(t, err)
+			out := []int64{}
+			for _, m := range got {
+				require.Equal(t, texts[m.Seq-1], m.Text)
+				out = append(out, m.Seq)
+			}
+			require.True(t, slices.IsSortedFunc(out, func(a, b int64) int { return int(b - a) }), "newest first")
+			slices.Sort(out)
+			require.Equal(t, slices.Compact(slices.Clone(out)), out, "each once")
+			return out
+		}
+		search := func(tenantID string, terms []string, before int64, perTerm int) []int64 {
+			return searchAround(tenantID, terms, before, perTerm, 0)
+		}
+		// The SQLite index catches up in the background.
+		require.Eventually(t, func() bool { return len(search(b.t1.ID, []string{"weather"}, 0, 5)) == 1 }, 5*time.Second, 10*time.Millisecond)
+		require.Equal(t, []int64{1, 3, 4, 6}, search(b.t1.ID, []string{"dogs"}, 0, 10), "stems match; only this conversation's")
+		require.Equal(t, []int64{4, 6}, search(b.t1.ID, []string{"dog"}, 0, 2), "the newest perTerm of a term")
+		require.Equal(t, []int64{2, 4, 6}, search(b.t1.ID, []string{"dog", "pizza"}, 0, 2), "perTerm for each term")
+		require.Equal(t, []int64{1, 2, 3, 4}, search(b.t1.ID, []string{"dog", "pizza"}, 5, 10), "below beforeSeq")
+		require.Equal(t, []int64{}, search(b.t1.ID, []string{"cat", `"(*`}, 0, 10))
+		require.Equal(t, []int64{}, search(b.t2.ID, []string{"dog"}, 0, 10), "another tenant's conversation")
+		require.Equal(t, []int64{1, 2, 4, 5, 6}, searchAround(b.t1.ID, []string{"rufo", "weather"}, 0, 10, 1), "with the neighbours either side")
+		require.Equal(t, []int64{1, 2, 3, 4}, searchAround(b.t1.ID, []string{"rufo", "weather"}, 5, 10, 3), "below beforeSeq, neighbours too")
+		require.Equal(t, []int64{}, searchAround(b.t2.ID, []string{"rufo"}, 0, 10, 1))
+	})
 	t.Run("ListConversations", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
