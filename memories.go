@@ -48,6 +48,9 @@ type Memory struct {
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 	ConfirmedAt    time.Time `json:"confirmed_at"`
+	// Vector is the text's embedding (recall's second ranking), none
+	// when it was stored without one.
+	Vector Vector `json:"-"`
 }
 
 // MemoryVersion is a past text of a memory.
@@ -69,6 +72,7 @@ type Fact struct {
 	Text       string
 	Confidence float64
 	SourceSeqs []int64
+	Vector     Vector // of Text; empty: none
 }
 
 // MemoryFilter selects memories of one bot's user; Search matches words of
@@ -138,10 +142,13 @@ func PlanMemory(existing *Memory, f Fact, conversationID string, now time.Time) 
 	if existing == nil {
 		return MemoryCreate, Memory{ID: NewID(), Kind: f.Kind, Key: f.Key, Text: f.Text, Confidence: f.Confidence,
 			Confirmations: 1, Version: 1, ConversationID: conversationID, SourceSeqs: capSources(f.SourceSeqs),
-			CreatedAt: now, UpdatedAt: now, ConfirmedAt: now}
+			CreatedAt: now, UpdatedAt: now, ConfirmedAt: now, Vector: f.Vector}
 	}
 	m := *existing
 	m.UpdatedAt, m.ConfirmedAt = now, now
+	if len(f.Vector.Values) > 0 { // the fact's is the newer (and maybe another model's)
+		m.Vector = f.Vector
+	}
 	if m.Kind == f.Kind && sameText(m.Text, f.Text) {
 		m.Confirmations++
 		m.Confidence = max(m.Confidence, f.Confidence)
@@ -152,7 +159,7 @@ func PlanMemory(existing *Memory, f Fact, conversationID string, now time.Time) 
 		}
 		return MemoryConfirm, m
 	}
-	m.Kind, m.Text, m.Confidence, m.Confirmations = f.Kind, f.Text, f.Confidence, 1
+	m.Kind, m.Text, m.Confidence, m.Confirmations, m.Vector = f.Kind, f.Text, f.Confidence, 1, f.Vector
 	m.Version++
 	m.ConversationID, m.SourceSeqs = conversationID, capSources(f.SourceSeqs)
 	return MemorySupersede, m

@@ -119,7 +119,7 @@ func (s *Server) registerMemories() {
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
-			hits, err := memory.Recall{Store: s.store}.Search(ctx, tenantID, c, in.Q, cmp.Or(in.Limit, 10))
+			hits, err := memory.Recall{Store: s.store, Embedder: s.embedder}.Search(ctx, tenantID, c, in.Q, cmp.Or(in.Limit, 10))
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -141,6 +141,9 @@ func (s *Server) registerMemories() {
 	huma.Register(s.api, o, func(ctx context.Context, in *addMemoryInput) (*memoryOutput, error) {
 		f := parley.Fact{Kind: cmp.Or(in.Body.Kind, parley.KindFact), Key: in.Body.Key, Text: in.Body.Text, Confidence: 1}
 		if err := check(parley.FirstError(parley.ValidID(in.Body.BotID, "body.bot_id"), parley.ValidFact(f, "body"))); err != nil {
+			return nil, err
+		}
+		if err := s.embed(ctx, &f); err != nil {
 			return nil, err
 		}
 		m, change, err := s.store.AddMemory(ctx, principal(ctx).TenantID, in.Body.BotID, in.ID, f)
@@ -174,6 +177,9 @@ func (s *Server) registerMemories() {
 			}
 			f := parley.Fact{Kind: cmp.Or(in.Body.Kind, cur.Kind), Text: cmp.Or(in.Body.Text, cur.Text)}
 			if err := check(parley.ValidFact(f, "body")); err != nil {
+				return nil, err
+			}
+			if err := s.embed(ctx, &f); err != nil {
 				return nil, err
 			}
 			m, err := s.store.EditMemory(ctx, tenantID, in.ID, f)
@@ -224,4 +230,19 @@ func (s *Server) listMemories(ctx context.Context, f parley.MemoryFilter, p memo
 	}
 	out.Body.Memories = append([]parley.Memory{}, ms...)
 	return out, nil
+}
+
+// embed gives a fact given by hand its vector: an embeddings endpoint that
+// fails answers 502, and nothing is stored.
+func (s *Server) embed(ctx context.Context, f *parley.Fact) error {
+	facts := []parley.Fact{*f}
+	if err := memory.Embed(ctx, s.embedder, facts); err != nil {
+		if ctx.Err() != nil {
+			return huma.NewError(499, "request cancelled")
+		}
+		s.logger.WarnContext(ctx, "embeddings endpoint failed", "err", err)
+		return huma.NewError(http.StatusBadGateway, "the embeddings endpoint failed; nothing was stored, try again")
+	}
+	*f = facts[0]
+	return nil
 }

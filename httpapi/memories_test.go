@@ -2,12 +2,17 @@ package httpapi_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/llm"
+	"github.com/parley-chat/parley/llm/llmtest"
 )
 
 func TestMemoriesAPI(t *testing.T) {
@@ -124,5 +129,51 @@ func TestMemoriesAPI(t *testing.T) {
 		// Erasing the user erases the rest.
 		require.Equal(t, 204, b.do(t, b.admin, "DELETE", "/api/users/ana", nil).status)
 		require.Equal(t, 404, b.do(t, b.user, "GET", "/api/memories/"+home, nil).status)
+	})
+}
+
+// TestMemoryVectors: a memory added or corrected by hand gets its text's
+// vector from the embeddings endpoint; when the endpoint fails, the call
+// answers 502 and nothing is stored.
+func TestMemoryVectors(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, b *testBundle) {
+		models := llmtest.New(t)
+		emb := llm.NewEmbeddings(llm.OpenAIConfig{BaseURL: models.BaseURL(), Model: "emb-1"})
+		srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: b.store, DefaultTenantID: b.tenant, Embedder: emb}))
+		t.Cleanup(srv.Close)
+		c := *b
+		c.url = srv.URL
+		c.conversation(t, c.admin, "bot-1", "ana")
+		res := c.do(t, c.admin, "POST", "/api/users/ana/memories", map[string]any{"bot_id": "bot-1", "text": "Likes jazz"})
+		require.Equal(t, 201, res.status, res.raw)
+		id := res.body["memory"].(map[string]any)["id"].(string)
+		m, err := b.store.GetMemory(context.Background(), b.tenant, id)
+		require.NoError(t, err)
+		require.Equal(t, "emb-1", m.Vector.Model)
+		require.InDelta(t, 1, parley.Cosine(m.Vector.Values, m.Vector.Values), 1e-5)
+
+		models.Script(llmtest.Step{Status: http.StatusBadRequest})
+		res = c.do(t, c.admin, "PATCH", "/api/memories/"+id, map[string]any{"text": "Likes soul"})
+		require.Equal(t, 502, res.status, res.raw)
+		m, err = b.store.GetMemory(context.Background(), b.tenant, id)
+		require.NoError(t, err)
+		require.Equal(t, "Likes jazz", m.Text, "nothing changed")
+		models.Script(llmtest.Step{Status: http.StatusBadRequest})
+		res = c.do(t, c.admin, "POST", "/api/users/ana/memories", map[string]any{"bot_id": "bot-1", "text": "Has a cat"})
+		require.Equal(t, 502, res.status, res.raw)
+		ms, err := b.store.ListMemories(context.Background(), b.tenant, parley.MemoryFilter{UserID: "ana", Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, ms, 1, "nothing stored")
+
+		res = c.do(t, c.admin, "PATCH", "/api/memories/"+id, map[string]any{"text": "Likes soul"})
+		require.Equal(t, 200, res.status, res.raw)
+		m, err = b.store.GetMemory(context.Background(), b.tenant, id)
+		require.NoError(t, err)
+		var want []float32
+		for _, x := range llmtest.Embedding("Likes soul") {
+			want = append(want, float32(x))
+		}
+		require.InDeltaSlice(t, parley.Normalize(want), m.Vector.Values, 1e-6, "the corrected text's vector")
 	})
 }

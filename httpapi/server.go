@@ -61,6 +61,8 @@ type Config struct {
 	Limits Limits
 	// Library is the bots' content library; nil: its calls answer 503.
 	Library *content.Library
+	// Embedder makes memories' vectors and recall's queries'; nil: none.
+	Embedder parley.Embedder
 }
 
 // Server is the HTTP API.
@@ -75,6 +77,7 @@ type Server struct {
 	endpoints     parley.EndpointPolicy
 	keys          *seal.Box
 	library       *content.Library
+	embedder      parley.Embedder
 	handler       http.Handler
 	api           huma.API
 
@@ -101,7 +104,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{store: cfg.Store, logger: cfg.Logger, defaultTenant: cfg.DefaultTenantID,
 		metrics: newMetrics(cfg.Registry), auth: newAuthCache(), hub: cfg.Hub,
-		endpoints: cfg.Endpoints, keys: cfg.Keys, library: cfg.Library, limiter: newLimiter(cfg.Limits, cfg.Registry),
+		endpoints: cfg.Endpoints, keys: cfg.Keys, library: cfg.Library, embedder: cfg.Embedder, limiter: newLimiter(cfg.Limits, cfg.Registry),
 		draining: make(chan struct{})}
 	if s.hub == nil {
 		s.hub = live.NewHub()

@@ -38,6 +38,12 @@ type OpenAI struct {
 
 // NewOpenAI returns a provider for the endpoint.
 func NewOpenAI(cfg OpenAIConfig) *OpenAI {
+	return &OpenAI{chat: openai.NewChatService(cfg.options()...), model: cfg.Model}
+}
+
+// options are the SDK's request options for the endpoint, the defaults
+// filled in.
+func (cfg OpenAIConfig) options() []option.RequestOption {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 60 * time.Second
 	}
@@ -59,7 +65,7 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 		option.WithMaxRetries(cfg.MaxRetries),
 		option.WithRequestTimeout(cfg.Timeout),
 	}
-	return &OpenAI{chat: openai.NewChatService(opts...), model: cfg.Model}
+	return opts
 }
 
 // Name is "openai".

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,11 +13,11 @@ import (
 	"github.com/parley-chat/parley/rank"
 )
 
-// Recall's retrieval, what GET .../recall answers and what a reply's
-// memories are chosen by: memories ranked by BM25 over their texts, and
+// Recall's retrieval, what GET .../recall answers: memories ranked by
+// BM25 over their texts and by their vectors (Recall.Embedder), and
 // messages by BM25 over the store's full-text matches and their
 // neighbours, fused by reciprocal rank (each list's k-th result scores
-// 1/(rrfK+k)), so that neither list's scale decides. The weights below are
+// 1/(rrfK+k)), so that no list's scale decides. The weights below are
 // the ones measured best on LoCoMo (`parley bench --suite memory`,
 // docs/performance.md).
 const (
@@ -58,18 +59,41 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 	if err != nil {
 		return nil, err
 	}
-	var hits []parley.RecallHit
-	rank := 0
+	// Memories: by their words (BM25, those holding half the query's
+	// terms) and by their vectors' cosine with the query's, each list's
+	// k-th scoring 1/(rrfK+k), a memory in both the sum of the two.
+	var byWords []parley.Memory
 	for _, m := range matchMemories(ms, q.text) {
-		if rank == recallPerList {
+		if len(byWords) == recallPerList {
 			break
 		}
-		if !strong(m.Text, q.terms) {
-			continue
+		if strong(m.Text, q.terms) {
+			byWords = append(byWords, m)
 		}
-		rank++
-		hits = append(hits, parley.RecallHit{Kind: "memory", Text: m.Text, MemoryID: m.ID, ConversationID: m.ConversationID,
-			SourceSeqs: m.SourceSeqs, Score: 1 / float64(rrfK+rank)})
+	}
+	var byVector []parley.Memory
+	if r.Embedder != nil && q.text != "" && len(ms) > 0 {
+		vs, err := r.Embedder.Embed(ctx, []string{q.text})
+		if err != nil {
+			return nil, fmt.Errorf("recall: embed the query: %w", err)
+		}
+		if len(vs) == 1 {
+			byVector = nearest(ms, r.Embedder.Model(), parley.Normalize(vs[0]), recallPerList)
+		}
+	}
+	var hits []parley.RecallHit
+	at := map[string]int{} // memory id: its index in hits
+	for _, list := range [][]parley.Memory{byWords, byVector} {
+		for k, m := range list {
+			score := 1 / float64(rrfK+k+1)
+			if i, ok := at[m.ID]; ok {
+				hits[i].Score += score
+				continue
+			}
+			at[m.ID] = len(hits)
+			hits = append(hits, parley.RecallHit{Kind: "memory", Text: m.Text, MemoryID: m.ID, ConversationID: m.ConversationID,
+				SourceSeqs: m.SourceSeqs, Score: score})
+		}
 	}
 	msgs, err := r.messages(ctx, tenantID, c, q)
 	if err != nil {

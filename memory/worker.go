@@ -35,7 +35,8 @@ const page = 200
 type Worker struct {
 	river.WorkerDefaults[parley.MemoryJob]
 	Store     Store
-	Extractor Extractor // nil: Builtin
+	Extractor Extractor       // nil: Builtin
+	Embedder  parley.Embedder // the facts' vectors; nil: none
 }
 
 // jobTimeout bounds one attempt of an extraction.
@@ -69,6 +70,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.MemoryJob]) err
 		if err != nil {
 			return err // tried again by the queue: the messages stay unread until then
 		}
+		if err := Embed(ctx, w.Embedder, facts); err != nil {
+			return err // likewise
+		}
 		if _, err := w.Store.StoreMemories(ctx, a.TenantID, a.ConversationID, upto, facts); err != nil {
 			return err
 		}
@@ -84,6 +88,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.MemoryJob]) err
 // then what shares the most words with the turn, then the most confirmed.
 type Recall struct {
 	Store Store
+	// Embedder makes the query's vector, for the memories stored with
+	// vectors of its model; nil: memories rank by their words alone.
+	Embedder parley.Embedder
 }
 
 // recallScan bounds the memories of one user read for a reply.

@@ -1,6 +1,7 @@
 package rank
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,4 +40,18 @@ func TestRank(t *testing.T) {
 		}
 		require.Equal(t, tc.want, seqs, tc.q)
 	}
+}
+
+func TestHashing(t *testing.T) {
+	t.Parallel()
+	e := Hashing{}
+	vs, err := e.Embed(context.Background(), []string{"I love paintings", "a painter's love", "the stock market", "", "I love paintings"})
+	require.NoError(t, err)
+	require.Len(t, vs[0], HashingDims)
+	require.InDelta(t, 1, parley.Cosine(vs[0], vs[0]), 1e-5, "unit length")
+	require.Equal(t, vs[0], vs[4], "the same text, the same vector")
+	require.Greater(t, parley.Cosine(vs[0], vs[1]), parley.Cosine(vs[0], vs[2])+0.2, "shared words and word parts are alike")
+	require.Zero(t, parley.Cosine(vs[0], vs[3]), "no words: the zero vector")
+	book := HashVector("my bookshelf")
+	require.Greater(t, parley.Cosine(book, HashVector("a book shelf")), parley.Cosine(book, HashVector("a tall tree")))
 }

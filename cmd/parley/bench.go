@@ -22,6 +22,7 @@ import (
 	"github.com/parley-chat/parley/internal/bench"
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/memory"
+	"github.com/parley-chat/parley/rank"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/sqlite"
@@ -162,7 +163,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return err
 			}
 			if *memoryJobs > 0 {
-				river.AddWorker(workers, &memory.Worker{Store: st})
+				river.AddWorker(workers, &memory.Worker{Store: st, Embedder: rank.Hashing{}})
 			}
 			r, err := bench.Replies(ctx, name, st, hub, func(w *reply.Worker) { river.AddWorker(workers, w) },
 				func() error { return st.StartWorkers(ctx) }, opts)
@@ -225,7 +226,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		river.AddWorker(workers, &memory.Worker{Store: st})
+		river.AddWorker(workers, &memory.Worker{Store: st, Embedder: rank.Hashing{}})
 		if err := st.StartWorkers(ctx); err != nil {
 			return err
 		}

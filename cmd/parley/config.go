@@ -49,6 +49,7 @@ type config struct {
 	MemoryWorkers        int
 	MediaWorkers         int
 	VisionModel          string
+	EmbeddingModel       string
 	WebhookSecret        string
 	WebhookSchedule      []time.Duration
 	BotEndpoints         string
@@ -117,6 +118,8 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 		"memory extraction jobs run at once, in a queue of their own (PARLEY_MEMORY_WORKERS)")
 	fs.StringVar(&c.VisionModel, "vision-model", os.Getenv("PARLEY_VISION_MODEL"),
 		"a model of the operator's endpoint that sees images: library items are captioned by it (PARLEY_VISION_MODEL; needs PARLEY_LLM_BASE_URL)")
+	fs.StringVar(&c.EmbeddingModel, "embedding-model", os.Getenv("PARLEY_EMBEDDING_MODEL"),
+		"a model of the operator's endpoint that makes embeddings: memories' vectors and recall's (PARLEY_EMBEDDING_MODEL; needs PARLEY_LLM_BASE_URL); empty: Parley's own hashing vectors, no model")
 	fs.IntVar(&c.MediaWorkers, "media-workers", envInt("PARLEY_MEDIA_WORKERS", 16),
 		"fetches of media users send run at once, in a queue of their own (PARLEY_MEDIA_WORKERS)")
 	fs.StringVar(&c.BlobDir, "blob-dir", os.Getenv("PARLEY_BLOB_DIR"),

@@ -22,6 +22,7 @@ import (
 	"github.com/parley-chat/parley/live"
 	"github.com/parley-chat/parley/llm"
 	"github.com/parley-chat/parley/memory"
+	"github.com/parley-chat/parley/rank"
 	"github.com/parley-chat/parley/reply"
 	"github.com/parley-chat/parley/retention"
 	"github.com/parley-chat/parley/webhook"
@@ -95,6 +96,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if providers.Default != nil {
 		extractor = memory.Model{Provider: providers.Default, Model: cfg.LLMModel}
 	}
+	// Memories' vectors: from the operator's embedding model, else from
+	// the hashing that needs none.
+	var embedder parley.Embedder = rank.Hashing{}
+	if cfg.EmbeddingModel != "" {
+		if cfg.LLMBaseURL == "" {
+			return fmt.Errorf("PARLEY_EMBEDDING_MODEL needs PARLEY_LLM_BASE_URL")
+		}
+		embedder = llm.NewEmbeddings(llm.OpenAIConfig{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.EmbeddingModel})
+	}
 	blobs, err := cfg.blobs(ctx)
 	if err != nil {
 		return err
@@ -106,7 +116,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.VisionModel != "" && providers.Default != nil {
 		library.Caption = content.ModelCaptioner{Provider: providers.Default, Model: cfg.VisionModel}
 	}
-	river.AddWorker(workers, &memory.Worker{Store: st, Extractor: extractor})
+	river.AddWorker(workers, &memory.Worker{Store: st, Extractor: extractor, Embedder: embedder})
 	river.AddWorker(workers, &content.MediaWorker{Store: st, Library: library})
 	river.AddWorker(workers, &retention.Worker{Store: st, Blobs: library})
 	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Memories: memory.Recall{Store: st}, Library: library,
@@ -123,7 +133,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("start workers: %w", err)
 	}
 	api := httpapi.New(httpapi.Config{Store: st, Logger: logger, Version: version, DefaultTenantID: tenant.ID,
-		Registry: reg, Hub: hub, Endpoints: endpoints, Keys: keys, Limits: cfg.rateLimits(), Library: library})
+		Registry: reg, Hub: hub, Endpoints: endpoints, Keys: keys, Limits: cfg.rateLimits(), Library: library, Embedder: embedder})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

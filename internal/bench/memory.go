@@ -34,6 +34,10 @@ type MemoryResult struct {
 	RecallP50     time.Duration
 	RecallP95     time.Duration
 	ByCategory    map[int][2]float64 // recall@10: Parley, baseline
+	// Recall@10 and latency of the same recall with memories ranked by
+	// their words alone (no vectors), same run.
+	WordsOnly10                float64
+	WordsOnlyP50, WordsOnlyP95 time.Duration
 }
 
 // recallAt are the cut-offs measured.
@@ -68,7 +72,7 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 	}
 	res := &MemoryResult{Store: name, Recall: map[int]float64{}, Baseline: map[int]float64{}, ByCategory: map[int][2]float64{}}
 	perCat := map[int]int{}
-	var lat []time.Duration
+	var lat, wordsLat []time.Duration
 	var extractTime time.Duration
 	bar := opts.meter(name+": LoCoMo conversations", len(files))
 	defer bar.Finish()
@@ -82,7 +86,7 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 		res.Turns += len(l.turns)
 		res.Memories += l.memories
 		extractTime += l.extractTime
-		if err := l.ask(ctx, st, func(qa locomoQA, evidence map[int64]bool, ours [][]int64, took time.Duration) {
+		if err := l.ask(ctx, memory.Recall{Store: st, Embedder: embedder}, func(qa locomoQA, evidence map[int64]bool, ours [][]int64, took time.Duration) {
 			lat = append(lat, took)
 			var base [][]int64
 			for _, m := range rank.Rank(memory.Content(qa.Question), l.turns, recallAt[len(recallAt)-1]) {
@@ -101,6 +105,12 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 		}); err != nil {
 			return nil, err
 		}
+		if err := l.ask(ctx, memory.Recall{Store: st}, func(_ locomoQA, evidence map[int64]bool, ours [][]int64, took time.Duration) {
+			wordsLat = append(wordsLat, took)
+			res.WordsOnly10 += coverage(ours, evidence, 10)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	for _, k := range recallAt {
 		res.Recall[k] /= float64(max(res.Questions, 1))
@@ -112,8 +122,13 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 	}
 	res.ExtractPerS = float64(res.Turns) / max(extractTime.Seconds(), 1e-9)
 	res.RecallP50, res.RecallP95 = p50p95(lat)
+	res.WordsOnly10 /= float64(max(res.Questions, 1))
+	res.WordsOnlyP50, res.WordsOnlyP95 = p50p95(wordsLat)
 	return res, nil
 }
+
+// embedder is the server's default: the hashing vectors, no model.
+var embedder parley.Embedder = rank.Hashing{}
 
 // p50p95 are the median and 95th percentile of d (sorted in place).
 func p50p95(d []time.Duration) (time.Duration, time.Duration) {
@@ -191,7 +206,7 @@ func loadLoCoMo(ctx context.Context, st parley.Store, file, tenantName string) (
 		}
 	}
 	start := time.Now()
-	w := &memory.Worker{Store: st}
+	w := &memory.Worker{Store: st, Embedder: embedder}
 	if err := w.Work(ctx, &river.Job[parley.MemoryJob]{Args: parley.MemoryJob{TenantID: tenant.ID, ConversationID: conv.ID}}); err != nil {
 		return nil, err
 	}
@@ -228,8 +243,7 @@ func indexed(ctx context.Context, st parley.Store) error {
 // ask asks Parley's recall every question of categories 1-4 with evidence
 // in the conversation, and hands each its evidence seqs, the hits' source
 // seqs and the time recall took.
-func (l *loaded) ask(ctx context.Context, st parley.Store, each func(qa locomoQA, evidence map[int64]bool, hits [][]int64, took time.Duration)) error {
-	rc := memory.Recall{Store: st}
+func (l *loaded) ask(ctx context.Context, rc memory.Recall, each func(qa locomoQA, evidence map[int64]bool, hits [][]int64, took time.Duration)) error {
 	for _, qa := range l.qas {
 		if qa.Category < 1 || qa.Category > 4 || len(qa.Evidence) == 0 {
 			continue
@@ -262,7 +276,7 @@ func (l *loaded) ask(ctx context.Context, st parley.Store, each func(qa locomoQA
 // latency.
 func (l *loaded) recallRun(ctx context.Context, st parley.Store) (questions int, recall10 float64, p50, p95 time.Duration, err error) {
 	var lat []time.Duration
-	err = l.ask(ctx, st, func(_ locomoQA, evidence map[int64]bool, hits [][]int64, took time.Duration) {
+	err = l.ask(ctx, memory.Recall{Store: st, Embedder: embedder}, func(_ locomoQA, evidence map[int64]bool, hits [][]int64, took time.Duration) {
 		lat = append(lat, took)
 		questions++
 		recall10 += coverage(hits, evidence, 10)
@@ -443,6 +457,9 @@ func MemoryTable(rs []*MemoryResult) string {
 	row("extraction, messages read per second", "", func(r *MemoryResult) string { return fmt.Sprintf("%.0f/s", r.ExtractPerS) })
 	row("recall latency p50 / p95", "p95 < 5 ms", func(r *MemoryResult) string {
 		return fmt.Sprintf("%.2f ms / %.2f ms", ms(r.RecallP50), ms(r.RecallP95))
+	})
+	row("the same, memories by their words alone (no vectors): recall@10, latency p50 / p95", "", func(r *MemoryResult) string {
+		return fmt.Sprintf("%.3f, %.2f / %.2f ms", r.WordsOnly10, ms(r.WordsOnlyP50), ms(r.WordsOnlyP95))
 	})
 	return t.String()
 }

@@ -117,6 +117,89 @@ type Server struct {
 	always   Step // once the script is done
 	requests []Request
 	quiet    bool // keep no requests (a long benchmark)
+	embedded []EmbeddingRequest
+}
+
+// EmbeddingRequest is what the server was sent on /embeddings.
+type EmbeddingRequest struct {
+	Model          string          `json:"model"`
+	Input          json.RawMessage `json:"input"`
+	EncodingFormat string          `json:"encoding_format"`
+	Authorization  string          `json:"-"`
+}
+
+// EmbeddingDims is the length of the server's embeddings.
+const EmbeddingDims = 8
+
+// Embedding is the server's vector of a text: a count of its words by
+// their first letter's code modulo EmbeddingDims, so that texts sharing
+// words, and only those, are alike; tests know it in advance.
+func Embedding(text string) []float64 {
+	v := make([]float64, EmbeddingDims)
+	for _, w := range strings.Fields(strings.ToLower(text)) {
+		v[int(w[0])%EmbeddingDims]++
+	}
+	return v
+}
+
+// EmbeddingRequests returns what the server was sent on /embeddings.
+func (s *Server) EmbeddingRequests() []EmbeddingRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]EmbeddingRequest(nil), s.embedded...)
+}
+
+// embeddings answers /v1/embeddings as OpenAI does: the input (one string
+// or an array of them) in order, each an Embedding; a scripted error step
+// answers with its status.
+func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
+	var req EmbeddingRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error(), "")
+		return
+	}
+	req.Authorization = r.Header.Get("Authorization")
+	var inputs []string
+	if err := json.Unmarshal(req.Input, &inputs); err != nil {
+		var one string
+		if err := json.Unmarshal(req.Input, &one); err != nil {
+			writeError(w, http.StatusBadRequest, "input: a string or an array of strings", "")
+			return
+		}
+		inputs = []string{one}
+	}
+	s.mu.Lock()
+	s.embedded = append(s.embedded, req)
+	step := s.always
+	if len(s.script) > 0 && s.script[0].Status != 0 && s.script[0].Status != http.StatusOK {
+		step, s.script = s.script[0], s.script[1:]
+	}
+	s.mu.Unlock()
+	if step.Status != 0 && step.Status != http.StatusOK {
+		writeError(w, step.Status, fmt.Sprintf("scripted error %d", step.Status), step.RetryAfter)
+		return
+	}
+	type datum struct {
+		Object    string    `json:"object"`
+		Index     int       `json:"index"`
+		Embedding []float64 `json:"embedding"`
+	}
+	out := struct {
+		Object string  `json:"object"`
+		Data   []datum `json:"data"`
+		Model  string  `json:"model"`
+		Usage  struct {
+			PromptTokens int `json:"prompt_tokens"`
+			TotalTokens  int `json:"total_tokens"`
+		} `json:"usage"`
+	}{Object: "list", Model: req.Model}
+	for i, in := range inputs {
+		out.Data = append(out.Data, datum{Object: "embedding", Index: i, Embedding: Embedding(in)})
+		out.Usage.PromptTokens += len(strings.Fields(in))
+	}
+	out.Usage.TotalTokens = out.Usage.PromptTokens
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // New starts a server; it is closed when the test ends.
@@ -153,6 +236,10 @@ func (s *Server) Requests() []Request {
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/embeddings" && r.Method == http.MethodPost {
+		s.embeddings(w, r)
+		return
+	}
 	if r.URL.Path != "/v1/chat/completions" || r.Method != http.MethodPost {
 		http.NotFound(w, r)
 		return

@@ -13,13 +13,19 @@ import (
 )
 
 const memoryColumns = `id, bot_id, user_id, kind, key, text, confidence, confirmations, version, conversation_id,
-	source_seqs, created_at, updated_at, confirmed_at`
+	source_seqs, created_at, updated_at, confirmed_at, vector_model, vector`
 
 func scanMemory(row pgx.Row) (*parley.Memory, error) {
 	var m parley.Memory
+	var model string
+	var vector []byte
 	if err := row.Scan(&m.ID, &m.BotID, &m.UserID, &m.Kind, &m.Key, &m.Text, &m.Confidence, &m.Confirmations, &m.Version,
-		&m.ConversationID, &m.SourceSeqs, &m.CreatedAt, &m.UpdatedAt, &m.ConfirmedAt); err != nil {
+		&m.ConversationID, &m.SourceSeqs, &m.CreatedAt, &m.UpdatedAt, &m.ConfirmedAt, &model, &vector); err != nil {
 		return nil, err
+	}
+	var err error
+	if m.Vector, err = parley.DecodeVector(model, vector); err != nil {
+		return nil, fmt.Errorf("postgres: decode memory %s: %w", m.ID, err)
 	}
 	m.CreatedAt, m.UpdatedAt, m.ConfirmedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC(), m.ConfirmedAt.UTC()
 	if m.SourceSeqs == nil {
@@ -100,10 +106,10 @@ func storeFact(ctx context.Context, tx pgx.Tx, tenantID, botID, userID, conversa
 	switch change {
 	case parley.MemoryCreate:
 		_, err = tx.Exec(ctx, `INSERT INTO memories (id, tenant_id, bot_id, user_id, kind, key, text, confidence,
-			 confirmations, version, conversation_id, source_seqs, created_at, updated_at, confirmed_at)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13)`,
+			 confirmations, version, conversation_id, source_seqs, created_at, updated_at, confirmed_at, vector_model, vector)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13, $14, $15)`,
 			m.ID, tenantID, botID, userID, m.Kind, m.Key, m.Text, m.Confidence, m.Confirmations, m.Version,
-			m.ConversationID, m.SourceSeqs, now)
+			m.ConversationID, m.SourceSeqs, now, m.Vector.Model, m.Vector.Bytes())
 	case parley.MemorySupersede:
 		if err = keepVersion(ctx, tx, existing, "superseded", now); err == nil {
 			err = updateMemory(ctx, tx, &m)
@@ -119,8 +125,9 @@ func storeFact(ctx context.Context, tx pgx.Tx, tenantID, botID, userID, conversa
 
 func updateMemory(ctx context.Context, tx pgx.Tx, m *parley.Memory) error {
 	_, err := tx.Exec(ctx, `UPDATE memories SET kind = $2, text = $3, confidence = $4, confirmations = $5, version = $6,
-		 conversation_id = $7, source_seqs = $8, updated_at = $9, confirmed_at = $10 WHERE id = $1`,
-		m.ID, m.Kind, m.Text, m.Confidence, m.Confirmations, m.Version, m.ConversationID, m.SourceSeqs, m.UpdatedAt, m.ConfirmedAt)
+		 conversation_id = $7, source_seqs = $8, updated_at = $9, confirmed_at = $10, vector_model = $11, vector = $12 WHERE id = $1`,
+		m.ID, m.Kind, m.Text, m.Confidence, m.Confirmations, m.Version, m.ConversationID, m.SourceSeqs, m.UpdatedAt, m.ConfirmedAt,
+		m.Vector.Model, m.Vector.Bytes())
 	return err
 }
 
@@ -230,7 +237,7 @@ func (db *DB) EditMemory(ctx context.Context, tenantID, id string, f parley.Fact
 		if err := keepVersion(ctx, tx, m, "edited", now); err != nil {
 			return fmt.Errorf("postgres: keep memory version: %w", err)
 		}
-		m.Kind, m.Text, m.Version, m.UpdatedAt, m.Confidence = f.Kind, f.Text, m.Version+1, now, 1
+		m.Kind, m.Text, m.Version, m.UpdatedAt, m.Confidence, m.Vector = f.Kind, f.Text, m.Version+1, now, 1, f.Vector
 		if err := updateMemory(ctx, tx, m); err != nil {
 			return fmt.Errorf("postgres: edit memory: %w", err)
 		}

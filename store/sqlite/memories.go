@@ -13,15 +13,20 @@ import (
 )
 
 const memoryColumns = `id, bot_id, user_id, kind, key, text, confidence, confirmations, version, conversation_id,
-	source_seqs, created_at, updated_at, confirmed_at`
+	source_seqs, created_at, updated_at, confirmed_at, vector_model, vector`
 
 func scanMemory(row interface{ Scan(...any) error }) (*parley.Memory, error) {
 	var m parley.Memory
-	var seqs string
+	var seqs, model string
+	var vector []byte
 	var created, updated, confirmed int64
 	if err := row.Scan(&m.ID, &m.BotID, &m.UserID, &m.Kind, &m.Key, &m.Text, &m.Confidence, &m.Confirmations, &m.Version,
-		&m.ConversationID, &seqs, &created, &updated, &confirmed); err != nil {
+		&m.ConversationID, &seqs, &created, &updated, &confirmed, &model, &vector); err != nil {
 		return nil, err
+	}
+	var err error
+	if m.Vector, err = parley.DecodeVector(model, vector); err != nil {
+		return nil, fmt.Errorf("sqlite: decode memory %s: %w", m.ID, err)
 	}
 	if err := json.Unmarshal([]byte(seqs), &m.SourceSeqs); err != nil {
 		return nil, fmt.Errorf("sqlite: decode source seqs: %w", err)
@@ -115,10 +120,10 @@ func storeFact(ctx context.Context, tx *Tx, tenantID, botID, userID, conversatio
 	switch change {
 	case parley.MemoryCreate:
 		_, err = tx.ExecContext(ctx, `INSERT INTO memories (id, tenant_id, bot_id, user_id, kind, key, text, confidence,
-			 confirmations, version, conversation_id, source_seqs, created_at, updated_at, confirmed_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			 confirmations, version, conversation_id, source_seqs, created_at, updated_at, confirmed_at, vector_model, vector)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			m.ID, tenantID, botID, userID, m.Kind, m.Key, m.Text, m.Confidence, m.Confirmations, m.Version,
-			m.ConversationID, string(seqs), micros(now), micros(now), micros(now))
+			m.ConversationID, string(seqs), micros(now), micros(now), micros(now), m.Vector.Model, m.Vector.Bytes())
 	case parley.MemorySupersede:
 		if err = keepVersion(ctx, tx, existing, "superseded", now); err == nil {
 			err = updateMemory(ctx, tx, &m, string(seqs), now)
@@ -134,8 +139,9 @@ func storeFact(ctx context.Context, tx *Tx, tenantID, botID, userID, conversatio
 
 func updateMemory(ctx context.Context, tx *Tx, m *parley.Memory, seqs string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `UPDATE memories SET kind = ?, text = ?, confidence = ?, confirmations = ?, version = ?,
-		 conversation_id = ?, source_seqs = ?, updated_at = ?, confirmed_at = ? WHERE id = ?`,
-		m.Kind, m.Text, m.Confidence, m.Confirmations, m.Version, m.ConversationID, seqs, micros(now), micros(m.ConfirmedAt), m.ID)
+		 conversation_id = ?, source_seqs = ?, updated_at = ?, confirmed_at = ?, vector_model = ?, vector = ? WHERE id = ?`,
+		m.Kind, m.Text, m.Confidence, m.Confirmations, m.Version, m.ConversationID, seqs, micros(now), micros(m.ConfirmedAt),
+		m.Vector.Model, m.Vector.Bytes(), m.ID)
 	return err
 }
 
@@ -236,7 +242,7 @@ func (db *DB) EditMemory(ctx context.Context, tenantID, id string, f parley.Fact
 		if err := keepVersion(ctx, tx, m, "edited", now); err != nil {
 			return fmt.Errorf("sqlite: keep memory version: %w", err)
 		}
-		m.Kind, m.Text, m.Version, m.UpdatedAt, m.Confidence = f.Kind, f.Text, m.Version+1, now, 1
+		m.Kind, m.Text, m.Version, m.UpdatedAt, m.Confidence, m.Vector = f.Kind, f.Text, m.Version+1, now, 1, f.Vector
 		seqs, _ := json.Marshal(m.SourceSeqs)
 		if err := updateMemory(ctx, tx, m, string(seqs), now); err != nil {
 			return fmt.Errorf("sqlite: edit memory: %w", err)

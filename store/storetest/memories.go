@@ -163,6 +163,40 @@ func (s *suite) memories(t *testing.T) {
 		require.Equal(t, 2, jobs(), "after the claim, the next user message queues another")
 	})
 
+	t.Run("Vectors", func(t *testing.T) {
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot", "ana")
+		appendText(t, b, b.t1, c.ID, "I live in Madrid")
+		vec := func(x float32) parley.Vector { return parley.Vector{Model: "m1", Values: []float32{x, -0.5, 1e-7}} }
+		withVec := home
+		withVec.Vector = vec(0.25)
+		_, err := b.store.StoreMemories(b.ctx, b.t1.ID, c.ID, 1, []parley.Fact{withVec, name})
+		require.NoError(t, err)
+		byText := func() map[string]parley.Vector {
+			out := map[string]parley.Vector{}
+			for _, m := range list(t, b, b.t1, parley.MemoryFilter{UserID: "ana"}) {
+				got, err := b.store.GetMemory(b.ctx, b.t1.ID, m.ID)
+				require.NoError(t, err)
+				require.Equal(t, m.Vector, got.Vector)
+				out[m.Text] = m.Vector
+			}
+			return out
+		}
+		require.Equal(t, map[string]parley.Vector{"Lives in Madrid": vec(0.25), "Name: Ana": {}}, byText(), "stored as given, none when none")
+
+		m, _, err := b.store.AddMemory(b.ctx, b.t1.ID, "bot", "ana", parley.Fact{Kind: parley.KindLike, Text: "Likes jazz", Vector: vec(2)})
+		require.NoError(t, err)
+		require.Equal(t, vec(2), m.Vector)
+		_, err = b.store.EditMemory(b.ctx, b.t1.ID, m.ID, parley.Fact{Kind: parley.KindLike, Text: "Likes soul", Vector: vec(3)})
+		require.NoError(t, err)
+		superseding := home
+		superseding.Text, superseding.Vector = "Lives in Lisbon", vec(4)
+		_, _, err = b.store.AddMemory(b.ctx, b.t1.ID, "bot", "ana", superseding)
+		require.NoError(t, err)
+		require.Equal(t, map[string]parley.Vector{"Lives in Lisbon": vec(4), "Name: Ana": {}, "Likes soul": vec(3)}, byText(),
+			"an edit's and a superseding fact's vectors replace the old text's")
+	})
 	t.Run("ByHand", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
