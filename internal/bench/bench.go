@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/client"
 	"github.com/parley-chat/parley/httpapi"
@@ -235,34 +237,19 @@ func (e *env) seed(ctx context.Context, r *Result) ([]string, error) {
 		}
 	}
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
 	bar := e.opts.meter(r.Store+": seeding messages", e.opts.Messages)
 	defer bar.Finish()
-	for w := range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= e.opts.Messages {
-					return
-				}
-				text := e.corpus[(i*7+w)%len(e.corpus)]
-				if _, err := e.store.AppendMessage(ctx, e.tenant.ID, convs[i%nconv],
-					parley.NewMessage{Text: text, Bubbles: []string{text}, FromBot: i%2 == 1}); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				if i%1000 == 999 {
-					bar.Set(int64(i+1), fmt.Sprintf("%d messages (%.0f/s)", i+1, float64(i+1)/time.Since(start).Seconds()))
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	if err := fanOut(ctx, e.opts.Messages, 32, func(w, i int) error {
+		text := e.corpus[(i*7+w)%len(e.corpus)]
+		if _, err := e.store.AppendMessage(ctx, e.tenant.ID, convs[i%nconv],
+			parley.NewMessage{Text: text, Bubbles: []string{text}, FromBot: i%2 == 1}); err != nil {
+			return err
+		}
+		if i%1000 == 999 {
+			bar.Set(int64(i+1), fmt.Sprintf("%d messages (%.0f/s)", i+1, float64(i+1)/time.Since(start).Seconds()))
+		}
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	// Wait until search sees the last message (the SQLite index trails).
@@ -455,4 +442,26 @@ func Table(rs []*Result) string {
 		return ms(r.SearchP50) + " / " + ms(r.SearchP95) + fmt.Sprintf(" (%.1f hits)", r.SearchHitsAvg)
 	})
 	return b.String()
+}
+
+// fanOut calls fn(w, i) for every i below n on workers goroutines (w is
+// the goroutine's number, for state of its own) and returns the first
+// error; the other goroutines stop before their next item.
+func fanOut(ctx context.Context, n, workers int, fn func(w, i int) error) error {
+	var next atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	for w := range workers {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || ctx.Err() != nil {
+					return nil
+				}
+				if err := fn(w, i); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	return g.Wait()
 }

@@ -293,38 +293,24 @@ func contentSearchLatency(ctx context.Context, st parley.Store, lib *content.Lib
 	// Rows only (the search reads no bytes), by 16 writers.
 	bar := opts.meter("content: library items", items)
 	defer bar.Finish()
-	var next atomic.Int64
-	errc := make(chan error, 16)
-	var wg sync.WaitGroup
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(w), 11))
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= items {
-					return
-				}
-				a, b := corpus[r.IntN(len(corpus))], corpus[r.IntN(len(corpus))]
-				_, _, err := st.AddContent(ctx, tenant.ID, &parley.ContentItem{BotID: "bot", MediaType: "image/jpeg",
-					SHA256: fmt.Sprintf("%064x", i), Size: 1000, Width: 640, Height: 480, Caption: a.caption,
-					Description: b.turn, Title: fmt.Sprintf("photo %d", i), Tags: []string{}})
-				if err != nil {
-					errc <- err
-					return
-				}
-				if i%500 == 499 {
-					bar.Set(int64(i+1), fmt.Sprintf("%d items stored", i+1))
-				}
-			}
-		}()
+	rngs := make([]*rand.Rand, 16)
+	for w := range rngs {
+		rngs[w] = rand.New(rand.NewPCG(uint64(w), 11))
 	}
-	wg.Wait()
-	select {
-	case err := <-errc:
+	if err := fanOut(ctx, items, len(rngs), func(w, i int) error {
+		r := rngs[w]
+		a, b := corpus[r.IntN(len(corpus))], corpus[r.IntN(len(corpus))]
+		if _, _, err := st.AddContent(ctx, tenant.ID, &parley.ContentItem{BotID: "bot", MediaType: "image/jpeg",
+			SHA256: fmt.Sprintf("%064x", i), Size: 1000, Width: 640, Height: 480, Caption: a.caption,
+			Description: b.turn, Title: fmt.Sprintf("photo %d", i), Tags: []string{}}); err != nil {
+			return err
+		}
+		if i%500 == 499 {
+			bar.Set(int64(i+1), fmt.Sprintf("%d items stored", i+1))
+		}
+		return nil
+	}); err != nil {
 		return fmt.Errorf("bench content search: %w", err)
-	default:
 	}
 	if ix, ok := st.(interface {
 		IndexPending(ctx context.Context) (int, error)

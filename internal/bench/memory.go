@@ -332,41 +332,24 @@ func MemoryAtScale(ctx context.Context, name string, st parley.Store, opts Optio
 	}
 	start := time.Now()
 	bar := opts.meter(name+": messages and memories of other users", messages+memories)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	for w := range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= messages+memories {
-					return
-				}
-				text := texts[(i*7+w)%len(texts)]
-				var err error
-				if i < messages {
-					_, err = st.AppendMessage(ctx, l.tenantID, convs[i%users], parley.NewMessage{Text: text, Bubbles: []string{text},
-						FromBot: i%2 == 1, NoReply: true})
-				} else {
-					k := i - messages
-					_, _, err = st.AddMemory(ctx, l.tenantID, "bot", fmt.Sprintf("filler-%d", k%users),
-						parley.Fact{Kind: parley.KindFact, Text: fmt.Sprintf("%s (%d)", text, k), Confidence: 1})
-				}
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				if i%1000 == 999 {
-					bar.Set(int64(i+1), fmt.Sprintf("%d stored (%.0f/s)", i+1, float64(i+1)/time.Since(start).Seconds()))
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	err = fanOut(ctx, messages+memories, 32, func(w, i int) error {
+		text := texts[(i*7+w)%len(texts)]
+		var err error
+		if i < messages {
+			_, err = st.AppendMessage(ctx, l.tenantID, convs[i%users], parley.NewMessage{Text: text, Bubbles: []string{text},
+				FromBot: i%2 == 1, NoReply: true})
+		} else {
+			k := i - messages
+			_, _, err = st.AddMemory(ctx, l.tenantID, "bot", fmt.Sprintf("filler-%d", k%users),
+				parley.Fact{Kind: parley.KindFact, Text: fmt.Sprintf("%s (%d)", text, k), Confidence: 1})
+		}
+		if i%1000 == 999 {
+			bar.Set(int64(i+1), fmt.Sprintf("%d stored (%.0f/s)", i+1, float64(i+1)/time.Since(start).Seconds()))
+		}
+		return err
+	})
 	bar.Finish()
-	if err, _ := firstErr.Load().(error); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	if err := indexed(ctx, st); err != nil {
