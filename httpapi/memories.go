@@ -3,6 +3,7 @@ package httpapi
 import (
 	"cmp"
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -120,6 +121,9 @@ func (s *Server) registerMemories() {
 				return nil, s.problem(ctx, err)
 			}
 			hits, err := memory.Recall{Store: s.store, Embedder: s.embedder}.Search(ctx, tenantID, c, in.Q, cmp.Or(in.Limit, 10))
+			if errors.Is(err, memory.ErrEmbed) {
+				return nil, s.embedFailed(ctx, err)
+			}
 			if err != nil {
 				return nil, s.problem(ctx, err)
 			}
@@ -237,12 +241,18 @@ func (s *Server) listMemories(ctx context.Context, f parley.MemoryFilter, p memo
 func (s *Server) embed(ctx context.Context, f *parley.Fact) error {
 	facts := []parley.Fact{*f}
 	if err := memory.Embed(ctx, s.embedder, facts); err != nil {
-		if ctx.Err() != nil {
-			return huma.NewError(499, "request cancelled")
-		}
-		s.logger.WarnContext(ctx, "embeddings endpoint failed", "err", err)
-		return huma.NewError(http.StatusBadGateway, "the embeddings endpoint failed; nothing was stored, try again")
+		return s.embedFailed(ctx, err)
 	}
 	*f = facts[0]
 	return nil
+}
+
+// embedFailed is the answer when the embeddings endpoint failed: 502, to
+// be tried again.
+func (s *Server) embedFailed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return huma.NewError(499, "request cancelled")
+	}
+	s.logger.WarnContext(ctx, "embeddings endpoint failed", "err", err)
+	return huma.NewError(http.StatusBadGateway, "the embeddings endpoint failed (nothing was stored); try again")
 }

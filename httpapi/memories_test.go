@@ -166,6 +166,11 @@ func TestMemoryVectors(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, ms, 1, "nothing stored")
 
+		conv := c.conversation(t, c.admin, "bot-1", "ana")
+		models.Script(llmtest.Step{Status: http.StatusBadRequest})
+		res = c.do(t, c.admin, "GET", "/api/conversations/"+conv+"/recall?q=jazz", nil)
+		require.Equal(t, 502, res.status, "recall with the endpoint down: %s", res.raw)
+
 		res = c.do(t, c.admin, "PATCH", "/api/memories/"+id, map[string]any{"text": "Likes soul"})
 		require.Equal(t, 200, res.status, res.raw)
 		m, err = b.store.GetMemory(context.Background(), b.tenant, id)

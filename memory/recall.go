@@ -75,7 +75,7 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 	if r.Embedder != nil && q.text != "" && len(ms) > 0 {
 		vs, err := r.Embedder.Embed(ctx, []string{q.text})
 		if err != nil {
-			return nil, fmt.Errorf("recall: embed the query: %w", err)
+			return nil, fmt.Errorf("recall: the query: %w: %w", ErrEmbed, err)
 		}
 		if len(vs) == 1 {
 			byVector = nearest(ms, r.Embedder.Model(), parley.Normalize(vs[0]), recallPerList)

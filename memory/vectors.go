@@ -3,11 +3,16 @@ package memory
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/parley-chat/parley"
 )
+
+// ErrEmbed is an embedder's failure (an endpoint that does not answer, or
+// answers wrong): what is to be embedded can be tried again.
+var ErrEmbed = errors.New("embeddings failed")
 
 // Embed sets each fact's vector: its text's embedding by e, of unit
 // length. A nil e leaves them without.
@@ -21,14 +26,14 @@ func Embed(ctx context.Context, e parley.Embedder, facts []parley.Fact) error {
 	}
 	vs, err := e.Embed(ctx, texts)
 	if err != nil {
-		return fmt.Errorf("memory: embed: %w", err)
+		return fmt.Errorf("memory: %w: %w", ErrEmbed, err)
 	}
 	if len(vs) != len(facts) {
-		return fmt.Errorf("memory: embed: %d vectors for %d texts", len(vs), len(facts))
+		return fmt.Errorf("memory: %w: %d vectors for %d texts", ErrEmbed, len(vs), len(facts))
 	}
 	for i := range facts {
 		if len(vs[i]) > parley.MaxVectorDims {
-			return fmt.Errorf("memory: embed: a vector of %d dimensions (at most %d)", len(vs[i]), parley.MaxVectorDims)
+			return fmt.Errorf("memory: %w: a vector of %d dimensions (at most %d)", ErrEmbed, len(vs[i]), parley.MaxVectorDims)
 		}
 		facts[i].Vector = parley.Vector{Model: e.Model(), Values: parley.Normalize(vs[i])}
 	}
