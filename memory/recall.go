@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/rank"
 )
@@ -43,22 +45,32 @@ const (
 // Search returns the best limit hits for query in a conversation: its
 // user's memories (of its bot) and its messages.
 func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversation, query string, limit int) ([]parley.RecallHit, error) {
+	// The participants' names and the user's memories, read at once.
 	var names [2]string // the user's, the bot's
-	if bot, err := r.Store.GetBot(ctx, tenantID, c.BotID); err == nil {
-		names[1] = bot.Name
-	} else if parley.ErrorCode(err) != parley.ENOTFOUND {
-		return nil, err
-	}
-	if u, err := r.Store.GetUser(ctx, tenantID, c.UserID); err == nil {
-		names[0], _ = u.KV["name"].(string)
-	} else if parley.ErrorCode(err) != parley.ENOTFOUND {
+	var ms []parley.Memory
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		bot, err := r.Store.GetBot(gctx, tenantID, c.BotID)
+		if err == nil {
+			names[1] = bot.Name
+		}
+		return ignoreNotFound(err)
+	})
+	g.Go(func() error {
+		u, err := r.Store.GetUser(gctx, tenantID, c.UserID)
+		if err == nil {
+			names[0], _ = u.KV["name"].(string)
+		}
+		return ignoreNotFound(err)
+	})
+	g.Go(func() (err error) {
+		ms, err = r.Store.ListMemories(gctx, tenantID, parley.MemoryFilter{BotID: c.BotID, UserID: c.UserID, Limit: recallScan})
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	q := parseQuery(query, names)
-	ms, err := r.Store.ListMemories(ctx, tenantID, parley.MemoryFilter{BotID: c.BotID, UserID: c.UserID, Limit: recallScan})
-	if err != nil {
-		return nil, err
-	}
 	// Memories: by their words (BM25, those holding half the query's
 	// terms) and by their vectors' cosine with the query's, each list's
 	// k-th scoring 1/(rrfK+k), a memory in both the sum of the two.
@@ -143,15 +155,20 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 	for i, t := range q.terms {
 		index[t] = i
 	}
-	// Each message's words as term numbers (-1: not a term), once.
+	// Each message's words as term numbers (-1: not a term), once; each
+	// distinct word stemmed once.
 	terms := make([][]int, len(all))
+	seen := make(map[string]int, 4*len(all))
 	for i, m := range all {
 		ws := parley.Words(m.Text)
 		terms[i] = make([]int, len(ws))
 		for j, w := range ws {
-			t, ok := index[parley.Stem(w)]
+			t, ok := seen[w]
 			if !ok {
-				t = -1
+				if t, ok = index[parley.Stem(w)]; !ok {
+					t = -1
+				}
+				seen[w] = t
 			}
 			terms[i][j] = t
 		}
@@ -204,6 +221,15 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 		out[k] = all[i]
 	}
 	return out, nil
+}
+
+// ignoreNotFound is err, but nil for ENOTFOUND: a deleted bot or user
+// only leaves its name out.
+func ignoreNotFound(err error) error {
+	if parley.ErrorCode(err) == parley.ENOTFOUND {
+		return nil
+	}
+	return err
 }
 
 // matchMemories returns the memories matching text's words, best first
