@@ -75,6 +75,13 @@ type Fact struct {
 	Vector     Vector // of Text; empty: none
 }
 
+// MemoryVector is a new vector for a memory at a version.
+type MemoryVector struct {
+	ID      string
+	Version int
+	Vector  Vector
+}
+
 // MemoryFilter selects memories of one bot's user; Search matches words of
 // their text.
 type MemoryFilter struct {

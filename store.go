@@ -136,6 +136,11 @@ type Memories interface {
 	// MemoryHistory returns a memory's past versions, newest first:
 	// ENOTFOUND.
 	MemoryHistory(ctx context.Context, tenantID, id string) ([]MemoryVersion, error)
+	// SetMemoryVectors gives memories of the tenant new vectors of their
+	// texts, each only while the memory is still at the version its text
+	// was read at (an edit meanwhile has a vector of its own). It changes
+	// nothing else and makes no event.
+	SetMemoryVectors(ctx context.Context, tenantID string, vs []MemoryVector) error
 }
 
 // Library is each bot's content library (ContentItem); the bytes are the

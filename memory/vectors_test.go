@@ -87,3 +87,56 @@ func TestRecallByVector(t *testing.T) {
 		require.Len(t, srv.EmbeddingRequests(), 2+2+1, "the job's two tries, two by hand, one query")
 	})
 }
+
+// TestWorkerRefreshesVectors: memories without a vector of the embedder's
+// model (stored before vectors, or by another model) get one when the
+// user's conversation is next read for memories.
+func TestWorkerRefreshesVectors(t *testing.T) {
+	t.Parallel()
+	enginetest.Run(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		st := enginetest.Open(t, engine, enginetest.Options{})
+		tenant, err := st.EnsureTenant(ctx, "t")
+		require.NoError(t, err)
+		_, err = st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+		require.NoError(t, err)
+		c, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "ana"}, CreateUser: true})
+		require.NoError(t, err)
+		say := func(text string) {
+			_, err := st.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: text, Bubbles: []string{text}})
+			require.NoError(t, err)
+		}
+		job := &river.Job[parley.MemoryJob]{Args: parley.MemoryJob{TenantID: tenant.ID, ConversationID: c.ID}}
+		hashing := rank.Hashing{}.Model()
+		say("I have a dog named Rufo")
+		require.NoError(t, (&memory.Worker{Store: st}).Work(ctx, job), "no embedder: no vectors")
+		_, _, err = st.AddMemory(ctx, tenant.ID, "bot", "ana", parley.Fact{Kind: parley.KindFact, Text: "Plays chess",
+			Confidence: 1, Vector: parley.Vector{Model: "old-model", Values: []float32{1}}})
+		require.NoError(t, err)
+		models := func() map[string]string {
+			ms, err := st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: "ana", Limit: 10})
+			require.NoError(t, err)
+			out := map[string]string{}
+			for _, m := range ms {
+				out[m.Text] = m.Vector.Model
+				if m.Vector.Model == hashing {
+					require.Equal(t, parley.Normalize(rank.HashVector(m.Text)), m.Vector.Values, "the text's own vector")
+				}
+			}
+			return out
+		}
+		before := models()
+		require.Len(t, before, 2)
+		for text, model := range before {
+			require.NotEqual(t, hashing, model, text)
+		}
+		say("I love jazz")
+		require.NoError(t, (&memory.Worker{Store: st, Embedder: rank.Hashing{}}).Work(ctx, job))
+		after := models()
+		require.Greater(t, len(after), len(before))
+		for text, model := range after {
+			require.Equal(t, hashing, model, "%q has a vector of the model now", text)
+		}
+	})
+}

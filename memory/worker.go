@@ -62,8 +62,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.MemoryJob]) err
 	after := c.MemoriesSeq
 	for {
 		msgs, err := w.Store.ListMessages(ctx, a.TenantID, a.ConversationID, parley.HistoryQuery{Limit: page, AfterSeq: after})
-		if err != nil || len(msgs) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(msgs) == 0 {
+			return w.refreshVectors(ctx, a.TenantID, c)
 		}
 		upto := msgs[len(msgs)-1].Seq
 		facts, err := ex.Extract(ctx, msgs)
@@ -78,9 +81,44 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.MemoryJob]) err
 		}
 		after = upto
 		if len(msgs) < page {
-			return nil
+			return w.refreshVectors(ctx, a.TenantID, c)
 		}
 	}
+}
+
+// refreshVectors embeds the user's memories that have no vector of the
+// embedder's model (stored before memories had vectors, or under another
+// model), so that recall ranks them by it too: the memories of users who
+// talk are brought up to date as they do.
+func (w *Worker) refreshVectors(ctx context.Context, tenantID string, c *parley.Conversation) error {
+	if w.Embedder == nil {
+		return nil
+	}
+	ms, err := w.Store.ListMemories(ctx, tenantID, parley.MemoryFilter{BotID: c.BotID, UserID: c.UserID, Limit: recallScan})
+	if err != nil {
+		return err
+	}
+	var stale []parley.Memory
+	for _, m := range ms {
+		if m.Vector.Model != w.Embedder.Model() {
+			stale = append(stale, m)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	facts := make([]parley.Fact, len(stale))
+	for i, m := range stale {
+		facts[i] = parley.Fact{Text: m.Text}
+	}
+	if err := Embed(ctx, w.Embedder, facts); err != nil {
+		return err
+	}
+	vs := make([]parley.MemoryVector, len(stale))
+	for i, m := range stale {
+		vs[i] = parley.MemoryVector{ID: m.ID, Version: m.Version, Vector: facts[i].Vector}
+	}
+	return w.Store.SetMemoryVectors(ctx, tenantID, vs)
 }
 
 // Recall finds the memories a reply should see (reply.Memories): what is

@@ -295,3 +295,21 @@ func (db *DB) MemoryHistory(ctx context.Context, tenantID, id string) ([]parley.
 	}
 	return out, nil
 }
+
+// SetMemoryVectors gives memories new vectors, each at its version, in one
+// statement.
+func (db *DB) SetMemoryVectors(ctx context.Context, tenantID string, vs []parley.MemoryVector) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	ids, versions, models, vectors := make([]string, len(vs)), make([]int32, len(vs)), make([]string, len(vs)), make([][]byte, len(vs))
+	for i, v := range vs {
+		ids[i], versions[i], models[i], vectors[i] = v.ID, int32(v.Version), v.Vector.Model, v.Vector.Bytes()
+	}
+	if _, err := db.pool.Exec(ctx, `UPDATE memories m SET vector_model = u.model, vector = u.vector
+	   FROM unnest($2::text[], $3::int[], $4::text[], $5::bytea[]) AS u (id, version, model, vector)
+	   WHERE m.tenant_id = $1 AND m.id = u.id AND m.version = u.version`, tenantID, ids, versions, models, vectors); err != nil {
+		return fmt.Errorf("postgres: set memory vectors: %w", err)
+	}
+	return nil
+}

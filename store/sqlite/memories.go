@@ -313,3 +313,19 @@ func (db *DB) MemoryHistory(ctx context.Context, tenantID, id string) ([]parley.
 	}
 	return out, rows.Err()
 }
+
+// SetMemoryVectors gives memories new vectors, each at its version.
+func (db *DB) SetMemoryVectors(ctx context.Context, tenantID string, vs []parley.MemoryVector) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	return db.inGroup(ctx, redoable, func(ctx context.Context, tx *Tx) error {
+		for _, v := range vs {
+			if _, err := tx.ExecContext(ctx, `UPDATE memories SET vector_model = ?, vector = ? WHERE tenant_id = ? AND id = ? AND version = ?`,
+				v.Vector.Model, v.Vector.Bytes(), tenantID, v.ID, v.Version); err != nil {
+				return fmt.Errorf("sqlite: set memory vector: %w", err)
+			}
+		}
+		return nil
+	})
+}

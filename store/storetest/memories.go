@@ -196,6 +196,28 @@ func (s *suite) memories(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, map[string]parley.Vector{"Lives in Lisbon": vec(4), "Name: Ana": {}, "Likes soul": vec(3)}, byText(),
 			"an edit's and a superseding fact's vectors replace the old text's")
+
+		// New vectors, each at the version its text was read at.
+		ms := list(t, b, b.t1, parley.MemoryFilter{UserID: "ana"})
+		var sets []parley.MemoryVector
+		for _, m := range ms {
+			v := parley.MemoryVector{ID: m.ID, Version: m.Version, Vector: parley.Vector{Model: "m2", Values: []float32{9}}}
+			if m.Text == "Likes soul" {
+				v.Version-- // read before the edit: left alone
+			}
+			sets = append(sets, v)
+		}
+		require.NoError(t, b.store.SetMemoryVectors(b.ctx, b.t2.ID, sets), "another tenant's: nothing")
+		require.Equal(t, map[string]parley.Vector{"Lives in Lisbon": vec(4), "Name: Ana": {}, "Likes soul": vec(3)}, byText())
+		require.NoError(t, b.store.SetMemoryVectors(b.ctx, b.t1.ID, sets))
+		m2 := parley.Vector{Model: "m2", Values: []float32{9}}
+		require.Equal(t, map[string]parley.Vector{"Lives in Lisbon": m2, "Name: Ana": m2, "Likes soul": vec(3)}, byText())
+		require.NoError(t, b.store.SetMemoryVectors(b.ctx, b.t1.ID, nil))
+		after := list(t, b, b.t1, parley.MemoryFilter{UserID: "ana"})
+		for i := range after {
+			after[i].Vector, ms[i].Vector = parley.Vector{}, parley.Vector{}
+		}
+		require.Equal(t, ms, after, "nothing but the vectors changed")
 	})
 	t.Run("ByHand", func(t *testing.T) {
 		t.Parallel()
