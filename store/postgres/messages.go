@@ -153,17 +153,16 @@ func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, s
 // perTerm of them, with their neighbours up to around seqs either side:
 // each once, newest first, in one statement. Ranking is the caller's.
 //
-// The conversation's rows are read through its primary key and each is
-// matched against all the terms at once; the GIN index is kept out of the
-// plan (the match is not a condition an index can take). A word's GIN
-// list spans the whole table: in a tenant of a million messages, the
-// index's way read a posting page for nearly every message of the
-// conversation, for every term (2-3 ms each), where one pass over the
-// conversation's rows costs about that for all of them. Its cost grows
-// with the conversation, as the index's did. Each tsquery is made once (a
-// CTE, a subquery): in a generic plan, to_tsquery of a parameter beside
-// the row's match would be parsed again for every row. The rows wanted
-// are read as one array of seqs, through the primary key.
+// A conversation of up to searchScan messages is read in one pass through
+// its primary key, each row matched against all the terms at once, the
+// GIN index kept out of the plan (the match is not a condition an index
+// can take): a word's GIN list spans the whole table, and in a tenant of a
+// million messages the index read a posting page for nearly every message
+// of the conversation, for every term (2-3 ms each), where the one pass
+// costs about that for all of them. A longer conversation is searched word
+// by word, each word's newest matches by whichever of the primary key
+// (newest first) and the GIN index its plan takes: the one pass would read
+// all its rows.
 func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm, around int) ([]parley.Message, error) {
 	var queries []string
 	for _, term := range terms {
@@ -174,18 +173,43 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	if len(queries) == 0 {
 		return nil, nil
 	}
+	var last int64
+	err := db.pool.QueryRow(ctx, `SELECT last_seq FROM conversations WHERE tenant_id = $1 AND id = $2`, tenantID, conversationID).Scan(&last)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil // another tenant's, or none: nothing found
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: search messages: %w", err)
+	}
+	if beforeSeq > 0 {
+		last = min(last, beforeSeq-1)
+	}
+	// Each tsquery is made once (a CTE, a subquery): in a generic plan,
+	// to_tsquery of a parameter beside each row's match is parsed again
+	// for every row. The rows wanted are read as one array of seqs,
+	// through the primary key.
+	args := []any{conversationID, tenantID, beforeSeq, queries, perTerm, around}
+	var ranked string
+	if last <= db.searchScan {
+		args = append(args, strings.Join(queries, " | "))
+		ranked = `m AS MATERIALIZED (
+	     SELECT seq, tsv FROM messages WHERE conversation_id = $1 AND tenant_id = $2 AND ($3::bigint = 0 OR seq < $3)
+	       AND (tsv @@ (SELECT to_tsquery('english', $7))) IS TRUE),
+	   ranked AS (
+	     SELECT m.seq, row_number() OVER (PARTITION BY q.i ORDER BY m.seq DESC) AS n FROM m JOIN q ON m.tsv @@ q.tq)`
+	} else {
+		ranked = `ranked AS (
+	     SELECT x.seq, 1 AS n FROM q, LATERAL (
+	       SELECT seq FROM messages WHERE conversation_id = $1 AND tenant_id = $2 AND ($3::bigint = 0 OR seq < $3)
+	         AND tsv @@ q.tq ORDER BY seq DESC LIMIT $5) x)`
+	}
 	rows, err := db.pool.Query(ctx, `WITH q AS MATERIALIZED (
 	     SELECT i, to_tsquery('english', t) AS tq FROM unnest($4::text[]) WITH ORDINALITY u (t, i)),
-	   m AS MATERIALIZED (
-	     SELECT seq, tsv FROM messages WHERE conversation_id = $1 AND tenant_id = $2 AND ($3::bigint = 0 OR seq < $3)
-	       AND (tsv @@ (SELECT to_tsquery('english', $5))) IS TRUE),
-	   ranked AS (
-	     SELECT m.seq, row_number() OVER (PARTITION BY q.i ORDER BY m.seq DESC) AS n FROM m JOIN q ON m.tsv @@ q.tq),
+	   `+ranked+`,
 	   wanted AS (
-	     SELECT array_agg(DISTINCT seq + d) AS seqs FROM ranked, generate_series(-$7::int, $7::int) d WHERE n <= $6)
+	     SELECT array_agg(DISTINCT seq + d) AS seqs FROM ranked, generate_series(-$6::int, $6::int) d WHERE n <= $5)
 	   SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND tenant_id = $2 AND ($3::bigint = 0 OR seq < $3)
-	     AND seq = ANY ((SELECT seqs FROM wanted)::bigint[]) ORDER BY seq DESC`,
-		conversationID, tenantID, beforeSeq, queries, strings.Join(queries, " | "), perTerm, around)
+	     AND seq = ANY ((SELECT seqs FROM wanted)::bigint[]) ORDER BY seq DESC`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search messages: %w", err)
 	}

@@ -51,6 +51,7 @@ type DB struct {
 	queueOpts QueueOptions
 
 	replyLease time.Duration
+	searchScan int64
 	closing    chan struct{}  // closed by Close: reply leases stop renewing
 	renewing   sync.WaitGroup // reply lease renewals running
 
@@ -98,6 +99,10 @@ type Options struct {
 	// renewal: how long the conversation waits when a replica dies while
 	// replying. Default 15 s.
 	ReplyLease time.Duration
+	// SearchScan is the longest conversation that a search within it
+	// (SearchMessages) reads in one pass over its rows; a longer one is
+	// searched word by word through the full-text index. Default 5,000.
+	SearchScan int
 }
 
 // defaultPoolSize is the connection pool's size unless the URL sets
@@ -162,6 +167,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue, replyLease: cmp.Or(opts.ReplyLease, 15*time.Second),
+		searchScan: int64(cmp.Or(opts.SearchScan, 5000)),
 		closing: make(chan struct{}), direct: direct, pooled: opts.DirectURL != "", replicaID: parley.NewID(),
 		deltas:     deltaSender{kick: make(chan struct{}, 1), done: make(chan struct{})},
 		eventNotes: eventNotes{pending: map[string]bool{}, kick: make(chan struct{}, 1), done: make(chan struct{})}}

@@ -31,6 +31,16 @@ func TestConformance(t *testing.T) {
 	}))
 }
 
+// TestConformanceSearchByWord: the same suite with every conversation of
+// more than one message searched word by word, the way of long
+// conversations (Options.SearchScan).
+func TestConformanceSearchByWord(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, harness(func(t *testing.T) (string, postgres.Options) {
+		return pgtest.URL(t), postgres.Options{Schema: pgtest.Schema(t), SearchScan: 1}
+	}))
+}
+
 // TestConformanceThroughPgBouncer: the same suite with every statement
 // through PgBouncer in transaction mode, and DirectURL for the sessions a
 // pooler cannot give (the migrations' lock, LISTEN).
