@@ -168,7 +168,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	db := &DB{pool: pool, logger: opts.Logger, queueOpts: opts.Queue, replyLease: cmp.Or(opts.ReplyLease, 15*time.Second),
 		searchScan: int64(cmp.Or(opts.SearchScan, 5000)),
-		closing: make(chan struct{}), direct: direct, pooled: opts.DirectURL != "", replicaID: parley.NewID(),
+		closing:    make(chan struct{}), direct: direct, pooled: opts.DirectURL != "", replicaID: parley.NewID(),
 		deltas:     deltaSender{kick: make(chan struct{}, 1), done: make(chan struct{})},
 		eventNotes: eventNotes{pending: map[string]bool{}, kick: make(chan struct{}, 1), done: make(chan struct{})}}
 	for i := range db.groups {
