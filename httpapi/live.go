@@ -105,18 +105,24 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if err := drain(); err != nil {
 		return
 	}
+	// The last words of a stream ended by a revocation or a shutdown, also
+	// when it ends in the middle of a read of the store (whose context it
+	// was).
+	bye := func() {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errRevoked):
+			fmt.Fprint(w, ": the token was revoked\n\n")
+		case errors.Is(cause, errDraining):
+			// A client reconnects at once, to another replica.
+			fmt.Fprint(w, ": the server is shutting down\nretry: 250\n\n")
+		}
+	}
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			switch cause := context.Cause(ctx); {
-			case errors.Is(cause, errRevoked):
-				fmt.Fprint(w, ": the token was revoked\n\n")
-			case errors.Is(cause, errDraining):
-				// A client reconnects at once, to another replica.
-				fmt.Fprint(w, ": the server is shutting down\nretry: 250\n\n")
-			}
+			bye()
 			return
 		case sig := <-signals:
 			if sig.Delta != nil {
@@ -128,6 +134,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if err := drain(); err != nil {
+				bye()
 				return
 			}
 		case <-tick.C:
@@ -138,6 +145,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if err := drain(); err != nil {
+				bye()
 				return
 			}
 		}
@@ -188,9 +196,23 @@ func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string
 	defer stop()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
+	// A wait ended by a revocation or a shutdown, also in the middle of a
+	// read of the store (whose context it was).
+	ended := func() (replyOutcome, bool, error) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errRevoked):
+			return replyOutcome{}, true, cause
+		case errors.Is(cause, errDraining):
+			return replyOutcome{status: "pending"}, true, nil // made later all the same
+		}
+		return replyOutcome{}, false, nil
+	}
 	for {
 		msgs, err := s.store.ListMessages(ctx, tenantID, conversationID, parley.HistoryQuery{Limit: 50, AfterSeq: seq - 1})
 		if err != nil {
+			if o, ok, err := ended(); ok {
+				return o, err
+			}
 			return replyOutcome{}, err
 		}
 		if o := findReply(msgs, seq); o.status != "" {
@@ -198,11 +220,8 @@ func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string
 		}
 		select {
 		case <-ctx.Done():
-			switch cause := context.Cause(ctx); {
-			case errors.Is(cause, errRevoked):
-				return replyOutcome{}, cause
-			case errors.Is(cause, errDraining):
-				return replyOutcome{status: "pending"}, nil // made later all the same
+			if o, ok, err := ended(); ok {
+				return o, err
 			}
 			return replyOutcome{}, ctx.Err()
 		case <-timer.C:

@@ -2,10 +2,16 @@ package httpapi_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/httpapi"
+	"github.com/parley-chat/parley/internal/enginetest"
+	"github.com/parley-chat/parley/live"
 )
 
 // TestRevocationEndsLongRequests: revoking a token ends its open event
@@ -117,6 +123,52 @@ func TestDrainEndsLongRequests(t *testing.T) {
 		case <-time.After(3 * time.Second):
 			t.Fatal("a wait goes on while the server drains")
 		}
+		require.Equal(t, "250", s.next(t)["retry"], "the stream tells the client to reconnect soon")
+		_, open := <-s.events
+		require.False(t, open, "the stream ends")
+	})
+}
+
+// slowEvents is a store whose event reads, once held, wait for their
+// context to end: a read of the store in flight when the server drains.
+type slowEvents struct {
+	httpapi.Store
+	held atomic.Bool
+	in   chan struct{} // a held read has begun
+}
+
+func (s *slowEvents) ListEvents(ctx context.Context, tenantID, conversationID string, afterID int64, limit int) ([]parley.Event, error) {
+	if !s.held.Load() {
+		return s.Store.ListEvents(ctx, tenantID, conversationID, afterID, limit)
+	}
+	select {
+	case s.in <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestDrainDuringARead: a stream whose read of the store is cut short by
+// the server's draining still tells the client to reconnect soon.
+func TestDrainDuringARead(t *testing.T) {
+	t.Parallel()
+	enginetest.Run(t, func(t *testing.T, engine string) {
+		hub := live.NewHub()
+		st := &slowEvents{Store: enginetest.Open(t, engine, enginetest.Options{Hub: hub}), in: make(chan struct{}, 1)}
+		b := setup(t, st, hub)
+		conv := b.conversation(t, b.admin, "bot-1", "user-1")
+		s, status := b.stream(t, b.user, "/api/conversations/"+conv+"/events")
+		require.Equal(t, 200, status)
+		require.Equal(t, "conversation.created", s.next(t)["event"])
+		st.held.Store(true)
+		hub.Notify(conv) // the stream reads the store, and waits there
+		select {
+		case <-st.in:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the stream did not read the store")
+		}
+		b.api.Drain()
 		require.Equal(t, "250", s.next(t)["retry"], "the stream tells the client to reconnect soon")
 		_, open := <-s.events
 		require.False(t, open, "the stream ends")
