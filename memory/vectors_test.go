@@ -14,6 +14,7 @@ import (
 	"github.com/parley-chat/parley/llm/llmtest"
 	"github.com/parley-chat/parley/memory"
 	"github.com/parley-chat/parley/rank"
+	"github.com/parley-chat/parley/store/storetest"
 )
 
 // TestRecallByVector: the worker stores each memory with its text's
@@ -29,25 +30,19 @@ func TestRecallByVector(t *testing.T) {
 		st := enginetest.Open(t, engine, enginetest.Options{})
 		srv := llmtest.New(t)
 		emb := llm.NewEmbeddings(llm.OpenAIConfig{BaseURL: srv.BaseURL(), Model: "emb-1"})
-		tenant, err := st.EnsureTenant(ctx, "t")
-		require.NoError(t, err)
-		_, err = st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-		require.NoError(t, err)
-		c, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "ana"}, CreateUser: true})
-		require.NoError(t, err)
-		_, err = st.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "I have a dog named Rufo", Bubbles: []string{"I have a dog named Rufo"}})
+		tenant, c := storetest.NewConversation(t, st)
+		_, err := st.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "I have a dog named Rufo", Bubbles: []string{"I have a dog named Rufo"}})
 		require.NoError(t, err)
 
 		job := &river.Job[parley.MemoryJob]{Args: parley.MemoryJob{TenantID: tenant.ID, ConversationID: c.ID}}
 		srv.Script(llmtest.Step{Status: http.StatusBadRequest})
 		require.Error(t, (&memory.Worker{Store: st, Embedder: emb}).Work(ctx, job), "the endpoint failed: tried again later")
-		ms, err := st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: "ana", Limit: 10})
+		ms, err := st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: c.UserID, Limit: 10})
 		require.NoError(t, err)
 		require.Empty(t, ms, "nothing stored without its vector")
 
 		require.NoError(t, (&memory.Worker{Store: st, Embedder: emb}).Work(ctx, job))
-		ms, err = st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: "ana", Limit: 10})
+		ms, err = st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: c.UserID, Limit: 10})
 		require.NoError(t, err)
 		require.NotEmpty(t, ms)
 		for _, m := range ms {
@@ -59,7 +54,7 @@ func TestRecallByVector(t *testing.T) {
 		add := func(text string) *parley.Memory {
 			f := []parley.Fact{{Kind: parley.KindFact, Text: text, Confidence: 1}}
 			require.NoError(t, memory.Embed(ctx, emb, f))
-			m, _, err := st.AddMemory(ctx, tenant.ID, "bot", "ana", f[0])
+			m, _, err := st.AddMemory(ctx, tenant.ID, "bot", c.UserID, f[0])
 			require.NoError(t, err)
 			return m
 		}
@@ -96,13 +91,7 @@ func TestWorkerRefreshesVectors(t *testing.T) {
 	enginetest.Run(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		st := enginetest.Open(t, engine, enginetest.Options{})
-		tenant, err := st.EnsureTenant(ctx, "t")
-		require.NoError(t, err)
-		_, err = st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-		require.NoError(t, err)
-		c, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "ana"}, CreateUser: true})
-		require.NoError(t, err)
+		tenant, c := storetest.NewConversation(t, st)
 		say := func(text string) {
 			_, err := st.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: text, Bubbles: []string{text}})
 			require.NoError(t, err)
@@ -111,11 +100,11 @@ func TestWorkerRefreshesVectors(t *testing.T) {
 		hashing := rank.Hashing{}.Model()
 		say("I have a dog named Rufo")
 		require.NoError(t, (&memory.Worker{Store: st}).Work(ctx, job), "no embedder: no vectors")
-		_, _, err = st.AddMemory(ctx, tenant.ID, "bot", "ana", parley.Fact{Kind: parley.KindFact, Text: "Plays chess",
+		_, _, err := st.AddMemory(ctx, tenant.ID, "bot", c.UserID, parley.Fact{Kind: parley.KindFact, Text: "Plays chess",
 			Confidence: 1, Vector: parley.Vector{Model: "old-model", Values: []float32{1}}})
 		require.NoError(t, err)
 		models := func() map[string]string {
-			ms, err := st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: "ana", Limit: 10})
+			ms, err := st.ListMemories(ctx, tenant.ID, parley.MemoryFilter{BotID: "bot", UserID: c.UserID, Limit: 10})
 			require.NoError(t, err)
 			out := map[string]string{}
 			for _, m := range ms {
