@@ -151,18 +151,17 @@ func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, s
 // SearchMessages returns, for each of terms, the conversation's most
 // recent messages below beforeSeq (0: any) that contain it, at most
 // perTerm of them, with their neighbours up to around seqs either side:
-// each once, newest first, in one statement. Ranking is the caller's.
+// each once, newest first. Ranking is the caller's.
 //
 // A conversation of up to searchScan messages is read in one pass through
 // its primary key, each row matched against all the terms at once, the
 // GIN index kept out of the plan (the match is not a condition an index
-// can take): a word's GIN list spans the whole table, and in a tenant of a
-// million messages the index read a posting page for nearly every message
-// of the conversation, for every term (2-3 ms each), where the one pass
-// costs about that for all of them. A longer conversation is searched word
-// by word, each word's newest matches by whichever of the primary key
-// (newest first) and the GIN index its plan takes: the one pass would read
-// all its rows.
+// can take): a word's GIN list spans the whole table, and in a large
+// tenant the index reads a posting page for nearly every message of the
+// conversation, for every term, where the one pass reads each row once for
+// all of them. A longer conversation is searched word by word, each word's
+// newest matches by whichever of the primary key (newest first) and the
+// GIN index its plan takes: the one pass would read all its rows.
 func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm, around int) ([]parley.Message, error) {
 	var queries []string
 	for _, term := range terms {
