@@ -91,6 +91,9 @@ type MemoryFilter struct {
 	Search   string
 	Limit    int
 	BeforeID string // keyset cursor: memories with smaller ids
+	// StaleFor, when set, keeps only the memories without a vector of
+	// that embedding model.
+	StaleFor string
 }
 
 // MemoryJob extracts memories from a conversation's messages not yet read

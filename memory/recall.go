@@ -83,8 +83,8 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 			byWords = append(byWords, m)
 		}
 	}
-	var byVector []parley.Memory
-	if r.Embedder != nil && q.text != "" && len(ms) > 0 {
+	var byVector []parley.Memory // none, and no call to embed, when no memory has a vector of the model
+	if r.Embedder != nil && q.text != "" && slices.ContainsFunc(ms, func(m parley.Memory) bool { return m.Vector.Model == r.Embedder.Model() }) {
 		vs, err := r.Embedder.Embed(ctx, []string{q.text})
 		if err != nil {
 			return nil, fmt.Errorf("recall: the query: %w: %w", ErrEmbed, err)

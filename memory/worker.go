@@ -94,15 +94,10 @@ func (w *Worker) refreshVectors(ctx context.Context, tenantID string, c *parley.
 	if w.Embedder == nil {
 		return nil
 	}
-	ms, err := w.Store.ListMemories(ctx, tenantID, parley.MemoryFilter{BotID: c.BotID, UserID: c.UserID, Limit: recallScan})
+	stale, err := w.Store.ListMemories(ctx, tenantID, parley.MemoryFilter{BotID: c.BotID, UserID: c.UserID,
+		StaleFor: w.Embedder.Model(), Limit: recallScan})
 	if err != nil {
 		return err
-	}
-	var stale []parley.Memory
-	for _, m := range ms {
-		if m.Vector.Model != w.Embedder.Model() {
-			stale = append(stale, m)
-		}
 	}
 	if len(stale) == 0 {
 		return nil

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -212,41 +211,25 @@ func contentIngest(ctx context.Context, st parley.Store, lib *content.Library, c
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
 	base := "http://" + l.Addr().String()
-	var next, fetched atomic.Int64
+	var fetched atomic.Int64
 	var dups atomic.Int32
-	errc := make(chan error, 16)
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= count {
-					return
-				}
-				it, created, err := lib.Add(ctx, tenant.ID, content.Upload{BotID: "bot", URL: fmt.Sprintf("%s/img/%d.png", base, i),
-					Field: "body.image_url", Title: fmt.Sprintf("image %d", i)})
-				if err != nil {
-					errc <- err
-					return
-				}
-				fetched.Add(it.Size)
-				if i%100 == 99 {
-					bar.Set(int64(i+1), fmt.Sprintf("%d images fetched", i+1))
-				}
-				if !created {
-					dups.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errc:
+	if err := fanOut(ctx, count, 16, func(_, i int) error {
+		it, created, err := lib.Add(ctx, tenant.ID, content.Upload{BotID: "bot", URL: fmt.Sprintf("%s/img/%d.png", base, i),
+			Field: "body.image_url", Title: fmt.Sprintf("image %d", i)})
+		if err != nil {
+			return err
+		}
+		fetched.Add(it.Size)
+		if i%100 == 99 {
+			bar.Set(int64(i+1), fmt.Sprintf("%d images fetched", i+1))
+		}
+		if !created {
+			dups.Add(1)
+		}
+		return nil
+	}); err != nil {
 		return fmt.Errorf("bench content ingest: %w", err)
-	default:
 	}
 	res.IngestPerS = float64(count) / time.Since(start).Seconds()
 	res.Ingested, res.Duplicates, res.BytesFetched = count, int(dups.Load()), fetched.Load()

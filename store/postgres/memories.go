@@ -153,6 +153,9 @@ func (db *DB) ListMemories(ctx context.Context, tenantID string, f parley.Memory
 	if f.Kind != "" {
 		add("kind = ?", f.Kind)
 	}
+	if f.StaleFor != "" {
+		add("vector_model <> ?", f.StaleFor)
+	}
 	if f.BeforeID != "" {
 		add("id < ?", f.BeforeID)
 	}

@@ -164,6 +164,9 @@ func (db *DB) ListMemories(ctx context.Context, tenantID string, f parley.Memory
 	if f.Kind != "" {
 		where, args = append(where, "kind = ?"), append(args, f.Kind)
 	}
+	if f.StaleFor != "" {
+		where, args = append(where, "vector_model <> ?"), append(args, f.StaleFor)
+	}
 	if f.BeforeID != "" {
 		where, args = append(where, "id < ?"), append(args, f.BeforeID)
 	}

@@ -212,6 +212,8 @@ func (s *suite) memories(t *testing.T) {
 		require.NoError(t, b.store.SetMemoryVectors(b.ctx, b.t1.ID, sets))
 		m2 := parley.Vector{Model: "m2", Values: []float32{9}}
 		require.Equal(t, map[string]parley.Vector{"Lives in Lisbon": m2, "Name: Ana": m2, "Likes soul": vec(3)}, byText())
+		require.Equal(t, []string{"Likes soul"}, texts(list(t, b, b.t1, parley.MemoryFilter{UserID: "ana", StaleFor: "m2"})),
+			"the memories without a vector of the model")
 		require.NoError(t, b.store.SetMemoryVectors(b.ctx, b.t1.ID, nil))
 		after := list(t, b, b.t1, parley.MemoryFilter{UserID: "ana"})
 		for i := range after {
