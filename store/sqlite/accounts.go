@@ -368,8 +368,8 @@ func (db *DB) DeleteUser(ctx context.Context, tenantID, id string) error {
 func unindexConversations(ctx context.Context, tx *Tx, where string, args ...any) error {
 	_, err := tx.ExecContext(ctx,
 		`DELETE FROM messages_fts WHERE rowid IN (
-		   SELECT m.rowid FROM messages m WHERE m.conversation_id IN (SELECT id FROM conversations WHERE `+where+`)
-		   AND m.rowid <= (SELECT last_rowid FROM search_index_state))`, args...)
+		   SELECT m.pk FROM messages m WHERE m.conversation_id IN (SELECT id FROM conversations WHERE `+where+`)
+		   AND m.pk <= (SELECT last_rowid FROM search_index_state))`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: unindex messages: %w", err)
 	}

@@ -66,7 +66,7 @@ func (db *DB) IndexPending(ctx context.Context) (int, error) {
 			return fmt.Errorf("sqlite: read index watermark: %w", err)
 		}
 		if err := tx.QueryRowContext(ctx,
-			`SELECT coalesce(max(rowid), ?), count(*) FROM (SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?)`,
+			`SELECT coalesce(max(pk), ?), count(*) FROM (SELECT pk FROM messages WHERE pk > ? ORDER BY pk LIMIT ?)`,
 			from, from, indexBatch).Scan(&to, &n); err != nil {
 			return fmt.Errorf("sqlite: find unindexed messages: %w", err)
 		}
@@ -74,8 +74,8 @@ func (db *DB) IndexPending(ctx context.Context) (int, error) {
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO messages_fts (rowid, text, conv) SELECT rowid, text, replace(conversation_id, '-', '')
-			 FROM messages WHERE rowid > ? AND rowid <= ?`,
+			`INSERT INTO messages_fts (rowid, text, conv) SELECT pk, text, replace(conversation_id, '-', '')
+			 FROM messages WHERE pk > ? AND pk <= ?`,
 			from, to); err != nil {
 			return fmt.Errorf("sqlite: index messages: %w", err)
 		}
@@ -99,8 +99,8 @@ func (db *DB) IndexPending(ctx context.Context) (int, error) {
 func (db *DB) RawInsert(ctx context.Context, tenantID, conversationID string, seq int64, text string) error {
 	return db.withTx(ctx, func(tx *Tx) error { // durable, as an append is
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, created_at)
-			 VALUES (?, ?, ?, ?, 0, ?, '[]', '[]', ?)`, parley.NewID(), conversationID, seq, tenantID, text, micros(parley.Now()))
+			`INSERT INTO messages (pk, id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, created_at)
+			 VALUES (`+nextPKSQL+`, ?, ?, ?, ?, 0, ?, '[]', '[]', ?)`, parley.NewID(), conversationID, seq, tenantID, text, micros(parley.Now()))
 		return err
 	})
 }

@@ -42,7 +42,7 @@ func TestIndexerBatches(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	var watermark, last int64
-	require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT max(rowid) FROM messages`).Scan(&last))
+	require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT max(pk) FROM messages`).Scan(&last))
 	require.Eventually(t, func() bool {
 		err := db.Writer().QueryRowContext(ctx, `SELECT last_rowid FROM search_index_state`).Scan(&watermark)
 		return err == nil && watermark == last
@@ -57,4 +57,33 @@ func TestIndexerBatches(t *testing.T) {
 		require.Len(t, found, 1, "w%d indexed once", i)
 		require.Equal(t, int64(i+1), found[0].Seq)
 	}
+}
+
+// TestNewMessagePastWatermark: a message stored after the newest indexed
+// ones were erased is given a pk past the indexer's watermark, not the
+// erased one's again, so it is indexed and found.
+func TestNewMessagePastWatermark(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversationWith(t, Options{IndexInterval: -1})
+	other, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "erased"}, CreateUser: true})
+	require.NoError(t, err)
+	for _, m := range []struct{ conv, text string }{{c.ID, "alpha"}, {other.ID, "beta"}, {other.ID, "delta"}} {
+		_, err := db.AppendMessage(ctx, tenant.ID, m.conv, parley.NewMessage{FromBot: true, Text: m.text})
+		require.NoError(t, err)
+	}
+	_, err = db.IndexPending(ctx)
+	require.NoError(t, err)
+	require.NoError(t, db.DeleteUser(ctx, tenant.ID, "erased")) // the two newest messages
+
+	res, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: "gamma"})
+	require.NoError(t, err)
+	n, err := db.IndexPending(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	found, err := db.SearchMessages(ctx, tenant.ID, c.ID, []string{"gamma"}, 0, 10, 0)
+	require.NoError(t, err)
+	require.Len(t, found, 1, "indexed")
+	require.Equal(t, res.Message.Seq, found[0].Seq)
 }

@@ -299,13 +299,22 @@ func collectMessages(rows *sql.Rows) ([]parley.Message, error) {
 	return out, rows.Err()
 }
 
+// nextPKSQL gives a new message its pk, the full-text index's rowid: the
+// one after the highest stored or already indexed, so that the indexer's
+// watermark (search_index_state) never passes a message it has not read,
+// and a conversation's pks grow with its seqs (SearchMessages relies on
+// both). Messages are clustered by conversation (migration 14), so pk is a
+// column of its own with a unique index, and both reads are an index's
+// last entry.
+const nextPKSQL = `(SELECT max(coalesce((SELECT max(pk) FROM messages), 0), last_rowid) + 1 FROM search_index_state)`
+
 // The statements of an append.
 const (
 	appendStateSQL = `SELECT c.last_seq, c.last_user_seq, c.answered_seq, c.reply_queued, c.memory_queued, c.digest, b.reply FROM conversations c
 	   JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.tenant_id = ? AND c.id = ?`
 	appendIdempotentSQL = `SELECT ` + messageColumns + `, request_hash FROM messages WHERE conversation_id = ? AND idempotency_key = ?`
-	appendInsertSQL     = `INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
-	   idempotency_key, request_hash, created_at, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	appendInsertSQL     = `INSERT INTO messages (pk, id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
+	   idempotency_key, request_hash, created_at, digest) VALUES (` + nextPKSQL + `, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// The conversation advanced past the message (parley.AppendPlan).
 	appendAdvanceSQL = `UPDATE conversations SET last_seq = ?2, updated_at = ?1, last_message_at = ?1,
 	   last_user_seq = CASE WHEN ?3 THEN ?2 ELSE last_user_seq END,

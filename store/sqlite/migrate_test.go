@@ -87,3 +87,97 @@ func TestContentTermsMigration(t *testing.T) {
 	require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT count(*) FROM content_terms`).Scan(&n))
 	require.Zero(t, n, "items indexed by the migration leave with their bot")
 }
+
+// TestMessagesByConversationMigration: migration 14 clusters messages by
+// conversation, and back; both ways every message keeps its pk (the
+// full-text index's rowid), its reply context and its media rows, the
+// tables that refer to messages still refer to messages, and deleting the
+// user deletes all of it. A message stored after either way is given a pk
+// past the others and is found by search.
+func TestMessagesByConversationMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversationWith(t, Options{IndexInterval: -1})
+	w := db.Writer()
+	_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "a kayak on the lake", IdempotencyKey: "k-1",
+		AttachedMedia: []parley.Media{{URL: "https://example.com/a.png"}}})
+	require.NoError(t, err)
+	require.NoError(t, db.SetMessageMedia(ctx, tenant.ID, c.ID, 1,
+		[]parley.Media{{URL: "https://example.com/a.png", Status: parley.MediaStored, SHA256: "aa", Size: 3, MediaType: "image/png"}}))
+	reply, err := db.StoreReply(ctx, tenant.ID, c.ID, parley.Reply{UptoSeq: 1,
+		Message: parley.NewMessage{FromBot: true, Text: "a paddle too"}, Context: json.RawMessage(`{"n":1}`)})
+	require.NoError(t, err)
+	_, err = db.IndexPending(ctx)
+	require.NoError(t, err)
+	pks := func() map[int64]int64 {
+		rows, err := w.QueryContext(ctx, `SELECT seq, pk FROM messages`)
+		require.NoError(t, err)
+		defer rows.Close()
+		out := map[int64]int64{}
+		for rows.Next() {
+			var seq, pk int64
+			require.NoError(t, rows.Scan(&seq, &pk))
+			out[seq] = pk
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	before := pks()
+	require.Len(t, before, 2)
+	count := func(table string) int {
+		var n int
+		require.NoError(t, w.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n))
+		return n
+	}
+	// Each way, then a new message: found by search, its pk past the others.
+	check := func(way string, text string) {
+		t.Helper()
+		require.Equal(t, before, pks(), "%s: pks kept", way)
+		var schema string
+		require.NoError(t, w.QueryRowContext(ctx,
+			`SELECT group_concat(sql, ' ') FROM sqlite_master WHERE name IN ('reply_contexts', 'message_media')`).Scan(&schema))
+		require.NotContains(t, schema, "messages_by", "%s: the tables referring to messages still name messages", way)
+		require.Equal(t, 1, count("reply_contexts"), way)
+		require.Equal(t, 1, count("message_media"), way)
+		got, err := db.ReplyContext(ctx, tenant.ID, c.ID, reply.Seq)
+		require.NoError(t, err)
+		require.JSONEq(t, `{"n":1}`, string(got), way)
+		again, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "a kayak on the lake", IdempotencyKey: "k-1",
+			AttachedMedia: []parley.Media{{URL: "https://example.com/a.png"}}})
+		require.NoError(t, err)
+		require.True(t, again.Replayed, "%s: the idempotency index kept", way)
+
+		res, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: text})
+		require.NoError(t, err)
+		_, err = db.IndexPending(ctx)
+		require.NoError(t, err)
+		found, err := db.SearchMessages(ctx, tenant.ID, c.ID, []string{text}, 0, 10, 0)
+		require.NoError(t, err)
+		require.Len(t, found, 1, "%s: %q indexed", way, text)
+		require.Equal(t, res.Message.Seq, found[0].Seq)
+		found, err = db.SearchMessages(ctx, tenant.ID, c.ID, []string{"kayak"}, 0, 10, 0)
+		require.NoError(t, err)
+		require.Len(t, found, 1, "%s: the old message still found", way)
+		before = pks()
+		require.Greater(t, before[res.Message.Seq], before[reply.Seq], way)
+	}
+	check("up", "canoe")
+
+	provider, err := migrationProvider(w)
+	require.NoError(t, err)
+	_, err = provider.DownTo(ctx, 13)
+	require.NoError(t, err)
+	check("down", "rowing")
+
+	_, err = provider.Up(ctx)
+	require.NoError(t, err)
+	check("up again", "sailing")
+
+	var fk int
+	require.NoError(t, w.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk))
+	require.Equal(t, 1, fk, "foreign keys on again after the migration")
+	require.NoError(t, db.DeleteUser(ctx, tenant.ID, "u"))
+	for _, table := range []string{"messages", "reply_contexts", "message_media"} {
+		require.Zero(t, count(table), "%s deleted with the user", table)
+	}
+}

@@ -100,8 +100,8 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 		}
 		var pk int64
 		if err := tx.QueryRowContext(ctx,
-			`INSERT INTO messages (id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
-			 VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING pk`,
+			`INSERT INTO messages (pk, id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata, created_at, digest)
+			 VALUES (`+nextPKSQL+`, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) RETURNING pk`,
 			m.ID, conversationID, m.Seq, tenantID, m.Text, bubbles, media, nullString(string(m.Metadata)), micros(now), plan.Digest).Scan(&pk); err != nil {
 			return fmt.Errorf("sqlite: insert reply: %w", err)
 		}
