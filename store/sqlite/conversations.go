@@ -178,10 +178,13 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 	h := db.read
 	if q := ftsQuery(f.Query); q != "" {
 		// FTS5 walks a term's matches newest first and stops at the limit:
-		// a common word costs no more than a rare one.
+		// a common word costs no more than a rare one. Each match's
+		// conversation comes from the pk index alone and its tenant from
+		// the conversation: reading the message's row for its tenant_id
+		// would cost a seek into the table for each of thousands of matches.
 		where = append(where, `c.id IN (SELECT m.conversation_id FROM messages_fts
-			JOIN messages m ON m.pk = messages_fts.rowid
-			WHERE messages_fts MATCH ? AND m.tenant_id = ? ORDER BY messages_fts.rowid DESC LIMIT ?)`)
+			JOIN messages m ON m.pk = messages_fts.rowid JOIN conversations mc ON mc.id = m.conversation_id
+			WHERE messages_fts MATCH ? AND mc.tenant_id = ? ORDER BY messages_fts.rowid DESC LIMIT ?)`)
 		args = append(args, q, tenantID, parley.MaxSearchMatches)
 		h = db.search
 	} else if strings.TrimSpace(f.Query) != "" {

@@ -256,13 +256,15 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 		// conversation's rows are numbered in seq order), so that matches
 		// inside the history window are never read: a search for a common
 		// word would otherwise read and throw away dozens of them first.
+		// A match's seq comes from the pk index alone; the tenant is the
+		// outer statement's check, which every row returned passes.
 		parts = append(parts, `SELECT * FROM (SELECT m.seq
 		   FROM messages_fts f JOIN messages m ON m.pk = f.rowid
 		   WHERE messages_fts MATCH ? AND f.rowid < coalesce((SELECT pk FROM messages
 		         WHERE conversation_id = ? AND seq = ?), 9223372036854775807)
-		     AND m.conversation_id = ? AND m.tenant_id = ? AND (? = 0 OR m.seq < ?)
+		     AND m.conversation_id = ? AND (? = 0 OR m.seq < ?)
 		   ORDER BY f.rowid DESC LIMIT ?)`)
-		args = append(args, conv+q+`)`, conversationID, beforeSeq, conversationID, tenantID, beforeSeq, beforeSeq, perTerm)
+		args = append(args, conv+q+`)`, conversationID, beforeSeq, conversationID, beforeSeq, beforeSeq, perTerm)
 	}
 	if len(parts) == 0 {
 		return nil, nil
