@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/parley-chat/parley"
@@ -94,7 +96,11 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 }
 
 func scanMessageWithHash(row *sql.Row, hash *sql.NullString) (*parley.Message, error) {
-	return scanMessage(extraScan{row: row, extra: []any{hash}})
+	var m parley.Message
+	if err := scanMessage(extraScan{row: row, extra: []any{hash}}, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // extraScan appends destinations for columns selected after the usual ones.
@@ -128,25 +134,37 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 
 const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, status, created_at`
 
-func scanMessage(row interface{ Scan(...any) error }) (*parley.Message, error) {
-	var m parley.Message
+// scanMessage reads a row of messageColumns into m (a page's own slot:
+// a history page is read often, and what it allocates is most of what
+// the collector has to do while serving it).
+func scanMessage(row interface{ Scan(...any) error }, m *parley.Message) error {
 	var bubbles, media string
 	var metadata sql.NullString
 	var created int64
 	if err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &bubbles, &media, &metadata, &m.Status, &created); err != nil {
-		return nil, err
+		return err
 	}
-	if err := json.Unmarshal([]byte(bubbles), &m.Bubbles); err != nil {
-		return nil, fmt.Errorf("decode bubbles: %w", err)
+	if err := decodeList(bubbles, &m.Bubbles); err != nil {
+		return fmt.Errorf("decode bubbles: %w", err)
 	}
-	if err := json.Unmarshal([]byte(media), &m.AttachedMedia); err != nil {
-		return nil, fmt.Errorf("decode media: %w", err)
+	if err := decodeList(media, &m.AttachedMedia); err != nil {
+		return fmt.Errorf("decode media: %w", err)
 	}
 	if metadata.Valid {
 		m.Metadata = json.RawMessage(metadata.String)
 	}
 	m.CreatedAt = fromMicros(created)
-	return &m, nil
+	return nil
+}
+
+// decodeList decodes a JSON array column; the empty one, what most
+// messages' media are, without the decoder.
+func decodeList[T any](s string, v *[]T) error {
+	if s == "[]" {
+		*v = []T{}
+		return nil
+	}
+	return json.Unmarshal([]byte(s), v)
 }
 
 // ListMessages returns a page of a conversation's messages.
@@ -169,19 +187,9 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string,
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list messages: %w", err)
 	}
-	defer rows.Close()
-	// A page is often far shorter than its limit (a reply reads the one or
-	// two messages since the last): grow as rows come.
-	out := make([]parley.Message, 0, min(q.Limit, 16))
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan message: %w", err)
-		}
-		out = append(out, *m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list messages: %w", err)
+	out, err := collectPage(rows, q.Limit)
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		var one int
@@ -289,16 +297,29 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 
 // collectMessages reads and closes rows of messageColumns.
 func collectMessages(rows *sql.Rows) ([]parley.Message, error) {
+	return collectPage(rows, math.MaxInt)
+}
+
+// collectPage reads and closes rows of messageColumns, at most limit of
+// them. A page is often far shorter than its limit (a reply reads the
+// one or two messages since the last): it grows as rows come, never past
+// the limit, and each row is scanned into its place.
+func collectPage(rows *sql.Rows, limit int) ([]parley.Message, error) {
 	defer rows.Close()
-	var out []parley.Message
+	out := make([]parley.Message, 0, min(limit, 16))
 	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
+		if len(out) == cap(out) {
+			out = slices.Grow(out, max(1, min(cap(out), limit-len(out))))
+		}
+		out = out[:len(out)+1]
+		if err := scanMessage(rows, &out[len(out)-1]); err != nil {
 			return nil, fmt.Errorf("sqlite: scan message: %w", err)
 		}
-		out = append(out, *m)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: read messages: %w", err)
+	}
+	return out, nil
 }
 
 // nextPKSQL gives a new message its pk, the full-text index's rowid: the
