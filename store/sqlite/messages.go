@@ -65,7 +65,7 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 		return parley.AppendResult{Message: plan.Message, Replayed: plan.Replayed}, err
 	}
 	msg := plan.Message
-	bubbles, media, err := encodeContent(msg.Bubbles, msg.AttachedMedia)
+	bubbles, media, err := encodeContent(msg.Text, msg.Bubbles, msg.AttachedMedia)
 	if err != nil {
 		return parley.AppendResult{}, err
 	}
@@ -111,16 +111,23 @@ type extraScan struct {
 
 func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }
 
-func encodeContent(bubbles []string, attached []parley.Media) (string, string, error) {
-	b, err := json.Marshal(nonNil(bubbles))
-	if err != nil {
-		return "", "", fmt.Errorf("sqlite: encode bubbles: %w", err)
+// encodeContent encodes a message's bubbles and media for their columns.
+// The bubbles are NULL when they are one bubble that is the text, as most
+// messages' are: the text is not stored (and read and decoded) twice.
+func encodeContent(text string, bubbles []string, attached []parley.Media) (sql.NullString, string, error) {
+	var b sql.NullString
+	if len(bubbles) != 1 || bubbles[0] != text {
+		enc, err := json.Marshal(nonNil(bubbles))
+		if err != nil {
+			return b, "", fmt.Errorf("sqlite: encode bubbles: %w", err)
+		}
+		b = sql.NullString{String: string(enc), Valid: true}
 	}
 	md, err := json.Marshal(nonNil(attached))
 	if err != nil {
-		return "", "", fmt.Errorf("sqlite: encode media: %w", err)
+		return b, "", fmt.Errorf("sqlite: encode media: %w", err)
 	}
-	return string(b), string(md), nil
+	return b, string(md), nil
 }
 
 func nonNil[T any](s []T) []T {
@@ -138,13 +145,15 @@ const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media
 // a history page is read often, and what it allocates is most of what
 // the collector has to do while serving it).
 func scanMessage(row interface{ Scan(...any) error }, m *parley.Message) error {
-	var bubbles, media string
-	var metadata sql.NullString
+	var media string
+	var bubbles, metadata sql.NullString
 	var created int64
 	if err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &bubbles, &media, &metadata, &m.Status, &created); err != nil {
 		return err
 	}
-	if err := decodeList(bubbles, &m.Bubbles); err != nil {
+	if !bubbles.Valid { // one bubble, the text (encodeContent)
+		m.Bubbles = []string{m.Text}
+	} else if err := decodeList(bubbles.String, &m.Bubbles); err != nil {
 		return fmt.Errorf("decode bubbles: %w", err)
 	}
 	if err := decodeList(media, &m.AttachedMedia); err != nil {
@@ -300,10 +309,11 @@ func collectMessages(rows *sql.Rows) ([]parley.Message, error) {
 	return collectPage(rows, math.MaxInt)
 }
 
-// collectPage reads and closes rows of messageColumns, at most limit of
-// them. A page is often far shorter than its limit (a reply reads the
-// one or two messages since the last): it grows as rows come, never past
-// the limit, and each row is scanned into its place.
+// collectPage reads and closes rows of messageColumns, of a statement
+// that returns at most limit of them. A page is often far shorter than
+// its limit (a reply reads the one or two messages since the last): it
+// grows as rows come, never past the limit, and each row is scanned into
+// its place.
 func collectPage(rows *sql.Rows, limit int) ([]parley.Message, error) {
 	defer rows.Close()
 	out := make([]parley.Message, 0, min(limit, 16))

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -90,7 +91,8 @@ func TestContentTermsMigration(t *testing.T) {
 
 // TestMessagesByConversationMigration: migration 14 clusters messages by
 // conversation, and back; both ways every message keeps its pk (the
-// full-text index's rowid), its reply context and its media rows, the
+// full-text index's rowid), its bubbles (stored as NULL when they are
+// just the text), its reply context and its media rows, the
 // tables that refer to messages still refer to messages, and deleting the
 // user deletes all of it. A message stored after either way is given a pk
 // past the others and is found by search.
@@ -99,14 +101,26 @@ func TestMessagesByConversationMigration(t *testing.T) {
 	ctx := context.Background()
 	db, tenant, c := openConversationWith(t, Options{IndexInterval: -1})
 	w := db.Writer()
-	_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "a kayak on the lake", IdempotencyKey: "k-1",
+	_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "a kayak on the lake", Bubbles: []string{"a kayak on the lake"}, IdempotencyKey: "k-1",
 		AttachedMedia: []parley.Media{{URL: "https://example.com/a.png"}}})
 	require.NoError(t, err)
 	require.NoError(t, db.SetMessageMedia(ctx, tenant.ID, c.ID, 1,
 		[]parley.Media{{URL: "https://example.com/a.png", Status: parley.MediaStored, SHA256: "aa", Size: 3, MediaType: "image/png"}}))
 	reply, err := db.StoreReply(ctx, tenant.ID, c.ID, parley.Reply{UptoSeq: 1,
-		Message: parley.NewMessage{FromBot: true, Text: "a paddle too"}, Context: json.RawMessage(`{"n":1}`)})
+		Message: parley.NewMessage{FromBot: true, Text: "a paddle\n\ntoo", Bubbles: []string{"a paddle", "too"}},
+		Context: json.RawMessage(`{"n":1}`)})
 	require.NoError(t, err)
+	bubbles := func(way string) {
+		t.Helper()
+		page, err := db.ListMessages(ctx, tenant.ID, c.ID, parley.HistoryQuery{Limit: 2})
+		require.NoError(t, err)
+		require.Equal(t, []string{"a kayak on the lake"}, page[0].Bubbles, way)
+		require.Equal(t, []string{"a paddle", "too"}, page[1].Bubbles, way)
+	}
+	bubbles("first")
+	var stored sql.NullString
+	require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT bubbles FROM messages WHERE seq = 1`).Scan(&stored))
+	require.False(t, stored.Valid, "one bubble, the text: not stored twice")
 	_, err = db.IndexPending(ctx)
 	require.NoError(t, err)
 	pks := func() map[int64]int64 {
@@ -133,6 +147,7 @@ func TestMessagesByConversationMigration(t *testing.T) {
 	check := func(way string, text string) {
 		t.Helper()
 		require.Equal(t, before, pks(), "%s: pks kept", way)
+		bubbles(way)
 		var schema string
 		require.NoError(t, w.QueryRowContext(ctx,
 			`SELECT group_concat(sql, ' ') FROM sqlite_master WHERE name IN ('reply_contexts', 'message_media')`).Scan(&schema))
@@ -142,7 +157,7 @@ func TestMessagesByConversationMigration(t *testing.T) {
 		got, err := db.ReplyContext(ctx, tenant.ID, c.ID, reply.Seq)
 		require.NoError(t, err)
 		require.JSONEq(t, `{"n":1}`, string(got), way)
-		again, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "a kayak on the lake", IdempotencyKey: "k-1",
+		again, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "a kayak on the lake", Bubbles: []string{"a kayak on the lake"}, IdempotencyKey: "k-1",
 			AttachedMedia: []parley.Media{{URL: "https://example.com/a.png"}}})
 		require.NoError(t, err)
 		require.True(t, again.Replayed, "%s: the idempotency index kept", way)

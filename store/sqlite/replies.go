@@ -94,7 +94,7 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 		if m == nil {
 			return endTurn(ctx, tx, conversationID, plan.Turn)
 		}
-		bubbles, media, err := encodeContent(m.Bubbles, m.AttachedMedia)
+		bubbles, media, err := encodeContent(m.Text, m.Bubbles, m.AttachedMedia)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,8 @@
 -- index's rowid and what reply contexts refer to, unique and in insertion
 -- order: an insert takes the one after the highest stored or indexed
 -- (nextPKSQL), so that the indexer's watermark never passes a new one.
+-- A message whose bubbles are one bubble that is its text (most are)
+-- stores them as NULL instead of the text a second time.
 --
 -- SQLite's way to change a table's layout: with foreign keys off (which
 -- only works outside a transaction, so this migration opens its own) and
@@ -26,7 +28,7 @@ CREATE TABLE messages (
     tenant_id       TEXT NOT NULL,
     from_bot        INTEGER NOT NULL,
     text            TEXT NOT NULL,
-    bubbles         TEXT NOT NULL, -- JSON array of strings
+    bubbles         TEXT,          -- JSON array of strings; NULL: one bubble, the text
     media           TEXT NOT NULL, -- JSON array of Media
     metadata        TEXT,
     status          TEXT NOT NULL DEFAULT '', -- reply_failed on a user message nobody could answer
@@ -38,7 +40,8 @@ CREATE TABLE messages (
 ) STRICT, WITHOUT ROWID;
 INSERT INTO messages (conversation_id, seq, pk, id, tenant_id, from_bot, text, bubbles, media, metadata,
                       status, idempotency_key, request_hash, created_at, digest)
-    SELECT conversation_id, seq, pk, id, tenant_id, from_bot, text, bubbles, media, metadata,
+    SELECT conversation_id, seq, pk, id, tenant_id, from_bot, text,
+           CASE WHEN bubbles = json_array(text) THEN NULL ELSE bubbles END, media, metadata,
            status, idempotency_key, request_hash, created_at, digest
     FROM messages_by_rowid ORDER BY conversation_id, seq;
 DROP TABLE messages_by_rowid;
@@ -74,7 +77,7 @@ CREATE TABLE messages (
 ) STRICT;
 INSERT INTO messages (pk, id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
                       status, idempotency_key, request_hash, created_at, digest)
-    SELECT pk, id, conversation_id, seq, tenant_id, from_bot, text, bubbles, media, metadata,
+    SELECT pk, id, conversation_id, seq, tenant_id, from_bot, text, coalesce(bubbles, json_array(text)), media, metadata,
            status, idempotency_key, request_hash, created_at, digest
     FROM messages_by_conversation ORDER BY pk;
 -- AUTOINCREMENT goes on past the indexer's watermark.
