@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -17,17 +17,27 @@ const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media
 
 func scanMessage(row pgx.Row, extra ...any) (*parley.Message, error) {
 	var m parley.Message
+	if err := scanMessageInto(row, &m, extra...); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// scanMessageInto reads a row of messageColumns into m (a page's own
+// slot: a history page is read often, and what it allocates is most of
+// what the collector has to do while serving it).
+func scanMessageInto(row pgx.Row, m *parley.Message, extra ...any) error {
 	var metadata []byte
 	dest := append([]any{&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &m.Bubbles, &m.AttachedMedia,
 		&metadata, &m.Status, &m.CreatedAt}, extra...)
 	if err := row.Scan(dest...); err != nil {
-		return nil, err
+		return err
 	}
 	if metadata != nil {
 		m.Metadata = json.RawMessage(metadata)
 	}
 	m.CreatedAt = m.CreatedAt.UTC()
-	return &m, nil
+	return nil
 }
 
 // AppendMessage stores a message at the end of a conversation. With an
@@ -51,49 +61,44 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string,
 	if before <= 0 {
 		before = 1 << 62
 	}
-	// The tenant check is part of the same statement: no second round trip.
+	// One statement: the tenant check is a constant condition of the page
+	// read. Only an empty page needs a second look, to tell an empty page
+	// from a conversation that is not there.
 	rows, err := db.pool.Query(ctx,
-		`SELECT m.id, m.conversation_id, m.seq, m.from_bot, m.text, m.bubbles, m.media, m.metadata, m.status, m.created_at
-		 FROM conversations c LEFT JOIN LATERAL (
-		   SELECT * FROM messages WHERE conversation_id = c.id AND seq > $3 AND seq < $4 ORDER BY seq `+order+` LIMIT $5
-		 ) m ON true
-		 WHERE c.tenant_id = $1 AND c.id = $2 ORDER BY m.seq `+order,
+		`SELECT `+messageColumns+` FROM messages
+		 WHERE conversation_id = $2 AND seq > $3 AND seq < $4
+		   AND EXISTS (SELECT 1 FROM conversations WHERE tenant_id = $1 AND id = $2)
+		 ORDER BY seq `+order+` LIMIT $5`,
 		tenantID, conversationID, q.AfterSeq, before, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list messages: %w", err)
 	}
 	defer rows.Close()
-	found := false
-	out := make([]parley.Message, 0, min(q.Limit, 16)) // pages are often short: grow as rows come
+	// A page is often far shorter than its limit (a reply reads the one or
+	// two messages since the last): it grows as rows come, never past the
+	// limit, and each row is scanned into its place.
+	out := make([]parley.Message, 0, min(q.Limit, 16))
 	for rows.Next() {
-		found = true
-		var id, convID *string
-		var seq *int64
-		var fromBot *bool
-		var text *string
-		var bubbles []string
-		var media []parley.Media
-		var metadata []byte
-		var status *string
-		var created *time.Time
-		if err := rows.Scan(&id, &convID, &seq, &fromBot, &text, &bubbles, &media, &metadata, &status, &created); err != nil {
+		if len(out) == cap(out) {
+			out = slices.Grow(out, max(1, min(cap(out), q.Limit-len(out))))
+		}
+		out = out[:len(out)+1]
+		if err := scanMessageInto(rows, &out[len(out)-1]); err != nil {
 			return nil, fmt.Errorf("postgres: scan message: %w", err)
 		}
-		if id == nil { // the conversation exists but the page is empty
-			continue
-		}
-		m := parley.Message{ID: *id, ConversationID: *convID, Seq: *seq, FromBot: *fromBot, Text: *text,
-			Bubbles: nonNil(bubbles), AttachedMedia: nonNil(media), Status: *status, CreatedAt: created.UTC()}
-		if metadata != nil {
-			m.Metadata = json.RawMessage(metadata)
-		}
-		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: list messages: %w", err)
 	}
-	if !found {
-		return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+	if len(out) == 0 {
+		var one int
+		err := db.pool.QueryRow(ctx, `SELECT 1 FROM conversations WHERE tenant_id = $1 AND id = $2`, tenantID, conversationID).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("postgres: read conversation: %w", err)
+		}
 	}
 	return out, nil
 }
