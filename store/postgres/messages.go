@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/store"
 )
 
 const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, status, created_at`
@@ -74,16 +74,11 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string,
 		return nil, fmt.Errorf("postgres: list messages: %w", err)
 	}
 	defer rows.Close()
-	// A page is often far shorter than its limit (a reply reads the one or
-	// two messages since the last): it grows as rows come, never past the
-	// limit, and each row is scanned into its place.
-	out := make([]parley.Message, 0, min(q.Limit, 16))
+	out := []parley.Message{}
 	for rows.Next() {
-		if len(out) == cap(out) {
-			out = slices.Grow(out, max(1, min(cap(out), q.Limit-len(out))))
-		}
-		out = out[:len(out)+1]
-		if err := scanMessageInto(rows, &out[len(out)-1]); err != nil {
+		var m *parley.Message
+		out, m = store.PageSlot(out, q.Limit)
+		if err := scanMessageInto(rows, m); err != nil {
 			return nil, fmt.Errorf("postgres: scan message: %w", err)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/parley-chat/parley"
@@ -310,19 +309,15 @@ func collectMessages(rows *sql.Rows) ([]parley.Message, error) {
 }
 
 // collectPage reads and closes rows of messageColumns, of a statement
-// that returns at most limit of them. A page is often far shorter than
-// its limit (a reply reads the one or two messages since the last): it
-// grows as rows come, never past the limit, and each row is scanned into
-// its place.
+// that returns at most limit of them, each scanned into its place in the
+// page (store.PageSlot).
 func collectPage(rows *sql.Rows, limit int) ([]parley.Message, error) {
 	defer rows.Close()
-	out := make([]parley.Message, 0, min(limit, 16))
+	out := []parley.Message{}
 	for rows.Next() {
-		if len(out) == cap(out) {
-			out = slices.Grow(out, max(1, min(cap(out), limit-len(out))))
-		}
-		out = out[:len(out)+1]
-		if err := scanMessage(rows, &out[len(out)-1]); err != nil {
+		var m *parley.Message
+		out, m = store.PageSlot(out, limit)
+		if err := scanMessage(rows, m); err != nil {
 			return nil, fmt.Errorf("sqlite: scan message: %w", err)
 		}
 	}
