@@ -188,6 +188,15 @@ func TestMessagesByConversationMigration(t *testing.T) {
 	require.NoError(t, err)
 	check("up again", "sailing")
 
+	// A process that died after the migration's commit and before goose
+	// recorded it runs it again at its next start: the new layout is
+	// copied into itself.
+	_, err = w.ExecContext(ctx, `DELETE FROM goose_db_version WHERE version_id = 14`)
+	require.NoError(t, err)
+	_, err = provider.Up(ctx)
+	require.NoError(t, err)
+	check("run twice", "rafting")
+
 	var fk int
 	require.NoError(t, w.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk))
 	require.Equal(t, 1, fk, "foreign keys on again after the migration")
