@@ -107,7 +107,10 @@ func start(t *testing.T, env ...string) *server {
 	addr := freeAddr(t)
 	s := &server{url: "http://" + addr, token: "prly_e2e-bootstrap-token", logs: &syncBuffer{}}
 	s.cmd = exec.Command(binary(t), "serve")
-	s.cmd.Env = append(os.Environ(), "PARLEY_ADDR="+addr, "PARLEY_BOOTSTRAP_TOKEN="+s.token)
+	// A data directory of the test's own unless env names one: on
+	// PostgreSQL it still holds the blobs, which the default
+	// (./parley-data) would leave in the source tree.
+	s.cmd.Env = append(os.Environ(), "PARLEY_ADDR="+addr, "PARLEY_BOOTSTRAP_TOKEN="+s.token, "PARLEY_DATA_DIR="+dataDir(t))
 	s.cmd.Env = append(s.cmd.Env, env...)
 	s.cmd.Stderr = s.logs
 	require.NoError(t, s.cmd.Start())
@@ -125,6 +128,19 @@ func start(t *testing.T, env ...string) *server {
 	}
 	t.Fatalf("server did not become ready:\n%s", s.logs)
 	return nil
+}
+
+// dataDirs holds each test's data directory, shared by every server the
+// test starts (a restarted server, replicas) as a deployment would share it.
+var dataDirs sync.Map
+
+func dataDir(t *testing.T) string {
+	dir, ok := dataDirs.Load(t)
+	if !ok {
+		dir, _ = dataDirs.LoadOrStore(t, t.TempDir())
+		t.Cleanup(func() { dataDirs.Delete(t) })
+	}
+	return dir.(string)
 }
 
 func (s *server) kill() {
