@@ -250,7 +250,7 @@ func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, s
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: messages at: %w", err)
 	}
-	return collectMessages(rows)
+	return collectPage(rows, len(seqs))
 }
 
 // SearchMessages returns, for each of terms, the conversation's most
@@ -300,11 +300,6 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search messages: %w", err)
 	}
-	return collectMessages(rows)
-}
-
-// collectMessages reads and closes rows of messageColumns.
-func collectMessages(rows *sql.Rows) ([]parley.Message, error) {
 	return collectPage(rows, math.MaxInt)
 }
 
