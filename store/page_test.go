@@ -18,9 +18,10 @@ func TestPageSlot(t *testing.T) {
 		caps  []int // the page's capacity after each growth
 	}{
 		{"a short page", 200, 2, []int{16}},
-		{"a history page", 51, 51, []int{16, 32, 51}},
+		{"a history page", 51, 51, []int{16, 51}},
+		{"a long page", 1000, 300, []int{16, 64, 256, 1000}},
 		{"a limit under the first size", 5, 5, []int{5}},
-		{"no limit", math.MaxInt, 40, []int{16, 32, 64}},
+		{"no limit", math.MaxInt, 70, []int{16, 64, 256}},
 		{"rows past the limit still fit", 2, 3, []int{2, 3}},
 	}
 	for _, tc := range cases {
@@ -50,4 +51,20 @@ func TestPageSlot(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTextBubbles(t *testing.T) {
+	t.Parallel()
+	var b TextBubbles
+	var lists [][]string
+	for i := range 40 {
+		lists = append(lists, b.Of(string(rune('a'+i%26))))
+	}
+	for i, l := range lists {
+		require.Equal(t, []string{string(rune('a' + i%26))}, l)
+		require.Equal(t, 1, cap(l), "appending must not reach a neighbour's bubble")
+	}
+	grown := append(lists[3], "more")
+	require.Equal(t, []string{"d", "more"}, grown)
+	require.Equal(t, []string{"e"}, lists[4], "the next message's bubble is untouched")
 }

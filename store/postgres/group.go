@@ -166,21 +166,23 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 	})
 	prior := map[[2]string]*parley.Idempotent{} // by conversation and key
 	if len(keys) > 0 {
-		read.Queue(`SELECT `+messageColumns+`, request_hash, idempotency_key FROM messages
+		read.Queue(`SELECT `+messageColumns+`, request_hash, idempotency_key, conversation_id FROM messages
 			 WHERE (conversation_id, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, keyConvs, keys).
 			Query(func(rows pgx.Rows) error {
 				for rows.Next() {
 					var hash *string
-					var key string
-					m, err := scanMessage(rows, &hash, &key)
-					if err != nil {
+					var key, conv string
+					var m parley.Message
+					var scan pageScan
+					if err := scan.scan(rows, "", &m, &hash, &key, &conv); err != nil {
 						return err
 					}
-					p := &parley.Idempotent{Message: m}
+					m.ConversationID = conv
+					p := &parley.Idempotent{Message: &m}
 					if hash != nil {
 						p.RequestHash = *hash
 					}
-					prior[[2]string{m.ConversationID, key}] = p
+					prior[[2]string{conv, key}] = p
 				}
 				return rows.Err()
 			})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -13,31 +14,64 @@ import (
 	"github.com/parley-chat/parley/store"
 )
 
-const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, status, created_at`
+// messageColumns are a message's columns as a read within one
+// conversation selects them (pageScan): not the conversation's id, which
+// the caller has and every row would allocate again, and as NULL the
+// bubbles that are one bubble of the text and the empty media list (most
+// messages' both), which need no JSON decoded.
+const messageColumns = `id, seq, from_bot, text, nullif(bubbles, jsonb_build_array(text)), nullif(media, '[]'::jsonb), metadata, status, created_at`
 
-func scanMessage(row pgx.Row, extra ...any) (*parley.Message, error) {
-	var m parley.Message
-	if err := scanMessageInto(row, &m, extra...); err != nil {
-		return nil, err
-	}
-	return &m, nil
+// pageScan reads rows of messageColumns. One serves a whole page: its
+// destinations are reused row after row, so that a row allocates its
+// strings and little else (a history page is read often, and what it
+// allocates is most of what the collector has to do while serving it).
+type pageScan struct {
+	dest     [12]any
+	metadata []byte
+	text     store.TextBubbles
 }
 
-// scanMessageInto reads a row of messageColumns into m (a page's own
-// slot: a history page is read often, and what it allocates is most of
-// what the collector has to do while serving it).
-func scanMessageInto(row pgx.Row, m *parley.Message, extra ...any) error {
-	var metadata []byte
-	dest := append([]any{&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &m.Bubbles, &m.AttachedMedia,
-		&metadata, &m.Status, &m.CreatedAt}, extra...)
-	if err := row.Scan(dest...); err != nil {
+// scan reads a row into m, and extra columns after messageColumns into
+// extra (at most three).
+func (p *pageScan) scan(row pgx.Row, conversationID string, m *parley.Message, extra ...any) error {
+	p.dest = [12]any{&m.ID, &m.Seq, &m.FromBot, &m.Text, &m.Bubbles, &m.AttachedMedia, &p.metadata, &m.Status, &m.CreatedAt}
+	n := 9 + copy(p.dest[9:], extra)
+	p.metadata = nil
+	if err := row.Scan(p.dest[:n]...); err != nil {
 		return err
 	}
-	if metadata != nil {
-		m.Metadata = json.RawMessage(metadata)
+	m.ConversationID = conversationID
+	if m.Bubbles == nil { // one bubble, the text
+		m.Bubbles = p.text.Of(m.Text)
+	}
+	if m.AttachedMedia == nil {
+		m.AttachedMedia = []parley.Media{}
+	}
+	if p.metadata != nil {
+		m.Metadata = json.RawMessage(p.metadata)
 	}
 	m.CreatedAt = m.CreatedAt.UTC()
 	return nil
+}
+
+// collectPage reads and closes rows of messageColumns of the
+// conversation, of a statement that returns at most limit of them, each
+// scanned into its place in the page (store.PageSlot).
+func collectPage(rows pgx.Rows, conversationID string, limit int) ([]parley.Message, error) {
+	defer rows.Close()
+	out := []parley.Message{}
+	var p pageScan
+	for rows.Next() {
+		var m *parley.Message
+		out, m = store.PageSlot(out, limit)
+		if err := p.scan(rows, conversationID, m); err != nil {
+			return nil, fmt.Errorf("postgres: scan message: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: read messages: %w", err)
+	}
+	return out, nil
 }
 
 // AppendMessage stores a message at the end of a conversation. With an
@@ -73,17 +107,9 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list messages: %w", err)
 	}
-	defer rows.Close()
-	out := []parley.Message{}
-	for rows.Next() {
-		var m *parley.Message
-		out, m = store.PageSlot(out, q.Limit)
-		if err := scanMessageInto(rows, m); err != nil {
-			return nil, fmt.Errorf("postgres: scan message: %w", err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: list messages: %w", err)
+	out, err := collectPage(rows, conversationID, q.Limit)
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		var one int
@@ -141,11 +167,7 @@ func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, s
 	if err != nil {
 		return nil, fmt.Errorf("postgres: messages at: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, collectMessage)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: messages at: %w", err)
-	}
-	return out, nil
+	return collectPage(rows, conversationID, len(seqs))
 }
 
 // SearchMessages returns, for each of terms, the conversation's most
@@ -212,18 +234,6 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search messages: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, collectMessage)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: scan messages: %w", err)
-	}
-	return out, nil
+	return collectPage(rows, conversationID, math.MaxInt)
 }
 
-// collectMessage reads one row of messageColumns (pgx.CollectRows).
-func collectMessage(row pgx.CollectableRow) (parley.Message, error) {
-	m, err := scanMessage(row)
-	if err != nil {
-		return parley.Message{}, err
-	}
-	return *m, nil
-}

@@ -47,7 +47,7 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 	var prior *parley.Idempotent
 	if m.IdempotencyKey != "" {
 		var hash sql.NullString
-		prev, err := scanMessageWithHash(tx.QueryRowContext(ctx, appendIdempotentSQL, conversationID, m.IdempotencyKey), &hash)
+		prev, err := scanMessageWithHash(tx.QueryRowContext(ctx, appendIdempotentSQL, conversationID, m.IdempotencyKey), conversationID, &hash)
 		switch {
 		case err == nil:
 			prior = &parley.Idempotent{Message: prev, RequestHash: hash.String}
@@ -94,9 +94,10 @@ func (db *DB) appendOne(ctx context.Context, tx *Tx, tenantID, conversationID st
 	return parley.AppendResult{Message: msg}, nil
 }
 
-func scanMessageWithHash(row *sql.Row, hash *sql.NullString) (*parley.Message, error) {
+func scanMessageWithHash(row *sql.Row, conversationID string, hash *sql.NullString) (*parley.Message, error) {
 	var m parley.Message
-	if err := scanMessage(extraScan{row: row, extra: []any{hash}}, &m); err != nil {
+	var p pageScan
+	if err := p.scan(row, conversationID, &m, hash); err != nil {
 		return nil, err
 	}
 	return &m, nil
@@ -138,30 +139,47 @@ func nonNil[T any](s []T) []T {
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-const messageColumns = `id, conversation_id, seq, from_bot, text, bubbles, media, metadata, status, created_at`
+// messageColumns are a message's columns as a read within one
+// conversation selects them (pageScan): not the conversation's id, which
+// the caller has and every row would allocate again, and the empty media
+// list most messages have as NULL, which allocates nothing.
+const messageColumns = `id, seq, from_bot, text, bubbles, nullif(media, '[]'), metadata, status, created_at`
 
-// scanMessage reads a row of messageColumns into m (a page's own slot:
-// a history page is read often, and what it allocates is most of what
-// the collector has to do while serving it).
-func scanMessage(row interface{ Scan(...any) error }, m *parley.Message) error {
-	var media string
-	var bubbles, metadata sql.NullString
-	var created int64
-	if err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.FromBot, &m.Text, &bubbles, &media, &metadata, &m.Status, &created); err != nil {
+// pageScan reads rows of messageColumns. One serves a whole page: its
+// destinations are reused row after row, so that a row allocates its
+// strings and little else (a history page is read often, and what it
+// allocates is most of what the collector has to do while serving it).
+type pageScan struct {
+	dest                     [10]any
+	bubbles, media, metadata sql.NullString
+	created                  int64
+	text                     store.TextBubbles
+}
+
+// scan reads a row into m, and extra columns after messageColumns into
+// extra (at most one).
+func (p *pageScan) scan(row interface{ Scan(...any) error }, conversationID string, m *parley.Message, extra ...any) error {
+	p.dest = [10]any{&m.ID, &m.Seq, &m.FromBot, &m.Text, &p.bubbles, &p.media, &p.metadata, &m.Status, &p.created}
+	n := 9 + copy(p.dest[9:], extra)
+	if err := row.Scan(p.dest[:n]...); err != nil {
 		return err
 	}
-	if !bubbles.Valid { // one bubble, the text (encodeContent)
-		m.Bubbles = []string{m.Text}
-	} else if err := decodeList(bubbles.String, &m.Bubbles); err != nil {
+	m.ConversationID = conversationID
+	if !p.bubbles.Valid { // one bubble, the text (encodeContent)
+		m.Bubbles = p.text.Of(m.Text)
+	} else if err := decodeList(p.bubbles.String, &m.Bubbles); err != nil {
 		return fmt.Errorf("decode bubbles: %w", err)
 	}
-	if err := decodeList(media, &m.AttachedMedia); err != nil {
-		return fmt.Errorf("decode media: %w", err)
+	m.AttachedMedia = []parley.Media{}
+	if p.media.Valid {
+		if err := decodeList(p.media.String, &m.AttachedMedia); err != nil {
+			return fmt.Errorf("decode media: %w", err)
+		}
 	}
-	if metadata.Valid {
-		m.Metadata = json.RawMessage(metadata.String)
+	if p.metadata.Valid {
+		m.Metadata = json.RawMessage(p.metadata.String)
 	}
-	m.CreatedAt = fromMicros(created)
+	m.CreatedAt = fromMicros(p.created)
 	return nil
 }
 
@@ -195,7 +213,7 @@ func (db *DB) ListMessages(ctx context.Context, tenantID, conversationID string,
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list messages: %w", err)
 	}
-	out, err := collectPage(rows, q.Limit)
+	out, err := collectPage(rows, conversationID, q.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +268,7 @@ func (db *DB) MessagesAt(ctx context.Context, tenantID, conversationID string, s
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: messages at: %w", err)
 	}
-	return collectPage(rows, len(seqs))
+	return collectPage(rows, conversationID, len(seqs))
 }
 
 // SearchMessages returns, for each of terms, the conversation's most
@@ -300,19 +318,20 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search messages: %w", err)
 	}
-	return collectPage(rows, math.MaxInt)
+	return collectPage(rows, conversationID, math.MaxInt)
 }
 
-// collectPage reads and closes rows of messageColumns, of a statement
-// that returns at most limit of them, each scanned into its place in the
+// collectPage reads and closes rows of messageColumns of the
+// conversation, of a statement that returns at most limit of them, each scanned into its place in the
 // page (store.PageSlot).
-func collectPage(rows *sql.Rows, limit int) ([]parley.Message, error) {
+func collectPage(rows *sql.Rows, conversationID string, limit int) ([]parley.Message, error) {
 	defer rows.Close()
 	out := []parley.Message{}
+	var p pageScan
 	for rows.Next() {
 		var m *parley.Message
 		out, m = store.PageSlot(out, limit)
-		if err := scanMessage(rows, m); err != nil {
+		if err := p.scan(rows, conversationID, m); err != nil {
 			return nil, fmt.Errorf("sqlite: scan message: %w", err)
 		}
 	}

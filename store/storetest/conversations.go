@@ -370,6 +370,49 @@ func (s *suite) conversations(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, msgs)
 	})
+	t.Run("MessageContent", func(t *testing.T) {
+		// Each store keeps the commonest content compactly (one bubble that
+		// is the text, no media) and every read rebuilds it: each read of
+		// a message gives what its append answered, whatever its shape.
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot-1", "user-1")
+		shapes := []parley.NewMessage{
+			{Text: "zebra one bubble", Bubbles: []string{"zebra one bubble"}},
+			{FromBot: true, Text: "zebra two\n\nbubbles", Bubbles: []string{"zebra two", "bubbles"}},
+			{Text: "zebra padded", Bubbles: []string{" zebra padded "}},
+			{Text: "zebra no bubbles given"},
+			{FromBot: true, Text: "zebra empty bubble", Bubbles: []string{""}},
+			{Text: "zebra with media", AttachedMedia: []parley.Media{{ContentID: "c-1"}}, Metadata: []byte(`{"k": [1, 2]}`)},
+			{Text: "zebra keyed", Bubbles: []string{"zebra keyed"}, IdempotencyKey: "k-1", RequestHash: "h-1"},
+		}
+		var want []parley.Message
+		var seqs []int64
+		for _, nm := range shapes {
+			res, err := b.store.AppendMessage(b.ctx, b.t1.ID, c.ID, nm)
+			require.NoError(t, err)
+			want = append(want, *res.Message)
+			seqs = append(seqs, res.Message.Seq)
+		}
+		page, err := b.store.ListMessages(b.ctx, b.t1.ID, c.ID, parley.HistoryQuery{Limit: 50})
+		require.NoError(t, err)
+		require.Equal(t, want, page, "a page")
+		at, err := b.store.MessagesAt(b.ctx, b.t1.ID, c.ID, seqs)
+		require.NoError(t, err)
+		require.Equal(t, want, at, "messages by seq")
+		var found []parley.Message
+		require.Eventually(t, func() bool {
+			found, err = b.store.SearchMessages(b.ctx, b.t1.ID, c.ID, []string{"zebra"}, 0, 50, 0)
+			require.NoError(t, err)
+			return len(found) == len(want)
+		}, 5*time.Second, 10*time.Millisecond, "the index catches up")
+		slices.Reverse(found)
+		require.Equal(t, want, found, "search results, newest first")
+		again, err := b.store.AppendMessage(b.ctx, b.t1.ID, c.ID, shapes[len(shapes)-1])
+		require.NoError(t, err)
+		require.True(t, again.Replayed)
+		require.Equal(t, want[len(want)-1], *again.Message, "an idempotent replay")
+	})
 	t.Run("MessagesAt", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
