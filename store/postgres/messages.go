@@ -236,4 +236,3 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	}
 	return collectPage(rows, conversationID, math.MaxInt)
 }
-
