@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -98,8 +99,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if *pgURL == "" {
 				return nil, fmt.Errorf("bench: --postgres-url is required for postgres")
 			}
-			return postgres.Open(ctx, *pgURL, postgres.Options{Schema: fmt.Sprintf("bench_%d", time.Now().UnixNano()),
+			schema := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+			db, err := postgres.Open(ctx, *pgURL, postgres.Options{Schema: schema,
 				Queue: postgres.QueueOptions{Workers: workers, MemoryConcurrency: memoryWorkers}, Hub: hub})
+			if err != nil {
+				return nil, err
+			}
+			return tempPostgres{db, *pgURL, schema}, nil
 		}
 		return nil, fmt.Errorf("bench: unknown store %q", name)
 	}
@@ -323,7 +329,7 @@ func queueExecutor(st any) (riverdriver.Executor, bool) {
 	switch s := st.(type) {
 	case tempSQLite:
 		return riversqlite.New(s.Writer()).GetExecutor(), true
-	case *postgres.DB:
+	case tempPostgres:
 		return riverpgxv5.New(s.Pool()).GetExecutor(), false
 	}
 	panic(fmt.Sprintf("bench: no queue driver for %T", st))
@@ -340,4 +346,38 @@ type tempSQLite struct {
 func (s tempSQLite) Close() error {
 	err := s.DB.Close()
 	return errors.Join(err, os.RemoveAll(s.dir))
+}
+
+// tempPostgres is a benchmark's PostgreSQL store in a schema of its own,
+// dropped when closed, for the same reasons.
+type tempPostgres struct {
+	*postgres.DB
+	url, schema string
+}
+
+// Settle does after a bulk load what PostgreSQL's autovacuum would do
+// soon after it (vacuum, the full-text index's pending list merged,
+// statistics) and then a checkpoint, so that the reads measured next do
+// not share the machine with them.
+func (s tempPostgres) Settle(ctx context.Context) error {
+	for _, stmt := range []string{`VACUUM (ANALYZE) messages, conversations`, `CHECKPOINT`} {
+		if _, err := s.Pool().Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return nil
+}
+
+func (s tempPostgres) Close() error {
+	if err := s.DB.Close(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{s.schema}.Sanitize()+` CASCADE`)
+	return err
 }
