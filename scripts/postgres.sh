@@ -73,6 +73,9 @@ echo "$bin" >"$dir/bin"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 as_pg "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 >"$dir/initdb.log" 2>&1
 # fsync stays on: the tests include crash-durability checks.
-echo "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB" >"$dir/opts"
+# PARLEY_PG_SHARED_BUFFERS sizes PostgreSQL's own cache (scripts/bench.sh
+# gives it a quarter of the machine's memory, as PostgreSQL's manual
+# suggests for a database server; the tests' clusters keep 256MB).
+echo "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=${PARLEY_PG_SHARED_BUFFERS:-256MB}" >"$dir/opts"
 as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "$(cat "$dir/opts")" start >/dev/null
 echo "$dir postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"

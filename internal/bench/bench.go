@@ -84,9 +84,11 @@ type Result struct {
 	SeedTime       time.Duration
 	HistoryP50     time.Duration
 	HistoryP99     time.Duration
-	SearchP50      time.Duration
-	SearchP95      time.Duration
-	SearchHitsAvg  float64
+	// The history page's first pass, right after the load (history).
+	HistoryFirstP50, HistoryFirstP99 time.Duration
+	SearchP50                        time.Duration
+	SearchP95                        time.Duration
+	SearchHitsAvg                    float64
 }
 
 type env struct {
@@ -283,23 +285,37 @@ func (e *env) seed(ctx context.Context, r *Result) ([]string, error) {
 	return convs, nil
 }
 
-// history measures GET .../messages?limit=50: the newest page of a random
-// conversation, or the page after a random position.
+// history measures GET .../messages?limit=50: the newest or the oldest
+// page of a random conversation. It runs twice, over different
+// conversations: the first pass meets a server fresh from the load (its
+// database connections' first reads of the data, its heap still growing),
+// the second one that has served a while; both are reported, the second
+// is the figure.
 func (e *env) history(ctx context.Context, r *Result, convs []string) error {
-	rng := rand.New(rand.NewPCG(7, 7))
-	lat := make([]time.Duration, 0, e.opts.Samples)
-	for i := range e.opts.Samples {
-		path := "/api/conversations/" + convs[rng.IntN(len(convs))] + "/messages?limit=50&order=desc"
-		if i%2 == 1 {
-			path = "/api/conversations/" + convs[rng.IntN(len(convs))] + "/messages?limit=50"
+	pass := func(seed uint64) (p50, p99 time.Duration, err error) {
+		rng := rand.New(rand.NewPCG(seed, seed))
+		lat := make([]time.Duration, 0, e.opts.Samples)
+		for i := range e.opts.Samples {
+			path := "/api/conversations/" + convs[rng.IntN(len(convs))] + "/messages?limit=50&order=desc"
+			if i%2 == 1 {
+				path = "/api/conversations/" + convs[rng.IntN(len(convs))] + "/messages?limit=50"
+			}
+			t0 := time.Now()
+			if _, err := e.get(ctx, path); err != nil {
+				return 0, 0, err
+			}
+			lat = append(lat, time.Since(t0))
 		}
-		t0 := time.Now()
-		if _, err := e.get(ctx, path); err != nil {
-			return err
-		}
-		lat = append(lat, time.Since(t0))
+		return pct(lat, 50), pct(lat, 99), nil
 	}
-	r.HistoryP50, r.HistoryP99 = pct(lat, 50), pct(lat, 99)
+	var err error
+	if r.HistoryFirstP50, r.HistoryFirstP99, err = pass(8); err != nil {
+		return err
+	}
+	e.logf("%s history page, first pass: p50 %v p99 %v", r.Store, r.HistoryFirstP50, r.HistoryFirstP99)
+	if r.HistoryP50, r.HistoryP99, err = pass(7); err != nil {
+		return err
+	}
 	e.logf("%s history page: p50 %v p99 %v", r.Store, r.HistoryP50, r.HistoryP99)
 	return nil
 }
@@ -455,7 +471,9 @@ func Table(rs []*Result) string {
 	row("HTTP appends ÷ raw inserts", "≥ 0.5", func(r *Result) string { return fmt.Sprintf("%.2f×", r.AppendsPerS/r.RawInsertsPerS) })
 	row("append latency p50 / p99", "", func(r *Result) string { return ms(r.AppendP50) + " / " + ms(r.AppendP99) })
 	row("messages stored for reads", "1M", func(r *Result) string { return fmt.Sprintf("%d", r.SeededMessages) })
-	row("history page (50) p50 / p99", "p99 < 2 ms", func(r *Result) string { return ms(r.HistoryP50) + " / " + ms(r.HistoryP99) })
+	row("history page (50) p50 / p99", "p99 < 2 ms", func(r *Result) string {
+		return ms(r.HistoryP50) + " / " + ms(r.HistoryP99) + " (first pass " + ms(r.HistoryFirstP50) + " / " + ms(r.HistoryFirstP99) + ")"
+	})
 	row("full-text search p50 / p95", "p95 < 20 ms", func(r *Result) string {
 		return ms(r.SearchP50) + " / " + ms(r.SearchP95) + fmt.Sprintf(" (%.1f hits)", r.SearchHitsAvg)
 	})
