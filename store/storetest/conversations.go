@@ -384,7 +384,7 @@ func (s *suite) conversations(t *testing.T) {
 			{Text: "zebra no bubbles given"},
 			{FromBot: true, Text: "zebra empty bubble", Bubbles: []string{""}},
 			{Text: "zebra with media", AttachedMedia: []parley.Media{{ContentID: "c-1"}}, Metadata: []byte(`{"k": [1, 2]}`)},
-			{Text: "zebra keyed", Bubbles: []string{"zebra keyed"}, IdempotencyKey: "k-1", RequestHash: "h-1"},
+			{Text: "zebra keyed", Bubbles: []string{"zebra keyed"}, IdempotencyKey: "k-1", RequestHash: "h-1", Metadata: []byte(`{"k":3}`)},
 		}
 		var want []parley.Message
 		var seqs []int64
