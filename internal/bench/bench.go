@@ -287,10 +287,11 @@ func (e *env) seed(ctx context.Context, r *Result) ([]string, error) {
 
 // history measures GET .../messages?limit=50: the newest or the oldest
 // page of a random conversation. It runs twice, over different
-// conversations: the first pass meets a server fresh from the load (its
-// database connections' first reads of the data, its heap still growing),
-// the second one that has served a while; both are reported, the second
-// is the figure.
+// conversations: the first pass meets a server fresh from the load, the
+// second one that has served a while; both are reported, the second is
+// the figure. (On PostgreSQL a fresh process's first few thousand pages
+// were slower whether or not the table was in PostgreSQL's cache; the
+// cause was not separated further.)
 func (e *env) history(ctx context.Context, r *Result, convs []string) error {
 	pass := func(seed uint64) (p50, p99 time.Duration, err error) {
 		rng := rand.New(rand.NewPCG(seed, seed))
