@@ -26,18 +26,17 @@ const messageColumns = `id, seq, from_bot, text, nullif(bubbles, jsonb_build_arr
 // strings and little else (a history page is read often, and what it
 // allocates is most of what the collector has to do while serving it).
 type pageScan struct {
-	dest     [12]any
+	dest     []any
 	metadata []byte
 	text     store.TextBubbles
 }
 
 // scan reads a row into m, and extra columns after messageColumns into
-// extra (at most three).
+// extra.
 func (p *pageScan) scan(row pgx.Row, conversationID string, m *parley.Message, extra ...any) error {
-	p.dest = [12]any{&m.ID, &m.Seq, &m.FromBot, &m.Text, &m.Bubbles, &m.AttachedMedia, &p.metadata, &m.Status, &m.CreatedAt}
-	n := 9 + copy(p.dest[9:], extra)
+	p.dest = append(append(p.dest[:0], &m.ID, &m.Seq, &m.FromBot, &m.Text, &m.Bubbles, &m.AttachedMedia, &p.metadata, &m.Status, &m.CreatedAt), extra...)
 	p.metadata = nil
-	if err := row.Scan(p.dest[:n]...); err != nil {
+	if err := row.Scan(p.dest...); err != nil {
 		return err
 	}
 	m.ConversationID = conversationID

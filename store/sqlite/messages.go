@@ -150,18 +150,17 @@ const messageColumns = `id, seq, from_bot, text, bubbles, nullif(media, '[]'), m
 // strings and little else (a history page is read often, and what it
 // allocates is most of what the collector has to do while serving it).
 type pageScan struct {
-	dest                     [10]any
+	dest                     []any
 	bubbles, media, metadata sql.NullString
 	created                  int64
 	text                     store.TextBubbles
 }
 
 // scan reads a row into m, and extra columns after messageColumns into
-// extra (at most one).
+// extra.
 func (p *pageScan) scan(row interface{ Scan(...any) error }, conversationID string, m *parley.Message, extra ...any) error {
-	p.dest = [10]any{&m.ID, &m.Seq, &m.FromBot, &m.Text, &p.bubbles, &p.media, &p.metadata, &m.Status, &p.created}
-	n := 9 + copy(p.dest[9:], extra)
-	if err := row.Scan(p.dest[:n]...); err != nil {
+	p.dest = append(append(p.dest[:0], &m.ID, &m.Seq, &m.FromBot, &m.Text, &p.bubbles, &p.media, &p.metadata, &m.Status, &p.created), extra...)
+	if err := row.Scan(p.dest...); err != nil {
 		return err
 	}
 	m.ConversationID = conversationID
