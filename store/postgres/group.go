@@ -169,11 +169,11 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 		read.Queue(`SELECT `+messageColumns+`, request_hash, idempotency_key, conversation_id FROM messages
 			 WHERE (conversation_id, idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, keyConvs, keys).
 			Query(func(rows pgx.Rows) error {
+				var scan pageScan
 				for rows.Next() {
 					var hash *string
 					var key, conv string
 					var m parley.Message
-					var scan pageScan
 					if err := scan.scan(rows, "", &m, &hash, &key, &conv); err != nil {
 						return err
 					}

@@ -166,12 +166,12 @@ func (p *pageScan) scan(row interface{ Scan(...any) error }, conversationID stri
 	m.ConversationID = conversationID
 	if !p.bubbles.Valid { // one bubble, the text (encodeContent)
 		m.Bubbles = p.text.Of(m.Text)
-	} else if err := decodeList(p.bubbles.String, &m.Bubbles); err != nil {
+	} else if err := json.Unmarshal([]byte(p.bubbles.String), &m.Bubbles); err != nil {
 		return fmt.Errorf("decode bubbles: %w", err)
 	}
-	m.AttachedMedia = []parley.Media{}
+	m.AttachedMedia = []parley.Media{} // NULL: the empty list (messageColumns)
 	if p.media.Valid {
-		if err := decodeList(p.media.String, &m.AttachedMedia); err != nil {
+		if err := json.Unmarshal([]byte(p.media.String), &m.AttachedMedia); err != nil {
 			return fmt.Errorf("decode media: %w", err)
 		}
 	}
@@ -180,16 +180,6 @@ func (p *pageScan) scan(row interface{ Scan(...any) error }, conversationID stri
 	}
 	m.CreatedAt = fromMicros(p.created)
 	return nil
-}
-
-// decodeList decodes a JSON array column; the empty one, what most
-// messages' media are, without the decoder.
-func decodeList[T any](s string, v *[]T) error {
-	if s == "[]" {
-		*v = []T{}
-		return nil
-	}
-	return json.Unmarshal([]byte(s), v)
 }
 
 // ListMessages returns a page of a conversation's messages.
