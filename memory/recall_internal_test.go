@@ -37,7 +37,7 @@ func TestParseQuery(t *testing.T) {
 		require.Equal(t, tc.date, [3]int{q.year, int(q.month), q.day}, tc.query)
 	}
 	q := parseQuery("Walks and walking", [2]string{})
-	require.Equal(t, []string{"walk"}, q.terms, "terms are stems, once each")
+	require.Equal(t, []string{"walk"}, q.terms.List, "terms are stems, once each")
 }
 
 func TestQueryDateNeedsAYear(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/parley-chat/parley"
+	"github.com/parley-chat/parley/rank"
 )
 
 // Store is what the worker and recall need from a store.
@@ -151,7 +152,7 @@ var profile = map[string]bool{parley.KindName: true, parley.KindPlace: true, par
 // (matchMemories, as GET .../recall ranks them), then the rest by who the
 // user is, how often it was said, then the newest, for the room left.
 func Rank(ms []parley.Memory, query string) []parley.Memory {
-	out := matchMemories(ms, Content(query))
+	out := matchMemories(ms, rank.NewTerms(parley.Words(Content(query))))
 	found := make(map[string]bool, len(out))
 	for _, m := range out {
 		found[m.ID] = true

@@ -219,6 +219,12 @@ func loadLoCoMo(ctx context.Context, st parley.Store, file, tenantName string) (
 	if err := indexed(ctx, st); err != nil {
 		return nil, err
 	}
+	// Recall is asked with the conversation as the server reads it for
+	// each request: its message count is the collection ranking weighs
+	// words by.
+	if l.conv, err = st.GetConversation(ctx, tenant.ID, conv.ID); err != nil {
+		return nil, err
+	}
 	if err := json.Unmarshal(doc["qa"], &l.qas); err != nil {
 		return nil, fmt.Errorf("%s qa: %w", file, err)
 	}

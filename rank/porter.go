@@ -1,0 +1,67 @@
+package rank
+
+import (
+	"strings"
+
+	"github.com/kljensen/snowball/english"
+)
+
+// Porter is the Porter2 (Snowball English) stem of a lower-case word: the
+// stemmer of PostgreSQL's english configuration and, but for a few words,
+// of SQLite FTS5's porter tokenizer. Ranking the stores' full-text matches
+// of messages by it means that every match the index made ("inspiring",
+// found for "inspiration") is a match to the ranking too; parley.Stem,
+// lighter, is the stem of the server's own term indexes.
+func Porter(w string) string { return english.Stem(w, true) }
+
+// Terms are a query's terms as Porter stems, and tell which of them a word
+// is. A Porter2 stem begins with its word's first two letters, or is its
+// first letter alone (its steps rewrite endings only), but for three
+// special words; so a word whose first letters begin no term is no term,
+// unstemmed: most words of a text are settled by that look-up, and
+// stemming costs about half a microsecond.
+type Terms struct {
+	List   []string       // the stems, once each, in the query's order
+	index  map[string]int // stem: its index in List
+	starts map[string]bool
+	seen   map[string]int // word: its term, or -1
+}
+
+// NewTerms makes the terms of the given words (already lower-case).
+func NewTerms(words []string) *Terms {
+	t := &Terms{index: map[string]int{}, starts: map[string]bool{}, seen: map[string]int{}}
+	for _, w := range words {
+		s := Porter(w)
+		if _, ok := t.index[s]; ok {
+			continue
+		}
+		t.index[s] = len(t.List)
+		t.List = append(t.List, s)
+		t.starts[start(s)] = true
+	}
+	return t
+}
+
+// Of returns the index in List of the term the word (lower-case) is, or -1.
+// Each distinct word is stemmed at most once.
+func (t *Terms) Of(w string) int {
+	if i, ok := t.seen[w]; ok {
+		return i
+	}
+	i := -1
+	if t.starts[start(w)] || t.starts[w[:min(1, len(w))]] || porterSpecial(w) {
+		if j, ok := t.index[Porter(w)]; ok {
+			i = j
+		}
+	}
+	t.seen[w] = i
+	return i
+}
+
+// start is a word's first two bytes (its first letter, if that takes two;
+// all of it, if shorter).
+func start(w string) string { return w[:min(2, len(w))] }
+
+// porterSpecial are the words whose Porter2 stem changes their second
+// letter: "dying", "lying", "tying" (to "die", "lie", "tie").
+func porterSpecial(w string) bool { return len(w) == 5 && strings.HasSuffix(w, "ying") }
