@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"iter"
 	"strings"
 	"time"
 
@@ -68,6 +69,20 @@ func Words(s string) []string {
 		words[i] = strings.ToLower(w)
 	}
 	return words
+}
+
+// EachWord yields the words of s that Words returns, in order, without
+// making their list: ranking reads hundreds of texts a request, and most
+// of their words are already lower-case, which strings.ToLower returns
+// without a copy.
+func EachWord(s string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for w := range strings.FieldsFuncSeq(s, isSeparator) {
+			if !yield(strings.ToLower(w)) {
+				return
+			}
+		}
+	}
 }
 
 func isSeparator(r rune) bool {

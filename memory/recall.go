@@ -44,15 +44,14 @@ const (
 )
 
 // neighbours weigh the words of the messages around one (by their offset
-// in seqs) in its score. The one before counts most, being most often the
-// question the message answers; then the one after. Measured on LoCoMo
-// (docs/performance.md, stop 29), on three of its conversations and then
-// checked on the other two: ±1 at a half each scored recall@10 0.735, this
-// 0.789 with Porter stems.
+// in seqs) in its score, each less than the message's own words. The one
+// before counts most, being most often the question the message answers;
+// then the one after. Tuned on three of LoCoMo's conversations and checked
+// on the other two (docs/performance.md, stop 29).
 var neighbours = [...]struct {
 	offset int
 	weight float64
-}{{-1, 0.8}, {1, 0.4}, {-2, 0.3}, {2, 0.3}, {-3, 0.15}, {3, 0.15}}
+}{{-1, 0.8}, {1, 0.5}, {-2, 0.4}, {2, 0.2}, {-3, 0.15}, {3, 0.15}}
 
 // Search returns the best limit hits for query in a conversation: its
 // user's memories (of its bot) and its messages.
@@ -155,22 +154,25 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 		all = append(all, m)
 	}
 	slices.SortFunc(all, func(a, b parley.Message) int { return int(a.Seq - b.Seq) })
-	// Each message's words as term numbers (-1: not a term), once.
-	terms := make([][]int, len(all))
+	// Each message's terms (their indexes in q.terms.List, one per word
+	// that is one) and its length in words, once; the terms of all in one
+	// slice.
+	ids := make([]int, 0, 4*len(all))
+	ends := make([]int, len(all))
+	lengths := make([]int, len(all))
 	for i, m := range all {
-		ws := parley.Words(m.Text)
-		terms[i] = make([]int, len(ws))
-		for j, w := range ws {
-			terms[i][j] = q.terms.Of(w)
-		}
+		ids, lengths[i] = q.terms.In(m.Text, ids)
+		ends[i] = len(ids)
 	}
 	add := func(row []float64, i int, weight float64) float64 {
-		for _, t := range terms[i] {
-			if t >= 0 {
-				row[t] += weight
-			}
+		from := 0
+		if i > 0 {
+			from = ends[i-1]
 		}
-		return weight * float64(len(terms[i]))
+		for _, t := range ids[from:ends[i]] {
+			row[t] += weight
+		}
+		return weight * float64(lengths[i])
 	}
 	near := func(i, j int) bool {
 		if j < 0 || j >= len(all) || all[j].Seq-all[i].Seq != int64(j-i) {
@@ -231,17 +233,17 @@ func ignoreNotFound(err error) error {
 func matchMemories(ms []parley.Memory, terms *rank.Terms) []parley.Memory {
 	nTerms := len(terms.List)
 	held := make([]int, len(ms))
+	var ids []int
 	scores := rank.BM25(len(ms), len(ms), nTerms, func(i int, row []float64) float64 {
-		ws := parley.Words(ms[i].Text)
-		for _, w := range ws {
-			if t := terms.Of(w); t >= 0 {
-				if row[t] == 0 {
-					held[i]++
-				}
-				row[t]++
+		var n int
+		ids, n = terms.In(ms[i].Text, ids[:0])
+		for _, t := range ids {
+			if row[t] == 0 {
+				held[i]++
 			}
+			row[t]++
 		}
-		return float64(len(ws))
+		return float64(n)
 	})
 	for i := range scores {
 		if 2*held[i] < nTerms {

@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,7 +72,10 @@ func TestSearch(t *testing.T) {
 		require.Contains(t, camping, int64(2), "the answer comes with its question")
 		require.Contains(t, camping, int64(7), "a neighbour in the same talk")
 		require.NotContains(t, camping, int64(9), "a neighbour hours apart is another talk")
-		require.NotContains(t, camping, int64(5), "what neither matches nor answers is not recalled")
+		require.Contains(t, camping, int64(4), "three messages on, in the same talk")
+		require.NotContains(t, camping, int64(5), "what neither matches nor is within three messages of a match is not recalled")
+		require.Less(t, slices.Index(camping, 2), slices.Index(camping, 3), "the answer ranks above what follows it, by its question: %v", camping)
+		require.Less(t, slices.Index(camping, 3), slices.Index(camping, 4), "and the nearer above the farther: %v", camping)
 		require.ElementsMatch(t, []int64{3, 6}, seqs("pizza Ana")[:2], "a query naming the user prefers what the user said")
 		require.Equal(t, int64(4), seqs("pizza Mel")[0], "and naming the bot, what the bot said")
 		require.Equal(t, int64(6), seqs("pizza on March 3, 2024")[0], "a query naming a day prefers that day")

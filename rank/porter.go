@@ -3,6 +3,8 @@ package rank
 import (
 	"strings"
 
+	"github.com/parley-chat/parley"
+
 	"github.com/kljensen/snowball/english"
 )
 
@@ -56,6 +58,20 @@ func (t *Terms) Of(w string) int {
 	}
 	t.seen[w] = i
 	return i
+}
+
+// In appends to ids the term (its index in List) of each word of text
+// that is one, and returns them with the number of text's words
+// (parley.Words).
+func (t *Terms) In(text string, ids []int) ([]int, int) {
+	n := 0
+	for w := range parley.EachWord(text) {
+		n++
+		if i := t.Of(w); i >= 0 {
+			ids = append(ids, i)
+		}
+	}
+	return ids, n
 }
 
 // start is a word's first two bytes (its first letter, if that takes two;

@@ -39,6 +39,17 @@ func TestTerms(t *testing.T) {
 	}
 }
 
+func TestTermsIn(t *testing.T) {
+	t.Parallel()
+	terms := NewTerms([]string{"walk", "dog"})
+	ids, n := terms.In("Walked the DOGS, then walking; a dog!", nil)
+	require.Equal(t, []int{0, 1, 0, 1}, ids)
+	require.Equal(t, 7, n)
+	ids, n = terms.In("", ids[:0])
+	require.Empty(t, ids)
+	require.Zero(t, n)
+}
+
 // FuzzPorterStart: the look-up Terms.Of skips stemming by holds for every
 // word: its stem begins with its first two letters or is its first letter,
 // but for the three special words.
