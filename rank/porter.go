@@ -1,6 +1,8 @@
 package rank
 
 import (
+	"bytes"
+	"slices"
 	"strings"
 
 	"github.com/parley-chat/parley"
@@ -25,39 +27,53 @@ func Porter(w string) string { return english.Stem(w, true) }
 type Terms struct {
 	List   []string       // the stems, once each, in the query's order
 	index  map[string]int // stem: its index in List
-	starts map[string]bool
+	starts []uint16       // the stems' first two bytes
+	firsts []byte         // the first byte of each stem shorter than two
 	seen   map[string]int // word: its term, or -1
 }
 
 // NewTerms makes the terms of the given words (already lower-case).
 func NewTerms(words []string) *Terms {
-	t := &Terms{index: map[string]int{}, starts: map[string]bool{}, seen: map[string]int{}}
+	t := &Terms{index: map[string]int{}, seen: map[string]int{}}
 	for _, w := range words {
 		s := Porter(w)
-		if _, ok := t.index[s]; ok {
+		if _, ok := t.index[s]; ok || s == "" {
 			continue
 		}
 		t.index[s] = len(t.List)
 		t.List = append(t.List, s)
-		t.starts[start(s)] = true
+		if len(s) >= 2 {
+			t.starts = append(t.starts, start(s))
+		} else {
+			t.firsts = append(t.firsts, s[0])
+		}
 	}
 	return t
 }
 
 // Of returns the index in List of the term the word (lower-case) is, or -1.
-// Each distinct word is stemmed at most once.
+// Each distinct word that may be one is stemmed once.
 func (t *Terms) Of(w string) int {
+	if !t.mayBe(w) {
+		return -1
+	}
 	if i, ok := t.seen[w]; ok {
 		return i
 	}
 	i := -1
-	if t.starts[start(w)] || t.starts[w[:min(1, len(w))]] || porterSpecial(w) {
-		if j, ok := t.index[Porter(w)]; ok {
-			i = j
-		}
+	if j, ok := t.index[Porter(w)]; ok {
+		i = j
 	}
 	t.seen[w] = i
 	return i
+}
+
+// mayBe says whether the word's stem may be a term, by its first letters.
+func (t *Terms) mayBe(w string) bool {
+	if len(w) >= 2 && slices.Contains(t.starts, start(w)) {
+		return true
+	}
+	return len(w) >= 1 && bytes.IndexByte(t.firsts, w[0]) >= 0 || porterSpecial(w)
 }
 
 // In appends to ids the term (its index in List) of each word of text
@@ -74,9 +90,9 @@ func (t *Terms) In(text string, ids []int) ([]int, int) {
 	return ids, n
 }
 
-// start is a word's first two bytes (its first letter, if that takes two;
-// all of it, if shorter).
-func start(w string) string { return w[:min(2, len(w))] }
+// start is a word's first two bytes (its first letter, if that takes two),
+// as a number; the word has two bytes at least.
+func start(w string) uint16 { return uint16(w[0])<<8 | uint16(w[1]) }
 
 // porterSpecial are the words whose Porter2 stem changes their second
 // letter: "dying", "lying", "tying" (to "die", "lie", "tie").

@@ -1,6 +1,8 @@
-// Package rank orders texts by their relevance to a query: BM25 over the
-// words the stores' full-text indexes match (parley.Words, parley.Stem),
-// shared by replies' retrieval, recall and the content library's search.
+// Package rank orders texts by their relevance to a query: BM25 over
+// their words (parley.Words), shared by replies' retrieval, recall and the
+// content library's search. Rank matches words by parley.Stem, the stem of
+// the server's own term indexes; recall by their Porter2 stems (Terms), as
+// the stores' full-text indexes match them.
 package rank
 
 import (
