@@ -249,40 +249,110 @@ func english(w string) string {
 }
 
 // relativeDate finds a date said relative to the message ("tomorrow",
-// "next week", "el sábado", "ayer") and names it.
+// "next week", "last Friday", "ayer") and names it.
 func relativeDate(s string, said time.Time) (string, bool) {
+	r, ok := relative(s, said)
+	return r.name, ok
+}
+
+// relativeSpan finds a date said relative to the message, as the days it
+// names: [from, to), midnights in said's location.
+func relativeSpan(s string, said time.Time) (from, to time.Time, ok bool) {
+	r, ok := relative(s, said)
+	return r.from, r.to, ok
+}
+
+// aRelative is a date said relative to a message: its name, and its days.
+type aRelative struct {
+	name     string
+	from, to time.Time
+}
+
+// lastDays are the phrases of "last <day>", English and Spanish ("el
+// sábado pasado"), with the day they name.
+var lastDays []struct {
+	phrase string
+	day    time.Weekday
+}
+
+func init() {
+	for i, n := range strings.Fields(`sunday monday tuesday wednesday thursday friday saturday`) {
+		lastDays = append(lastDays, struct {
+			phrase string
+			day    time.Weekday
+		}{"last " + n, time.Weekday(i)})
+	}
+	for i, n := range strings.Fields(`domingo lunes martes miércoles jueves viernes sábado`) {
+		lastDays = append(lastDays, struct {
+			phrase string
+			day    time.Weekday
+		}{"el " + n + " pasado", time.Weekday(i)})
+	}
+}
+
+// relative finds the first date said relative to the message in s (the
+// first of the table below to match: longer phrases first).
+func relative(s string, said time.Time) (aRelative, bool) {
 	if said.IsZero() {
-		return "", false
+		return aRelative{}, false
 	}
 	l := strings.ToLower(s)
-	day := func(d int) string { return said.AddDate(0, 0, d).Format("2006-01-02") }
-	week := func(w int) string {
-		y, n := said.AddDate(0, 0, 7*w).ISOWeek()
-		return fmt.Sprintf("the week of %s, %d-W%02d", said.AddDate(0, 0, 7*w).Format("2 January 2006"), y, n)
+	midnight := time.Date(said.Year(), said.Month(), said.Day(), 0, 0, 0, 0, said.Location())
+	day := func(d int) aRelative {
+		at := midnight.AddDate(0, 0, d)
+		return aRelative{at.Format("2006-01-02"), at, at.AddDate(0, 0, 1)}
 	}
-	month := func(m int) string { return said.AddDate(0, m, 0).Format("January 2006") }
+	week := func(w int) aRelative {
+		at := said.AddDate(0, 0, 7*w)
+		y, n := at.ISOWeek()
+		monday := midnight.AddDate(0, 0, 7*w-(int(said.Weekday())+6)%7)
+		return aRelative{fmt.Sprintf("the week of %s, %d-W%02d", at.Format("2 January 2006"), y, n), monday, monday.AddDate(0, 0, 7)}
+	}
+	weekend := func(saturday int) aRelative {
+		at := midnight.AddDate(0, 0, saturday)
+		return aRelative{"weekend of " + at.Format("2006-01-02"), at, at.AddDate(0, 0, 2)}
+	}
+	month := func(m int) aRelative {
+		first := time.Date(said.Year(), said.Month()+time.Month(m), 1, 0, 0, 0, 0, said.Location())
+		return aRelative{first.Format("January 2006"), first, first.AddDate(0, 1, 0)}
+	}
+	year := func(y int) aRelative {
+		first := time.Date(said.Year()+y, 1, 1, 0, 0, 0, 0, said.Location())
+		return aRelative{first.Format("2006"), first, first.AddDate(1, 0, 0)}
+	}
+	lastSaturday := (int(said.Weekday()) + 1) % 7 // days back to it (0: today)
+	if lastSaturday < 2 {
+		lastSaturday += 7 // on a weekend, "last weekend" is the one before
+	}
 	for _, c := range []struct {
 		words []string
-		name  func() string
+		date  func() aRelative
 	}{
-		{[]string{"day after tomorrow", "pasado mañana"}, func() string { return day(2) }},
-		{[]string{"day before yesterday", "anteayer", "antes de ayer"}, func() string { return day(-2) }},
-		{[]string{"tomorrow", "mañana por", "para mañana", "mañana voy", "mañana tengo"}, func() string { return day(1) }},
-		{[]string{"yesterday", "ayer"}, func() string { return day(-1) }},
-		{[]string{"tonight", "today", "this morning", "this afternoon", "hoy", "esta noche", "esta tarde"}, func() string { return day(0) }},
-		{[]string{"next week", "la próxima semana", "la semana que viene"}, func() string { return week(1) }},
-		{[]string{"last week", "la semana pasada"}, func() string { return week(-1) }},
-		{[]string{"this weekend", "este fin de semana"}, func() string { return "weekend of " + day(int(time.Saturday-said.Weekday()+7)%7) }},
-		{[]string{"next month", "el mes que viene", "el próximo mes"}, func() string { return month(1) }},
-		{[]string{"last month", "el mes pasado"}, func() string { return month(-1) }},
-		{[]string{"next year", "el año que viene", "el próximo año"}, func() string { return said.AddDate(1, 0, 0).Format("2006") }},
-		{[]string{"last year", "el año pasado"}, func() string { return said.AddDate(-1, 0, 0).Format("2006") }},
+		{[]string{"day after tomorrow", "pasado mañana"}, func() aRelative { return day(2) }},
+		{[]string{"day before yesterday", "anteayer", "antes de ayer"}, func() aRelative { return day(-2) }},
+		{[]string{"tomorrow", "mañana por", "para mañana", "mañana voy", "mañana tengo"}, func() aRelative { return day(1) }},
+		{[]string{"yesterday", "last night", "ayer", "anoche"}, func() aRelative { return day(-1) }},
+		{[]string{"tonight", "today", "this morning", "this afternoon", "hoy", "esta noche", "esta tarde"}, func() aRelative { return day(0) }},
+		{[]string{"next week", "la próxima semana", "la semana que viene"}, func() aRelative { return week(1) }},
+		{[]string{"last weekend", "el fin de semana pasado"}, func() aRelative { return weekend(-lastSaturday) }},
+		{[]string{"last week", "la semana pasada"}, func() aRelative { return week(-1) }},
+		{[]string{"this weekend", "este fin de semana"}, func() aRelative { return weekend(int(time.Saturday-said.Weekday()+7) % 7) }},
+		{[]string{"next month", "el mes que viene", "el próximo mes"}, func() aRelative { return month(1) }},
+		{[]string{"last month", "el mes pasado"}, func() aRelative { return month(-1) }},
+		{[]string{"next year", "el año que viene", "el próximo año"}, func() aRelative { return year(1) }},
+		{[]string{"last year", "el año pasado"}, func() aRelative { return year(-1) }},
 	} {
 		for _, w := range c.words {
 			if strings.Contains(l, w) {
-				return c.name(), true
+				return c.date(), true
 			}
 		}
 	}
-	return "", false
+	for _, d := range lastDays {
+		if strings.Contains(l, d.phrase) {
+			// The last such day before the message: a week back if it is today.
+			return day(-((int(said.Weekday())-int(d.day)+6)%7 + 1)), true
+		}
+	}
+	return aRelative{}, false
 }

@@ -38,7 +38,9 @@ const (
 	// what that participant said: a match by them gains about what a
 	// rare word's match scores.
 	speakerBoost = 4.0
-	// A query naming a date prefers matches said on it (that month: half).
+	// A query naming a date prefers matches said on it or naming it
+	// ("yesterday"), then those of that month or naming days about it
+	// ("last week"): dateBoost.
 	dayBoost   = 8.0
 	monthBoost = 4.0
 )
@@ -198,14 +200,7 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 			scores[i] += speakerBoost
 		}
 		if q.year > 0 {
-			y, mo, d := m.CreatedAt.UTC().Date()
-			switch {
-			case y != q.year || mo != q.month:
-			case q.day == d:
-				scores[i] += dayBoost
-			case q.day == 0:
-				scores[i] += monthBoost
-			}
+			scores[i] += q.dateBoost(m)
 		}
 	}
 	best := rank.Best(scores, func(i int) int64 { return all[i].Seq }, recallPerList)
@@ -214,6 +209,32 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 		out[k] = all[i]
 	}
 	return out, nil
+}
+
+// dateBoost is what a message gains for the date the query names: said on
+// that day, or naming it relative to its own day ("yesterday", "last
+// Friday"), dayBoost; said in the month the query names, or naming days
+// that hold the query's day or lie in its month ("last week"), monthBoost.
+func (q recallQuery) dateBoost(m parley.Message) float64 {
+	said := m.CreatedAt.UTC()
+	from := time.Date(q.year, q.month, max(q.day, 1), 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(0, 1, 0)
+	if q.day != 0 {
+		to = from.AddDate(0, 0, 1)
+	}
+	if !said.Before(from) && said.Before(to) {
+		if q.day != 0 {
+			return dayBoost
+		}
+		return monthBoost
+	}
+	if rf, rt, ok := relativeSpan(m.Text, said); ok && rf.Before(to) && from.Before(rt) {
+		if q.day != 0 && rf.AddDate(0, 0, 1).Equal(rt) {
+			return dayBoost
+		}
+		return monthBoost
+	}
+	return 0
 }
 
 // ignoreNotFound is err, but nil for ENOTFOUND: a deleted bot or user
