@@ -262,63 +262,59 @@ func relativeSpan(s string, said time.Time) (from, to time.Time, ok bool) {
 	return r.from, r.to, ok
 }
 
-// aRelative is a date said relative to a message: its name, and its days.
-type aRelative struct {
+// dateSpan is a date said relative to a message: its name, and its days.
+type dateSpan struct {
 	name     string
 	from, to time.Time
 }
 
 // lastDays are the phrases of "last <day>", English and Spanish ("el
 // sábado pasado"), with the day they name.
-var lastDays []struct {
+var lastDays []lastDay
+
+type lastDay struct {
 	phrase string
 	day    time.Weekday
 }
 
 func init() {
 	for i, n := range strings.Fields(`sunday monday tuesday wednesday thursday friday saturday`) {
-		lastDays = append(lastDays, struct {
-			phrase string
-			day    time.Weekday
-		}{"last " + n, time.Weekday(i)})
+		lastDays = append(lastDays, lastDay{"last " + n, time.Weekday(i)})
 	}
 	for i, n := range strings.Fields(`domingo lunes martes miércoles jueves viernes sábado`) {
-		lastDays = append(lastDays, struct {
-			phrase string
-			day    time.Weekday
-		}{"el " + n + " pasado", time.Weekday(i)})
+		lastDays = append(lastDays, lastDay{"el " + n + " pasado", time.Weekday(i)})
 	}
 }
 
 // relative finds the first date said relative to the message in s (the
 // first of the table below to match: longer phrases first).
-func relative(s string, said time.Time) (aRelative, bool) {
+func relative(s string, said time.Time) (dateSpan, bool) {
 	if said.IsZero() {
-		return aRelative{}, false
+		return dateSpan{}, false
 	}
 	l := strings.ToLower(s)
 	midnight := time.Date(said.Year(), said.Month(), said.Day(), 0, 0, 0, 0, said.Location())
-	day := func(d int) aRelative {
+	day := func(d int) dateSpan {
 		at := midnight.AddDate(0, 0, d)
-		return aRelative{at.Format("2006-01-02"), at, at.AddDate(0, 0, 1)}
+		return dateSpan{at.Format("2006-01-02"), at, at.AddDate(0, 0, 1)}
 	}
-	week := func(w int) aRelative {
+	week := func(w int) dateSpan {
 		at := said.AddDate(0, 0, 7*w)
 		y, n := at.ISOWeek()
 		monday := midnight.AddDate(0, 0, 7*w-(int(said.Weekday())+6)%7)
-		return aRelative{fmt.Sprintf("the week of %s, %d-W%02d", at.Format("2 January 2006"), y, n), monday, monday.AddDate(0, 0, 7)}
+		return dateSpan{fmt.Sprintf("the week of %s, %d-W%02d", at.Format("2 January 2006"), y, n), monday, monday.AddDate(0, 0, 7)}
 	}
-	weekend := func(saturday int) aRelative {
+	weekend := func(saturday int) dateSpan {
 		at := midnight.AddDate(0, 0, saturday)
-		return aRelative{"weekend of " + at.Format("2006-01-02"), at, at.AddDate(0, 0, 2)}
+		return dateSpan{"weekend of " + at.Format("2006-01-02"), at, at.AddDate(0, 0, 2)}
 	}
-	month := func(m int) aRelative {
+	month := func(m int) dateSpan {
 		first := time.Date(said.Year(), said.Month()+time.Month(m), 1, 0, 0, 0, 0, said.Location())
-		return aRelative{first.Format("January 2006"), first, first.AddDate(0, 1, 0)}
+		return dateSpan{first.Format("January 2006"), first, first.AddDate(0, 1, 0)}
 	}
-	year := func(y int) aRelative {
+	year := func(y int) dateSpan {
 		first := time.Date(said.Year()+y, 1, 1, 0, 0, 0, 0, said.Location())
-		return aRelative{first.Format("2006"), first, first.AddDate(1, 0, 0)}
+		return dateSpan{first.Format("2006"), first, first.AddDate(1, 0, 0)}
 	}
 	lastSaturday := (int(said.Weekday()) + 1) % 7 // days back to it (0: today)
 	if lastSaturday < 2 {
@@ -326,21 +322,21 @@ func relative(s string, said time.Time) (aRelative, bool) {
 	}
 	for _, c := range []struct {
 		words []string
-		date  func() aRelative
+		date  func() dateSpan
 	}{
-		{[]string{"day after tomorrow", "pasado mañana"}, func() aRelative { return day(2) }},
-		{[]string{"day before yesterday", "anteayer", "antes de ayer"}, func() aRelative { return day(-2) }},
-		{[]string{"tomorrow", "mañana por", "para mañana", "mañana voy", "mañana tengo"}, func() aRelative { return day(1) }},
-		{[]string{"yesterday", "last night", "ayer", "anoche"}, func() aRelative { return day(-1) }},
-		{[]string{"tonight", "today", "this morning", "this afternoon", "hoy", "esta noche", "esta tarde"}, func() aRelative { return day(0) }},
-		{[]string{"next week", "la próxima semana", "la semana que viene"}, func() aRelative { return week(1) }},
-		{[]string{"last weekend", "el fin de semana pasado"}, func() aRelative { return weekend(-lastSaturday) }},
-		{[]string{"last week", "la semana pasada"}, func() aRelative { return week(-1) }},
-		{[]string{"this weekend", "este fin de semana"}, func() aRelative { return weekend(int(time.Saturday-said.Weekday()+7) % 7) }},
-		{[]string{"next month", "el mes que viene", "el próximo mes"}, func() aRelative { return month(1) }},
-		{[]string{"last month", "el mes pasado"}, func() aRelative { return month(-1) }},
-		{[]string{"next year", "el año que viene", "el próximo año"}, func() aRelative { return year(1) }},
-		{[]string{"last year", "el año pasado"}, func() aRelative { return year(-1) }},
+		{[]string{"day after tomorrow", "pasado mañana"}, func() dateSpan { return day(2) }},
+		{[]string{"day before yesterday", "anteayer", "antes de ayer"}, func() dateSpan { return day(-2) }},
+		{[]string{"tomorrow", "mañana por", "para mañana", "mañana voy", "mañana tengo"}, func() dateSpan { return day(1) }},
+		{[]string{"yesterday", "last night", "ayer", "anoche"}, func() dateSpan { return day(-1) }},
+		{[]string{"tonight", "today", "this morning", "this afternoon", "hoy", "esta noche", "esta tarde"}, func() dateSpan { return day(0) }},
+		{[]string{"next week", "la próxima semana", "la semana que viene"}, func() dateSpan { return week(1) }},
+		{[]string{"last weekend", "el fin de semana pasado"}, func() dateSpan { return weekend(-lastSaturday) }},
+		{[]string{"last week", "la semana pasada"}, func() dateSpan { return week(-1) }},
+		{[]string{"this weekend", "este fin de semana"}, func() dateSpan { return weekend(int(time.Saturday-said.Weekday()+7) % 7) }},
+		{[]string{"next month", "el mes que viene", "el próximo mes"}, func() dateSpan { return month(1) }},
+		{[]string{"last month", "el mes pasado"}, func() dateSpan { return month(-1) }},
+		{[]string{"next year", "el año que viene", "el próximo año"}, func() dateSpan { return year(1) }},
+		{[]string{"last year", "el año pasado"}, func() dateSpan { return year(-1) }},
 	} {
 		for _, w := range c.words {
 			if strings.Contains(l, w) {
@@ -354,5 +350,5 @@ func relative(s string, said time.Time) (aRelative, bool) {
 			return day(-((int(said.Weekday())-int(d.day)+6)%7 + 1)), true
 		}
 	}
-	return aRelative{}, false
+	return dateSpan{}, false
 }

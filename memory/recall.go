@@ -48,8 +48,8 @@ const (
 // neighbours weigh the words of the messages around one (by their offset
 // in seqs) in its score, each less than the message's own words. The one
 // before counts most, being most often the question the message answers;
-// then the one after. Tuned on three of LoCoMo's conversations and checked
-// on the other two (docs/performance.md, stop 29).
+// then the one after. The weights are the best measured on LoCoMo's long
+// conversations (docs/performance.md).
 var neighbours = [...]struct {
 	offset int
 	weight float64
