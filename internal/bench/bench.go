@@ -272,17 +272,26 @@ func (e *env) seed(ctx context.Context, r *Result) ([]string, error) {
 	}
 	r.SeededMessages, r.SeedTime = e.opts.Messages, time.Since(start)
 	e.logf("%s seeded %d messages in %v", r.Store, e.opts.Messages, r.SeedTime.Round(time.Second))
-	// The read phases measure a store at rest, not one still working
-	// through the load's maintenance (PostgreSQL's vacuum of a million new
-	// rows would otherwise run beside them on the same cores).
-	if s, ok := e.store.(interface{ Settle(context.Context) error }); ok {
-		t0 := time.Now()
-		if err := s.Settle(ctx); err != nil {
-			return nil, fmt.Errorf("settle after seeding: %w", err)
-		}
-		e.logf("%s settled in %v", r.Store, time.Since(t0).Round(time.Second))
+	t0 := time.Now()
+	if err := settle(ctx, e.store); err != nil {
+		return nil, err
 	}
+	e.logf("%s settled in %v", r.Store, time.Since(t0).Round(time.Second))
 	return convs, nil
+}
+
+// settle has a store that can do its maintenance after a bulk load now
+// (PostgreSQL's vacuum and checkpoint, SQLite's full merge of its
+// full-text index) do it: the read phases measure a store at rest, not
+// one still working through the load's maintenance beside them on the
+// same cores.
+func settle(ctx context.Context, st any) error {
+	if s, ok := st.(interface{ Settle(context.Context) error }); ok {
+		if err := s.Settle(ctx); err != nil {
+			return fmt.Errorf("settle after seeding: %w", err)
+		}
+	}
+	return nil
 }
 
 // history measures GET .../messages?limit=50: the newest or the oldest

@@ -362,6 +362,9 @@ func MemoryAtScale(ctx context.Context, name string, st parley.Store, opts Optio
 		return nil, err
 	}
 	res.SeedTime = time.Since(start)
+	if err := settle(ctx, st); err != nil {
+		return nil, err
+	}
 	res.Messages, res.Memories = messages+len(l.turns), memories+l.memories
 	if res.Questions, res.Recall10, res.RecallP50, res.RecallP95, err = l.recallRun(ctx, st); err != nil {
 		return nil, err

@@ -87,3 +87,66 @@ func TestNewMessagePastWatermark(t *testing.T) {
 	require.Len(t, found, 1, "indexed")
 	require.Equal(t, res.Message.Seq, found[0].Seq)
 }
+
+func TestMergeDue(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		pages []int
+		due   bool
+	}{
+		{nil, false},
+		{[]int{100}, false},
+		{[]int{100, 24}, false},
+		{[]int{100, 25}, true},
+		{[]int{10, 100, 10, 5}, true},
+		{[]int{3, 3}, true},
+		{[]int{400, 40, 30, 20}, false},
+	} {
+		require.Equal(t, c.due, mergeDue(c.pages), "%v", c.pages)
+	}
+}
+
+// TestFullMerge: batches leave the index in several segments; a full merge
+// (Settle, as the indexer does once caught up) leaves one, and every
+// message is found as before.
+func TestFullMerge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversationWith(t, Options{IndexInterval: -1})
+	total := 3 * indexBatch // three segments: a level merges at four (FTS5's usermerge)
+	for i := range total {
+		_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: fmt.Sprintf("note w%d", i), NoReply: true})
+		require.NoError(t, err)
+	}
+	segments := func() int {
+		var n int
+		require.NoError(t, db.Writer().QueryRowContext(ctx, `SELECT count(DISTINCT segid) FROM messages_fts_idx`).Scan(&n))
+		return n
+	}
+	for {
+		n, err := db.IndexPending(ctx)
+		require.NoError(t, err)
+		if n == 0 {
+			break
+		}
+	}
+	require.Greater(t, segments(), 1, "each batch adds a segment")
+	due, err := db.fullMergeDue(ctx)
+	require.NoError(t, err)
+	require.True(t, due, "segments of like sizes are due a full merge")
+
+	require.NoError(t, db.Settle(ctx))
+	require.Equal(t, 1, segments())
+	worked, err := db.MergeIndexStep(ctx)
+	require.NoError(t, err)
+	require.False(t, worked, "one segment: nothing left to merge")
+	due, err = db.fullMergeDue(ctx)
+	require.NoError(t, err)
+	require.False(t, due)
+	for _, i := range []int{0, indexBatch, total - 1} {
+		found, err := db.SearchMessages(ctx, tenant.ID, c.ID, []string{fmt.Sprintf("w%d", i)}, 0, 10, 0)
+		require.NoError(t, err)
+		require.Len(t, found, 1, "w%d", i)
+		require.Equal(t, int64(i+1), found[0].Seq)
+	}
+}
