@@ -22,9 +22,9 @@ const (
 )
 
 // Those bounded merges leave the index in about one segment per level, and
-// a search within a conversation seeks every term in every segment: at 1M
-// messages, 8 segments made recall's p95 7 ms, one segment 4.3 ms
-// (docs/performance.md). So once the indexer has caught up, it merges the
+// a search within a conversation seeks every term in every segment, which
+// at a million messages is most of recall's time (docs/performance.md has
+// the measurements). So once the indexer has caught up, it merges the
 // whole index into one segment, fullMergeStep pages per step (one short
 // hold of the writer each, so appends interleave), when the segments other
 // than the largest hold fullMergeRatio of its pages or more: a full merge
