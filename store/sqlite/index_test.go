@@ -106,14 +106,13 @@ func TestMergeDue(t *testing.T) {
 	}
 }
 
-// TestFullMerge: batches leave the index in several segments; a full merge
-// (Settle, as the indexer does once caught up) leaves one, and every
-// message is found as before.
-func TestFullMerge(t *testing.T) {
-	t.Parallel()
+// segmented stores three batches of messages and indexes them, one
+// segment each (a level merges at four: FTS5's usermerge), and returns
+// how many messages, and a count of the index's segments.
+func segmented(t *testing.T, db *DB, tenant *parley.Tenant, c *parley.Conversation) (int, func() int) {
+	t.Helper()
 	ctx := context.Background()
-	db, tenant, c := openConversationWith(t, Options{IndexInterval: -1})
-	total := 3 * indexBatch // three segments: a level merges at four (FTS5's usermerge)
+	total := 3 * indexBatch
 	for i := range total {
 		_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: fmt.Sprintf("note w%d", i), NoReply: true})
 		require.NoError(t, err)
@@ -131,6 +130,17 @@ func TestFullMerge(t *testing.T) {
 		}
 	}
 	require.Greater(t, segments(), 1, "each batch adds a segment")
+	return total, segments
+}
+
+// TestFullMerge: batches leave the index in several segments; a full merge
+// (Settle, as the indexer does once caught up) leaves one, and every
+// message is found as before.
+func TestFullMerge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversationWith(t, Options{IndexInterval: -1})
+	total, segments := segmented(t, db, tenant, c)
 	due, err := db.fullMergeDue(ctx)
 	require.NoError(t, err)
 	require.True(t, due, "segments of like sizes are due a full merge")
@@ -149,4 +159,17 @@ func TestFullMerge(t *testing.T) {
 		require.Len(t, found, 1, "w%d", i)
 		require.Equal(t, int64(i+1), found[0].Seq)
 	}
+}
+
+// TestIndexerMergesWhenDue: the indexer's own loop, once caught up, merges
+// an index that is due into one segment.
+func TestIndexerMergesWhenDue(t *testing.T) {
+	t.Parallel()
+	db, tenant, c := openConversationWith(t, Options{IndexInterval: -1})
+	_, segments := segmented(t, db, tenant, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); db.runIndexer(ctx, 5*time.Millisecond) }()
+	defer func() { cancel(); <-stopped }()
+	require.Eventually(t, func() bool { return segments() == 1 }, 20*time.Second, 20*time.Millisecond)
 }
