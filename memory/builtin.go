@@ -197,8 +197,8 @@ func (r rule) fact(s string, loc []int, said time.Time) (parley.Fact, bool) {
 		f.Text = fmt.Sprintf(r.text, value)
 	}
 	if r.dated {
-		if d, ok := relativeDate(s, said); ok {
-			f.Text += " (" + d + ")"
+		if d, ok := relative(s, said); ok {
+			f.Text += " (" + d.name + ")"
 		}
 	}
 	return f, true
@@ -248,21 +248,8 @@ func english(w string) string {
 	return w
 }
 
-// relativeDate finds a date said relative to the message ("tomorrow",
-// "next week", "last Friday", "ayer") and names it.
-func relativeDate(s string, said time.Time) (string, bool) {
-	r, ok := relative(s, said)
-	return r.name, ok
-}
-
-// relativeSpan finds a date said relative to the message, as the days it
-// names: [from, to), midnights in said's location.
-func relativeSpan(s string, said time.Time) (from, to time.Time, ok bool) {
-	r, ok := relative(s, said)
-	return r.from, r.to, ok
-}
-
-// dateSpan is a date said relative to a message: its name, and its days.
+// dateSpan is a date said relative to a message: its name, and its days
+// [from, to), midnights in the message's location.
 type dateSpan struct {
 	name     string
 	from, to time.Time
@@ -286,8 +273,10 @@ func init() {
 	}
 }
 
-// relative finds the first date said relative to the message in s (the
-// first of the table below to match: longer phrases first).
+// relative finds the first date said relative to the message in s
+// ("tomorrow", "next week", "last Friday", "ayer"; the first of the table
+// below to match, longer phrases first): its name, which the extractor
+// writes, and its days, which recall matches a query's date against.
 func relative(s string, said time.Time) (dateSpan, bool) {
 	if said.IsZero() {
 		return dateSpan{}, false

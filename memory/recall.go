@@ -228,8 +228,8 @@ func (q recallQuery) dateBoost(m parley.Message) float64 {
 		}
 		return monthBoost
 	}
-	if rf, rt, ok := relativeSpan(m.Text, said); ok && rf.Before(to) && from.Before(rt) {
-		if q.day != 0 && rf.AddDate(0, 0, 1).Equal(rt) {
+	if r, ok := relative(m.Text, said); ok && r.from.Before(to) && from.Before(r.to) {
+		if q.day != 0 && r.from.AddDate(0, 0, 1).Equal(r.to) {
 			return dayBoost
 		}
 		return monthBoost

@@ -35,23 +35,21 @@ func TestRelative(t *testing.T) {
 		{"el mes pasado", "April 2023", d(4, 1), d(5, 1)},
 		{"last year", "2022", time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC), d(1, 1)},
 	} {
-		name, ok := relativeDate(c.text, said)
+		r, ok := relative(c.text, said)
 		require.True(t, ok, c.text)
-		require.Equal(t, c.name, name, c.text)
-		from, to, ok := relativeSpan(c.text, said)
-		require.True(t, ok, c.text)
-		require.Equal(t, [2]time.Time{c.from, c.to}, [2]time.Time{from, to}, c.text)
+		require.Equal(t, c.name, r.name, c.text)
+		require.Equal(t, [2]time.Time{c.from, c.to}, [2]time.Time{r.from, r.to}, c.text)
 	}
-	_, ok := relativeDate("nothing of when", said)
+	_, ok := relative("nothing of when", said)
 	require.False(t, ok)
-	_, ok = relativeDate("yesterday", time.Time{})
+	_, ok = relative("yesterday", time.Time{})
 	require.False(t, ok, "no date to count from")
 	// On a Sunday, last weekend is the one before this one.
-	from, _, _ := relativeSpan("last weekend", time.Date(2023, 5, 14, 9, 0, 0, 0, time.UTC))
-	require.Equal(t, d(5, 6), from)
+	r, _ := relative("last weekend", time.Date(2023, 5, 14, 9, 0, 0, 0, time.UTC))
+	require.Equal(t, d(5, 6), r.from)
 	// A month's end: the month after 31 January is February.
-	name, _ := relativeDate("next month", time.Date(2023, 1, 31, 9, 0, 0, 0, time.UTC))
-	require.Equal(t, "February 2023", name)
+	r, _ = relative("next month", time.Date(2023, 1, 31, 9, 0, 0, 0, time.UTC))
+	require.Equal(t, "February 2023", r.name)
 }
 
 func TestDateBoost(t *testing.T) {
