@@ -280,11 +280,11 @@ func (e *env) seed(ctx context.Context, r *Result) ([]string, error) {
 	return convs, nil
 }
 
-// settle has a store that can do its maintenance after a bulk load now
-// (PostgreSQL's vacuum and checkpoint, SQLite's full merge of its
-// full-text index) do it: the read phases measure a store at rest, not
-// one still working through the load's maintenance beside them on the
-// same cores.
+// settle asks a store that can do its maintenance after a bulk load now
+// (PostgreSQL's vacuum and checkpoint, SQLite's due full merge of its
+// full-text index) to do it, so that the read phases measure a store at
+// rest, not one still working through the load's maintenance beside them
+// on the same cores.
 func settle(ctx context.Context, st any) error {
 	if s, ok := st.(interface{ Settle(context.Context) error }); ok {
 		if err := s.Settle(ctx); err != nil {
