@@ -5,9 +5,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/parley-chat/parley"
-
 	"github.com/kljensen/snowball/english"
+
+	"github.com/parley-chat/parley"
 )
 
 // Porter is the Porter2 (Snowball English) stem of a lower-case word: the
