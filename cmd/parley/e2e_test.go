@@ -104,7 +104,23 @@ func freeAddr(t *testing.T) string {
 // start runs "parley serve" with env and waits until it is ready.
 func start(t *testing.T, env ...string) *server {
 	t.Helper()
-	addr := freeAddr(t)
+	// freeAddr's port is free when it looks, not when the server binds it:
+	// another test's server may take it first. Then this one fails to
+	// bind, and is started again on another port.
+	for range 5 {
+		if s := startOn(t, freeAddr(t), env); s != nil {
+			return s
+		}
+	}
+	t.Fatal("no free port for the server in five tries")
+	return nil
+}
+
+// startOn runs "parley serve" on addr and waits until it is ready: its
+// own log says it listens on addr (a ready answer there may come from
+// another test's server), and /readyz answers 200. Nil: addr was taken.
+func startOn(t *testing.T, addr string, env []string) *server {
+	t.Helper()
 	s := &server{url: "http://" + addr, token: "prly_e2e-bootstrap-token", logs: &syncBuffer{}}
 	s.cmd = exec.Command(binary(t), "serve")
 	// A data directory of the test's own unless env names one: on
@@ -117,11 +133,18 @@ func start(t *testing.T, env ...string) *server {
 	t.Cleanup(func() { s.kill() })
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		res, err := http.Get(s.url + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return s
+		logs := s.logs.String()
+		if strings.Contains(logs, "address already in use") {
+			s.kill()
+			return nil
+		}
+		if strings.Contains(logs, "parley listening") && strings.Contains(logs, addr) {
+			res, err := http.Get(s.url + "/readyz")
+			if err == nil {
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					return s
+				}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
