@@ -51,8 +51,15 @@ func TestIndexerBatches(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "nothing left")
 
-	for _, i := range []int{0, indexBatch - 1, indexBatch, total - 1} { // each side of the restart
-		found, err := db.SearchMessages(ctx, tenant.ID, c.ID, []string{fmt.Sprintf("w%d", i)}, 0, 10, 0)
+	foundOnce(t, db, tenant, c, 0, indexBatch-1, indexBatch, total-1) // each side of the restart
+}
+
+// foundOnce: the message holding "w<i>" (seq i+1) is found by that word,
+// once, for each i.
+func foundOnce(t *testing.T, db *DB, tenant *parley.Tenant, c *parley.Conversation, is ...int) {
+	t.Helper()
+	for _, i := range is {
+		found, err := db.SearchMessages(context.Background(), tenant.ID, c.ID, []string{fmt.Sprintf("w%d", i)}, 0, 10, 0)
 		require.NoError(t, err)
 		require.Len(t, found, 1, "w%d indexed once", i)
 		require.Equal(t, int64(i+1), found[0].Seq)
@@ -153,12 +160,7 @@ func TestFullMerge(t *testing.T) {
 	due, err = db.fullMergeDue(ctx)
 	require.NoError(t, err)
 	require.False(t, due)
-	for _, i := range []int{0, indexBatch, total - 1} {
-		found, err := db.SearchMessages(ctx, tenant.ID, c.ID, []string{fmt.Sprintf("w%d", i)}, 0, 10, 0)
-		require.NoError(t, err)
-		require.Len(t, found, 1, "w%d", i)
-		require.Equal(t, int64(i+1), found[0].Seq)
-	}
+	foundOnce(t, db, tenant, c, 0, indexBatch, total-1)
 }
 
 // TestIndexerMergesWhenDue: the indexer's own loop, once caught up, merges
