@@ -68,19 +68,26 @@ type Conversations interface {
 	AppendMessage(ctx context.Context, tenantID, conversationID string, m NewMessage) (AppendResult, error)
 	// ListMessages returns a page of messages: ENOTFOUND.
 	ListMessages(ctx context.Context, tenantID, conversationID string, q HistoryQuery) ([]Message, error)
-	// SearchMessages returns, for each term, the conversation's most recent
-	// messages (at most perTerm) holding it with a seq below beforeSeq (0:
-	// any), and with each the messages up to around seqs before and after
-	// it (below beforeSeq too): each once, newest first.
-	SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm, around int) ([]Message, error)
+	MessageSearcher
 	// MessagesAt returns the conversation's messages with the given seqs,
 	// in seq order, leaving out seqs it does not have (and everything of
-	// another tenant's conversation): recall reads a match's neighbours.
+	// another tenant's conversation): a message's media are read so.
 	MessagesAt(ctx context.Context, tenantID, conversationID string, seqs []int64) ([]Message, error)
 	// HistoryDigest returns how many messages the conversation has and the
 	// chain digest (ChainDigest) of its history up to seq, or up to the last
 	// one when there are fewer; the digest is nil when unknown: ENOTFOUND.
 	HistoryDigest(ctx context.Context, tenantID, conversationID string, seq int64) (stored int64, digest []byte, err error)
+}
+
+// MessageSearcher finds a conversation's messages by their words: the
+// store, and a reply's cache of a conversation (reply.Cache), which answer
+// alike.
+type MessageSearcher interface {
+	// SearchMessages returns, for each term, the conversation's most recent
+	// messages (at most perTerm) holding it (by its stem) with a seq below
+	// beforeSeq (0: any), and with each the messages up to around seqs
+	// before and after it (below beforeSeq too): each once, newest first.
+	SearchMessages(ctx context.Context, tenantID, conversationID string, terms []string, beforeSeq int64, perTerm, around int) ([]Message, error)
 }
 
 // Replies are what the reply pipeline reads and writes.

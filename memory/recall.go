@@ -84,35 +84,16 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 		return nil, err
 	}
 	q := parseQuery(query, names)
-	// Memories: by their words (BM25, those holding half the query's
-	// terms) and by their vectors' cosine with the query's, each list's
-	// k-th scoring 1/(rrfK+k), a memory in both the sum of the two.
-	byWords := matchMemories(ms, q.terms)
-	var byVector []parley.Memory // none, and no call to embed, when no memory has a vector of the model
-	if r.Embedder != nil && q.text != "" && slices.ContainsFunc(ms, func(m parley.Memory) bool { return m.Vector.Model == r.Embedder.Model() }) {
-		vs, err := r.Embedder.Embed(ctx, []string{q.text})
-		if err != nil {
-			return nil, fmt.Errorf("recall: the query: %w: %w", ErrEmbed, err)
-		}
-		if len(vs) == 1 {
-			byVector = nearest(ms, r.Embedder.Model(), parley.Normalize(vs[0]), recallPerList)
-		}
-	}
 	var hits []parley.RecallHit
-	at := map[string]int{} // memory id: its index in hits
-	for _, list := range [][]parley.Memory{byWords, byVector} {
-		for k, m := range list {
-			score := 1 / float64(rrfK+k+1)
-			if i, ok := at[m.ID]; ok {
-				hits[i].Score += score
-				continue
-			}
-			at[m.ID] = len(hits)
-			hits = append(hits, parley.RecallHit{Kind: "memory", Text: m.Text, MemoryID: m.ID, ConversationID: m.ConversationID,
-				SourceSeqs: m.SourceSeqs, Score: score})
-		}
+	mems, err := r.memories(ctx, ms, q)
+	if err != nil {
+		return nil, err
 	}
-	msgs, err := r.messages(ctx, tenantID, c, q)
+	for _, m := range mems {
+		hits = append(hits, parley.RecallHit{Kind: "memory", Text: m.Text, MemoryID: m.ID, ConversationID: m.ConversationID,
+			SourceSeqs: m.SourceSeqs, Score: m.score})
+	}
+	msgs, err := r.messages(ctx, tenantID, c, q, 0, r.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -132,18 +113,99 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 	return hits[:min(limit, len(hits))], nil
 }
 
-// messages ranks the conversation's messages for q: the full-text matches
-// of its words and their neighbours, by BM25 with the conversation as the
+// Retrieve is recall's retrieval for a reply's turn (reply.Retrieval): the
+// user's memories as Search ranks them for query, then the rest (who the
+// user is, the most confirmed, the newest) for the room the reply has; and
+// the conversation's messages with a seq below before (older than the
+// history the reply holds; 0: any) as Search ranks them, found through
+// msgs: the store, or the reply's cache of the conversation, which answers
+// alike. msgs nil: no messages.
+func (r Recall) Retrieve(ctx context.Context, st *parley.ReplyState, query string, before int64, msgs parley.MessageSearcher) ([]parley.Memory, []parley.Message, error) {
+	ms, err := r.Store.ListMemories(ctx, st.TenantID, parley.MemoryFilter{BotID: st.Bot.ID, UserID: st.User.ID, Limit: recallScan})
+	if err != nil {
+		return nil, nil, err
+	}
+	userName, _ := st.User.KV["name"].(string)
+	q := parseQuery(query, [2]string{userName, st.Bot.Name})
+	found, err := r.memories(ctx, ms, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	mems := make([]parley.Memory, len(found))
+	for i, m := range found {
+		mems[i] = m.Memory
+	}
+	mems = withTheRest(mems, ms)
+	if msgs == nil {
+		return mems, nil, nil
+	}
+	messages, err := r.messages(ctx, st.TenantID, &st.Conversation, q, before, msgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mems, messages, nil
+}
+
+// scoredMemory is a memory recall found, with its fused score.
+type scoredMemory struct {
+	parley.Memory
+	score float64
+}
+
+// memories ranks the memories ms for q: by their words (BM25, those
+// holding half the query's terms) and by their vectors' cosine with the
+// query's, each list's k-th scoring 1/(rrfK+k), a memory in both the sum
+// of the two; best first.
+func (r Recall) memories(ctx context.Context, ms []parley.Memory, q recallQuery) ([]scoredMemory, error) {
+	byWords := matchMemories(ms, q.terms)
+	var byVector []parley.Memory // none, and no call to embed, when no memory has a vector of the model
+	if r.Embedder != nil && q.text != "" && slices.ContainsFunc(ms, func(m parley.Memory) bool { return m.Vector.Model == r.Embedder.Model() }) {
+		vs, err := r.Embedder.Embed(ctx, []string{q.text})
+		if err != nil {
+			return nil, fmt.Errorf("recall: the query: %w: %w", ErrEmbed, err)
+		}
+		if len(vs) == 1 {
+			byVector = nearest(ms, r.Embedder.Model(), parley.Normalize(vs[0]), recallPerList)
+		}
+	}
+	var out []scoredMemory
+	at := map[string]int{} // memory id: its index in out
+	for _, list := range [][]parley.Memory{byWords, byVector} {
+		for k, m := range list {
+			score := 1 / float64(rrfK+k+1)
+			if i, ok := at[m.ID]; ok {
+				out[i].score += score
+				continue
+			}
+			at[m.ID] = len(out)
+			out = append(out, scoredMemory{Memory: m, score: score})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b scoredMemory) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// messages ranks the conversation's messages for q (those with a seq
+// below before; 0: all): the full-text matches of its words and their
+// neighbours, found through search, by BM25 with the conversation as the
 // collection, a neighbour's words counting neighbourWeight, then the
 // speaker and date preferences.
-func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Conversation, q recallQuery) ([]parley.Message, error) {
+func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Conversation, q recallQuery, before int64, search parley.MessageSearcher) ([]parley.Message, error) {
 	words := rank.KeyTerms(strings.Join(q.words, " "), recallTerms)
 	if len(words) == 0 || len(q.terms.List) == 0 {
 		return nil, nil
 	}
 	// The matches and the messages around each (the neighbours' words
 	// count too), in one statement.
-	found, err := r.Store.SearchMessages(ctx, tenantID, c.ID, words, 0, recallPerTerm, recallAround)
+	found, err := search.SearchMessages(ctx, tenantID, c.ID, words, before, recallPerTerm, recallAround)
 	if err != nil {
 		return nil, err
 	}

@@ -47,3 +47,26 @@ func TestQueryDateNeedsAYear(t *testing.T) {
 	y, m, d = queryDate(parley.Words("13 de octubre del 2023"))
 	require.Equal(t, [3]int{2023, int(time.October), 13}, [3]int{y, int(m), d})
 }
+
+func TestWithTheRest(t *testing.T) {
+	t.Parallel()
+	ms := []parley.Memory{
+		{ID: "1", Kind: parley.KindLike, Text: "Likes pizza", Confirmations: 1},
+		{ID: "2", Kind: parley.KindName, Text: "Name: Ana", Confirmations: 1},
+		{ID: "3", Kind: parley.KindPlan, Text: "Plans to visit Paris", Confirmations: 1},
+		{ID: "4", Kind: parley.KindLike, Text: "Likes jazz", Confirmations: 5},
+	}
+	ids := func(ms []parley.Memory) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	forTurn := func(query string) []parley.Memory {
+		return withTheRest(matchMemories(ms, parseQuery(query, [2]string{}).terms), ms)
+	}
+	require.Equal(t, []string{"3", "2", "4", "1"}, ids(forTurn("When do you go to Paris?")))
+	require.Equal(t, []string{"1", "2", "4", "3"}, ids(forTurn("any pizza place?")))
+	require.Equal(t, []string{"2", "4", "3", "1"}, ids(forTurn("")), "who the user is, then the most confirmed, then the newest")
+}

@@ -80,6 +80,27 @@ func TestSearch(t *testing.T) {
 		require.Equal(t, int64(4), seqs("pizza Mel")[0], "and naming the bot, what the bot said")
 		require.Equal(t, int64(6), seqs("pizza on March 3, 2024")[0], "a query naming a day prefers that day")
 
+		// A reply's retrieval ranks the messages as recall does; with a
+		// bound, only those older than the reply's history.
+		rs := &parley.ReplyState{TenantID: tenant.ID, Conversation: *c, Bot: parley.Bot{ID: "bot", Name: "Mel"},
+			User: parley.User{ID: "ana", KV: map[string]any{"name": "Ana"}}}
+		for _, q := range []string{"camping", "pizza Ana", "pizza Mel", "pizza on March 3, 2024"} {
+			_, msgs, err := rc.Retrieve(ctx, rs, q, 0, st)
+			require.NoError(t, err)
+			got := []int64{}
+			for _, m := range msgs {
+				got = append(got, m.Seq)
+			}
+			require.Equal(t, seqs(q), got, q)
+		}
+		_, older, err := rc.Retrieve(ctx, rs, "camping", 7, st)
+		require.NoError(t, err)
+		got := []int64{}
+		for _, m := range older {
+			got = append(got, m.Seq)
+		}
+		require.Equal(t, []int64{1, 2, 3, 4}, got, "the match below 7, then its talk by nearness; not 8, nor 7 by it")
+
 		hits, err := rc.Search(ctx, "other-tenant", c, "pizza", 10)
 		require.NoError(t, err)
 		require.Empty(t, hits, "another tenant's recall finds nothing")

@@ -10,7 +10,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/rank"
 )
 
 // Store is what the worker and recall need from a store.
@@ -117,9 +116,8 @@ func (w *Worker) refreshVectors(ctx context.Context, tenantID string, c *parley.
 	return w.Store.SetMemoryVectors(ctx, tenantID, vs)
 }
 
-// Recall finds the memories a reply should see (reply.Memories): what is
-// known about who the user is (name, place, work, family, pets) first,
-// then what shares the most words with the turn, then the most confirmed.
+// Recall is recall's retrieval: what GET .../recall answers (Search), and
+// what a reply's context adds to its history (Retrieve), ranked alike.
 type Recall struct {
 	Store Store
 	// Embedder makes the query's vector, for the memories stored with
@@ -127,37 +125,23 @@ type Recall struct {
 	Embedder parley.Embedder
 }
 
-// recallScan bounds the memories of one user read for a reply.
+// recallScan bounds the memories of one user read for a query.
 const recallScan = 200
-
-// Recall returns the texts of at most limit memories of a bot's user.
-func (r Recall) Recall(ctx context.Context, tenantID, botID, userID, query string, limit int) ([]string, error) {
-	ms, err := r.Store.ListMemories(ctx, tenantID, parley.MemoryFilter{BotID: botID, UserID: userID, Limit: recallScan})
-	if err != nil {
-		return nil, err
-	}
-	ranked := Rank(ms, query)
-	out := make([]string, 0, min(limit, len(ranked)))
-	for _, m := range ranked[:min(limit, len(ranked))] {
-		out = append(out, m.Text)
-	}
-	return out, nil
-}
 
 // profile kinds say who the user is: always worth a reply's room.
 var profile = map[string]bool{parley.KindName: true, parley.KindPlace: true, parley.KindWork: true,
 	parley.KindFamily: true, parley.KindPet: true}
 
-// Rank orders memories for a reply's turn: those recall finds for it
-// (matchMemories, as GET .../recall ranks them), then the rest by who the
-// user is, how often it was said, then the newest, for the room left.
-func Rank(ms []parley.Memory, query string) []parley.Memory {
-	out := matchMemories(ms, rank.NewTerms(parley.Words(Content(query))))
-	found := make(map[string]bool, len(out))
-	for _, m := range out {
-		found[m.ID] = true
+// withTheRest is found (the memories recall found for a turn, best first)
+// and then the rest of ms by who the user is, how often it was said, then
+// the newest: a reply has room for a few memories beyond those the turn
+// is about.
+func withTheRest(found, ms []parley.Memory) []parley.Memory {
+	in := make(map[string]bool, len(found))
+	for _, m := range found {
+		in[m.ID] = true
 	}
-	rest := slices.DeleteFunc(slices.Clone(ms), func(m parley.Memory) bool { return found[m.ID] })
+	rest := slices.DeleteFunc(slices.Clone(ms), func(m parley.Memory) bool { return in[m.ID] })
 	score := func(m parley.Memory) float64 {
 		s := 0.0
 		if profile[m.Kind] {
@@ -175,5 +159,5 @@ func Rank(ms []parley.Memory, query string) []parley.Memory {
 		}
 		return strings.Compare(b.ID, a.ID) // newer ids first
 	})
-	return append(out, rest...)
+	return append(found, rest...)
 }

@@ -70,35 +70,19 @@ func TestWorker(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "Lives in Madrid", history[0].Text)
 
-		// Recall puts what the turn is about first, who the user is next.
-		texts, err := memory.Recall{Store: st}.Recall(ctx, tenant.ID, "bot", "ana", "how is Rufo doing?", 2)
+		// A reply's retrieval puts what the turn is about first, who the
+		// user is next.
+		rs := &parley.ReplyState{TenantID: tenant.ID, Conversation: *got, Bot: parley.Bot{ID: "bot"}, User: parley.User{ID: "ana"}}
+		mems, msgs, err := memory.Recall{Store: st}.Retrieve(ctx, rs, "how is Rufo doing?", 0, nil)
 		require.NoError(t, err)
-		require.Equal(t, "Pet dog: Rufo", texts[0])
-		require.Len(t, texts, 2)
-		others, err := memory.Recall{Store: st}.Recall(ctx, "other-tenant", "bot", "ana", "Rufo", 5)
+		require.Equal(t, "Pet dog: Rufo", mems[0].Text)
+		require.Len(t, mems, 3)
+		require.Empty(t, msgs, "no messages without a searcher")
+		rs.TenantID = "other-tenant"
+		others, _, err := memory.Recall{Store: st}.Retrieve(ctx, rs, "Rufo", 0, st)
 		require.NoError(t, err)
 		require.Empty(t, others, "another tenant's recall finds none of them")
 	})
-}
-
-func TestRank(t *testing.T) {
-	t.Parallel()
-	ms := []parley.Memory{
-		{ID: "1", Kind: parley.KindLike, Text: "Likes pizza", Confirmations: 1},
-		{ID: "2", Kind: parley.KindName, Text: "Name: Ana", Confirmations: 1},
-		{ID: "3", Kind: parley.KindPlan, Text: "Plans to visit Paris", Confirmations: 1},
-		{ID: "4", Kind: parley.KindLike, Text: "Likes jazz", Confirmations: 5},
-	}
-	ids := func(ms []parley.Memory) []string {
-		var out []string
-		for _, m := range ms {
-			out = append(out, m.ID)
-		}
-		return out
-	}
-	require.Equal(t, []string{"3", "2", "4", "1"}, ids(memory.Rank(ms, "When do you go to Paris?")))
-	require.Equal(t, []string{"1", "2", "4", "3"}, ids(memory.Rank(ms, "any pizza place?")))
-	require.Equal(t, []string{"2", "4", "3", "1"}, ids(memory.Rank(ms, "")), "who the user is, then the most confirmed, then the newest")
 }
 
 func TestContent(t *testing.T) {

@@ -22,12 +22,13 @@ const (
 // statistics (document frequencies, lengths) of the candidates themselves,
 // and returns the best keep of them. Ties go to the newer message.
 func Rank(query string, candidates []parley.Message, keep int) []parley.Message {
-	terms := Uniq(Stems(parley.SearchTerms(query)))
+	terms := uniq(stems(parley.SearchTerms(query)))
 	index := make(map[string]int, len(terms))
 	for i, t := range terms {
 		index[t] = i
 	}
-	best := Top(len(candidates), len(terms), func(i int, row []float64) float64 {
+	n := len(candidates)
+	scores := BM25(n, n, len(terms), func(i int, row []float64) float64 {
 		words := parley.Words(candidates[i].Text) // every word: a match may be anywhere
 		for _, w := range words {
 			if t, ok := index[parley.Stem(w)]; ok {
@@ -35,20 +36,12 @@ func Rank(query string, candidates []parley.Message, keep int) []parley.Message 
 			}
 		}
 		return float64(len(words))
-	}, func(i int) int64 { return candidates[i].Seq }, keep)
+	})
 	var out []parley.Message
-	for _, i := range best {
+	for _, i := range Best(scores, func(i int) int64 { return candidates[i].Seq }, keep) {
 		out = append(out, candidates[i])
 	}
 	return out
-}
-
-// Top ranks n candidates against nTerms query terms and returns the
-// indexes of the best keep with a score above zero, best first, ties to the
-// higher seq. count fills a candidate's row with how often each term occurs
-// in it and returns the candidate's length in words.
-func Top(n, nTerms int, count func(i int, row []float64) float64, seq func(i int) int64, keep int) []int {
-	return Best(BM25(n, n, nTerms, count), seq, keep)
 }
 
 // BM25 scores n documents against nTerms query terms, with the inverse
@@ -112,16 +105,16 @@ func Best(scores []float64, seq func(i int) int64, keep int) []int {
 	return docs[:min(keep, len(docs))]
 }
 
-// Stems are the words' stems (parley.Stem), in place.
-func Stems(words []string) []string {
+// stems are the words' stems (parley.Stem), in place.
+func stems(words []string) []string {
 	for i, w := range words {
 		words[i] = parley.Stem(w)
 	}
 	return words
 }
 
-// Uniq is ss without repeats, in order.
-func Uniq(ss []string) []string {
+// uniq is ss without repeats, in order.
+func uniq(ss []string) []string {
 	seen := map[string]bool{}
 	out := ss[:0:0]
 	for _, s := range ss {

@@ -18,13 +18,15 @@ type Input struct {
 	Bot          parley.Bot
 	Conversation parley.Conversation
 	User         parley.User
-	Memories     []string // long-term memories relevant to the turn
-	Summary      string   // rolling summary of messages up to SummarySeq
-	SummarySeq   int64
+	// Memories are the user's long-term memories, best first (Retrieval).
+	Memories   []parley.Memory
+	Summary    string // rolling summary of messages up to SummarySeq
+	SummarySeq int64
 	// History is the conversation's newest messages, oldest first, ending
 	// with the messages being answered.
 	History []parley.Message
-	// Retrieved are earlier messages relevant to the user's words.
+	// Retrieved are earlier messages relevant to the user's words, best
+	// first (Retrieval).
 	Retrieved []parley.Message
 	// AnsweredSeq: user messages after it are the ones being answered.
 	AnsweredSeq int64
@@ -37,7 +39,15 @@ type Part struct {
 	Name   string `json:"name"`
 	Tokens int    `json:"tokens"`
 	Items  int    `json:"items,omitempty"`
+	// IDs are the memories a memories part holds; Seqs the messages a
+	// retrieved part holds: which ones the reply used.
+	IDs  []string `json:"ids,omitempty"`
+	Seqs []int64  `json:"seqs,omitempty"`
 }
+
+// retrievedShare is the part of the budget the memories and the retrieved
+// messages may take, each: a long one does not crowd out the history.
+const retrievedShare = 8 // one eighth
 
 // Context is what the model is sent, with its accounting.
 type Context struct {
@@ -62,8 +72,9 @@ type Context struct {
 
 // Assemble builds the context of a reply within the bot's token budget, in
 // this order of priority: (1) persona and language, (2) the user's
-// key-value context, (3) memories, (4) the rolling summary, (5) the newest
-// messages that fit. The messages being answered are always included (cut
+// key-value context, (3) memories, (4) the rolling summary, (5) earlier
+// messages retrieved, (6) the newest messages that fit; memories and
+// retrieved messages each within an eighth of the budget. The messages being answered are always included (cut
 // if they alone exceed the budget).
 func Assemble(in Input) Context {
 	budget := in.Bot.Model.ContextTokens
@@ -98,19 +109,41 @@ func Assemble(in Input) Context {
 		}
 		c.add("user_context", len(keys), b.String())
 	}
-	if len(in.Memories) > 0 {
-		c.add("memories", len(in.Memories), "What you remember about the user:\n- "+strings.Join(in.Memories, "\n- "))
+	// Memories and retrieved messages, best first, while they fit their
+	// share.
+	var texts, ids []string
+	left := budget / retrievedShare
+	for _, m := range in.Memories {
+		if left -= EstimateTokens(m.Text) + 1; left < 0 {
+			break
+		}
+		texts, ids = append(texts, m.Text), append(ids, m.ID)
+	}
+	if len(texts) > 0 {
+		c.add("memories", len(texts), "What you remember about the user:\n- "+strings.Join(texts, "\n- "))
+		c.Parts[len(c.Parts)-1].IDs = ids
 	}
 	if in.Summary != "" {
 		c.add("summary", 1, "Summary of the conversation so far:\n"+in.Summary)
 	}
-	if len(in.Retrieved) > 0 {
+	var retrieved []parley.Message
+	left = budget / retrievedShare
+	for _, m := range in.Retrieved {
+		if left -= EstimateTokens(m.Text) + 2; left < 0 {
+			break
+		}
+		retrieved = append(retrieved, m)
+	}
+	if len(retrieved) > 0 {
 		var b strings.Builder
 		b.WriteString("Earlier messages that may be relevant:")
-		for _, m := range in.Retrieved {
+		seqs := make([]int64, len(retrieved))
+		for i, m := range retrieved {
 			fmt.Fprintf(&b, "\n- %s: %s", speaker(m), m.Text)
+			seqs[i] = m.Seq
 		}
-		c.add("retrieved", len(in.Retrieved), b.String())
+		c.add("retrieved", len(retrieved), b.String())
+		c.Parts[len(c.Parts)-1].Seqs = seqs
 	}
 	if len(in.Media) > 0 {
 		lines := make([]string, len(in.Media))
@@ -124,7 +157,7 @@ func Assemble(in Input) Context {
 	c.seqs = []int64{0}
 
 	// Newest messages, newest first, while they fit.
-	left := budget - c.Tokens
+	left = budget - c.Tokens
 	var window []llm.Message
 	var windowSeqs []int64
 	c.WindowStart = 0
@@ -171,12 +204,12 @@ func Assemble(in Input) Context {
 	for i, j := 0, len(answering)-1; i < j; i, j = i+1, j-1 {
 		answering[i], answering[j] = answering[j], answering[i]
 	}
-	retrieved := make([]string, 0, len(in.Retrieved))
-	for _, m := range in.Retrieved {
-		retrieved = append(retrieved, m.Text)
+	retrievedTexts := make([]string, 0, len(retrieved))
+	for _, m := range retrieved {
+		retrievedTexts = append(retrievedTexts, m.Text)
 	}
 	c.Hints = llm.Hints{BotName: firstNonEmpty(in.Bot.Name, in.Bot.ID), Language: lang,
-		UserText: strings.Join(answering, " "), Retrieved: retrieved, KV: in.User.KV}
+		UserText: strings.Join(answering, " "), Retrieved: retrievedTexts, KV: in.User.KV}
 	c.systemTexts = nil
 	return c
 }

@@ -77,11 +77,22 @@ func TestAssemble(t *testing.T) {
 			require.Equal(t, "user_context", c.Parts[1].Name)
 			require.Equal(t, 2, c.Parts[1].Items)
 		}},
-		{"memories and retrieved", Input{Bot: bot, Memories: []string{"likes red"}, History: history(3, 3),
+		{"memories and retrieved", Input{Bot: bot, Memories: []parley.Memory{{ID: "m1", Text: "likes red"}}, History: history(3, 3),
 			Retrieved: []parley.Message{{Seq: 1, Text: "size 42"}}}, func(t *testing.T, c Context) {
 			require.Contains(t, c.Messages[0].Content, "- likes red")
 			require.Contains(t, c.Messages[0].Content, "- User: size 42")
 			require.Equal(t, []string{"size 42"}, c.Hints.Retrieved)
+			require.Equal(t, Part{Name: "memories", Tokens: c.Parts[1].Tokens, Items: 1, IDs: []string{"m1"}}, c.Parts[1])
+			require.Equal(t, Part{Name: "retrieved", Tokens: c.Parts[2].Tokens, Items: 1, Seqs: []int64{1}}, c.Parts[2])
+		}},
+		{"memories and retrieved within an eighth of the budget each", Input{Bot: parley.Bot{Model: parley.ModelSettings{ContextTokens: 800}},
+			Memories:  []parley.Memory{{ID: "m1", Text: "likes red"}, {ID: "m2", Text: strings.Repeat("long ", 100)}, {ID: "m3", Text: "short"}},
+			Retrieved: []parley.Message{{Seq: 1, Text: "size 42"}, {Seq: 2, Text: strings.Repeat("long ", 100)}},
+			History:   history(3, 3)}, func(t *testing.T, c Context) {
+			require.Equal(t, []string{"m1"}, c.Parts[1].IDs, "the best first, while they fit")
+			require.Equal(t, []int64{1}, c.Parts[2].Seqs)
+			require.NotContains(t, c.Messages[0].Content, "long long")
+			require.Equal(t, 4, len(c.Messages), "the history still fits")
 		}},
 		{"media described", Input{Bot: bot, History: []parley.Message{{Seq: 1, Text: "look",
 			AttachedMedia: []parley.Media{{URL: "https://e.com/a.png", MediaType: "image/png"}, {ContentID: "c-9"}}}}},

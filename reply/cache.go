@@ -3,6 +3,9 @@ package reply
 import (
 	"container/list"
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/parley-chat/parley"
@@ -133,8 +136,7 @@ type convCache struct {
 
 type cachedMessage struct {
 	parley.Message
-	tokens int     // EstimateTokens(Text) + messageOverhead
-	words  []int32 // the message's words as vocab ids, when indexed
+	tokens int // EstimateTokens(Text) + messageOverhead
 }
 
 // Per-item size estimates: struct and header sizes of what the cache
@@ -223,9 +225,8 @@ func (cc *convCache) add(m cachedMessage) {
 	}
 	if cc.vocab != nil {
 		i := int32(len(cc.msgs))
-		words := rank.Stems(parley.Words(m.Text)) // the index holds stems, as Rank matches them
-		m.words = make([]int32, len(words))
-		for j, w := range words {
+		for w := range parley.EachWord(m.Text) {
+			w = rank.Porter(w) // the index holds stems, as the store's search matches words
 			id, ok := cc.vocab[w]
 			if !ok {
 				id = int32(len(cc.postings))
@@ -233,12 +234,11 @@ func (cc *convCache) add(m cachedMessage) {
 				cc.postings = append(cc.postings, nil)
 				cc.bytes += wordBytes + int64(len(w))
 			}
-			m.words[j] = id
 			if p := cc.postings[id]; len(p) == 0 || p[len(p)-1] != i {
 				cc.postings[id] = append(p, i)
+				cc.bytes += postingBytes
 			}
 		}
-		cc.bytes += int64(len(words)) * postingBytes
 	}
 	cc.msgs = append(cc.msgs, m)
 }
@@ -249,7 +249,6 @@ func (cc *convCache) trim(n int) {
 	kept := make([]cachedMessage, 0, n)
 	var bytes int64
 	for _, m := range cc.msgs[len(cc.msgs)-n:] {
-		m.words = nil
 		kept = append(kept, m)
 		bytes += messageBytes + int64(len(m.Text)) + int64(len(m.ID))
 	}
@@ -306,54 +305,46 @@ func (cc *convCache) history(target int64, budget int, summarySeq int64) ([]parl
 	return out, true
 }
 
-// search is SearchMessages over an indexed entry: for each term, the most
-// recent messages (at most perTerm) holding it with a seq below before,
-// newest first. It returns the messages' indexes in msgs.
-func (cc *convCache) search(terms []string, before int64, perTerm int) []int {
-	var out []int
+// SearchMessages is the store's SearchMessages (parley.MessageSearcher)
+// over an indexed entry, which holds every message of the conversation:
+// for each term, the newest messages (at most perTerm) holding its stem
+// with a seq below beforeSeq (0: any), and the messages up to around seqs
+// either side of each (below beforeSeq too), each once, newest first.
+func (cc *convCache) SearchMessages(_ context.Context, _, conversationID string, terms []string, beforeSeq int64, perTerm, around int) ([]parley.Message, error) {
+	if cc.vocab == nil || conversationID != cc.id {
+		return nil, fmt.Errorf("reply: the cache does not hold conversation %s whole", conversationID)
+	}
 	limit := len(cc.msgs)
-	if i := cc.index(before); i >= 0 {
+	if i := cc.index(beforeSeq); i >= 0 {
 		limit = i
 	}
+	found := map[int]bool{}
 	for _, t := range terms {
-		id, ok := cc.vocab[parley.Stem(t)]
+		id, ok := cc.vocab[rank.Porter(strings.ToLower(t))]
 		if !ok {
 			continue
 		}
 		p := cc.postings[id]
 		n := 0
 		for j := len(p) - 1; j >= 0 && n < perTerm; j-- {
-			if int(p[j]) < limit {
-				out = append(out, int(p[j]))
-				n++
+			i := int(p[j])
+			if i >= limit {
+				continue
+			}
+			n++
+			for k := max(i-around, 0); k <= min(i+around, limit-1); k++ {
+				found[k] = true
 			}
 		}
 	}
-	return out
-}
-
-// rankIndexed is Rank over indexed messages of the entry, reading their
-// words from the index instead of splitting their text again.
-func (cc *convCache) rankIndexed(query string, candidates []int, keep int) []parley.Message {
-	terms := rank.Uniq(rank.Stems(parley.SearchTerms(query)))
-	ids := make(map[int32]int, len(terms)) // vocab id -> term index
-	for i, t := range terms {
-		if id, ok := cc.vocab[t]; ok {
-			ids[id] = i
-		}
+	at := make([]int, 0, len(found))
+	for i := range found {
+		at = append(at, i)
 	}
-	best := rank.Top(len(candidates), len(terms), func(i int, row []float64) float64 {
-		words := cc.msgs[candidates[i]].words
-		for _, w := range words {
-			if t, ok := ids[w]; ok {
-				row[t]++
-			}
-		}
-		return float64(len(words))
-	}, func(i int) int64 { return cc.msgs[candidates[i]].Seq }, keep)
-	out := make([]parley.Message, 0, len(best))
-	for _, i := range best {
-		out = append(out, cc.msgs[candidates[i]].Message)
+	slices.SortFunc(at, func(a, b int) int { return b - a })
+	out := make([]parley.Message, len(at))
+	for k, i := range at {
+		out[k] = cc.msgs[i].Message
 	}
-	return out
+	return out, nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/rank"
+	"github.com/parley-chat/parley/internal/enginetest"
 )
 
 // memStore is the part of a store the cache reads, over a slice: these
@@ -143,60 +143,71 @@ func TestCacheReadsWhatIsNew(t *testing.T) {
 	require.Zero(t, s.read)
 }
 
-// TestCacheSearch: the cache's word index finds what a scan of the
-// messages finds: per term, the newest holders below the bound.
+// TestCacheSearch: the cache answers SearchMessages as the store does:
+// per word (by its stem), the newest holders below the bound, with their
+// neighbours, each once, newest first. Run against both stores.
 func TestCacheSearch(t *testing.T) {
 	t.Parallel()
-	s := conversationOf(400)
-	s.say("Biscuit the dog walks by the LIGHTHOUSE", false)
-	c := NewCache(0, 0)
-	cc := c.conversation("c")
-	require.NoError(t, cc.update(context.Background(), s, "t", c.maxMessages))
-	c.done(cc)
-	require.NotNil(t, cc.vocab, "a conversation held from its first message is indexed")
-
-	scan := func(terms []string, before int64, perTerm int) []int64 {
-		var out []int64
-		for _, term := range terms {
-			n := 0
-			for i := len(s.msgs) - 1; i >= 0 && n < perTerm; i-- {
-				if m := s.msgs[i]; m.Seq < before && slices.Contains(parley.Words(m.Text), term) {
-					out = append(out, m.Seq)
-					n++
-				}
-			}
+	enginetest.Run(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		st := enginetest.Open(t, engine, enginetest.Options{})
+		tenant, err := st.EnsureTenant(ctx, "t")
+		require.NoError(t, err)
+		_, err = st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+		require.NoError(t, err)
+		c, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
+		require.NoError(t, err)
+		say := func(text string, fromBot bool) {
+			_, err := st.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: text, Bubbles: []string{text}, FromBot: fromBot, NoReply: true})
+			require.NoError(t, err)
 		}
-		return out
-	}
-	for _, tc := range []struct {
-		terms   []string
-		before  int64
-		perTerm int
-	}{
-		{[]string{"topic3"}, 401, 10},
-		{[]string{"topic3", "weather"}, 200, 12},
-		{[]string{"lighthouse", "biscuit"}, 402, 5},
-		{[]string{"lighthouse"}, 401, 5}, // below the bound: none
-		{[]string{"absent"}, 401, 5},
-		{[]string{"message"}, 3, 10},
-	} {
-		t.Run(strings.Join(tc.terms, "+"), func(t *testing.T) {
-			var got []int64
-			for _, i := range cc.search(tc.terms, tc.before, tc.perTerm) {
-				got = append(got, cc.msgs[i].Seq)
-			}
-			require.Equal(t, scan(tc.terms, tc.before, tc.perTerm), got)
-		})
-	}
+		for i := range 300 {
+			say(fmt.Sprintf("message %d about topic%d and the weather, said at length", i+1, i%7), i%2 == 1)
+		}
+		say("Biscuit the dog walks by the LIGHTHOUSE", false) // 301
+		say("Dogs walking, again", true)                      // 302
+		if ix, ok := st.(interface {
+			IndexPending(ctx context.Context) (int, error)
+		}); ok {
+			_, err := ix.IndexPending(ctx)
+			require.NoError(t, err)
+		}
+		cache := NewCache(0, 0)
+		cc := cache.conversation(c.ID)
+		require.NoError(t, cc.update(ctx, st, tenant.ID, cache.maxMessages))
+		cache.done(cc)
+		require.NotNil(t, cc.vocab, "a conversation held from its first message is indexed")
 
-	// Ranking from the index is Rank's.
-	candidates := cc.search([]string{"topic3", "weather"}, 401, 20)
-	var msgs []parley.Message
-	for _, i := range candidates {
-		msgs = append(msgs, cc.msgs[i].Message)
-	}
-	query := "what about topic3 and the weather"
-	require.Equal(t, seqs(rank.Rank(query, msgs, 3)), seqs(cc.rankIndexed(query, candidates, 3)))
+		for _, tc := range []struct {
+			terms           []string
+			before          int64
+			perTerm, around int
+		}{
+			{[]string{"topic3"}, 301, 10, 0},
+			{[]string{"topic3", "weather"}, 200, 12, 0},
+			{[]string{"topic3", "weather"}, 200, 12, 3},
+			{[]string{"lighthouse", "biscuit"}, 303, 5, 0},
+			{[]string{"walking", "dogs"}, 0, 5, 2}, // by their stems: "walks", "dog"
+			{[]string{"lighthouse"}, 301, 5, 3},    // below the bound: none, nor its neighbours
+			{[]string{"absent"}, 0, 5, 1},
+			{[]string{"message"}, 3, 10, 3},
+			{[]string{"topic1"}, 5, 10, 3}, // a neighbour past the bound is left out
+		} {
+			t.Run(fmt.Sprintf("%s before %d around %d", strings.Join(tc.terms, "+"), tc.before, tc.around), func(t *testing.T) {
+				want, err := st.SearchMessages(ctx, tenant.ID, c.ID, tc.terms, tc.before, tc.perTerm, tc.around)
+				require.NoError(t, err)
+				got, err := cc.SearchMessages(ctx, tenant.ID, c.ID, tc.terms, tc.before, tc.perTerm, tc.around)
+				require.NoError(t, err)
+				require.Equal(t, seqs(want), seqs(got))
+				for i := range got {
+					require.Equal(t, want[i].Text, got[i].Text)
+				}
+			})
+		}
+		_, err = cc.SearchMessages(ctx, tenant.ID, "another", []string{"topic1"}, 0, 5, 0)
+		require.Error(t, err, "the cache answers for its own conversation only")
+	})
 }
 
 // TestCacheBounds: a conversation that outgrows the cache keeps its newest

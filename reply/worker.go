@@ -18,7 +18,6 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/llm"
-	"github.com/parley-chat/parley/rank"
 )
 
 // Store is what the worker needs from a store.
@@ -27,10 +26,15 @@ type Store interface {
 	parley.Replies
 }
 
-// Memories recalls what the bot learned about a user. The memories
-// capability provides it; without one, replies use no memories.
-type Memories interface {
-	Recall(ctx context.Context, tenantID, botID, userID, query string, limit int) ([]string, error)
+// Retrieval finds what a reply's context adds to its history for the
+// pending text: the user's memories, best first, and the conversation's
+// messages with a seq below before (older than the history the reply
+// holds; 0: any), best first, found through msgs (the store, or the
+// reply's cache of the conversation: they answer alike; nil: no messages).
+// The memories capability provides it (memory.Recall, which ranks as GET
+// .../recall does); without one, a reply's context is its history alone.
+type Retrieval interface {
+	Retrieve(ctx context.Context, st *parley.ReplyState, query string, before int64, msgs parley.MessageSearcher) ([]parley.Memory, []parley.Message, error)
 }
 
 // Worker is the River worker of parley.ReplyJob.
@@ -39,8 +43,8 @@ type Worker struct {
 
 	Store     Store
 	Providers *Providers
-	Memories  Memories // optional
-	Library   Library  // optional: replies may send library items
+	Retrieval Retrieval // optional
+	Library   Library   // optional: replies may send library items
 	Metrics   *Metrics
 	Logger    *slog.Logger
 	// JobTimeout bounds one attempt.
@@ -104,11 +108,11 @@ const (
 	historyCap  = 1000
 )
 
-// Retrieval ranks the most recent matching messages and keeps the best.
+// What a reply's context holds of what retrieval finds: the best memories
+// and earlier messages.
 const (
-	retrieveCandidates = 100
-	retrieveKeep       = 3
-	retrieveTerms      = 8
+	retrieveMemories = 5
+	retrieveKeep     = 3
 )
 
 // Work makes one reply.
@@ -223,15 +227,8 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 	in := Input{Bot: st.Bot, Conversation: st.Conversation, User: st.User, Summary: st.Summary,
 		SummarySeq: st.SummarySeq, History: history, AnsweredSeq: st.AnsweredSeq}
 	query := pendingText(history, st.AnsweredSeq)
-	if !override {
-		if in.Retrieved, err = w.retrieve(ctx, st, query, history); err != nil {
-			return err
-		}
-	}
-	if w.Memories != nil {
-		if in.Memories, err = w.Memories.Recall(ctx, a.TenantID, st.Bot.ID, st.User.ID, query, 5); err != nil {
-			return err
-		}
+	if in.Memories, in.Retrieved, err = w.retrieve(ctx, st, query, history, override); err != nil {
+		return err
 	}
 	_, builtin := provider.(llm.Builtin)
 	var sending []parley.ContentItem // what the reply sends: the built-in responder's pick, or the model's
@@ -444,57 +441,35 @@ func (w *Worker) storeHistory(ctx context.Context, st *parley.ReplyState, target
 	return out, nil
 }
 
-// retrieve finds earlier messages relevant to the pending text, leaving out
-// those already in the history read.
-func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query string, history []parley.Message) ([]parley.Message, error) {
-	if query == "" || (len(history) > 0 && history[0].Seq == 1) {
-		return nil, nil // nothing older than the history read
+// retrieve finds the memories and the earlier messages relevant to the
+// pending text (Retrieval), as many of each as a reply's context holds.
+// The messages are those older than the history read (the history holds
+// the newer ones; a search without the bound would spend its candidates on
+// them), none for a client's own history (override).
+func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query string, history []parley.Message, override bool) ([]parley.Memory, []parley.Message, error) {
+	if w.Retrieval == nil {
+		return nil, nil, nil
 	}
-	// Only messages older than the history read are candidates: the
-	// newest matches are mostly in the history already, and a search
-	// without the bound would spend its candidates on them.
-	before := int64(0)
+	var before int64
 	if len(history) > 0 {
 		before = history[0].Seq
 	}
-	// A search per word, each with its share of the candidates: one search
-	// for any word would fill every place with the newest messages holding
-	// a common word, and never reach an older one holding a rare word — the
-	// ones worth retrieving.
-	terms := rank.KeyTerms(query, retrieveTerms)
-	if len(terms) == 0 {
-		return nil, nil
-	}
-	perTerm := max(retrieveCandidates/len(terms), 10)
-	c := w.cache()
-	cc := c.conversation(st.Conversation.ID)
-	defer c.done(cc)
-	if cc.vocab != nil && before > 0 {
-		// The whole conversation is in the cache, with its word index.
-		found := cc.search(terms, before, perTerm)
-		seen := make(map[int]bool, len(found))
-		candidates := found[:0]
-		for _, i := range found {
-			if !seen[i] {
-				seen[i] = true
-				candidates = append(candidates, i)
-			}
+	var msgs parley.MessageSearcher = w.Store
+	if override || query == "" || before == 1 { // nothing older than the history read
+		msgs = nil
+	} else {
+		c := w.cache()
+		cc := c.conversation(st.Conversation.ID)
+		defer c.done(cc)
+		if cc.vocab != nil && before > 0 {
+			msgs = cc // the whole conversation is in the cache, with its word index
 		}
-		return cc.rankIndexed(query, candidates, retrieveKeep), nil
 	}
-	found, err := w.Store.SearchMessages(ctx, st.TenantID, st.Conversation.ID, terms, before, perTerm, 0)
+	mems, found, err := w.Retrieval.Retrieve(ctx, st, query, before, msgs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var candidates []parley.Message
-	seen := map[int64]bool{}
-	for _, m := range found {
-		if !seen[m.Seq] {
-			seen[m.Seq] = true
-			candidates = append(candidates, m)
-		}
-	}
-	return rank.Rank(query, candidates, retrieveKeep), nil
+	return mems[:min(len(mems), retrieveMemories)], found[:min(len(found), retrieveKeep)], nil
 }
 
 func (w *Worker) watchInterrupt(ctx context.Context, cancel context.CancelFunc, st *parley.ReplyState, target int64) {

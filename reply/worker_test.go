@@ -19,6 +19,7 @@ import (
 	"github.com/parley-chat/parley/internal/enginetest"
 	"github.com/parley-chat/parley/llm"
 	"github.com/parley-chat/parley/llm/llmtest"
+	"github.com/parley-chat/parley/memory"
 	"github.com/parley-chat/parley/reply"
 	storepkg "github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/webhook"
@@ -60,13 +61,16 @@ func enginesWith(t *testing.T, q storepkg.QueueOptions, add func(st parley.Store
 	})
 }
 
+// builtin and openai are workers as the server wires them, with the
+// built-in responder or the test model server.
 func builtin(st reply.Store, _ *llmtest.Server) *reply.Worker {
-	return &reply.Worker{Store: st, Providers: &reply.Providers{}}
+	return &reply.Worker{Store: st, Providers: &reply.Providers{}, Retrieval: memory.Recall{Store: st.(memory.Store)}}
 }
 
 func openai(st reply.Store, srv *llmtest.Server) *reply.Worker {
 	return &reply.Worker{Store: st, Providers: &reply.Providers{DefaultModel: "served-model",
-		Default: llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.BaseURL(), MaxRetries: -1})}}
+		Default: llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.BaseURL(), MaxRetries: -1})},
+		Retrieval: memory.Recall{Store: st.(memory.Store)}}
 }
 
 func (b *testBundle) conversation(t *testing.T, bot parley.Bot) string {
@@ -413,6 +417,7 @@ func retrieveOlderThanHistory(t *testing.T, cacheMessages int) {
 			}
 		}
 		require.NotNil(t, retrieved, "parts: %+v", c.Parts)
+		require.Equal(t, int64(1), retrieved.Seqs[0], "the stored context names the message retrieved")
 		_, earlier, ok := strings.Cut(c.Messages[0].Content, "Earlier messages that may be relevant:")
 		require.True(t, ok)
 		require.Contains(t, earlier, "dog Biscuit adores the lighthouse path")

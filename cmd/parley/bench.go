@@ -171,7 +171,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if *memoryJobs > 0 {
 				river.AddWorker(workers, &memory.Worker{Store: st, Embedder: rank.Hashing{}})
 			}
-			r, err := bench.Replies(ctx, name, st, hub, func(w *reply.Worker) { river.AddWorker(workers, w) },
+			r, err := bench.Replies(ctx, name, st, hub, func(w *reply.Worker) {
+				w.Retrieval = memory.Recall{Store: st, Embedder: rank.Hashing{}} // as serve wires it
+				river.AddWorker(workers, w)
+			},
 				func() error { return st.StartWorkers(ctx) }, opts)
 			if err == nil {
 				var exec riverdriver.Executor

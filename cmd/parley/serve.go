@@ -119,7 +119,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	river.AddWorker(workers, &memory.Worker{Store: st, Extractor: extractor, Embedder: embedder})
 	river.AddWorker(workers, &content.MediaWorker{Store: st, Library: library})
 	river.AddWorker(workers, &retention.Worker{Store: st, Blobs: library})
-	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Memories: memory.Recall{Store: st}, Library: library,
+	river.AddWorker(workers, &reply.Worker{Store: st, Providers: providers, Metrics: reply.NewMetrics(reg), Retrieval: memory.Recall{Store: st, Embedder: embedder}, Library: library,
 		Logger: logger, JobTimeout: cfg.ReplyTimeout, Cache: reply.NewCache(int64(cfg.ReplyCacheMB)<<20, 0),
 		OnDelta: func(tenantID, conversationID string, uptoSeq int64, text string) {
 			if err := st.PublishDelta(ctx, parley.Delta{ConversationID: conversationID, UptoSeq: uptoSeq, Text: text}); err != nil {
