@@ -184,8 +184,8 @@ func (db *DB) ListConversations(ctx context.Context, tenantID string, f parley.C
 		// would cost a seek into the table for each of thousands of matches.
 		where = append(where, `c.id IN (SELECT m.conversation_id FROM messages_fts
 			JOIN messages m ON m.pk = messages_fts.rowid JOIN conversations mc ON mc.id = m.conversation_id
-			WHERE messages_fts MATCH ? AND mc.tenant_id = ? ORDER BY messages_fts.rowid DESC LIMIT ?)`)
-		args = append(args, q, tenantID, parley.MaxSearchMatches)
+			WHERE messages_fts MATCH ? AND mc.tenant_id = ? ORDER BY messages_fts.rowid DESC LIMIT `+ftsLimit(parley.MaxSearchMatches)+`)`)
+		args = append(args, q, tenantID)
 		h = db.search
 	} else if strings.TrimSpace(f.Query) != "" {
 		return nil, nil // only punctuation: nothing can match

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/parley-chat/parley"
@@ -280,14 +281,15 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 		// inside the history window are never read: a search for a common
 		// word would otherwise read and throw away dozens of them first.
 		// A match's seq comes from the pk index alone; the tenant is the
-		// outer statement's check, which every row returned passes.
+		// outer statement's check, which every row returned passes. The
+		// limit is written into the statement (ftsLimit), not bound.
 		parts = append(parts, `SELECT * FROM (SELECT m.seq
 		   FROM messages_fts f JOIN messages m ON m.pk = f.rowid
 		   WHERE messages_fts MATCH ? AND f.rowid < coalesce((SELECT pk FROM messages
 		         WHERE conversation_id = ? AND seq = ?), 9223372036854775807)
 		     AND m.conversation_id = ? AND (? = 0 OR m.seq < ?)
-		   ORDER BY f.rowid DESC LIMIT ?)`)
-		args = append(args, conv+q+`)`, conversationID, beforeSeq, conversationID, beforeSeq, beforeSeq, perTerm)
+		   ORDER BY f.rowid DESC LIMIT `+ftsLimit(perTerm)+`)`)
+		args = append(args, conv+q+`)`, conversationID, beforeSeq, conversationID, beforeSeq, beforeSeq)
 	}
 	if len(parts) == 0 {
 		return nil, nil
@@ -309,6 +311,13 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	}
 	return collectPage(rows, conversationID, math.MaxInt)
 }
+
+// ftsLimit is a full-text subquery's LIMIT as written in its statement.
+// Bound as a parameter, it has SQLite prepare the whole statement again on
+// every run (sqlite3Reprepare, in a profile of recall: docs/performance.md);
+// the limits are a few constants, so the statement cache holds one
+// statement for each.
+func ftsLimit(n int) string { return strconv.Itoa(max(n, 0)) }
 
 // collectPage reads and closes rows of messageColumns of the
 // conversation, of a statement that returns at most limit of them, each scanned into its place in the
