@@ -302,7 +302,7 @@ func (db *DB) SearchMessages(ctx context.Context, tenantID, conversationID strin
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search messages: %w", err)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
+	rows, err := db.search.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
 	   WHERE conversation_id = ? AND tenant_id = ? AND (? = 0 OR seq < ?)
 	     AND seq IN (SELECT h.seq + d.value FROM (`+strings.Join(parts, "\n UNION ALL ")+`) h, json_each(?) d)
 	   ORDER BY seq DESC`, append(append([]any{conversationID, tenantID, beforeSeq, beforeSeq}, args...), string(list))...)

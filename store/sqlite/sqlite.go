@@ -47,7 +47,7 @@ var _ parley.Store = (*DB)(nil)
 type DB struct {
 	write  handle  // one connection: SQLite has one writer
 	read   handle  // read-only connections
-	search handle  // read-only, memory-mapped: tenant-wide full-text search
+	search handle  // read-only, memory-mapped: full-text search
 	ckpt   *sql.DB // one connection: checkpoints the WAL into the database
 	logger *slog.Logger
 
@@ -102,10 +102,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// default, NORMAL, is what the job queue's bookkeeping commits with
 	// (see beginDurable).
 	//
-	// Tenant-wide full-text search reads through a memory map of up to 1
-	// GiB (the search handle): the OS page cache shared by all
-	// connections, instead of a read syscall per page, which makes large
-	// searches several times faster. Everything else reads without one:
+	// Full-text search (across a tenant, and within a conversation for
+	// recall) reads through a memory map of up to 1 GiB (the search
+	// handle): the OS page cache shared by all connections, instead of a
+	// read syscall per page, which makes large searches several times
+	// faster and a recall's first read of a large index faster. Everything else reads without one:
 	// while appends grow the file, mapped pages fault in again and again,
 	// and a reply's point reads cost a third more through the map. A bigger
 	// page cache per connection does not pay: every commit empties the
