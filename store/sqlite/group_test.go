@@ -296,6 +296,59 @@ func TestWALIsCheckpointed(t *testing.T) {
 	require.LessOrEqual(t, walSize(), grown+grown/4)
 }
 
+// TestWALRestarts: a reader holding a snapshot in the WAL keeps the writer
+// from starting the WAL again even once it is all copied (under steady
+// reads and writes there is always such a reader, and the WAL grows
+// without bound); past walRestartFrames, a checkpoint waits for that
+// reader, and the next writes reuse the WAL from its start.
+func TestWALRestarts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversationWith(t, Options{CheckpointInterval: time.Hour, IndexInterval: time.Hour})
+	db.walRestartFrames = 100
+	var path string
+	require.NoError(t, db.read.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
+	walSize := func() int64 {
+		info, err := os.Stat(path + "-wal")
+		require.NoError(t, err)
+		return info.Size()
+	}
+	text := strings.Repeat("words to fill the pages of the log ", 40)
+	say := func(n int) {
+		for range n {
+			_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: text, Bubbles: []string{text}})
+			require.NoError(t, err)
+		}
+	}
+	say(300) // past 100 frames
+	grown := walSize()
+
+	// A reader in the middle of a read of the WAL's snapshot, done in 100 ms.
+	conn, err := db.read.Conn(ctx)
+	require.NoError(t, err)
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, tx.QueryRowContext(ctx, `SELECT count(*) FROM messages`).Scan(&n))
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_ = tx.Rollback()
+		_ = conn.Close()
+		close(released)
+	}()
+	complete, err := db.checkpoint(ctx)
+	require.NoError(t, err)
+	require.True(t, complete)
+	select {
+	case <-released:
+	default:
+		t.Fatal("the checkpoint returned before the reader of the WAL was done: the WAL was not restarted")
+	}
+	say(300)
+	require.LessOrEqual(t, walSize(), grown+grown/4, "the WAL is reused from its start")
+}
+
 // waiting is how many writers wait for a group commit.
 func waiting(db *DB) int {
 	return db.groups.Waiting()

@@ -50,6 +50,9 @@ type DB struct {
 	search handle  // read-only, memory-mapped: full-text search
 	ckpt   *sql.DB // one connection: checkpoints the WAL into the database
 	logger *slog.Logger
+	// walRestartFrames is the WAL's size, in frames, from which checkpoint
+	// restarts it.
+	walRestartFrames int
 
 	groups store.Group[groupWrite] // writers waiting for a group commit
 
@@ -143,7 +146,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	search.SetMaxOpenConns(max(2, runtime.GOMAXPROCS(0)))
 	search.SetMaxIdleConns(max(2, runtime.GOMAXPROCS(0)))
 
-	ckpt, err := sql.Open("sqlite", base)
+	// The checkpointer waits at most restartWait for the writer and the
+	// readers when it must restart the WAL (checkpoint).
+	ckpt, err := sql.Open("sqlite", base+fmt.Sprintf("&_pragma=busy_timeout(%d)", restartWait.Milliseconds()))
 	if err != nil {
 		write.Close()
 		read.Close()
@@ -152,7 +157,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	ckpt.SetMaxOpenConns(1)
 
-	db := &DB{write: newHandle(write), read: newHandle(read), search: newHandle(search), ckpt: ckpt, logger: opts.Logger}
+	db := &DB{write: newHandle(write), read: newHandle(read), search: newHandle(search), ckpt: ckpt, logger: opts.Logger,
+		walRestartFrames: walRestartFrames}
 	db.groups.Max, db.groups.Commit = maxGroup, db.commitGroup
 	if err := db.migrate(ctx); err != nil {
 		db.closeHandles()
@@ -250,13 +256,36 @@ func (db *DB) runCheckpoints(ctx context.Context, interval time.Duration) {
 // checkpoint runs one passive checkpoint and tells whether it copied the
 // whole WAL; a partial one (a reader still needed older pages, or a commit
 // came meanwhile) is completed by the next.
+//
+// A WAL of more than walRestartFrames frames is restarted instead. The
+// writer starts the WAL from its beginning only once everything in it is
+// copied and no reader still reads from it; under a steady stream of
+// commits and reads that moment never comes, and the WAL grew without
+// bound (11 GB while 32 writers stored a million messages, every recall
+// after it slower until it was copied). A RESTART checkpoint makes the
+// moment: it holds new commits back while it copies the rest and waits for
+// the readers of older snapshots (reads take milliseconds), at most
+// restartWait for each, and the next commit starts the WAL again.
 func (db *DB) checkpoint(ctx context.Context) (complete bool, err error) {
 	var busy, frames, copied int
 	if err := db.ckpt.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
 		return false, fmt.Errorf("sqlite: checkpoint: %w", err)
 	}
+	if frames > db.walRestartFrames {
+		if err := db.ckpt.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied); err != nil {
+			return false, fmt.Errorf("sqlite: restart the WAL: %w", err)
+		}
+	}
 	return busy == 0 && copied == frames, nil
 }
+
+// The WAL is restarted from 64 MiB of 4 KiB pages (the journal_size_limit
+// it is then truncated to); the restart waits for the writer and the
+// readers at most restartWait each.
+const (
+	walRestartFrames = 16384
+	restartWait      = 250 * time.Millisecond
+)
 
 // Ping checks that the readers answer.
 func (db *DB) Ping(ctx context.Context) error {
