@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -128,6 +129,12 @@ func (r Recall) Retrieve(ctx context.Context, st *parley.ReplyState, query strin
 	userName, _ := st.User.KV["name"].(string)
 	q := parseQuery(query, [2]string{userName, st.Bot.Name})
 	found, err := r.memories(ctx, ms, q)
+	if errors.Is(err, ErrEmbed) {
+		// A reply does not wait for the embeddings endpoint: without the
+		// query's vector its memories rank by their words, as with no
+		// embedder (GET .../recall answers 503 instead).
+		found, err = Recall{Store: r.Store}.memories(ctx, ms, q)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

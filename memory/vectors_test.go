@@ -80,6 +80,19 @@ func TestRecallByVector(t *testing.T) {
 		require.Equal(t, []string{words.ID}, ids(memory.Recall{Store: st, Embedder: rank.Hashing{}}, "quilts quarrels"),
 			"another model's vectors are not compared")
 		require.Len(t, srv.EmbeddingRequests(), 2+2+1, "the job's two tries, two by hand, one query")
+
+		// A reply's retrieval ranks them alike; when the endpoint fails, a
+		// reply still gets the memories, by their words.
+		rs := &parley.ReplyState{TenantID: tenant.ID, Conversation: *c, Bot: parley.Bot{ID: "bot"}, User: parley.User{ID: c.UserID}}
+		mems, _, err := memory.Recall{Store: st, Embedder: emb}.Retrieve(ctx, rs, "quilts quarrels", 0, nil)
+		require.NoError(t, err)
+		require.Equal(t, []string{words.ID, letters.ID}, []string{mems[0].ID, mems[1].ID})
+		srv.Script(llmtest.Step{Status: http.StatusBadRequest})
+		mems, _, err = memory.Recall{Store: st, Embedder: emb}.Retrieve(ctx, rs, "quilts quarrels", 0, nil)
+		require.NoError(t, err, "a reply does not fail for the embeddings endpoint")
+		require.Equal(t, words.ID, mems[0].ID, "by its words")
+		require.NotEqual(t, letters.ID, mems[1].ID, "and not by the vector it could not have: who the user is comes next")
+		require.Len(t, srv.EmbeddingRequests(), 2+2+1+2)
 	})
 }
 
