@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,15 +103,7 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 		hits = append(hits, parley.RecallHit{Kind: "message", Text: m.Text, Seq: m.Seq, ConversationID: c.ID,
 			SourceSeqs: []int64{m.Seq}, Score: 1 / float64(rrfK+rank+1)})
 	}
-	slices.SortStableFunc(hits, func(a, b parley.RecallHit) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(hits, func(a, b parley.RecallHit) int { return cmp.Compare(b.Score, a.Score) }) // best first
 	return hits[:min(limit, len(hits))], nil
 }
 
@@ -188,15 +181,7 @@ func (r Recall) memories(ctx context.Context, ms []parley.Memory, q recallQuery)
 			out = append(out, scoredMemory{Memory: m, score: score})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b scoredMemory) int {
-		switch {
-		case a.score > b.score:
-			return -1
-		case a.score < b.score:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, func(a, b scoredMemory) int { return cmp.Compare(b.score, a.score) }) // best first
 	return out, nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/enginetest"
+	"github.com/parley-chat/parley/store/storetest"
 )
 
 // memStore is the part of a store the cache reads, over a slice: these
@@ -151,13 +152,7 @@ func TestCacheSearch(t *testing.T) {
 	enginetest.Run(t, func(t *testing.T, engine string) {
 		ctx := context.Background()
 		st := enginetest.Open(t, engine, enginetest.Options{})
-		tenant, err := st.EnsureTenant(ctx, "t")
-		require.NoError(t, err)
-		_, err = st.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-		require.NoError(t, err)
-		c, _, err := st.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "u"}, CreateUser: true})
-		require.NoError(t, err)
+		tenant, c := storetest.NewConversation(t, st)
 		say := func(text string, fromBot bool) {
 			_, err := st.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: text, Bubbles: []string{text}, FromBot: fromBot, NoReply: true})
 			require.NoError(t, err)
@@ -205,7 +200,7 @@ func TestCacheSearch(t *testing.T) {
 				}
 			})
 		}
-		_, err = cc.SearchMessages(ctx, tenant.ID, "another", []string{"topic1"}, 0, 5, 0)
+		_, err := cc.SearchMessages(ctx, tenant.ID, "another", []string{"topic1"}, 0, 5, 0)
 		require.Error(t, err, "the cache answers for its own conversation only")
 	})
 }

@@ -255,28 +255,35 @@ func TestCommitKicksQueues(t *testing.T) {
 	require.Empty(t, kicked(), "one kick per queue")
 }
 
+// walTest opens a store that nothing writes to but the test (the
+// checkpointer and the indexer wait an hour; the test runs checkpoint
+// itself), with the size of its WAL file and a writer of n messages of a
+// few pages each.
+func walTest(t *testing.T) (db *DB, walSize func() int64, say func(n int)) {
+	ctx := context.Background()
+	db, tenant, c := openConversationWith(t, Options{CheckpointInterval: time.Hour, IndexInterval: time.Hour})
+	var path string
+	require.NoError(t, db.read.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
+	text := strings.Repeat("words to fill the pages of the log ", 40)
+	return db, func() int64 {
+			info, err := os.Stat(path + "-wal")
+			require.NoError(t, err)
+			return info.Size()
+		}, func(n int) {
+			for range n {
+				_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: text, Bubbles: []string{text}})
+				require.NoError(t, err)
+			}
+		}
+}
+
 // TestWALIsCheckpointed: the writer never checkpoints, the background
 // checkpointer does, and the WAL is then reused from its start instead of
 // growing with every write.
 func TestWALIsCheckpointed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	// Nothing else writes: the indexer waits an hour too.
-	db, tenant, c := openConversationWith(t, Options{CheckpointInterval: time.Hour, IndexInterval: time.Hour})
-	var path string
-	require.NoError(t, db.read.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
-	walSize := func() int64 {
-		info, err := os.Stat(path + "-wal")
-		require.NoError(t, err)
-		return info.Size()
-	}
-	text := strings.Repeat("words to fill the pages of the log ", 40)
-	say := func(n int) {
-		for range n {
-			_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: text, Bubbles: []string{text}})
-			require.NoError(t, err)
-		}
-	}
+	db, walSize, say := walTest(t)
 
 	// The ticker waits an hour: the writer's commits alone leave every
 	// frame in the WAL, past the 1,000 pages (4 MiB) at which SQLite
@@ -304,22 +311,8 @@ func TestWALIsCheckpointed(t *testing.T) {
 func TestWALRestarts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, tenant, c := openConversationWith(t, Options{CheckpointInterval: time.Hour, IndexInterval: time.Hour})
+	db, walSize, say := walTest(t)
 	db.walRestartFrames = 100
-	var path string
-	require.NoError(t, db.read.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path))
-	walSize := func() int64 {
-		info, err := os.Stat(path + "-wal")
-		require.NoError(t, err)
-		return info.Size()
-	}
-	text := strings.Repeat("words to fill the pages of the log ", 40)
-	say := func(n int) {
-		for range n {
-			_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: text, Bubbles: []string{text}})
-			require.NoError(t, err)
-		}
-	}
 	say(300) // past 100 frames
 	grown := walSize()
 
