@@ -303,7 +303,9 @@ type MemoryScaleResult struct {
 	Recall10, Recall10Alone float64
 	RecallP50, RecallP95    time.Duration
 	AloneP50, AloneP95      time.Duration
-	SeedTime                time.Duration
+	// The first of the two passes among the others, right after the load.
+	FirstP50, FirstP95 time.Duration
+	SeedTime           time.Duration
 }
 
 // MemoryAtScale loads the first LoCoMo conversation into a tenant, asks
@@ -366,6 +368,12 @@ func MemoryAtScale(ctx context.Context, name string, st parley.Store, opts Optio
 		return nil, err
 	}
 	res.Messages, res.Memories = messages+len(l.turns), memories+l.memories
+	// Two passes, as the history page's (History): the first meets a
+	// store fresh from the load, none of its index read since; the
+	// second, the figure, one that has served recall before.
+	if _, _, res.FirstP50, res.FirstP95, err = l.recallRun(ctx, st); err != nil {
+		return nil, err
+	}
 	if res.Questions, res.Recall10, res.RecallP50, res.RecallP95, err = l.recallRun(ctx, st); err != nil {
 		return nil, err
 	}
@@ -382,8 +390,9 @@ func MemoryScaleTable(rs []*MemoryScaleResult) string {
 	row("recall@10 of one LoCoMo conversation among them (alone in its tenant, same run; questions)", "", func(r *MemoryScaleResult) string {
 		return fmt.Sprintf("%.3f (%.3f; %d)", r.Recall10, r.Recall10Alone, r.Questions)
 	})
-	row("recall latency p50 / p95 among them (alone)", "p95 < 5 ms", func(r *MemoryScaleResult) string {
-		return fmt.Sprintf("%.2f / %.2f ms (%.2f / %.2f ms)", ms(r.RecallP50), ms(r.RecallP95), ms(r.AloneP50), ms(r.AloneP95))
+	row("recall latency p50 / p95 among them, the second of two passes (the first; alone)", "p95 < 5 ms", func(r *MemoryScaleResult) string {
+		return fmt.Sprintf("%.2f / %.2f ms (first pass %.2f / %.2f ms; alone %.2f / %.2f ms)", ms(r.RecallP50), ms(r.RecallP95),
+			ms(r.FirstP50), ms(r.FirstP95), ms(r.AloneP50), ms(r.AloneP95))
 	})
 	return t.String()
 }
