@@ -2,9 +2,6 @@ package memory
 
 import (
 	"context"
-	"math"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -114,50 +111,4 @@ func (w *Worker) refreshVectors(ctx context.Context, tenantID string, c *parley.
 		vs[i] = parley.MemoryVector{ID: m.ID, Version: m.Version, Vector: facts[i].Vector}
 	}
 	return w.Store.SetMemoryVectors(ctx, tenantID, vs)
-}
-
-// Recall is recall's retrieval: what GET .../recall answers (Search), and
-// what a reply's context adds to its history (Retrieve), ranked alike.
-type Recall struct {
-	Store Store
-	// Embedder makes the query's vector, for the memories stored with
-	// vectors of its model; nil: memories rank by their words alone.
-	Embedder parley.Embedder
-}
-
-// recallScan bounds the memories of one user read for a query.
-const recallScan = 200
-
-// profile kinds say who the user is: always worth a reply's room.
-var profile = map[string]bool{parley.KindName: true, parley.KindPlace: true, parley.KindWork: true,
-	parley.KindFamily: true, parley.KindPet: true}
-
-// withTheRest is found (the memories recall found for a turn, best first)
-// and then the rest of ms by who the user is, how often it was said, then
-// the newest: a reply has room for a few memories beyond those the turn
-// is about.
-func withTheRest(found, ms []parley.Memory) []parley.Memory {
-	in := make(map[string]bool, len(found))
-	for _, m := range found {
-		in[m.ID] = true
-	}
-	rest := slices.DeleteFunc(slices.Clone(ms), func(m parley.Memory) bool { return in[m.ID] })
-	score := func(m parley.Memory) float64 {
-		s := 0.0
-		if profile[m.Kind] {
-			s++
-		}
-		return s + 0.5*math.Log(float64(max(m.Confirmations, 1)))
-	}
-	slices.SortStableFunc(rest, func(a, b parley.Memory) int {
-		sa, sb := score(a), score(b)
-		switch {
-		case sa > sb:
-			return -1
-		case sa < sb:
-			return 1
-		}
-		return strings.Compare(b.ID, a.ID) // newer ids first
-	})
-	return append(found, rest...)
 }

@@ -74,8 +74,9 @@ type Context struct {
 // this order of priority: (1) persona and language, (2) the user's
 // key-value context, (3) memories, (4) the rolling summary, (5) earlier
 // messages retrieved, (6) the newest messages that fit; memories and
-// retrieved messages each within an eighth of the budget. The messages being answered are always included (cut
-// if they alone exceed the budget).
+// retrieved messages each within an eighth of the budget. The messages
+// being answered are always included (cut if they alone exceed the
+// budget).
 func Assemble(in Input) Context {
 	budget := in.Bot.Model.ContextTokens
 	if budget <= 0 {
