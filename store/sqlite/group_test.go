@@ -295,7 +295,7 @@ func TestWALIsCheckpointed(t *testing.T) {
 
 	// Once checkpointed, writing as much again reuses the WAL.
 	require.Eventually(t, func() bool {
-		complete, err := db.checkpoint(ctx)
+		complete, _, err := db.checkpoint(ctx)
 		require.NoError(t, err)
 		return complete
 	}, 10*time.Second, 10*time.Millisecond)
@@ -307,7 +307,9 @@ func TestWALIsCheckpointed(t *testing.T) {
 // from starting the WAL again even once it is all copied (under steady
 // reads and writes there is always such a reader, and the WAL grows
 // without bound); past walRestartFrames, a checkpoint waits for that
-// reader, and the next writes reuse the WAL from its start.
+// reader, and the next writes reuse the WAL from its start. A reader it
+// cannot wait for holds the restarts off, so that commits are not held
+// back at every checkpoint while it reads.
 func TestWALRestarts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -315,23 +317,31 @@ func TestWALRestarts(t *testing.T) {
 	db.walRestartFrames = 100
 	say(300) // past 100 frames
 	grown := walSize()
+	// read begins a read of the WAL's snapshot and returns its end.
+	read := func() (done func()) {
+		conn, err := db.read.Conn(ctx)
+		require.NoError(t, err)
+		tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, tx.QueryRowContext(ctx, `SELECT count(*) FROM messages`).Scan(&n))
+		return func() {
+			_ = tx.Rollback()
+			_ = conn.Close()
+		}
+	}
 
-	// A reader in the middle of a read of the WAL's snapshot, done in 100 ms.
-	conn, err := db.read.Conn(ctx)
-	require.NoError(t, err)
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	require.NoError(t, err)
-	var n int
-	require.NoError(t, tx.QueryRowContext(ctx, `SELECT count(*) FROM messages`).Scan(&n))
+	// A reader done in 100 ms: the checkpoint waits for it.
+	done := read()
 	released := make(chan struct{})
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		_ = tx.Rollback()
-		_ = conn.Close()
+		done()
 		close(released)
 	}()
-	complete, err := db.checkpoint(ctx)
+	complete, restarted, err := db.checkpoint(ctx)
 	require.NoError(t, err)
+	require.True(t, restarted)
 	require.True(t, complete)
 	select {
 	case <-released:
@@ -340,6 +350,24 @@ func TestWALRestarts(t *testing.T) {
 	}
 	say(300)
 	require.LessOrEqual(t, walSize(), grown+grown/4, "the WAL is reused from its start")
+
+	// A reader longer than restartWait: the restart gives up, and the
+	// checkpoints after it do not try again until restartHold has passed.
+	done = read()
+	say(300)
+	complete, restarted, err = db.checkpoint(ctx)
+	require.NoError(t, err)
+	require.True(t, restarted)
+	require.False(t, complete, "the reader still reads the WAL")
+	_, restarted, err = db.checkpoint(ctx)
+	require.NoError(t, err)
+	require.False(t, restarted, "held off while the reader reads")
+	done()
+	db.restartHeld.Store(0) // restartHold has passed
+	complete, restarted, err = db.checkpoint(ctx)
+	require.NoError(t, err)
+	require.True(t, restarted)
+	require.True(t, complete)
 }
 
 // waiting is how many writers wait for a group commit.

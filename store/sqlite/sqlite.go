@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -51,8 +52,10 @@ type DB struct {
 	ckpt   *sql.DB // one connection: checkpoints the WAL into the database
 	logger *slog.Logger
 	// walRestartFrames is the WAL's size, in frames, from which checkpoint
-	// restarts it.
+	// restarts it; restartHeld the time (Unix ns) before which it does not
+	// try again after a reader kept it from restarting.
 	walRestartFrames int
+	restartHeld      atomic.Int64
 
 	groups store.Group[groupWrite] // writers waiting for a group commit
 
@@ -109,11 +112,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// recall) reads through a memory map of up to 1 GiB (the search
 	// handle): the OS page cache shared by all connections, instead of a
 	// read syscall per page, which makes large searches several times
-	// faster and a recall's first read of a large index faster. Everything else reads without one:
-	// while appends grow the file, mapped pages fault in again and again,
-	// and a reply's point reads cost a third more through the map. A bigger
-	// page cache per connection does not pay: every commit empties the
-	// readers' caches. (docs/performance.md has the measurements.)
+	// faster and a recall's first read of a large index faster. Everything
+	// else reads without one: while appends grow the file, mapped pages
+	// fault in again and again, and a reply's point reads cost a third
+	// more through the map. A bigger page cache per connection does not
+	// pay: every commit empties the readers' caches. (docs/performance.md
+	// has the measurements.)
 	base := "file:" + url.PathEscape(path) + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
 	// The writer never checkpoints: a commit that crossed SQLite's
@@ -247,7 +251,7 @@ func (db *DB) runCheckpoints(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if _, err := db.checkpoint(ctx); err != nil && ctx.Err() == nil {
+		if _, _, err := db.checkpoint(ctx); err != nil && ctx.Err() == nil {
 			db.logger.Warn("checkpoint", "err", err)
 		}
 	}
@@ -257,34 +261,42 @@ func (db *DB) runCheckpoints(ctx context.Context, interval time.Duration) {
 // whole WAL; a partial one (a reader still needed older pages, or a commit
 // came meanwhile) is completed by the next.
 //
-// A WAL of more than walRestartFrames frames is restarted instead. The
-// writer starts the WAL from its beginning only once everything in it is
-// copied and no reader still reads from it; under a steady stream of
-// commits and reads that moment never comes, and the WAL grew without
-// bound (11 GB while 32 writers stored a million messages, every recall
-// after it slower until it was copied). A RESTART checkpoint makes the
-// moment: it holds new commits back while it copies the rest and waits for
-// the readers of older snapshots (reads take milliseconds), at most
-// restartWait for each, and the next commit starts the WAL again.
-func (db *DB) checkpoint(ctx context.Context) (complete bool, err error) {
+// A WAL of more than walRestartFrames frames is restarted instead (and
+// restarted tells so). The writer starts the WAL from its beginning only
+// once everything in it is copied and no reader still reads from it; under
+// a steady stream of commits and reads that moment never comes, and the
+// WAL grows without bound (docs/performance.md, stop 30). A RESTART
+// checkpoint makes the moment: it holds new commits back while it copies
+// the rest and waits for the readers of older snapshots (reads take
+// milliseconds), at most restartWait for each, and the next commit starts
+// the WAL again. A reader it could not wait for (a long export) holds the
+// restarts off for restartHold, so that commits are not held back again
+// and again while it reads.
+func (db *DB) checkpoint(ctx context.Context) (complete, restarted bool, err error) {
 	var busy, frames, copied int
 	if err := db.ckpt.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
-		return false, fmt.Errorf("sqlite: checkpoint: %w", err)
+		return false, false, fmt.Errorf("sqlite: checkpoint: %w", err)
 	}
-	if frames > db.walRestartFrames {
+	if frames > db.walRestartFrames && time.Now().UnixNano() >= db.restartHeld.Load() {
+		restarted = true
 		if err := db.ckpt.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied); err != nil {
-			return false, fmt.Errorf("sqlite: restart the WAL: %w", err)
+			return false, true, fmt.Errorf("sqlite: restart the WAL: %w", err)
+		}
+		if busy != 0 {
+			db.restartHeld.Store(time.Now().Add(restartHold).UnixNano())
 		}
 	}
-	return busy == 0 && copied == frames, nil
+	return busy == 0 && copied == frames, restarted, nil
 }
 
 // The WAL is restarted from 64 MiB of 4 KiB pages (the journal_size_limit
 // it is then truncated to); the restart waits for the writer and the
-// readers at most restartWait each.
+// readers at most restartWait each, and after a reader it could not wait
+// for, tries again restartHold later.
 const (
 	walRestartFrames = 16384
 	restartWait      = 250 * time.Millisecond
+	restartHold      = 10 * time.Second
 )
 
 // Ping checks that the readers answer.
