@@ -79,9 +79,10 @@ func TestWorker(t *testing.T) {
 		require.Len(t, mems, 3)
 		require.Empty(t, msgs, "no messages without a searcher")
 		rs.TenantID = "other-tenant"
-		others, _, err := memory.Recall{Store: st}.Retrieve(ctx, rs, "Rufo", 0, st)
+		others, otherMsgs, err := memory.Recall{Store: st}.Retrieve(ctx, rs, "Rufo", 0, st)
 		require.NoError(t, err)
 		require.Empty(t, others, "another tenant's recall finds none of them")
+		require.Empty(t, otherMsgs, "nor their messages")
 	})
 }
 
