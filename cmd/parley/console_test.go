@@ -95,6 +95,11 @@ func TestConsole(t *testing.T) {
 	last, err := chromedp.Run(ctx, chromedp.Text(`//ol[@id="history"]/li[last()]`))
 	require.NoError(t, err)
 	require.Contains(t, last, "history")
+	// A memory of the user, which the reply's context then names.
+	status, body, err = s.call("POST", "/api/users/ana/memories", map[string]any{"bot_id": "bot-1", "kind": "pet", "text": "Pet dog: Rufo"})
+	require.NoError(t, err)
+	require.Equal(t, 201, status)
+	petID := body["memory"].(map[string]any)["id"].(string)
 	status, _, err = s.call("POST", "/api/conversations/"+conv+"/messages",
 		map[string]any{"message": map[string]any{"text": "is anyone there?", "from_bot": false}})
 	require.NoError(t, err)
@@ -117,6 +122,10 @@ func TestConsole(t *testing.T) {
 	parts, err := chromedp.Run(ctx, chromedp.Text(`//table[@aria-label="Context parts"]`))
 	require.NoError(t, err)
 	require.Contains(t, parts, "persona")
+	require.Contains(t, parts, petID, "the memory the reply used, by its id")
+	status, _, err = s.call("DELETE", "/api/memories/"+petID, nil)
+	require.NoError(t, err)
+	require.Equal(t, 204, status)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SendKeys("#compose", "an operator here"),
 		chromedp.SetValue("#as", "bot"),

@@ -155,11 +155,13 @@ async function showContext(convId, seq) {
   panel.replaceChildren(h("p", { text: "Loading context…" }));
   try {
     const c = await api("/api/conversations/" + encodeURIComponent(convId) + "/messages/" + seq + "/context");
-    const parts = (c.parts || []).map((p) => h("tr", {}, h("td", { text: p.name }), h("td", { text: p.tokens }), h("td", { text: p.items || "" })));
+    // Which memories (their ids) and which earlier messages (#seq) the reply used.
+    const which = (p) => (p.seqs ? p.seqs.map((s) => "#" + s).join(", ") : (p.ids || []).join(", "));
+    const parts = (c.parts || []).map((p) => h("tr", {}, h("td", { text: p.name }), h("td", { text: p.tokens }), h("td", { text: p.items || "" }), h("td", { text: which(p) })));
     panel.replaceChildren(
       h("h2", { text: "Context of reply #" + seq }),
       h("p", { text: (c.tokens || 0) + " of " + (c.budget || 0) + " tokens" + (c.provider ? " · " + c.provider + " " + (c.model || "") : "") }),
-      h("table", { "aria-label": "Context parts" }, h("thead", {}, h("tr", {}, h("th", { text: "part" }), h("th", { text: "tokens" }), h("th", { text: "items" }))), h("tbody", {}, parts)),
+      h("table", { "aria-label": "Context parts" }, h("thead", {}, h("tr", {}, h("th", { text: "part" }), h("th", { text: "tokens" }), h("th", { text: "items" }), h("th", { text: "which" }))), h("tbody", {}, parts)),
       h("ol", { class: "context" }, (c.messages || []).map((m) => h("li", {}, h("strong", { text: m.role + ": " }), h("span", { class: "pre", text: m.content || "" })))));
   } catch (e) {
     panel.replaceChildren(errorBox(e));
