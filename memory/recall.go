@@ -495,7 +495,8 @@ func init() {
 }
 
 // Content is a query without its stopwords (the query itself when it is
-// nothing else).
+// nothing else): the words the memory suite's baseline, plain BM25 over
+// the raw turns, is asked with, so that it drops what parseQuery drops.
 func Content(query string) string {
 	var kept []string
 	for _, w := range parley.Words(query) {
