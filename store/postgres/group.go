@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
@@ -38,6 +39,7 @@ type groupOp struct {
 	nm                       parley.NewMessage
 	res                      parley.AppendResult // the append's
 	reply                    *parley.Reply
+	lease                    *heldLease      // the reply's lease, given back with it
 	stored                   *parley.Message // the reply's, nil when nothing was stored
 }
 
@@ -296,6 +298,17 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 		}
 	}
 	var write pgx.Batch
+	var leaseConvs []string
+	var leaseHolders []uuid.UUID
+	for _, op := range ops {
+		if op.lease != nil {
+			leaseConvs, leaseHolders = append(leaseConvs, op.conversationID), append(leaseHolders, op.lease.holder)
+		}
+	}
+	if len(leaseConvs) > 0 {
+		write.Queue(`DELETE FROM reply_leases WHERE (conversation_id, holder) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
+			leaseConvs, leaseHolders)
+	}
 	if len(msgs.id) > 0 {
 		write.Queue(`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,
 		   idempotency_key, request_hash, created_at, digest)
@@ -320,11 +333,9 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 		replyQueued, memoryQueued, digests = append(replyQueued, c.st.ReplyQueued), append(memoryQueued, c.st.MemoryQueued), append(digests, c.st.Digest)
 		advanced = append(advanced, c.advanced)
 	}
-	if len(ids) == 0 {
-		return outcomes, nil
-	}
 	// A write that only ends a reply's turn leaves the times as they were.
-	write.Queue(`UPDATE conversations c SET last_seq = u.last_seq, last_user_seq = u.last_user_seq, answered_seq = u.answered_seq,
+	if len(ids) > 0 {
+		write.Queue(`UPDATE conversations c SET last_seq = u.last_seq, last_user_seq = u.last_user_seq, answered_seq = u.answered_seq,
 		   summary_seq = u.summary_seq, summary = CASE WHEN u.new_summary THEN u.summary ELSE c.summary END,
 		   reply_queued = u.reply_queued, memory_queued = u.memory_queued, digest = u.digest,
 		   updated_at = CASE WHEN u.advanced THEN $7 ELSE c.updated_at END,
@@ -333,6 +344,7 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 		   $9::bigint[], $10::boolean[], $11::text[], $12::boolean[])
 		   AS u (id, last_seq, last_user_seq, answered_seq, reply_queued, memory_queued, digest, summary_seq, new_summary, summary, advanced)
 		 WHERE c.id = u.id`, ids, last, lastUser, answered, replyQueued, memoryQueued, now, digests, summarySeq, newSummary, summaries, advanced)
+	}
 	if len(contexts.seq) > 0 {
 		write.Queue(`INSERT INTO reply_contexts (conversation_id, seq, context) SELECT * FROM unnest($1::text[], $2::bigint[], $3::jsonb[])`,
 			contexts.conversationID, contexts.seq, contexts.context)
@@ -350,6 +362,9 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 			 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $6::text[], $9::text[]) AS d (id, tenant, conv, event, url, payload)`,
 			evs.delivery, evs.deliveryTenant, evs.deliveryConv, evs.deliveryEvent, parley.EventMessageCreated, evs.deliveryURL,
 			parley.DeliveryPending, now, evs.deliveryPayload)
+	}
+	if write.Len() == 0 {
+		return outcomes, nil
 	}
 	if err := tx.SendBatch(ctx, &write).Close(); err != nil {
 		return nil, fmt.Errorf("postgres: append messages: %w", err)

@@ -54,6 +54,7 @@ type DB struct {
 	searchScan int64
 	closing    chan struct{}  // closed by Close: reply leases stop renewing
 	renewing   sync.WaitGroup // reply lease renewals running
+	held       sync.Map       // conversation id → *heldLease: the reply leases this process holds
 
 	groups [groupShards]store.Group[*groupOp] // appends and replies waiting for a group commit
 

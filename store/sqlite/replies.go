@@ -52,17 +52,20 @@ func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func
 	db.replyMu.Lock()
 	defer db.replyMu.Unlock()
 	if db.replying == nil {
-		db.replying = map[string]bool{}
+		db.replying = map[string]*byte{}
 	}
-	if db.replying[conversationID] {
+	if db.replying[conversationID] != nil {
 		return nil, false, nil
 	}
-	db.replying[conversationID] = true
+	token := new(byte)
+	db.replying[conversationID] = token
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			db.replyMu.Lock()
-			delete(db.replying, conversationID)
+			if db.replying[conversationID] == token { // not given back with a reply, nor taken again since
+				delete(db.replying, conversationID)
+			}
 			db.replyMu.Unlock()
 		})
 	}, true, nil
@@ -132,6 +135,11 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 	})
 	if out != nil {
 		db.notify(conversationID)
+	}
+	if err == nil { // the reply lock's holder stored its reply: the lock is free (parley.Replies)
+		db.replyMu.Lock()
+		delete(db.replying, conversationID)
+		db.replyMu.Unlock()
 	}
 	return out, err
 }

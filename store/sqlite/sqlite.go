@@ -66,7 +66,7 @@ type DB struct {
 	hub *live.Hub
 
 	replyMu  sync.Mutex
-	replying map[string]bool // conversations with a reply being made
+	replying map[string]*byte // conversations with a reply being made: the lock's token
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
 }

@@ -31,6 +31,30 @@ func (s *suite) replies(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, ok, "free again once given back")
 		unlock()
+
+		// A reply stored by the lock's holder gives the lock back with it.
+		appendText(t, b, b.t1, c1.ID, "hello")
+		unlock, ok, err = b.store.LockReply(b.ctx, c1.ID)
+		require.NoError(t, err)
+		require.True(t, ok)
+		_, err = b.store.StoreReply(b.ctx, b.t1.ID, c1.ID, parley.Reply{UptoSeq: 1,
+			Message: parley.NewMessage{FromBot: true, Text: "hi", Bubbles: []string{"hi"}}})
+		require.NoError(t, err)
+		next, ok, err := b.store.LockReply(b.ctx, c1.ID)
+		require.NoError(t, err)
+		require.True(t, ok, "free once the reply is stored")
+		unlock() // the first holder's: gives back nothing now
+		_, ok, err = b.store.LockReply(b.ctx, c1.ID)
+		require.NoError(t, err)
+		require.False(t, ok, "the first holder's unlock leaves the second's lock")
+		next()
+		_, err = b.store.StoreReply(b.ctx, b.t1.ID, c1.ID, parley.Reply{UptoSeq: 1,
+			Message: parley.NewMessage{FromBot: true, Text: "again", Bubbles: []string{"again"}}})
+		require.NoError(t, err, "nothing to store, and no lock held: nothing to give back")
+		unlock, ok, err = b.store.LockReply(b.ctx, c1.ID)
+		require.NoError(t, err)
+		require.True(t, ok)
+		unlock()
 	})
 
 	t.Run("ReleaseAnswered", func(t *testing.T) {
