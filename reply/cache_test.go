@@ -251,8 +251,8 @@ func TestCacheBounds(t *testing.T) {
 // goneStore is a store whose conversation was deleted.
 type goneStore struct{ *memStore }
 
-func (goneStore) ReplyState(context.Context, string, string) (*parley.ReplyState, error) {
-	return nil, parley.Errorf(parley.ENOTFOUND, "conversation not found")
+func (goneStore) LockReply(context.Context, string, string) (*parley.ReplyState, func(), bool, error) {
+	return nil, nil, false, parley.Errorf(parley.ENOTFOUND, "conversation not found")
 }
 
 // TestDeletedConversationLeavesCache: the reply job of a conversation

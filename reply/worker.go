@@ -127,13 +127,17 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 	}()
 	start := time.Now()
 	a := job.Args
-	st, err := w.Store.ReplyState(ctx, a.TenantID, a.ConversationID)
+	// The conversation's reply lock, if free, and its state, read at once.
+	st, unlock, locked, err := w.Store.LockReply(ctx, a.TenantID, a.ConversationID)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
 		w.cache().forget(a.ConversationID)
 		return river.JobCancel(err) // the conversation was deleted
 	}
 	if err != nil {
 		return err
+	}
+	if locked {
+		defer unlock()
 	}
 	target := st.LastUserSeq
 	if a.Seq > 0 {
@@ -160,14 +164,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 		}
 		target = st.LastUserSeq
 	}
-	unlock, ok, err := w.Store.LockReply(ctx, a.ConversationID)
-	if err != nil {
-		return err
-	}
-	if !ok {
+	if !locked {
 		return river.JobSnooze(100 * time.Millisecond) // another reply is being made here
 	}
-	defer unlock()
 
 	history, err := w.history(ctx, st, target)
 	if err != nil {

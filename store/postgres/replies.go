@@ -19,35 +19,56 @@ import (
 
 // ReplyState reads what the reply pipeline needs about a conversation.
 func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (*parley.ReplyState, error) {
-	st := parley.ReplyState{TenantID: tenantID}
-	var c parley.Conversation
-	var b parley.Bot
-	var u parley.User
-	err := db.pool.QueryRow(ctx,
-		`SELECT c.id, c.bot_id, c.user_id, c.external_id, c.webhook, c.platform, c.language, c.last_seq,
-		   c.created_at, c.updated_at, c.last_message_at, c.last_user_seq, c.answered_seq, c.summary, c.summary_seq,
-		   b.id, b.name, b.persona, b.language, b.webhook, b.model, b.reply, b.created_at, b.updated_at, b.model_key,
-		   u.id, u.platform, u.language, u.kv, u.created_at, u.updated_at
-		 FROM conversations c
-		 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
-		 JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.user_id
-		 WHERE c.tenant_id = $1 AND c.id = $2`, tenantID, conversationID).Scan(
-		&c.ID, &c.BotID, &c.UserID, &c.ExternalID, &c.Webhook, &c.Platform, &c.Language, &c.MessageCount,
+	var rs replyStateRow
+	err := db.pool.QueryRow(ctx, `SELECT `+replyStateColumns+` FROM `+replyStateTables+` WHERE c.tenant_id = $1 AND c.id = $2`,
+		tenantID, conversationID).Scan(rs.dest()...)
+	return rs.state(tenantID, conversationID, err)
+}
+
+// A reply's state: its conversation, bot and user.
+const (
+	replyStateColumns = `c.id, c.bot_id, c.user_id, c.external_id, c.webhook, c.platform, c.language, c.last_seq,
+	   c.created_at, c.updated_at, c.last_message_at, c.last_user_seq, c.answered_seq, c.summary, c.summary_seq,
+	   b.id, b.name, b.persona, b.language, b.webhook, b.model, b.reply, b.created_at, b.updated_at, b.model_key,
+	   u.id, u.platform, u.language, u.kv, u.created_at, u.updated_at`
+	replyStateTables = `conversations c
+	 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
+	 JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.user_id`
+)
+
+// replyStateRow is a row of replyStateColumns.
+type replyStateRow struct {
+	st parley.ReplyState
+	c  parley.Conversation
+	b  parley.Bot
+	u  parley.User
+}
+
+func (r *replyStateRow) dest() []any {
+	c, b, u, st := &r.c, &r.b, &r.u, &r.st
+	return []any{&c.ID, &c.BotID, &c.UserID, &c.ExternalID, &c.Webhook, &c.Platform, &c.Language, &c.MessageCount,
 		&c.CreatedAt, &c.UpdatedAt, &c.LastMessageAt, &st.LastUserSeq, &st.AnsweredSeq, &st.Summary, &st.SummarySeq,
 		&b.ID, &b.Name, &b.Persona, &b.Language, &b.Webhook, &b.Model, &b.Reply, &b.CreatedAt, &b.UpdatedAt, &b.ModelKey,
-		&u.ID, &u.Platform, &u.Language, &u.KV, &u.CreatedAt, &u.UpdatedAt)
+		&u.ID, &u.Platform, &u.Language, &u.KV, &u.CreatedAt, &u.UpdatedAt}
+}
+
+// state is the row read, or what the read's error means.
+func (r *replyStateRow) state(tenantID, conversationID string, err error) (*parley.ReplyState, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read reply state: %w", err)
 	}
+	c, b, u := r.c, r.b, r.u
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	b.CreatedAt, b.UpdatedAt = b.CreatedAt.UTC(), b.UpdatedAt.UTC()
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	if u.KV == nil {
 		u.KV = map[string]any{}
 	}
+	st := r.st
+	st.TenantID = tenantID
 	st.Conversation, st.Bot, st.User = c, b, u
 	return &st, nil
 }
@@ -62,18 +83,17 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 // reply per message whatever the leases say. Closing the store stops the
 // renewals.
 //
-// The reply stored under the lease gives it back in the group commit that
-// stores it (heldLease): a statement and a transaction of their own per
-// reply were a fifth of the replies' throughput (docs/performance.md).
-func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error) {
+// The lease is taken by the statement that reads the reply's state, and
+// the reply stored under it gives it back in the group commit that stores
+// it (heldLease): a statement and a transaction of their own each way
+// were a fifth of the replies' throughput (docs/performance.md).
+func (db *DB) LockReply(ctx context.Context, tenantID, conversationID string) (st *parley.ReplyState, unlock func(), ok bool, err error) {
 	holder := uuid.New()
 	ttl := db.replyLease
-	err = db.pool.QueryRow(ctx, takeLeaseSQL, conversationID, holder, ttl.Seconds()).Scan(&ok)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("postgres: take reply lease: %w", err)
+	var rs replyStateRow
+	err = db.pool.QueryRow(ctx, takeLeaseSQL, tenantID, conversationID, holder, ttl.Seconds()).Scan(append(rs.dest(), &ok)...)
+	if st, err = rs.state(tenantID, conversationID, err); err != nil || !ok {
+		return st, nil, false, err
 	}
 	// Renew on a context of its own: the reply's may end before unlock,
 	// and the lease must not lapse while the reply is still stored.
@@ -101,7 +121,7 @@ func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func
 	lease := &heldLease{holder: holder}
 	db.held.Store(conversationID, lease)
 	var once sync.Once
-	return func() {
+	return st, func() {
 		once.Do(func() {
 			stop()
 			<-renewed
@@ -123,15 +143,19 @@ type heldLease struct {
 	given  atomic.Bool
 }
 
-// The lease statements. takeLeaseSQL returns a row only when the lease
+// The lease statements. takeLeaseSQL reads the reply's state (no row: no
+// such conversation in the tenant) and whether the lease was taken: it
 // was free or had expired.
 const (
-	takeLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
-	INSERT INTO reply_leases (conversation_id, holder, expires_at)
-	SELECT $1, $2, now() + make_interval(secs => $3) FROM durability
-	ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-	WHERE reply_leases.expires_at < now()
-	RETURNING true`
+	takeLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true)),
+	lease AS (
+		INSERT INTO reply_leases (conversation_id, holder, expires_at)
+		SELECT id, $3, now() + make_interval(secs => $4) FROM conversations, durability WHERE tenant_id = $1 AND id = $2
+		ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE reply_leases.expires_at < now()
+		RETURNING true)
+	SELECT ` + replyStateColumns + `, (SELECT count(*) = 1 FROM lease)
+	FROM ` + replyStateTables + ` WHERE c.tenant_id = $1 AND c.id = $2`
 	renewLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
 	UPDATE reply_leases SET expires_at = now() + make_interval(secs => $3) FROM durability
 	WHERE conversation_id = $1 AND holder = $2`

@@ -25,33 +25,33 @@ func TestReplyLease(t *testing.T) {
 	}
 	a, b := replica(), replica()
 	t.Cleanup(func() { b.Close() })
-	_, c := storetest.NewConversation(t, a)
+	tenant, c := storetest.NewConversation(t, a)
 
-	unlock, ok, err := a.LockReply(ctx, c.ID)
+	_, unlock, ok, err := a.LockReply(ctx, tenant.ID, c.ID)
 	require.NoError(t, err)
 	require.True(t, ok)
 	// Held well past one lease: renewed, so never free for the other.
 	for deadline := time.Now().Add(3 * lease); time.Now().Before(deadline); time.Sleep(lease / 6) {
-		_, ok, err := b.LockReply(ctx, c.ID)
+		_, _, ok, err := b.LockReply(ctx, tenant.ID, c.ID)
 		require.NoError(t, err)
 		require.False(t, ok, "another replica took a held lease")
 	}
 	unlock()
-	unlockB, ok, err := b.LockReply(ctx, c.ID)
+	_, unlockB, ok, err := b.LockReply(ctx, tenant.ID, c.ID)
 	require.NoError(t, err)
 	require.True(t, ok, "given back: free at once")
 	unlockB()
 
 	// The holder dies without giving it back: free once its lease ends.
-	_, ok, err = a.LockReply(ctx, c.ID)
+	_, _, ok, err = a.LockReply(ctx, tenant.ID, c.ID)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.NoError(t, a.Close()) // stops renewing
-	_, ok, err = b.LockReply(ctx, c.ID)
+	_, _, ok, err = b.LockReply(ctx, tenant.ID, c.ID)
 	require.NoError(t, err)
 	require.False(t, ok, "not before the lease ends")
 	require.Eventually(t, func() bool {
-		unlock, ok, err := b.LockReply(ctx, c.ID)
+		_, unlock, ok, err := b.LockReply(ctx, tenant.ID, c.ID)
 		if err != nil || !ok {
 			return false
 		}

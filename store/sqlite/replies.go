@@ -48,14 +48,24 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 // LockReply takes the conversation's reply lock, if free, and returns the
 // function that gives it back. A SQLite database is served by one process,
 // so an in-process lock is enough and costs no write.
-func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func(), ok bool, err error) {
+func (db *DB) LockReply(ctx context.Context, tenantID, conversationID string) (st *parley.ReplyState, unlock func(), ok bool, err error) {
+	unlock, ok = db.lockReply(conversationID)
+	if st, err = db.ReplyState(ctx, tenantID, conversationID); err != nil && ok {
+		unlock()
+		return nil, nil, false, err
+	}
+	return st, unlock, ok, err
+}
+
+// lockReply takes the in-process lock of LockReply.
+func (db *DB) lockReply(conversationID string) (unlock func(), ok bool) {
 	db.replyMu.Lock()
 	defer db.replyMu.Unlock()
 	if db.replying == nil {
 		db.replying = map[string]*byte{}
 	}
 	if db.replying[conversationID] != nil {
-		return nil, false, nil
+		return nil, false
 	}
 	token := new(byte)
 	db.replying[conversationID] = token
@@ -68,7 +78,7 @@ func (db *DB) LockReply(ctx context.Context, conversationID string) (unlock func
 			}
 			db.replyMu.Unlock()
 		})
-	}, true, nil
+	}, true
 }
 
 // StoreReply stores a bot reply, its context and the updated summary, and
