@@ -109,14 +109,16 @@ type lockedConversation struct {
 	summary                 string
 }
 
-// writeGroup plans and writes a group in four round trips: the
+// writeGroup plans and writes a group in two round trips, three with jobs
+// and four with their commit (batchTx): the transaction's BEGIN and the
 // conversations' row locks and state, with the messages stored under the
 // group's idempotency keys and ids for its events; then, planned in Go
 // (parley.PlanAppend and PlanReply, each write from the state the one
 // before it left), every message, conversation, reply context, event,
-// notification and delivery in one pipeline; then every job in one
-// insert. It returns each write's own outcome (a refusal: not found, a
-// conflict); an error fails the group.
+// delivery and the replies' leases given back in one pipeline, with the
+// COMMIT when no job follows; then every job in one insert. It returns
+// each write's own outcome (a refusal: not found, a conflict); an error
+// fails the group.
 func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]error, error) {
 	// The conversations in one order: groups committed at once by several
 	// replicas take their row locks in that order and cannot deadlock.
@@ -300,8 +302,8 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 	var write pgx.Batch
 	var leaseConvs []string
 	var leaseHolders []uuid.UUID
-	for _, op := range ops {
-		if op.lease != nil {
+	for i, op := range ops {
+		if op.lease != nil && outcomes[i] == nil {
 			leaseConvs, leaseHolders = append(leaseConvs, op.conversationID), append(leaseHolders, op.lease.holder)
 		}
 	}
@@ -365,6 +367,9 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 	}
 	if write.Len() == 0 {
 		return outcomes, nil
+	}
+	if len(jobs) == 0 {
+		commitIn(tx, &write) // nothing follows: the commit goes with the writes
 	}
 	if err := tx.SendBatch(ctx, &write).Close(); err != nil {
 		return nil, fmt.Errorf("postgres: append messages: %w", err)

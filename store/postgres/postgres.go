@@ -294,16 +294,22 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// withTx runs fn in a transaction; once it commits, the queues of the
-// jobs fn inserted (enqueue) are kicked.
+// withTx runs fn in a transaction (batchTx); once it commits, the queues
+// of the jobs fn inserted (enqueue) are kicked.
 func (db *DB) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	var queues, conversations []string
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		jt := &jobTx{Tx: tx}
-		err := fn(jt)
-		queues, conversations = jt.queues, jt.events
-		return err
-	})
+	c, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: acquire connection: %w", err)
+	}
+	defer c.Release() // a connection left in a transaction is closed, not reused
+	bt := &batchTx{conn: c.Conn()}
+	jt := &jobTx{Tx: bt}
+	if err = fn(jt); err != nil {
+		_ = bt.Rollback(ctx)
+	} else {
+		err = bt.Commit(ctx)
+	}
+	queues, conversations := jt.queues, jt.events
 	if err == nil && len(queues) > 0 {
 		db.kicker.Kick(queues)
 	}

@@ -1,0 +1,149 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// batchTx is a transaction that sends its BEGIN with its first batch and
+// can send its COMMIT with its last (commitIn). pgx's own Tx sends each in
+// a round trip of its own: two of the five of a group commit, and round
+// trips, not the statements in them, are most of PostgreSQL's CPU under
+// many small transactions (docs/performance.md). A statement that is not
+// a batch, first, is preceded by a BEGIN of its own, as with pgx's Tx.
+type batchTx struct {
+	conn  *pgx.Conn
+	begun bool // BEGIN sent
+}
+
+var _ pgx.Tx = (*batchTx)(nil)
+
+func (t *batchTx) begin(ctx context.Context) error {
+	if t.begun {
+		return nil
+	}
+	if _, err := t.conn.Exec(ctx, "BEGIN"); err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	t.begun = true
+	return nil
+}
+
+// SendBatch sends b, after a BEGIN in the same round trip when it is the
+// transaction's first.
+func (t *batchTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if !t.begun {
+		t.begun = true
+		first := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
+		first.Queue("BEGIN")
+		first.QueuedQueries = append(first.QueuedQueries, b.QueuedQueries...)
+		b = first
+	}
+	return t.conn.SendBatch(ctx, b)
+}
+
+// commitIn queues the transaction's COMMIT at the end of b, its last
+// batch: once b has run without error, the transaction is committed and
+// Commit has nothing left to do. A statement of b that fails leaves the
+// COMMIT unrun (PostgreSQL skips the rest of a failed pipeline), and the
+// transaction is rolled back as any other.
+func commitIn(tx pgx.Tx, b *pgx.Batch) {
+	if jt, ok := tx.(*jobTx); ok {
+		tx = jt.Tx
+	}
+	if _, ok := tx.(*batchTx); !ok {
+		return
+	}
+	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" { // a transaction already failed commits as ROLLBACK
+			return pgx.ErrTxCommitRollback
+		}
+		return nil
+	})
+}
+
+// open says whether a transaction is open on the connection: begun, and
+// neither committed in a batch (commitIn) nor ended by the server.
+func (t *batchTx) open() bool {
+	return t.begun && t.conn.PgConn().TxStatus() != 'I'
+}
+
+// Commit commits the transaction, if commitIn has not.
+func (t *batchTx) Commit(ctx context.Context) error {
+	if !t.open() {
+		return nil
+	}
+	tag, err := t.conn.Exec(ctx, "COMMIT")
+	if err != nil {
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	if tag.String() != "COMMIT" {
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
+}
+
+// Rollback rolls the transaction back, if it is open.
+func (t *batchTx) Rollback(ctx context.Context) error {
+	if !t.open() {
+		return nil
+	}
+	if _, err := t.conn.Exec(ctx, "ROLLBACK"); err != nil {
+		return fmt.Errorf("postgres: rollback: %w", err)
+	}
+	return nil
+}
+
+// Begin would start a nested transaction (a savepoint): Parley's
+// transactions do not nest.
+func (t *batchTx) Begin(context.Context) (pgx.Tx, error) {
+	return nil, errors.New("postgres: nested transactions are not supported")
+}
+
+func (t *batchTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error) {
+	if err := t.begin(ctx); err != nil {
+		return 0, err
+	}
+	return t.conn.CopyFrom(ctx, table, columns, rows)
+}
+
+func (t *batchTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
+
+func (t *batchTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	if err := t.begin(ctx); err != nil {
+		return nil, err
+	}
+	return t.conn.Prepare(ctx, name, sql)
+}
+
+func (t *batchTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := t.begin(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return t.conn.Exec(ctx, sql, args...)
+}
+
+func (t *batchTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := t.begin(ctx); err != nil {
+		return nil, err
+	}
+	return t.conn.Query(ctx, sql, args...)
+}
+
+func (t *batchTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if err := t.begin(ctx); err != nil {
+		return errRow{err}
+	}
+	return t.conn.QueryRow(ctx, sql, args...)
+}
+
+func (t *batchTx) Conn() *pgx.Conn { return t.conn }
+
+// errRow is a row whose read failed before it was sent.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
