@@ -141,7 +141,7 @@ export class Parley {
   replyContext(id: string, seq: number): Promise<{ messages: { role: string; content: string; seq?: number }[]; parts: { name: string; tokens: number; items?: number }[]; tokens: number; budget: number }>;
   memories(id: string, page?: { search?: string; limit?: number; cursor?: string }): Promise<{ memories: Memory[]; next_cursor: string; memories_seq: number }>;
   recall(id: string, q: string, limit?: number): Promise<{ hits: RecallHit[] }>;
-  events(id: string, opts?: { lastEventId?: number; signal?: AbortSignal }): AsyncGenerator<Event>;
+  events(id: string, opts?: { lastEventId?: number; signal?: AbortSignal; onOpen?: () => void }): AsyncGenerator<Event>;
   ask(id: string, text: string, opts?: { onDelta?: (text: string) => void; timeoutMs?: number }): Promise<Message>;
   userMemories(userId: string, filters?: { bot_id?: string; kind?: string; search?: string; cursor?: string }): Promise<{ memories: Memory[]; next_cursor: string }>;
   addMemory(userId: string, m: { bot_id: string; text: string; kind?: string; key?: string }): Promise<{ memory: Memory; change?: string }>;

@@ -99,10 +99,11 @@ export class Parley {
    * The conversation's events as they happen (message.created,
    * message.delta, reply.failed, memory.*), from after lastEventId; the
    * stream reconnects by itself from the last event seen. Stop it with
-   * opts.signal.
+   * opts.signal. opts.onOpen is called each time the stream is open: from
+   * then on nothing that happens is missed.
    * @returns {AsyncGenerator<{id?: number, type: string, data: any}>}
    */
-  async *events(id, { lastEventId = 0, signal } = {}) {
+  async *events(id, { lastEventId = 0, signal, onOpen } = {}) {
     let last = lastEventId;
     while (!(signal && signal.aborted)) {
       let res;
@@ -115,6 +116,7 @@ export class Parley {
         continue;
       }
       if (!res.ok) throw new ParleyError(res.status, await res.json().catch(() => null));
+      if (onOpen) onOpen();
       const reader = res.body.getReader();
       const decoder = new TextDecoder();
       let buf = "";
@@ -154,9 +156,17 @@ export class Parley {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), timeoutMs);
     try {
+      // The stream first: a reply's deltas are not stored, and those made
+      // before it opened would be missed.
+      let opened;
+      const open = new Promise((resolve) => (opened = resolve));
+      const stream = this.events(id, { signal: ctl.signal, onOpen: () => opened() });
+      const next = stream.next();
+      await Promise.race([open, next]);
       const sent = await this.sendMessage(id, { text, from_bot: false });
       const seq = sent.message.seq;
-      for await (const ev of this.events(id, { signal: ctl.signal })) {
+      for (let r = await next; !r.done; r = await stream.next()) {
+        const ev = r.value;
         // A stored event's data is the event ({id, type, data, ...});
         // a delta's is the streamed piece ({text, upto_seq, ...}).
         if (ev.type === "message.delta" && onDelta) onDelta(ev.data.text);
