@@ -83,15 +83,26 @@ func (r *replyStateRow) state(tenantID, conversationID string, err error) (*parl
 // reply per message whatever the leases say. Closing the store stops the
 // renewals.
 //
-// The lease is taken by the statement that reads the reply's state, and
+// The lease is taken in the round trip that reads the reply's state, and
 // the reply stored under it gives it back in the group commit that stores
 // it (heldLease): a statement and a transaction of their own each way
 // were a fifth of the replies' throughput (docs/performance.md).
 func (db *DB) LockReply(ctx context.Context, tenantID, conversationID string) (st *parley.ReplyState, unlock func(), ok bool, err error) {
 	holder := uuid.New()
 	ttl := db.replyLease
+	// One round trip, two statements: the state is read by a statement of
+	// its own, so that it sees what committed while the take waited for a
+	// lease being given back (a statement's snapshot is taken as it starts).
 	var rs replyStateRow
-	err = db.pool.QueryRow(ctx, takeLeaseSQL, tenantID, conversationID, holder, ttl.Seconds()).Scan(append(rs.dest(), &ok)...)
+	var b pgx.Batch
+	b.Queue(takeLeaseSQL, tenantID, conversationID, holder, ttl.Seconds()).Query(func(rows pgx.Rows) error {
+		ok = rows.Next()
+		rows.Close()
+		return rows.Err()
+	})
+	b.Queue(`SELECT `+replyStateColumns+` FROM `+replyStateTables+` WHERE c.tenant_id = $1 AND c.id = $2`,
+		tenantID, conversationID).QueryRow(func(row pgx.Row) error { return row.Scan(rs.dest()...) })
+	err = db.pool.SendBatch(ctx, &b).Close()
 	if st, err = rs.state(tenantID, conversationID, err); err != nil || !ok {
 		return st, nil, false, err
 	}
@@ -143,19 +154,17 @@ type heldLease struct {
 	given  atomic.Bool
 }
 
-// The lease statements. takeLeaseSQL reads the reply's state (no row: no
-// such conversation in the tenant) and whether the lease was taken: it
-// was free or had expired.
+// The lease statements. takeLeaseSQL returns a row only when the lease
+// was taken: the tenant has the conversation, and the lease was free or
+// had expired. Its transaction does not wait for its WAL flush, nor does
+// the read sent with it, in the same implicit transaction.
 const (
-	takeLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true)),
-	lease AS (
-		INSERT INTO reply_leases (conversation_id, holder, expires_at)
-		SELECT id, $3, now() + make_interval(secs => $4) FROM conversations, durability WHERE tenant_id = $1 AND id = $2
-		ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-		WHERE reply_leases.expires_at < now()
-		RETURNING true)
-	SELECT ` + replyStateColumns + `, (SELECT count(*) = 1 FROM lease)
-	FROM ` + replyStateTables + ` WHERE c.tenant_id = $1 AND c.id = $2`
+	takeLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
+	INSERT INTO reply_leases (conversation_id, holder, expires_at)
+	SELECT id, $3, now() + make_interval(secs => $4) FROM conversations, durability WHERE tenant_id = $1 AND id = $2
+	ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+	WHERE reply_leases.expires_at < now()
+	RETURNING true`
 	renewLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
 	UPDATE reply_leases SET expires_at = now() + make_interval(secs => $3) FROM durability
 	WHERE conversation_id = $1 AND holder = $2`

@@ -59,3 +59,57 @@ func TestReplyLease(t *testing.T) {
 		return true
 	}, 10*lease, lease/10)
 }
+
+// TestLockReplyReadsAfterTheWait: a lease being given back by a group
+// commit still under way makes the take wait for that commit; the state
+// read with the take is then the one that commit left (the reply it
+// stored), not the one from before the wait.
+func TestLockReplyReadsAfterTheWait(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	tenant, c := storetest.NewConversation(t, db)
+	_, unlock, ok, err := db.LockReply(ctx, tenant.ID, c.ID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	defer unlock()
+
+	// A commit under way: the lease given back and the turn answered.
+	tx, err := db.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, `DELETE FROM reply_leases WHERE conversation_id = $1`, c.ID)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `UPDATE conversations SET answered_seq = 7 WHERE id = $1`, c.ID)
+	require.NoError(t, err)
+
+	type taken struct {
+		answered int64
+		ok       bool
+		err      error
+	}
+	done := make(chan taken, 1)
+	go func() {
+		st, unlock, ok, err := db.LockReply(ctx, tenant.ID, c.ID)
+		if ok {
+			unlock()
+		}
+		var answered int64
+		if st != nil {
+			answered = st.AnsweredSeq
+		}
+		done <- taken{answered, ok, err}
+	}()
+	select {
+	case got := <-done:
+		t.Fatalf("the take did not wait for the lease being given back: %+v", got)
+	case <-time.After(300 * time.Millisecond):
+	}
+	require.NoError(t, tx.Commit(ctx))
+	got := <-done
+	require.NoError(t, got.err)
+	require.True(t, got.ok, "free once the commit gave it back")
+	require.Equal(t, int64(7), got.answered, "the state that commit left")
+}
