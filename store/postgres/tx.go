@@ -111,6 +111,8 @@ func (t *batchTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []
 	return t.conn.CopyFrom(ctx, table, columns, rows)
 }
 
+// LargeObjects is not for use: Parley stores no large objects, and pgx
+// builds them only on its own Tx.
 func (t *batchTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
 
 func (t *batchTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
