@@ -124,11 +124,17 @@ type convCache struct {
 	// msgs are consecutive messages, oldest first. Their Bubbles and
 	// Metadata are dropped: assembly reads neither.
 	msgs []cachedMessage
-	// vocab and postings index the words of every message when msgs start
-	// at the conversation's first message: postings[id] lists the indexes
-	// in msgs of the messages holding word id, ascending.
+	// whole: msgs start at the conversation's first message, and retrieval
+	// may search them (SearchMessages). vocab and postings index the words
+	// of msgs[:indexed]: postings[id] lists the indexes in msgs of the
+	// messages holding word id, ascending. The index is brought up to date
+	// by a search, not as messages come: most replies search nothing (their
+	// history holds the whole conversation), and stemming every word of
+	// every message was a twentieth of the replies' CPU.
+	whole    bool
 	vocab    map[string]int32
 	postings [][]int32
+	indexed  int
 
 	bytes     int64 // estimated size
 	accounted int64 // size the Cache counts (under Cache.mu)
@@ -208,24 +214,30 @@ func (cc *convCache) load(ctx context.Context, s Store, tenantID string, maxMess
 		before = page[len(page)-1].Seq
 	}
 	cc.msgs = make([]cachedMessage, 0, len(newest))
-	if len(newest) > 0 && newest[len(newest)-1].Seq == 1 {
-		cc.vocab = map[string]int32{}
-	}
+	cc.whole = len(newest) > 0 && newest[len(newest)-1].Seq == 1
 	for i := len(newest) - 1; i >= 0; i-- {
 		cc.add(newCached(newest[i]))
 	}
 	return nil
 }
 
-// add appends the next message, indexing it when the entry is indexed.
+// add appends the next message.
 func (cc *convCache) add(m cachedMessage) {
 	cc.bytes += messageBytes + int64(len(m.Text)) + int64(len(m.ID))
 	for _, a := range m.AttachedMedia {
 		cc.bytes += int64(len(a.URL) + len(a.MediaType) + len(a.ContentID) + 64)
 	}
-	if cc.vocab != nil {
-		i := int32(len(cc.msgs))
-		for w := range parley.EachWord(m.Text) {
+	cc.msgs = append(cc.msgs, m)
+}
+
+// indexWords indexes the words of the messages not yet in the index.
+func (cc *convCache) indexWords() {
+	if cc.vocab == nil {
+		cc.vocab = map[string]int32{}
+	}
+	for ; cc.indexed < len(cc.msgs); cc.indexed++ {
+		i := int32(cc.indexed)
+		for w := range parley.EachWord(cc.msgs[i].Text) {
 			w = rank.Porter(w) // the index holds stems, as the store's search matches words
 			id, ok := cc.vocab[w]
 			if !ok {
@@ -240,7 +252,6 @@ func (cc *convCache) add(m cachedMessage) {
 			}
 		}
 	}
-	cc.msgs = append(cc.msgs, m)
 }
 
 // trim keeps the newest n messages. The entry no longer starts at the first
@@ -252,11 +263,12 @@ func (cc *convCache) trim(n int) {
 		kept = append(kept, m)
 		bytes += messageBytes + int64(len(m.Text)) + int64(len(m.ID))
 	}
-	cc.msgs, cc.vocab, cc.postings, cc.bytes = kept, nil, nil, bytes
+	cc.reset()
+	cc.msgs, cc.bytes = kept, bytes
 }
 
 func (cc *convCache) reset() {
-	cc.msgs, cc.vocab, cc.postings, cc.bytes = nil, nil, nil, 0
+	cc.msgs, cc.whole, cc.vocab, cc.postings, cc.indexed, cc.bytes = nil, false, nil, nil, 0, 0
 }
 
 // index returns the position of seq in msgs, or -1.
@@ -306,14 +318,15 @@ func (cc *convCache) history(target int64, budget int, summarySeq int64) ([]parl
 }
 
 // SearchMessages is the store's SearchMessages (parley.MessageSearcher)
-// over an indexed entry, which holds every message of the conversation:
-// for each term, the newest messages (at most perTerm) holding its stem
-// with a seq below beforeSeq (0: any), and the messages up to around seqs
-// either side of each (below beforeSeq too), each once, newest first.
+// over an entry that holds every message of the conversation (whole): for
+// each term, the newest messages (at most perTerm) holding its stem with a
+// seq below beforeSeq (0: any), and the messages up to around seqs either
+// side of each (below beforeSeq too), each once, newest first.
 func (cc *convCache) SearchMessages(_ context.Context, _, conversationID string, terms []string, beforeSeq int64, perTerm, around int) ([]parley.Message, error) {
-	if cc.vocab == nil || conversationID != cc.id {
+	if !cc.whole || conversationID != cc.id {
 		return nil, fmt.Errorf("reply: the cache does not hold conversation %s whole", conversationID)
 	}
+	cc.indexWords()
 	limit := len(cc.msgs)
 	if i := cc.index(beforeSeq); i >= 0 {
 		limit = i

@@ -172,7 +172,7 @@ func TestCacheSearch(t *testing.T) {
 		cc := cache.conversation(c.ID)
 		require.NoError(t, cc.update(ctx, st, tenant.ID, cache.maxMessages))
 		cache.done(cc)
-		require.NotNil(t, cc.vocab, "a conversation held from its first message is indexed")
+		require.True(t, cc.whole, "a conversation held from its first message is searched in the cache")
 
 		for _, tc := range []struct {
 			terms           []string
@@ -205,6 +205,31 @@ func TestCacheSearch(t *testing.T) {
 	})
 }
 
+// TestCacheIndexesWhenSearched: the cache's word index is made by the
+// first search and takes in, at each search after, the messages that came
+// since.
+func TestCacheIndexesWhenSearched(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := conversationOf(10)
+	c := NewCache(0, 0)
+	cc := c.conversation("c")
+	defer c.done(cc)
+	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
+	require.Nil(t, cc.vocab, "no index before a search")
+	before := cc.bytes
+	got, err := cc.SearchMessages(ctx, "t", "c", []string{"topic3"}, 0, 5, 0)
+	require.NoError(t, err)
+	require.Equal(t, []int64{4}, seqs(got))
+	require.Greater(t, cc.bytes, before, "the index counts in the entry's size")
+	s.say("the lighthouse at dawn", false)
+	s.say("a topic3 again", true)
+	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
+	got, err = cc.SearchMessages(ctx, "t", "c", []string{"lighthouse", "topic3"}, 0, 5, 0)
+	require.NoError(t, err)
+	require.Equal(t, []int64{12, 11, 4}, seqs(got), "the messages since the last search are found too")
+}
+
 // TestCacheBounds: a conversation that outgrows the cache keeps its newest
 // messages and loses its index; the least recently used conversations
 // leave when the cache is full.
@@ -216,7 +241,10 @@ func TestCacheBounds(t *testing.T) {
 	cc := c.conversation("c")
 	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
 	c.done(cc)
-	require.NotNil(t, cc.vocab)
+	require.True(t, cc.whole)
+	_, err := cc.SearchMessages(ctx, "t", "c", []string{"more"}, 0, 5, 0)
+	require.NoError(t, err)
+	require.NotNil(t, cc.vocab, "indexed by the search")
 	for i := range 20 {
 		s.say(fmt.Sprintf("more %d", i), false)
 	}
@@ -225,7 +253,8 @@ func TestCacheBounds(t *testing.T) {
 	c.done(cc)
 	require.Len(t, cc.msgs, 75)
 	require.Equal(t, int64(110), cc.last())
-	require.Nil(t, cc.vocab, "no longer held from the first message")
+	require.False(t, cc.whole, "no longer held from the first message")
+	require.Nil(t, cc.vocab, "its index gone")
 	require.Greater(t, cc.msgs[0].Seq, int64(1))
 
 	// Room for about two of these conversations.

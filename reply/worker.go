@@ -460,8 +460,8 @@ func (w *Worker) retrieve(ctx context.Context, st *parley.ReplyState, query stri
 		c := w.cache()
 		cc := c.conversation(st.Conversation.ID)
 		defer c.done(cc)
-		if cc.vocab != nil && before > 0 {
-			msgs = cc // the whole conversation is in the cache, with its word index
+		if cc.whole && before > 0 {
+			msgs = cc // the whole conversation is in the cache, searched by its word index
 		}
 	}
 	mems, found, err := w.Retrieval.Retrieve(ctx, st, query, before, msgs)
