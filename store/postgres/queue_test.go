@@ -13,7 +13,6 @@ import (
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/store"
-	"github.com/parley-chat/parley/store/storetest"
 )
 
 // TestCommitKicksQueues: a committed transaction kicks the queues of the
@@ -57,11 +56,8 @@ func TestCommitKicksQueues(t *testing.T) {
 func TestClaimDoesNotWaitForFlush(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	tenant, c := storetest.NewConversation(t, db)
-	_, err = db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
+	db, tenant, c := openConversation(t)
+	_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
 	require.NoError(t, err)
 
 	conn, err := db.pool.Acquire(ctx)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/store/storetest"
 )
@@ -67,10 +68,7 @@ func TestReplyLease(t *testing.T) {
 func TestLockReplyReadsAfterTheWait(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	tenant, c := storetest.NewConversation(t, db)
+	db, tenant, c := openConversation(t)
 	_, unlock, ok, err := db.LockReply(ctx, tenant.ID, c.ID)
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -112,4 +110,15 @@ func TestLockReplyReadsAfterTheWait(t *testing.T) {
 	require.NoError(t, got.err)
 	require.True(t, got.ok, "free once the commit gave it back")
 	require.Equal(t, int64(7), got.answered, "the state that commit left")
+}
+
+// openConversation opens a store in a schema of the test's own, with a
+// conversation.
+func openConversation(t *testing.T) (*DB, *parley.Tenant, *parley.Conversation) {
+	t.Helper()
+	db, err := Open(context.Background(), pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	tenant, c := storetest.NewConversation(t, db)
+	return db, tenant, c
 }
