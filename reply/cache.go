@@ -130,7 +130,7 @@ type convCache struct {
 	// messages holding word id, ascending. The index is brought up to date
 	// by a search, not as messages come: most replies search nothing (their
 	// history holds the whole conversation), and stemming every word of
-	// every message was a twentieth of the replies' CPU.
+	// every message is work on every reply's path.
 	whole    bool
 	vocab    map[string]int32
 	postings [][]int32

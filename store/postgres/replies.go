@@ -77,16 +77,16 @@ func (r *replyStateRow) state(tenantID, conversationID string, err error) (*parl
 // function that gives it back. The lease spans replicas; it lasts
 // Options.ReplyLease and is renewed every third of that for as long as the
 // reply is being made, so that a replica that dies frees its conversations
-// within one lease. Taking, renewing and giving it
-// back commit without waiting for the WAL flush: a lease lost to a crash
-// of the server only lets a second reply start, and StoreReply stores one
+// within one lease. Taking and renewing it, and giving it back by unlock,
+// commit without waiting for the WAL flush: a lease lost to a crash of
+// the server only lets a second reply start, and StoreReply stores one
 // reply per message whatever the leases say. Closing the store stops the
 // renewals.
 //
 // The lease is taken in the round trip that reads the reply's state, and
 // the reply stored under it gives it back in the group commit that stores
-// it (heldLease): a statement and a transaction of their own each way
-// were a fifth of the replies' throughput (docs/performance.md).
+// it (heldLease): round trips, more than the statements in them, are what
+// a reply costs PostgreSQL (docs/performance.md).
 func (db *DB) LockReply(ctx context.Context, tenantID, conversationID string) (st *parley.ReplyState, unlock func(), ok bool, err error) {
 	holder := uuid.New()
 	ttl := db.replyLease

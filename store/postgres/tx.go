@@ -11,10 +11,10 @@ import (
 
 // batchTx is a transaction that sends its BEGIN with its first batch and
 // can send its COMMIT with its last (commitIn). pgx's own Tx sends each in
-// a round trip of its own: two of the five of a group commit, and round
-// trips, not the statements in them, are most of PostgreSQL's CPU under
-// many small transactions (docs/performance.md). A statement that is not
-// a batch, first, is preceded by a BEGIN of its own, as with pgx's Tx.
+// a round trip of its own, and under many small transactions round trips,
+// more than the statements in them, are what PostgreSQL's CPU goes to
+// (docs/performance.md). A statement that is not a batch, first, is
+// preceded by a BEGIN of its own, as with pgx's Tx.
 type batchTx struct {
 	conn  *pgx.Conn
 	begun bool // BEGIN sent

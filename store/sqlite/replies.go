@@ -45,9 +45,10 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 	return &st, nil
 }
 
-// LockReply takes the conversation's reply lock, if free, and returns the
-// function that gives it back. A SQLite database is served by one process,
-// so an in-process lock is enough and costs no write.
+// LockReply takes the conversation's reply lock, if free, then reads the
+// reply's state, and returns the function that gives the lock back. A
+// SQLite database is served by one process, so an in-process lock is
+// enough and costs no write.
 func (db *DB) LockReply(ctx context.Context, tenantID, conversationID string) (st *parley.ReplyState, unlock func(), ok bool, err error) {
 	unlock, ok = db.lockReply(conversationID)
 	if st, err = db.ReplyState(ctx, tenantID, conversationID); err != nil && ok {
