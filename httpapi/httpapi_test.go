@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -706,6 +707,69 @@ func TestWaitTimesOut(t *testing.T) {
 		require.Equal(t, "query.wait", problemField(res))
 		res = b.do(t, b.user, "POST", "/api/conversations/"+id+"/messages", map[string]any{"message": map[string]any{"text": "hi"}})
 		require.Nil(t, res.body["reply_status"], "no wait asked, no wait fields")
+	})
+}
+
+// readCounter is a store that counts its reads of a conversation's
+// messages.
+type readCounter struct {
+	httpapi.Store
+	reads atomic.Int64
+}
+
+func (r *readCounter) ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error) {
+	r.reads.Add(1)
+	return r.Store.ListMessages(ctx, tenantID, conversationID, q)
+}
+
+// TestWaitReadsWhenStored: a wait for a reply reads the conversation again
+// when an event is stored, not at each delta of the reply being made (a
+// streaming model sends dozens a reply).
+func TestWaitReadsWhenStored(t *testing.T) {
+	t.Parallel()
+	enginetest.Run(t, func(t *testing.T, engine string) {
+		ctx := context.Background()
+		hub := live.NewHub()
+		st := &readCounter{Store: enginetest.Open(t, engine, enginetest.Options{Hub: hub})}
+		b := setup(t, st, hub)
+		id := b.conversation(t, b.admin, "bot-1", "user-1")
+		type waited struct {
+			status string
+			err    error
+		}
+		done := make(chan waited, 1)
+		go func() {
+			req, _ := http.NewRequest("POST", b.url+"/api/conversations/"+id+"/messages?wait=20s",
+				strings.NewReader(`{"message": {"text": "hi"}}`))
+			req.Header.Set("Authorization", "Bearer "+b.user)
+			res, err := b.client.Do(req)
+			if err != nil {
+				done <- waited{err: err}
+				return
+			}
+			defer res.Body.Close()
+			var body struct {
+				ReplyStatus string `json:"reply_status"`
+			}
+			err = json.NewDecoder(res.Body).Decode(&body)
+			done <- waited{body.ReplyStatus, err}
+		}()
+		require.Eventually(t, func() bool { return hub.Subscribers() > 0 }, 10*time.Second, 5*time.Millisecond)
+		for i := range 50 {
+			hub.PublishDelta(parley.Delta{ConversationID: id, UptoSeq: 1, Text: fmt.Sprint("piece ", i)})
+		}
+		require.Eventually(t, func() bool {
+			page, err := st.Store.ListMessages(ctx, b.tenant, id, parley.HistoryQuery{Limit: 1})
+			return err == nil && len(page) == 1
+		}, 10*time.Second, 5*time.Millisecond, "the message is stored")
+		_, err := st.StoreReply(ctx, b.tenant, id, parley.Reply{UptoSeq: 1,
+			Message: parley.NewMessage{FromBot: true, Text: "hello", Bubbles: []string{"hello"},
+				Metadata: json.RawMessage(`{"reply": {"answers_seq": [1, 1]}}`)}})
+		require.NoError(t, err)
+		got := <-done
+		require.NoError(t, got.err)
+		require.Equal(t, "replied", got.status)
+		require.Less(t, st.reads.Load(), int64(10), "reads for the stored events, none for the 50 deltas")
 	})
 }
 

@@ -218,15 +218,23 @@ func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string
 		if o := findReply(msgs, seq); o.status != "" {
 			return o, nil
 		}
-		select {
-		case <-ctx.Done():
-			if o, ok, err := ended(); ok {
-				return o, err
+		// Read again once an event is stored: a delta (a piece of a reply
+		// being made, many a reply) stores nothing.
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				if o, ok, err := ended(); ok {
+					return o, err
+				}
+				return replyOutcome{}, ctx.Err()
+			case <-timer.C:
+				return replyOutcome{status: "pending"}, nil
+			case sig := <-signals:
+				if sig.Delta == nil {
+					break wait
+				}
 			}
-			return replyOutcome{}, ctx.Err()
-		case <-timer.C:
-			return replyOutcome{status: "pending"}, nil
-		case <-signals:
 		}
 	}
 }
