@@ -300,7 +300,7 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 		if q.speaker != 0 && m.FromBot == (q.speaker == speakerBot) {
 			scores[i] += speakerBoost
 		}
-		if q.year > 0 {
+		if q.year != 0 {
 			scores[i] += q.dateBoost(m)
 		}
 	}
@@ -318,7 +318,11 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 // that hold the query's day or lie in its month ("last week"), monthBoost.
 func (q recallQuery) dateBoost(m parley.Message) float64 {
 	said := m.CreatedAt.UTC()
-	from := time.Date(q.year, q.month, max(q.day, 1), 0, 0, 0, 0, time.UTC)
+	year := q.year
+	if year == anyYear {
+		year = said.Year()
+	}
+	from := time.Date(year, q.month, max(q.day, 1), 0, 0, 0, 0, time.UTC)
 	to := from.AddDate(0, 1, 0)
 	if q.day != 0 {
 		to = from.AddDate(0, 0, 1)
@@ -442,9 +446,14 @@ func init() {
 	}
 }
 
+// anyYear is the year of a date named without one ("in June", "June
+// 13"): the day or month of any year.
+const anyYear = -1
+
 // queryDate finds the first date in a query's words: "October 13, 2023",
 // "13 October 2023", "13 de octubre de 2023", "2023-10-13" (a day) or
-// "May 2023" (a month). Year zero: none.
+// "May 2023" (a month); "June 13", "in June" (anyYear; not "May" or
+// "March" alone). Year zero: none.
 func queryDate(words []string) (int, time.Month, int) {
 	ws := slices.DeleteFunc(slices.Clone(words), func(w string) bool { return w == "de" || w == "of" || w == "del" })
 	num := func(j, lo, hi int) int {
@@ -474,6 +483,13 @@ func queryDate(words []string) (int, time.Month, int) {
 			return num(i+1, 1900, 2999), m, num(i-1, 1, 31)
 		case num(i+1, 1900, 2999) > 0:
 			return num(i+1, 1900, 2999), m, 0
+		case w == "may" || w == "march": // more often a verb, without a year
+		case num(i+1, 1, 31) > 0:
+			return anyYear, m, num(i+1, 1, 31)
+		case num(i-1, 1, 31) > 0:
+			return anyYear, m, num(i-1, 1, 31)
+		default:
+			return anyYear, m, 0
 		}
 	}
 	return 0, 0, 0

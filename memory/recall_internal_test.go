@@ -2,7 +2,6 @@ package memory
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -40,12 +39,24 @@ func TestParseQuery(t *testing.T) {
 	require.Equal(t, []string{"walk"}, q.terms.List, "terms are stems, once each")
 }
 
-func TestQueryDateNeedsAYear(t *testing.T) {
+func TestQueryDateWithoutAYear(t *testing.T) {
 	t.Parallel()
-	y, m, d := queryDate(parley.Words("on October 13"))
-	require.Equal(t, [3]int{}, [3]int{y, int(m), d})
-	y, m, d = queryDate(parley.Words("13 de octubre del 2023"))
-	require.Equal(t, [3]int{2023, int(time.October), 13}, [3]int{y, int(m), d})
+	for _, c := range []struct {
+		query string
+		date  [3]int
+	}{
+		{"on October 13", [3]int{anyYear, 10, 13}},
+		{"on 2 June", [3]int{anyYear, 6, 2}},
+		{"When did Melanie go camping in June?", [3]int{anyYear, 6, 0}},
+		{"¿qué hizo en julio?", [3]int{anyYear, 7, 0}},
+		{"13 de octubre del 2023", [3]int{2023, 10, 13}},
+		{"may I come", [3]int{}},
+		{"the march for rights", [3]int{}},
+		{"the march on May 1", [3]int{}}, // the first month word decides
+	} {
+		y, m, d := queryDate(parley.Words(c.query))
+		require.Equal(t, c.date, [3]int{y, int(m), d}, c.query)
+	}
 }
 
 func TestWithTheRest(t *testing.T) {

@@ -76,4 +76,19 @@ func TestDateBoost(t *testing.T) {
 		require.Equal(t, c.onDay, day.dateBoost(m), "%s, said %s, asked of the day", c.text, c.said)
 		require.Equal(t, c.inM, month.dateBoost(m), "%s, said %s, asked of the month", c.text, c.said)
 	}
+	// "In May": May of the year the message was said in.
+	may := recallQuery{year: anyYear, month: time.May}
+	for _, c := range []struct {
+		text string
+		said time.Time
+		inM  float64
+	}{
+		{"We watched a film", time.Date(2021, 5, 20, 9, 0, 0, 0, time.UTC), monthBoost},
+		{"We watched a film", at(5, 31), monthBoost},
+		{"We watched a film", at(6, 1), 0},
+		{"We watched a film yesterday", at(6, 1), monthBoost},
+		{"We watched a film", time.Date(2024, 4, 30, 9, 0, 0, 0, time.UTC), 0},
+	} {
+		require.Equal(t, c.inM, may.dateBoost(parley.Message{Text: c.text, CreatedAt: c.said}), "%s, said %s, asked of May", c.text, c.said)
+	}
 }
