@@ -39,8 +39,11 @@ const (
 	neighbourGap = time.Hour
 	// A query naming one participant (the user's name, the bot's) prefers
 	// what that participant said: a match by them gains about what a
-	// rare word's match scores.
+	// rare word's match scores. A query naming both prefers the one named
+	// first, its subject ("What does Melanie think of Caroline's
+	// plan?"), by a little: between matches about as good.
 	speakerBoost = 4.0
+	subjectBoost = 0.5
 	// A query naming a date prefers matches said on it or naming it
 	// ("yesterday"), then those of that month or naming days about it
 	// ("last week"): dateBoost.
@@ -298,7 +301,7 @@ func (r Recall) messages(ctx context.Context, tenantID string, c *parley.Convers
 			continue
 		}
 		if q.speaker != 0 && m.FromBot == (q.speaker == speakerBot) {
-			scores[i] += speakerBoost
+			scores[i] += q.boost
 		}
 		if q.year != 0 {
 			scores[i] += q.dateBoost(m)
@@ -395,17 +398,18 @@ type recallQuery struct {
 	words   []string    // content words, as said (the store's search stems them)
 	terms   *rank.Terms // their Porter stems, once each
 	text    string      // the content words as one text
-	speaker int         // 0, speakerUser or speakerBot
+	speaker int         // 0, speakerUser or speakerBot: whose messages to prefer
+	boost   float64     // by how much: speakerBoost, subjectBoost
 	year    int
 	month   time.Month
 	day     int // 0: the month
 }
 
 // parseQuery reads a query: a word of exactly one participant's name
-// (names: the user's, the bot's) says whose messages to prefer and is no
-// search word (a name is said to the other participant far more often
-// than by its owner); stopwords and one-letter words (a possessive's "s")
-// go.
+// (names: the user's, the bot's) says whose messages to prefer, the first
+// so named if both are, and is no search word (a name is said to the
+// other participant far more often than by its owner); stopwords and
+// one-letter words (a possessive's "s") go.
 func parseQuery(query string, names [2]string) recallQuery {
 	var q recallQuery
 	owner := map[string]int{}
@@ -414,11 +418,14 @@ func parseQuery(query string, names [2]string) recallQuery {
 			owner[w] |= who + 1
 		}
 	}
-	named := 0
+	named, first := 0, 0
 	for _, w := range parley.Words(query) {
 		w = strings.TrimFunc(w, unicode.IsPunct) // "¿cuándo" is a word to parley.Words
 		if o := owner[w]; o != 0 {
 			named |= o
+			if first == 0 {
+				first = o
+			}
 			continue
 		}
 		if len([]rune(w)) < 2 || stopwords[w] {
@@ -427,8 +434,11 @@ func parseQuery(query string, names [2]string) recallQuery {
 		q.words = append(q.words, w)
 	}
 	q.terms = rank.NewTerms(q.words)
-	if named == speakerUser || named == speakerBot {
-		q.speaker = named
+	switch {
+	case named == speakerUser || named == speakerBot:
+		q.speaker, q.boost = named, speakerBoost
+	case first == speakerUser || first == speakerBot: // both named; first not a word of both names
+		q.speaker, q.boost = first, subjectBoost
 	}
 	q.text = strings.Join(q.words, " ")
 	q.year, q.month, q.day = queryDate(parley.Words(query))

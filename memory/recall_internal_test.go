@@ -15,27 +15,33 @@ func TestParseQuery(t *testing.T) {
 		query   string
 		words   []string
 		speaker int
+		boost   float64
 		date    [3]int // year, month, day
 	}{
-		{"What did Caroline research?", []string{"research"}, speakerUser, [3]int{}},
-		{"Where has Melanie camped?", []string{"camped"}, speakerBot, [3]int{}},
-		{"What do Melanie's kids like?", []string{"kids", "like"}, speakerBot, [3]int{}},
-		{"What have Caroline and Melanie both painted?", []string{"painted"}, 0, [3]int{}},
-		{"When is the trip?", []string{"trip"}, 0, [3]int{}},
-		{"What did Melanie paint on October 13, 2023?", []string{"paint", "october", "13", "2023"}, speakerBot, [3]int{2023, 10, 13}},
-		{"what happened 13 October 2023", []string{"happened", "13", "october", "2023"}, 0, [3]int{2023, 10, 13}},
-		{"¿Qué pasó el 3 de mayo de 2024?", []string{"pasó", "mayo", "2024"}, 0, [3]int{2024, 5, 3}},
-		{"notes from 2024-02-29", []string{"notes", "2024", "02", "29"}, 0, [3]int{2024, 2, 29}},
-		{"plans for May 2023", []string{"plans", "2023"}, 0, [3]int{2023, 5, 0}},
-		{"may I ask about 2023", []string{"ask", "2023"}, 0, [3]int{}},
-		{"room 13 at 2023 hotel", []string{"room", "13", "2023", "hotel"}, 0, [3]int{}},
+		{"What did Caroline research?", []string{"research"}, speakerUser, speakerBoost, [3]int{}},
+		{"Where has Melanie camped?", []string{"camped"}, speakerBot, speakerBoost, [3]int{}},
+		{"What do Melanie's kids like?", []string{"kids", "like"}, speakerBot, speakerBoost, [3]int{}},
+		{"What have Caroline and Melanie both painted?", []string{"painted"}, speakerUser, subjectBoost, [3]int{}},
+		{"What does Melanie think of Caroline's plan?", []string{"think", "plan"}, speakerBot, subjectBoost, [3]int{}},
+		{"Did Smith meet Caroline?", []string{"meet"}, speakerUser, speakerBoost, [3]int{}},
+		{"When is the trip?", []string{"trip"}, 0, 0, [3]int{}},
+		{"What did Melanie paint on October 13, 2023?", []string{"paint", "october", "13", "2023"}, speakerBot, speakerBoost, [3]int{2023, 10, 13}},
+		{"what happened 13 October 2023", []string{"happened", "13", "october", "2023"}, 0, 0, [3]int{2023, 10, 13}},
+		{"¿Qué pasó el 3 de mayo de 2024?", []string{"pasó", "mayo", "2024"}, 0, 0, [3]int{2024, 5, 3}},
+		{"notes from 2024-02-29", []string{"notes", "2024", "02", "29"}, 0, 0, [3]int{2024, 2, 29}},
+		{"plans for May 2023", []string{"plans", "2023"}, 0, 0, [3]int{2023, 5, 0}},
+		{"may I ask about 2023", []string{"ask", "2023"}, 0, 0, [3]int{}},
+		{"room 13 at 2023 hotel", []string{"room", "13", "2023", "hotel"}, 0, 0, [3]int{}},
 	} {
 		q := parseQuery(tc.query, names)
 		require.Equal(t, tc.words, q.words, tc.query)
 		require.Equal(t, tc.speaker, q.speaker, tc.query)
+		require.Equal(t, tc.boost, q.boost, tc.query)
 		require.Equal(t, tc.date, [3]int{q.year, int(q.month), q.day}, tc.query)
 	}
-	q := parseQuery("Walks and walking", [2]string{})
+	q := parseQuery("What did Lopez tell Ana?", [2]string{"Ana Lopez", "Luis Lopez"})
+	require.Zero(t, q.speaker, "first named, a word of both names: either may be the subject")
+	q = parseQuery("Walks and walking", [2]string{})
 	require.Equal(t, []string{"walk"}, q.terms.List, "terms are stems, once each")
 }
 
