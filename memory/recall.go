@@ -409,7 +409,8 @@ type recallQuery struct {
 // (names: the user's, the bot's) says whose messages to prefer, the first
 // so named if both are, and is no search word (a name is said to the
 // other participant far more often than by its owner); stopwords and
-// one-letter words (a possessive's "s") go.
+// one-letter words (a possessive's "s") go; a noun of state brings the
+// word it is made from (derivedFrom).
 func parseQuery(query string, names [2]string) recallQuery {
 	var q recallQuery
 	owner := map[string]int{}
@@ -432,6 +433,9 @@ func parseQuery(query string, names [2]string) recallQuery {
 			continue
 		}
 		q.words = append(q.words, w)
+		if base := derivedFrom(w); base != "" {
+			q.words = append(q.words, base)
+		}
 	}
 	q.terms = rank.NewTerms(q.words)
 	switch {
@@ -443,6 +447,19 @@ func parseQuery(query string, names [2]string) recallQuery {
 	q.text = strings.Join(q.words, " ")
 	q.year, q.month, q.day = queryDate(parley.Words(query))
 	return q
+}
+
+// derivedFrom is the word a noun of state is made from ("mentorship":
+// "mentor", "childhood": "child"), "" for other words. Stemming keeps
+// those suffixes, and people say the base ("she mentored me", "as a
+// kid"), so a query searches both.
+func derivedFrom(w string) string {
+	for _, suffix := range []string{"ship", "hood"} {
+		if base, ok := strings.CutSuffix(w, suffix); ok && len(base) >= 4 {
+			return base
+		}
+	}
+	return ""
 }
 
 var months = map[string]time.Month{}

@@ -25,6 +25,7 @@ func TestParseQuery(t *testing.T) {
 		{"What does Melanie think of Caroline's plan?", []string{"think", "plan"}, speakerBot, subjectBoost, [3]int{}},
 		{"Did Smith meet Caroline?", []string{"meet"}, speakerUser, speakerBoost, [3]int{}},
 		{"When is the trip?", []string{"trip"}, 0, 0, [3]int{}},
+		{"Childhood friendship or a ship?", []string{"childhood", "child", "friendship", "friend", "ship"}, 0, 0, [3]int{}},
 		{"What did Melanie paint on October 13, 2023?", []string{"paint", "october", "13", "2023"}, speakerBot, speakerBoost, [3]int{2023, 10, 13}},
 		{"what happened 13 October 2023", []string{"happened", "13", "october", "2023"}, 0, 0, [3]int{2023, 10, 13}},
 		{"¿Qué pasó el 3 de mayo de 2024?", []string{"pasó", "mayo", "2024"}, 0, 0, [3]int{2024, 5, 3}},
