@@ -402,7 +402,28 @@ type ReplyState struct {
 	AnsweredSeq  int64
 	Summary      string
 	SummarySeq   int64
+
+	// What Replies.LockReply was asked to read besides (ReplyRead); nil
+	// when it was not asked to.
+	Messages []Message // the messages after ReplyRead.AfterSeq, oldest first
+	Memories []Memory  // the user's newest memories of the bot
 }
+
+// ReplyRead is what Replies.LockReply reads besides the reply's state, in
+// the same round trip where the store can: the messages stored after
+// those the reply holds (its cache's), and the user's memories of the bot
+// (what recall ranks). A reply reads both next; on PostgreSQL each read
+// on its own is a round trip, and round trips are most of what a reply
+// costs there.
+type ReplyRead struct {
+	AfterSeq int64 // the messages with a larger seq, oldest first,
+	Messages int   // at most this many (0: none read)
+	Memories int   // the user's newest memories of the conversation's bot, at most this many (0: none read)
+}
+
+// RecallMemories is how many of a user's memories of a bot recall ranks
+// for a query: the newest.
+const RecallMemories = 200
 
 // Reply is a generated bot reply to store. UptoSeq is the newest user
 // message it answers; a reply whose UptoSeq is already answered is not

@@ -96,11 +96,14 @@ type Replies interface {
 	ReplyState(ctx context.Context, tenantID, conversationID string) (*ReplyState, error)
 	// LockReply takes the conversation's reply lock if it is free (across
 	// replicas) and reads the reply's state, read whether or not the lock
-	// was taken (after it, when it was): ENOTFOUND, and no lock. unlock
+	// was taken (after it, when it was), with what read asks for
+	// (ReplyState.Messages, as ListMessages ascending after read.AfterSeq
+	// reads them; ReplyState.Memories, as ListMemories of the
+	// conversation's bot and user does): ENOTFOUND, and no lock. unlock
 	// frees it. A reply stored for the conversation by the lock's holder
 	// (StoreReply) frees it too, in the reply's own write: unlock then
 	// frees nothing, and never a lock taken after.
-	LockReply(ctx context.Context, tenantID, conversationID string) (st *ReplyState, unlock func(), ok bool, err error)
+	LockReply(ctx context.Context, tenantID, conversationID string, read ReplyRead) (st *ReplyState, unlock func(), ok bool, err error)
 	// ClaimReply ends the "a reply job is queued" state and returns the
 	// newest user message: ENOTFOUND.
 	ClaimReply(ctx context.Context, tenantID, conversationID string) (int64, error)

@@ -70,9 +70,6 @@ type Recall struct {
 	Embedder parley.Embedder
 }
 
-// recallScan bounds the memories of one user read for a query.
-const recallScan = 200
-
 // profile kinds say who the user is: always worth a reply's room.
 var profile = map[string]bool{parley.KindName: true, parley.KindPlace: true, parley.KindWork: true,
 	parley.KindFamily: true, parley.KindPet: true}
@@ -129,7 +126,7 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 		return ignoreNotFound(err)
 	})
 	g.Go(func() (err error) {
-		ms, err = r.Store.ListMemories(gctx, tenantID, parley.MemoryFilter{BotID: c.BotID, UserID: c.UserID, Limit: recallScan})
+		ms, err = r.Store.ListMemories(gctx, tenantID, parley.MemoryFilter{BotID: c.BotID, UserID: c.UserID, Limit: parley.RecallMemories})
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -165,9 +162,12 @@ func (r Recall) Search(ctx context.Context, tenantID string, c *parley.Conversat
 // msgs: the store, or the reply's cache of the conversation, which answers
 // alike. msgs nil: no messages.
 func (r Recall) Retrieve(ctx context.Context, st *parley.ReplyState, query string, before int64, msgs parley.MessageSearcher) ([]parley.Memory, []parley.Message, error) {
-	ms, err := r.Store.ListMemories(ctx, st.TenantID, parley.MemoryFilter{BotID: st.Bot.ID, UserID: st.User.ID, Limit: recallScan})
-	if err != nil {
-		return nil, nil, err
+	ms := st.Memories // read with the state when the reply asked for them (parley.ReplyRead)
+	if ms == nil {
+		var err error
+		if ms, err = r.Store.ListMemories(ctx, st.TenantID, parley.MemoryFilter{BotID: st.Bot.ID, UserID: st.User.ID, Limit: parley.RecallMemories}); err != nil {
+			return nil, nil, err
+		}
 	}
 	userName, _ := st.User.KV["name"].(string)
 	q := parseQuery(query, [2]string{userName, st.Bot.Name})

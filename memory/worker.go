@@ -92,7 +92,7 @@ func (w *Worker) refreshVectors(ctx context.Context, tenantID string, c *parley.
 		return nil
 	}
 	stale, err := w.Store.ListMemories(ctx, tenantID, parley.MemoryFilter{BotID: c.BotID, UserID: c.UserID,
-		StaleFor: w.Embedder.Model(), Limit: recallScan})
+		StaleFor: w.Embedder.Model(), Limit: parley.RecallMemories})
 	if err != nil {
 		return err
 	}

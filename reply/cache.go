@@ -168,18 +168,46 @@ func (cc *convCache) last() int64 {
 // loadPage is how many messages one read of the store brings.
 const loadPage = 500
 
+// newest is the seq of the newest message the cache holds of a
+// conversation: false when it holds none, or while a reply is using the
+// entry (it is moving on). A reply reads the messages after it with its
+// state (parley.ReplyRead), loadPage of them, and hands them to update.
+func (c *Cache) newest(id string) (int64, bool) {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	c.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	cc := e.Value.(*convCache)
+	if !cc.mu.TryLock() {
+		return 0, false
+	}
+	defer cc.mu.Unlock()
+	return cc.last(), len(cc.msgs) > 0
+}
+
 // update brings the entry up to date with the store: the newest
-// maxMessages messages when empty, else every message stored since.
-func (cc *convCache) update(ctx context.Context, s Store, tenantID string, maxMessages int) error {
+// maxMessages messages when empty, else every message stored since. read
+// are messages already read after the entry's newest as it was then
+// (Cache.newest), at most loadPage of them, oldest first: they are used
+// as the first page (those the entry has since come to hold are skipped).
+func (cc *convCache) update(ctx context.Context, s Store, tenantID string, maxMessages int, read []parley.Message) error {
 	if len(cc.msgs) == 0 {
 		return cc.load(ctx, s, tenantID, maxMessages)
 	}
+	page := read
 	for {
-		page, err := s.ListMessages(ctx, tenantID, cc.id, parley.HistoryQuery{Limit: loadPage, Order: parley.Ascending, AfterSeq: cc.last()})
-		if err != nil {
-			return err
+		if page == nil {
+			var err error
+			if page, err = s.ListMessages(ctx, tenantID, cc.id, parley.HistoryQuery{Limit: loadPage, Order: parley.Ascending, AfterSeq: cc.last()}); err != nil {
+				return err
+			}
 		}
 		for _, m := range page {
+			if m.Seq <= cc.last() {
+				continue // read before another reply brought the entry this far
+			}
 			if m.Seq != cc.last()+1 {
 				// Cannot happen while messages are append-only; should it
 				// ever, start again rather than assemble from a wrong view.
@@ -194,6 +222,7 @@ func (cc *convCache) update(ctx context.Context, s Store, tenantID string, maxMe
 		if len(page) < loadPage {
 			return nil
 		}
+		page = nil
 	}
 }
 

@@ -23,6 +23,7 @@ type memStore struct {
 	Store // the rest is not called
 	msgs  []parley.Message
 	read  int // messages returned by ListMessages
+	calls int // ListMessages calls
 }
 
 func (s *memStore) say(text string, fromBot bool) {
@@ -31,7 +32,7 @@ func (s *memStore) say(text string, fromBot bool) {
 }
 
 func (s *memStore) ListMessages(_ context.Context, _, _ string, q parley.HistoryQuery) ([]parley.Message, error) {
-	var out []parley.Message
+	out := []parley.Message{} // an empty page, as the stores return it
 	for _, m := range s.msgs {
 		if m.Seq > q.AfterSeq && (q.BeforeSeq <= 0 || m.Seq < q.BeforeSeq) {
 			out = append(out, m)
@@ -42,6 +43,7 @@ func (s *memStore) ListMessages(_ context.Context, _, _ string, q parley.History
 	}
 	out = out[:min(len(out), q.Limit)]
 	s.read += len(out)
+	s.calls++
 	return out, nil
 }
 
@@ -170,7 +172,7 @@ func TestCacheSearch(t *testing.T) {
 		}
 		cache := NewCache(0, 0)
 		cc := cache.conversation(c.ID)
-		require.NoError(t, cc.update(ctx, st, tenant.ID, cache.maxMessages))
+		require.NoError(t, cc.update(ctx, st, tenant.ID, cache.maxMessages, nil))
 		cache.done(cc)
 		require.True(t, cc.whole, "a conversation held from its first message is searched in the cache")
 
@@ -215,7 +217,7 @@ func TestCacheIndexesWhenSearched(t *testing.T) {
 	c := NewCache(0, 0)
 	cc := c.conversation("c")
 	defer c.done(cc)
-	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
+	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages, nil))
 	require.Nil(t, cc.vocab, "no index before a search")
 	before := cc.bytes
 	got, err := cc.SearchMessages(ctx, "t", "c", []string{"topic3"}, 0, 5, 0)
@@ -224,10 +226,74 @@ func TestCacheIndexesWhenSearched(t *testing.T) {
 	require.Greater(t, cc.bytes, before, "the index counts in the entry's size")
 	s.say("the lighthouse at dawn", false)
 	s.say("a topic3 again", true)
-	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
+	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages, nil))
 	got, err = cc.SearchMessages(ctx, "t", "c", []string{"lighthouse", "topic3"}, 0, 5, 0)
 	require.NoError(t, err)
 	require.Equal(t, []int64{12, 11, 4}, seqs(got), "the messages since the last search are found too")
+}
+
+// TestCacheUsesMessagesRead: messages a reply read with its state, after
+// the newest the cache held (Cache.newest), bring the entry up to date
+// without a read of the store, but for a full page.
+func TestCacheUsesMessagesRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := conversationOf(10)
+	c := NewCache(0, 0)
+	_, ok := c.newest("c")
+	require.False(t, ok, "nothing held")
+	cc := c.conversation("c")
+	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages, nil))
+	_, ok = c.newest("c")
+	require.False(t, ok, "a reply is using the entry")
+	c.done(cc)
+	after, ok := c.newest("c")
+	require.True(t, ok)
+	require.Equal(t, int64(10), after)
+
+	readAfter := func(seq int64) []parley.Message {
+		page, err := s.ListMessages(ctx, "t", "c", parley.HistoryQuery{AfterSeq: seq, Limit: loadPage, Order: parley.Ascending})
+		require.NoError(t, err)
+		s.calls = 0
+		return page
+	}
+	update := func(read []parley.Message) {
+		t.Helper()
+		cc := c.conversation("c")
+		defer c.done(cc)
+		require.NoError(t, cc.update(ctx, s, "t", c.maxMessages, read))
+	}
+	s.say("eleven", false)
+	s.say("twelve", true)
+	update(readAfter(after))
+	require.Zero(t, s.calls)
+	require.Equal(t, int64(12), cc.last())
+
+	// Read after 10, while another reply brought the entry to 12.
+	s.say("thirteen", false)
+	update(readAfter(10))
+	require.Zero(t, s.calls)
+	require.Equal(t, []int64{11, 12, 13}, seqs(msgsOf(cc)[10:]), "each once, in order")
+
+	update(readAfter(13))
+	require.Zero(t, s.calls, "none after: nothing to read")
+
+	// A full page may not be all: the rest is read from the store.
+	for i := range loadPage + 20 {
+		s.say(fmt.Sprintf("more %d", i), false)
+	}
+	update(readAfter(13))
+	require.Equal(t, 1, s.calls)
+	require.Equal(t, int64(13+loadPage+20), cc.last())
+	require.Equal(t, cc.last(), int64(len(cc.msgs)), "consecutive from the first")
+}
+
+func msgsOf(cc *convCache) []parley.Message {
+	out := make([]parley.Message, len(cc.msgs))
+	for i, m := range cc.msgs {
+		out[i] = m.Message
+	}
+	return out
 }
 
 // TestCacheBounds: a conversation that outgrows the cache keeps its newest
@@ -239,7 +305,7 @@ func TestCacheBounds(t *testing.T) {
 	s := conversationOf(90)
 	c := NewCache(0, 100)
 	cc := c.conversation("c")
-	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
+	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages, nil))
 	c.done(cc)
 	require.True(t, cc.whole)
 	_, err := cc.SearchMessages(ctx, "t", "c", []string{"more"}, 0, 5, 0)
@@ -249,7 +315,7 @@ func TestCacheBounds(t *testing.T) {
 		s.say(fmt.Sprintf("more %d", i), false)
 	}
 	cc = c.conversation("c")
-	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
+	require.NoError(t, cc.update(ctx, s, "t", c.maxMessages, nil))
 	c.done(cc)
 	require.Len(t, cc.msgs, 75)
 	require.Equal(t, int64(110), cc.last())
@@ -260,12 +326,12 @@ func TestCacheBounds(t *testing.T) {
 	// Room for about two of these conversations.
 	one := NewCache(0, 0)
 	cc = one.conversation("c")
-	require.NoError(t, cc.update(ctx, s, "t", one.maxMessages))
+	require.NoError(t, cc.update(ctx, s, "t", one.maxMessages, nil))
 	one.done(cc)
 	small := NewCache(2*one.bytes+one.bytes/2, 0)
 	for _, id := range []string{"a", "b", "c"} {
 		cc := small.conversation(id)
-		require.NoError(t, cc.update(ctx, s, "t", small.maxMessages))
+		require.NoError(t, cc.update(ctx, s, "t", small.maxMessages, nil))
 		small.done(cc)
 	}
 	require.Len(t, small.m, 2)
@@ -280,7 +346,7 @@ func TestCacheBounds(t *testing.T) {
 // goneStore is a store whose conversation was deleted.
 type goneStore struct{ *memStore }
 
-func (goneStore) LockReply(context.Context, string, string) (*parley.ReplyState, func(), bool, error) {
+func (goneStore) LockReply(context.Context, string, string, parley.ReplyRead) (*parley.ReplyState, func(), bool, error) {
 	return nil, nil, false, parley.Errorf(parley.ENOTFOUND, "conversation not found")
 }
 
@@ -293,7 +359,7 @@ func TestDeletedConversationLeavesCache(t *testing.T) {
 	c := NewCache(0, 0)
 	for _, id := range []string{"gone", "kept"} {
 		cc := c.conversation(id)
-		require.NoError(t, cc.update(ctx, s, "t", c.maxMessages))
+		require.NoError(t, cc.update(ctx, s, "t", c.maxMessages, nil))
 		c.done(cc)
 	}
 	kept := c.m["kept"].Value.(*convCache).accounted

@@ -127,8 +127,17 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 	}()
 	start := time.Now()
 	a := job.Args
-	// The conversation's reply lock, if free, and its state, read at once.
-	st, unlock, locked, err := w.Store.LockReply(ctx, a.TenantID, a.ConversationID)
+	// The conversation's reply lock, if free, and its state, read at once
+	// with what the reply reads next: the messages its cache lacks, the
+	// user's memories.
+	var read parley.ReplyRead
+	if after, ok := w.cache().newest(a.ConversationID); ok {
+		read.AfterSeq, read.Messages = after, loadPage
+	}
+	if w.Retrieval != nil {
+		read.Memories = parley.RecallMemories
+	}
+	st, unlock, locked, err := w.Store.LockReply(ctx, a.TenantID, a.ConversationID, read)
 	if parley.ErrorCode(err) == parley.ENOTFOUND {
 		w.cache().forget(a.ConversationID)
 		return river.JobCancel(err) // the conversation was deleted
@@ -390,7 +399,7 @@ func (w *Worker) history(ctx context.Context, st *parley.ReplyState, target int6
 	c := w.cache()
 	cc := c.conversation(st.Conversation.ID)
 	defer c.done(cc)
-	if err := cc.update(ctx, w.Store, st.TenantID, c.maxMessages); err != nil {
+	if err := cc.update(ctx, w.Store, st.TenantID, c.maxMessages, st.Messages); err != nil {
 		return nil, err
 	}
 	if h, ok := cc.history(target, budget, st.SummarySeq); ok {

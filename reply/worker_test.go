@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -194,6 +195,50 @@ func TestReply(t *testing.T) {
 			types = append(types, e.Type)
 		}
 		require.Equal(t, []string{parley.EventConversationCreated, parley.EventMessageCreated, parley.EventMessageCreated}, types)
+	})
+}
+
+// readCounter counts a store's reads of messages and memories.
+type readCounter struct {
+	parley.Store
+	messages, memories atomic.Int32
+}
+
+func (r *readCounter) ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error) {
+	r.messages.Add(1)
+	return r.Store.ListMessages(ctx, tenantID, conversationID, q)
+}
+
+func (r *readCounter) ListMemories(ctx context.Context, tenantID string, f parley.MemoryFilter) ([]parley.Memory, error) {
+	r.memories.Add(1)
+	return r.Store.ListMemories(ctx, tenantID, f)
+}
+
+// TestReplyReadsWithItsState: a reply on a conversation the worker's cache
+// holds reads the messages since and the user's memories with its state
+// (parley.ReplyRead), not each on its own.
+func TestReplyReadsWithItsState(t *testing.T) {
+	t.Parallel()
+	var counters sync.Map // store: *readCounter
+	counted := func(st reply.Store, _ *llmtest.Server) *reply.Worker {
+		rc := &readCounter{Store: st.(parley.Store)}
+		counters.Store(st, rc)
+		return &reply.Worker{Store: rc, Providers: &reply.Providers{}, Retrieval: memory.Recall{Store: rc}}
+	}
+	engines(t, counted, func(t *testing.T, b *testBundle) {
+		rc, _ := counters.Load(b.st)
+		reads := rc.(*readCounter)
+		conv := b.conversation(t, parley.Bot{ID: "bot", Name: "Shoebot", Reply: parley.ReplySettings{DebounceMS: ms(0)}})
+		require.NoError(t, b.say(t, conv, "Hello there", false))
+		b.replies(t, conv, 1)
+		require.Positive(t, reads.messages.Load(), "the first reply fills the cache")
+		reads.messages.Store(0)
+		reads.memories.Store(0)
+		require.NoError(t, b.say(t, conv, "Do you have red shoes?", false))
+		_, answers := b.replies(t, conv, 2)
+		require.Equal(t, [2]int64{3, 3}, answers[1])
+		require.Zero(t, reads.messages.Load(), "the messages since came with the state")
+		require.Zero(t, reads.memories.Load(), "the memories came with the state")
 	})
 }
 

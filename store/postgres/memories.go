@@ -168,6 +168,11 @@ func (db *DB) ListMemories(ctx context.Context, tenantID string, f parley.Memory
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list memories: %w", err)
 	}
+	return collectMemories(rows)
+}
+
+// collectMemories reads rows of memoryColumns: never nil.
+func collectMemories(rows pgx.Rows) ([]parley.Memory, error) {
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.Memory, error) {
 		m, err := scanMemory(row)
 		if err != nil {

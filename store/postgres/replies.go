@@ -87,13 +87,16 @@ func (r *replyStateRow) state(tenantID, conversationID string, err error) (*parl
 // the reply stored under it gives it back in the group commit that stores
 // it (heldLease): round trips, more than the statements in them, are what
 // a reply costs PostgreSQL (docs/performance.md).
-func (db *DB) LockReply(ctx context.Context, tenantID, conversationID string) (st *parley.ReplyState, unlock func(), ok bool, err error) {
+func (db *DB) LockReply(ctx context.Context, tenantID, conversationID string, read parley.ReplyRead) (st *parley.ReplyState, unlock func(), ok bool, err error) {
 	holder := uuid.New()
 	ttl := db.replyLease
-	// One round trip, two statements: the state is read by a statement of
-	// its own, so that it sees what committed while the take waited for a
-	// lease being given back (a statement's snapshot is taken as it starts).
+	// One round trip: the state is read by a statement of its own, so that
+	// it sees what committed while the take waited for a lease being given
+	// back (a statement's snapshot is taken as it starts); what read asks
+	// for comes in statements after it.
 	var rs replyStateRow
+	var msgs []parley.Message
+	var mems []parley.Memory
 	var b pgx.Batch
 	b.Queue(takeLeaseSQL, tenantID, conversationID, holder, ttl.Seconds()).Query(func(rows pgx.Rows) error {
 		ok = rows.Next()
@@ -102,9 +105,28 @@ func (db *DB) LockReply(ctx context.Context, tenantID, conversationID string) (s
 	})
 	b.Queue(`SELECT `+replyStateColumns+` FROM `+replyStateTables+` WHERE c.tenant_id = $1 AND c.id = $2`,
 		tenantID, conversationID).QueryRow(func(row pgx.Row) error { return row.Scan(rs.dest()...) })
+	if read.Messages > 0 {
+		b.Queue(`SELECT `+messageColumns+` FROM messages WHERE conversation_id = $2 AND tenant_id = $1 AND seq > $3 ORDER BY seq LIMIT $4`,
+			tenantID, conversationID, read.AfterSeq, read.Messages).Query(func(rows pgx.Rows) (err error) {
+			msgs, err = collectPage(rows, conversationID, read.Messages)
+			return err
+		})
+	}
+	if read.Memories > 0 {
+		b.Queue(`SELECT `+memoryColumns+` FROM memories WHERE tenant_id = $1
+			   AND (user_id, bot_id) = (SELECT user_id, bot_id FROM conversations WHERE tenant_id = $1 AND id = $2)
+			 ORDER BY id DESC LIMIT $3`, tenantID, conversationID, read.Memories).Query(func(rows pgx.Rows) (err error) {
+			mems, err = collectMemories(rows)
+			return err
+		})
+	}
 	err = db.pool.SendBatch(ctx, &b).Close()
-	if st, err = rs.state(tenantID, conversationID, err); err != nil || !ok {
-		return st, nil, false, err
+	if st, err = rs.state(tenantID, conversationID, err); err != nil {
+		return nil, nil, false, err
+	}
+	st.Messages, st.Memories = msgs, mems
+	if !ok {
+		return st, nil, false, nil
 	}
 	// Renew on a context of its own: the reply's may end before unlock,
 	// and the lease must not lapse while the reply is still stored.

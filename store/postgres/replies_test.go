@@ -28,31 +28,31 @@ func TestReplyLease(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	tenant, c := storetest.NewConversation(t, a)
 
-	_, unlock, ok, err := a.LockReply(ctx, tenant.ID, c.ID)
+	_, unlock, ok, err := a.LockReply(ctx, tenant.ID, c.ID, parley.ReplyRead{})
 	require.NoError(t, err)
 	require.True(t, ok)
 	// Held well past one lease: renewed, so never free for the other.
 	for deadline := time.Now().Add(3 * lease); time.Now().Before(deadline); time.Sleep(lease / 6) {
-		_, _, ok, err := b.LockReply(ctx, tenant.ID, c.ID)
+		_, _, ok, err := b.LockReply(ctx, tenant.ID, c.ID, parley.ReplyRead{})
 		require.NoError(t, err)
 		require.False(t, ok, "another replica took a held lease")
 	}
 	unlock()
-	_, unlockB, ok, err := b.LockReply(ctx, tenant.ID, c.ID)
+	_, unlockB, ok, err := b.LockReply(ctx, tenant.ID, c.ID, parley.ReplyRead{})
 	require.NoError(t, err)
 	require.True(t, ok, "given back: free at once")
 	unlockB()
 
 	// The holder dies without giving it back: free once its lease ends.
-	_, _, ok, err = a.LockReply(ctx, tenant.ID, c.ID)
+	_, _, ok, err = a.LockReply(ctx, tenant.ID, c.ID, parley.ReplyRead{})
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.NoError(t, a.Close()) // stops renewing
-	_, _, ok, err = b.LockReply(ctx, tenant.ID, c.ID)
+	_, _, ok, err = b.LockReply(ctx, tenant.ID, c.ID, parley.ReplyRead{})
 	require.NoError(t, err)
 	require.False(t, ok, "not before the lease ends")
 	require.Eventually(t, func() bool {
-		_, unlock, ok, err := b.LockReply(ctx, tenant.ID, c.ID)
+		_, unlock, ok, err := b.LockReply(ctx, tenant.ID, c.ID, parley.ReplyRead{})
 		if err != nil || !ok {
 			return false
 		}
@@ -69,7 +69,7 @@ func TestLockReplyReadsAfterTheWait(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db, tenant, c := openConversation(t)
-	_, unlock, ok, err := db.LockReply(ctx, tenant.ID, c.ID)
+	_, unlock, ok, err := db.LockReply(ctx, tenant.ID, c.ID, parley.ReplyRead{})
 	require.NoError(t, err)
 	require.True(t, ok)
 	defer unlock()
@@ -90,7 +90,7 @@ func TestLockReplyReadsAfterTheWait(t *testing.T) {
 	}
 	done := make(chan taken, 1)
 	go func() {
-		st, unlock, ok, err := db.LockReply(ctx, tenant.ID, c.ID)
+		st, unlock, ok, err := db.LockReply(ctx, tenant.ID, c.ID, parley.ReplyRead{})
 		if ok {
 			unlock()
 		}

@@ -49,13 +49,37 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 // reply's state, and returns the function that gives the lock back. A
 // SQLite database is served by one process, so an in-process lock is
 // enough and costs no write.
-func (db *DB) LockReply(ctx context.Context, tenantID, conversationID string) (st *parley.ReplyState, unlock func(), ok bool, err error) {
+func (db *DB) LockReply(ctx context.Context, tenantID, conversationID string, read parley.ReplyRead) (st *parley.ReplyState, unlock func(), ok bool, err error) {
 	unlock, ok = db.lockReply(conversationID)
-	if st, err = db.ReplyState(ctx, tenantID, conversationID); err != nil && ok {
-		unlock()
+	if st, err = db.replyRead(ctx, tenantID, conversationID, read); err != nil {
+		if ok {
+			unlock()
+		}
 		return nil, nil, false, err
 	}
-	return st, unlock, ok, err
+	return st, unlock, ok, nil
+}
+
+// replyRead is the reply's state and what read asks for, read in turn:
+// each is a read of the process's own database.
+func (db *DB) replyRead(ctx context.Context, tenantID, conversationID string, read parley.ReplyRead) (*parley.ReplyState, error) {
+	st, err := db.ReplyState(ctx, tenantID, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	if read.Messages > 0 {
+		if st.Messages, err = db.ListMessages(ctx, tenantID, conversationID,
+			parley.HistoryQuery{AfterSeq: read.AfterSeq, Limit: read.Messages, Order: parley.Ascending}); err != nil {
+			return nil, err
+		}
+	}
+	if read.Memories > 0 {
+		if st.Memories, err = db.ListMemories(ctx, tenantID,
+			parley.MemoryFilter{BotID: st.Conversation.BotID, UserID: st.Conversation.UserID, Limit: read.Memories}); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
 }
 
 // lockReply takes the in-process lock of LockReply.

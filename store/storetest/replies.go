@@ -17,7 +17,7 @@ func (s *suite) replies(t *testing.T) {
 		c2 := conversation(t, b, b.t1, "bot-1", "user-2")
 		lock := func(tenant *parley.Tenant, c *parley.Conversation) (func(), bool) {
 			t.Helper()
-			st, unlock, ok, err := b.store.LockReply(b.ctx, tenant.ID, c.ID)
+			st, unlock, ok, err := b.store.LockReply(b.ctx, tenant.ID, c.ID, parley.ReplyRead{})
 			require.NoError(t, err)
 			require.Equal(t, c.ID, st.Conversation.ID, "the state is read, taken or not")
 			require.Equal(t, c.UserID, st.User.ID)
@@ -25,7 +25,7 @@ func (s *suite) replies(t *testing.T) {
 			require.Equal(t, ok, unlock != nil)
 			return unlock, ok
 		}
-		_, _, _, err := b.store.LockReply(b.ctx, b.t2.ID, c1.ID)
+		_, _, _, err := b.store.LockReply(b.ctx, b.t2.ID, c1.ID, parley.ReplyRead{Messages: 10, Memories: 10})
 		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err), "another tenant's conversation")
 		unlock, ok := lock(b.t1, c1)
 		require.True(t, ok, "another tenant's attempt took nothing")
@@ -47,7 +47,7 @@ func (s *suite) replies(t *testing.T) {
 		_, err = b.store.StoreReply(b.ctx, b.t1.ID, c1.ID, parley.Reply{UptoSeq: 1,
 			Message: parley.NewMessage{FromBot: true, Text: "hi", Bubbles: []string{"hi"}}})
 		require.NoError(t, err)
-		st, next, ok, err := b.store.LockReply(b.ctx, b.t1.ID, c1.ID)
+		st, next, ok, err := b.store.LockReply(b.ctx, b.t1.ID, c1.ID, parley.ReplyRead{})
 		require.NoError(t, err)
 		require.True(t, ok, "free once the reply is stored")
 		require.Equal(t, int64(1), st.AnsweredSeq, "the state read after the lock was taken")
@@ -61,6 +61,58 @@ func (s *suite) replies(t *testing.T) {
 		unlock, ok = lock(b.t1, c1)
 		require.True(t, ok)
 		unlock()
+	})
+
+	t.Run("LockReplyReads", func(t *testing.T) {
+		// What a reply reads next comes with its state, read as
+		// ListMessages and ListMemories read them, taken or not; nothing
+		// that was not asked for.
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot", "ana")
+		for _, text := range []string{"one", "two", "three", "four", "five"} {
+			appendText(t, b, b.t1, c.ID, text)
+		}
+		fact := func(text string) parley.Fact {
+			return parley.Fact{Kind: parley.KindLike, Key: "like:" + text, Text: text, Confidence: 0.9, SourceSeqs: []int64{1}}
+		}
+		_, err := b.store.StoreMemories(b.ctx, b.t1.ID, c.ID, 5, []parley.Fact{fact("Likes tea"), fact("Likes jazz"), fact("Likes rain")})
+		require.NoError(t, err)
+		// The same user's memories of another bot, another user's of this
+		// bot: not the reply's.
+		for _, o := range []*parley.Conversation{conversation(t, b, b.t1, "bot-2", "ana"), conversation(t, b, b.t1, "bot", "luis")} {
+			appendText(t, b, b.t1, o.ID, "hola")
+			_, err = b.store.StoreMemories(b.ctx, b.t1.ID, o.ID, 1, []parley.Fact{fact("Likes coffee")})
+			require.NoError(t, err)
+		}
+		want, err := b.store.ListMemories(b.ctx, b.t1.ID, parley.MemoryFilter{BotID: "bot", UserID: "ana", Limit: 2})
+		require.NoError(t, err)
+		require.Len(t, want, 2)
+		seqs := func(ms []parley.Message) []int64 {
+			var out []int64
+			for _, m := range ms {
+				out = append(out, m.Seq)
+			}
+			return out
+		}
+		for _, taken := range []bool{true, false} {
+			st, unlock, ok, err := b.store.LockReply(b.ctx, b.t1.ID, c.ID, parley.ReplyRead{AfterSeq: 2, Messages: 2, Memories: 2})
+			require.NoError(t, err)
+			require.Equal(t, taken, ok)
+			require.Equal(t, []int64{3, 4}, seqs(st.Messages), "the messages after AfterSeq, oldest first, as many as asked")
+			require.Equal(t, "three", st.Messages[0].Text)
+			require.Equal(t, want, st.Memories, "the user's newest memories of the conversation's bot")
+			if ok {
+				defer unlock()
+			}
+		}
+		st, _, _, err := b.store.LockReply(b.ctx, b.t1.ID, c.ID, parley.ReplyRead{AfterSeq: 5, Messages: 10})
+		require.NoError(t, err)
+		require.NotNil(t, st.Messages, "asked: none after the newest is an empty page")
+		require.Empty(t, st.Messages)
+		require.Nil(t, st.Memories, "not asked")
+		_, _, _, err = b.store.LockReply(b.ctx, b.t2.ID, c.ID, parley.ReplyRead{Messages: 10, Memories: 10})
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err), "another tenant's conversation: nothing read")
 	})
 
 	t.Run("ReleaseAnswered", func(t *testing.T) {
