@@ -122,7 +122,11 @@ type lockedConversation struct {
 func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]error, error) {
 	// The conversations in one order: groups committed at once by several
 	// replicas take their row locks in that order and cannot deadlock.
-	// FOR UPDATE locks rows as the sorted rows come out of ORDER BY.
+	// FOR NO KEY UPDATE locks rows as the sorted rows come out of ORDER BY.
+	// NO KEY: the group changes no key of the rows, and a row inserted
+	// elsewhere that refers to one (a reply's lease, a memory's event)
+	// checks its foreign key without waiting for the group's commit and
+	// its flush; writers of the row still take turns.
 	order := make([]int, len(ops))
 	for i := range order {
 		order[i] = i
@@ -152,7 +156,7 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 		   c.reply_queued, c.memory_queued, c.digest, b.reply, coalesce(nullif(c.webhook, ''), b.webhook),
 		   EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))
 		 FROM conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
-		 WHERE c.id = ANY($1) ORDER BY c.id FOR UPDATE OF c`, convIDs).Query(func(rows pgx.Rows) error {
+		 WHERE c.id = ANY($1) ORDER BY c.id FOR NO KEY UPDATE OF c`, convIDs).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id string
 			var disabled bool

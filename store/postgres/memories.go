@@ -55,7 +55,9 @@ func (db *DB) StoreMemories(ctx context.Context, tenantID, conversationID string
 		out = nil
 		var botID, userID string
 		var seq int64
-		err := tx.QueryRow(ctx, `SELECT bot_id, user_id, memories_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+		// NO KEY, as the group's lock (writeGroup): rows that refer to
+		// the conversation are inserted meanwhile.
+		err := tx.QueryRow(ctx, `SELECT bot_id, user_id, memories_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE`,
 			tenantID, conversationID).Scan(&botID, &userID, &seq)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)

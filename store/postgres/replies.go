@@ -214,7 +214,9 @@ func (db *DB) StoreReply(ctx context.Context, tenantID, conversationID string, r
 func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, uptoSeq int64, reason string, release bool) error {
 	return db.withTx(ctx, func(tx pgx.Tx) error {
 		var st parley.ConversationState
-		err := tx.QueryRow(ctx, `SELECT answered_seq, last_user_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+		// NO KEY, as the group's lock (writeGroup): rows that refer to
+		// the conversation are inserted meanwhile.
+		err := tx.QueryRow(ctx, `SELECT answered_seq, last_user_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE`,
 			tenantID, conversationID).Scan(&st.AnsweredSeq, &st.LastUserSeq)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
