@@ -311,9 +311,9 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 			leaseConvs, leaseHolders = append(leaseConvs, op.conversationID), append(leaseHolders, op.lease.holder)
 		}
 	}
-	if len(leaseConvs) > 0 {
-		write.Queue(`DELETE FROM reply_leases WHERE (conversation_id, holder) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
-			leaseConvs, leaseHolders)
+	if len(leaseConvs) > 0 { // given back, as giveLeaseSQL gives one back
+		write.Queue(`UPDATE reply_leases SET expires_at = '-infinity'
+		 WHERE (conversation_id, holder) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`, leaseConvs, leaseHolders)
 	}
 	if len(msgs.id) > 0 {
 		write.Queue(`INSERT INTO messages (conversation_id, seq, id, tenant_id, from_bot, text, bubbles, media, metadata,

@@ -179,7 +179,9 @@ type heldLease struct {
 // The lease statements. takeLeaseSQL returns a row only when the lease
 // was taken: the tenant has the conversation, and the lease was free or
 // had expired. Its transaction does not wait for its WAL flush, nor does
-// the read sent with it, in the same implicit transaction.
+// the read sent with it, in the same implicit transaction. A lease given
+// back is expired in place: the row stays, for the next take to update
+// (migration 00013).
 const (
 	takeLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
 	INSERT INTO reply_leases (conversation_id, holder, expires_at)
@@ -191,7 +193,7 @@ const (
 	UPDATE reply_leases SET expires_at = now() + make_interval(secs => $3) FROM durability
 	WHERE conversation_id = $1 AND holder = $2`
 	giveLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
-	DELETE FROM reply_leases USING durability WHERE conversation_id = $1 AND holder = $2`
+	UPDATE reply_leases SET expires_at = '-infinity' FROM durability WHERE conversation_id = $1 AND holder = $2`
 )
 
 // StoreReply stores a bot reply, its context and the updated summary, and

@@ -78,7 +78,7 @@ func TestLockReplyReadsAfterTheWait(t *testing.T) {
 	tx, err := db.pool.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx)
-	_, err = tx.Exec(ctx, `DELETE FROM reply_leases WHERE conversation_id = $1`, c.ID)
+	_, err = tx.Exec(ctx, `UPDATE reply_leases SET expires_at = '-infinity' WHERE conversation_id = $1`, c.ID)
 	require.NoError(t, err)
 	_, err = tx.Exec(ctx, `UPDATE conversations SET answered_seq = 7 WHERE id = $1`, c.ID)
 	require.NoError(t, err)
