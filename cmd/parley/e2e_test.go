@@ -416,6 +416,102 @@ func TestReplyCrash(t *testing.T) {
 	})
 }
 
+// TestMemoryCrash: users tell their name, city and dog while the server is
+// killed with SIGKILL (their memory jobs queued or running); after the
+// restart every told fact is a memory once, confirmed once: a job redone
+// after the crash stores nothing twice, and none is lost.
+func TestMemoryCrash(t *testing.T) {
+	t.Parallel()
+	names := []string{"Ana", "Luis", "Marta", "Pedro", "Elena", "Jorge", "Sofia", "Pablo", "Clara", "Diego"}
+	cities := []string{"Madrid", "Lisbon", "Paris", "Berlin", "Rome", "Vienna", "Prague", "Dublin", "Oslo", "Warsaw"}
+	stores(t, func(t *testing.T, env []string) {
+		s := start(t, env...)
+		status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-1", "reply": map[string]any{"debounce_ms": 0}})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		convs := make([]string, len(names))
+		for i := range names {
+			status, body, err := s.call("POST", "/api/conversations",
+				map[string]any{"bot_id": "bot-1", "user_id": fmt.Sprintf("u%d", i), "create_user_if_not_exists": true})
+			require.NoError(t, err)
+			require.Equal(t, 201, status)
+			convs[i] = body["conversation"].(map[string]any)["id"].(string)
+		}
+		// The facts of each conversation whose message was acknowledged.
+		told := make([]map[string]string, len(convs)) // key: text
+		var acked atomic.Int32
+		var wg sync.WaitGroup
+		for i, conv := range convs {
+			told[i] = map[string]string{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, f := range [][3]string{
+					{"My name is " + names[i] + ".", "name", "Name: " + names[i]},
+					{"I live in " + cities[i] + ".", "place:home", "Lives in " + cities[i]},
+					{"I have a dog named Rex" + names[i] + ".", "pet:dog", "Pet dog: Rex" + names[i]},
+				} {
+					status, _, err := s.call("POST", "/api/conversations/"+conv+"/messages",
+						map[string]any{"message": map[string]any{"text": f[0]}})
+					if err != nil || status != 201 {
+						return
+					}
+					told[i][f[1]] = f[2]
+					acked.Add(1)
+				}
+			}()
+		}
+		// Killed when a third of the facts were told: their jobs queued or
+		// running, the rest on their way.
+		require.Eventually(t, func() bool { return acked.Load() >= int32(len(convs)) }, 30*time.Second, time.Millisecond)
+		s.kill()
+		wg.Wait()
+
+		s = start(t, env...)
+		check := func() error {
+			for i, conv := range convs {
+				status, body, err := s.call("GET", "/api/conversations/"+conv+"/memories?limit=50", nil)
+				if err != nil || status != 200 {
+					return fmt.Errorf("memories: %d %v", status, err)
+				}
+				got := map[string]map[string]any{}
+				for _, m := range body["memories"].([]any) {
+					m := m.(map[string]any)
+					key := m["key"].(string)
+					if got[key] != nil {
+						return fmt.Errorf("conversation %d: memory %q twice", i, key)
+					}
+					got[key] = m
+				}
+				for key, text := range told[i] {
+					m := got[key]
+					if m == nil {
+						return fmt.Errorf("conversation %d: no memory %q yet", i, key)
+					}
+					if m["text"] != text || m["confirmations"] != float64(1) {
+						return fmt.Errorf("conversation %d: memory %q is %v, confirmed %v times", i, key, m["text"], m["confirmations"])
+					}
+				}
+			}
+			return nil
+		}
+		// An extraction that was running when the server died is tried
+		// again once its timeout (a minute) has passed, at the rescuer's
+		// next look (every 30 s).
+		var err2 error
+		deadline := time.Now().Add(150 * time.Second)
+		for time.Now().Before(deadline) {
+			if err2 = check(); err2 == nil {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		require.NoError(t, err2, "server logs:\n%s", s.logs)
+		time.Sleep(time.Second) // nothing is confirmed again later either
+		require.NoError(t, check())
+	})
+}
+
 // hookReceiver is an integrator's endpoint on loopback that can be down.
 type hookReceiver struct {
 	*httptest.Server
