@@ -484,8 +484,8 @@ const anyYear = -1
 func queryDate(words []string) (int, time.Month, int) {
 	ws := slices.DeleteFunc(slices.Clone(words), func(w string) bool { return w == "de" || w == "of" || w == "del" })
 	num := func(j, lo, hi int) int {
-		if j < 0 || j >= len(ws) {
-			return 0
+		if j < 0 || j >= len(ws) || ws[j] == "" || ws[j][0] < '0' || ws[j][0] > '9' {
+			return 0 // most words: not a number, and no error made to say so
 		}
 		n, err := strconv.Atoi(ws[j])
 		if err != nil || n < lo || n > hi {
