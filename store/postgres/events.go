@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,18 +72,25 @@ func (db *DB) eventsIn(tx pgx.Tx, conversationIDs ...string) {
 	jt.events = append(jt.events, conversationIDs...)
 }
 
-// notifyEvents tells every replica's live subscribers (LISTEN, this
-// replica's included) that conversations have new events, once their
-// transaction has committed. The NOTIFY goes out in a transaction of its
-// own that does not wait for its WAL flush: PostgreSQL lets one
-// transaction that notifies commit at a time, so a NOTIFY inside the
-// events' transaction would make every replica's commits, and their
-// flushes, take turns. It is sent by one sender per replica
-// (sendEventNotes), which never makes the writer wait and sends what
-// commits meanwhile in its next statement. A replica that dies before
+// notifyEvents tells every replica's live subscribers that conversations
+// have new events, once their transaction has committed: this replica's at
+// once, the others' by NOTIFY (each tagged with this replica's id, which
+// its own LISTEN skips). The NOTIFY goes out in a transaction of its own
+// that does not wait for its WAL flush: PostgreSQL lets one transaction
+// that notifies commit at a time, so a NOTIFY inside the events'
+// transaction would make every replica's commits, and their flushes, take
+// turns. It is sent by one sender per replica (sendEventNotes), which
+// never makes the writer wait and sends what committed meanwhile in one
+// statement, at most one every noteGap: under load a statement per commit
+// group was nearly a round trip per reply. A replica that dies before
 // sending leaves the other replicas' streams to find the events at their
 // next read (a stream reads the store at least every keep-alive).
 func (db *DB) notifyEvents(conversationIDs []string) {
+	if db.hub != nil {
+		for _, id := range conversationIDs {
+			db.hub.Notify(id)
+		}
+	}
 	s := &db.eventNotes
 	s.mu.Lock()
 	for _, id := range conversationIDs {
@@ -104,15 +112,28 @@ type eventNotes struct {
 	done    chan struct{}
 }
 
+// noteGap is the least time between two of a replica's event NOTIFYs: what
+// the other replicas' streams may wait for more than this one's.
+const noteGap = 5 * time.Millisecond
+
 // sendEventNotes announces committed events until ctx ends.
 func (db *DB) sendEventNotes(ctx context.Context) {
 	defer close(db.eventNotes.done)
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-db.eventNotes.kick:
 		}
+		if wait := noteGap - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
 		db.sendEventNotesOnce(ctx)
 	}
 }
@@ -132,7 +153,7 @@ func (db *DB) sendEventNotesOnce(ctx context.Context) {
 	}
 	if _, err := db.pool.Exec(ctx,
 		`WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
-		 SELECT pg_notify($1, c) FROM durability, unnest($2::text[]) AS c`, eventChannel, ids); err != nil && ctx.Err() == nil {
+		 SELECT pg_notify($1, $3 || ' ' || c) FROM durability, unnest($2::text[]) AS c`, eventChannel, ids, db.replicaID); err != nil && ctx.Err() == nil {
 		db.logger.Warn("postgres: notify events", "err", err, "conversations", len(ids)) // streams read the store at their keep-alive
 	}
 }
@@ -172,7 +193,15 @@ func (db *DB) listenOnce(ctx context.Context) error {
 		}
 		switch n.Channel {
 		case eventChannel:
-			db.hub.Notify(n.Payload)
+			// "replica conversation"; a bare conversation id from a
+			// replica of an earlier version, during a rolling upgrade.
+			from, conversationID, tagged := strings.Cut(n.Payload, " ")
+			if !tagged {
+				conversationID = n.Payload
+			}
+			if from != db.replicaID {
+				db.hub.Notify(conversationID)
+			}
 		case deltaChannel:
 			db.relayDeltas(n.Payload)
 		}

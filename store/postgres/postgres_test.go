@@ -285,6 +285,46 @@ func TestDeltasReachOtherReplicas(t *testing.T) {
 	}
 }
 
+// TestEventsReachOtherReplicas: a conversation's new events are told to
+// the writing replica's subscribers at once (before any NOTIFY could
+// come back), once, and to another replica's through NOTIFY.
+func TestEventsReachOtherReplicas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	hubs := []*live.Hub{live.NewHub(), live.NewHub()}
+	replicas := replicasOf(t, hubs...)
+	tenant, err := replicas[0].EnsureTenant(ctx, "t")
+	require.NoError(t, err)
+	_, err = replicas[0].CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
+	require.NoError(t, err)
+	c, _, err := replicas[0].GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: "bot", UserID: "ana"}, CreateUser: true})
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond) // both replicas listen
+	local, stopLocal := hubs[0].Subscribe(c.ID)
+	defer stopLocal()
+	remote, stopRemote := hubs[1].Subscribe(c.ID)
+	defer stopRemote()
+
+	_, err = replicas[0].AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{FromBot: true, Text: "hi", Bubbles: []string{"hi"}})
+	require.NoError(t, err)
+	select {
+	case <-local:
+	default:
+		t.Fatal("the writing replica's subscriber was not told when the write returned")
+	}
+	select {
+	case <-remote:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other replica's subscriber was not told")
+	}
+	select {
+	case <-local:
+		t.Fatal("the writing replica's subscriber was told again by its own NOTIFY")
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
 // TestUnavailable: which errors mean the database cannot be reached (the
 // API answers 503 with Retry-After) and which are the request's own.
 func TestUnavailable(t *testing.T) {
