@@ -480,7 +480,7 @@ const anyYear = -1
 // queryDate finds the first date in a query's words: "October 13, 2023",
 // "13 October 2023", "13 de octubre de 2023", "2023-10-13" (a day) or
 // "May 2023" (a month); "June 13", "in June" (anyYear; not "May" or
-// "March" alone). Year zero: none.
+// "March" without a day or year). Year zero: none.
 func queryDate(words []string) (int, time.Month, int) {
 	ws := slices.DeleteFunc(slices.Clone(words), func(w string) bool { return w == "de" || w == "of" || w == "del" })
 	num := func(j, lo, hi int) int {
@@ -510,12 +510,11 @@ func queryDate(words []string) (int, time.Month, int) {
 			return num(i+1, 1900, 2999), m, num(i-1, 1, 31)
 		case num(i+1, 1900, 2999) > 0:
 			return num(i+1, 1900, 2999), m, 0
-		case w == "may" || w == "march": // more often a verb, without a year
 		case num(i+1, 1, 31) > 0:
 			return anyYear, m, num(i+1, 1, 31)
 		case num(i-1, 1, 31) > 0:
 			return anyYear, m, num(i-1, 1, 31)
-		default:
+		case w != "may" && w != "march": // alone, more often verbs
 			return anyYear, m, 0
 		}
 	}

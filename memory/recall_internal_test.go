@@ -59,7 +59,8 @@ func TestQueryDateWithoutAYear(t *testing.T) {
 		{"13 de octubre del 2023", [3]int{2023, 10, 13}},
 		{"may I come", [3]int{}},
 		{"the march for rights", [3]int{}},
-		{"the march on May 1", [3]int{}}, // the first month word decides
+		{"the march on May 1", [3]int{anyYear, 5, 1}},
+		{"13 May", [3]int{anyYear, 5, 13}},
 	} {
 		y, m, d := queryDate(parley.Words(c.query))
 		require.Equal(t, c.date, [3]int{y, int(m), d}, c.query)
