@@ -43,6 +43,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	contentIngest := fs.Int("content-ingest", 10_000, "images the content suite fetches from a local server")
 	streams := fs.Int("streams", 50_000, "event streams the delivery suite opens to measure their memory (fewer if the open-file limit cannot be raised)")
 	plotPath := fs.String("plot", "docs/v1-vs-v3.svg", "where the v1v3 suite draws its plot")
+	memoryPlot := fs.String("memory-plot", "docs/memory-recall.svg", "where the memory suite draws its plot (recall@k)")
 	memoryJobs := fs.Int("memory-workers", 4, "memory jobs run at once in the replies and memory suites, as in a server (0 in replies: none, the replies alone)")
 	pgURL := fs.String("postgres-url", os.Getenv("PARLEY_BENCH_POSTGRES_URL"), "PostgreSQL to measure (PARLEY_BENCH_POSTGRES_URL)")
 	var opts bench.Options
@@ -206,6 +207,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("bench memory %s: %w", name, err)
 		}
 		memories = append(memories, r)
+	}
+	if len(memories) > 0 && *memoryPlot != "" {
+		if err := bench.MemoryPlot(memories, *memoryPlot); err != nil {
+			return fmt.Errorf("bench memory plot: %w", err)
+		}
 	}
 	var scaled []*bench.MemoryScaleResult
 	for _, name := range strings.Split(*stores, ",") {

@@ -401,19 +401,24 @@ func TestReplyCrash(t *testing.T) {
 			}
 			return nil
 		}
-		var err2 error
-		deadline := time.Now().Add(240 * time.Second)
-		for time.Now().Before(deadline) {
-			if err2 = check(); err2 == nil {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		require.NoError(t, err2, "server logs:\n%s", s.logs)
-		// Nothing is answered twice later either.
-		time.Sleep(time.Second)
-		require.NoError(t, check())
+		settles(t, s, 240*time.Second, check) // and nothing is answered twice later either
 	})
+}
+
+// settles waits until check passes, within the time given, and checks
+// again a second later: what the server does after its restart holds, and
+// goes no further.
+func settles(t *testing.T, s *server, within time.Duration, check func() error) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if err = check(); err == nil {
+			break
+		}
+	}
+	require.NoError(t, err, "server logs:\n%s", s.logs)
+	time.Sleep(time.Second)
+	require.NoError(t, check(), "a second later")
 }
 
 // TestMemoryCrash: users tell their name, city and dog while the server is
@@ -497,18 +502,8 @@ func TestMemoryCrash(t *testing.T) {
 		}
 		// An extraction that was running when the server died is tried
 		// again once its timeout (a minute) has passed, at the rescuer's
-		// next look (every 30 s).
-		var err2 error
-		deadline := time.Now().Add(150 * time.Second)
-		for time.Now().Before(deadline) {
-			if err2 = check(); err2 == nil {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		require.NoError(t, err2, "server logs:\n%s", s.logs)
-		time.Sleep(time.Second) // nothing is confirmed again later either
-		require.NoError(t, check())
+		// next look (every 30 s); nothing is confirmed again later either.
+		settles(t, s, 150*time.Second, check)
 	})
 }
 

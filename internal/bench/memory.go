@@ -13,6 +13,11 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/memory"
@@ -34,6 +39,8 @@ type MemoryResult struct {
 	RecallP50     time.Duration
 	RecallP95     time.Duration
 	ByCategory    map[int][2]float64 // recall@10: Parley, baseline
+	// Curve and BaselineCurve are recall@k for k = 1..20 (index k-1).
+	Curve, BaselineCurve []float64
 	// Recall@10 and latency of the same recall with memories ranked by
 	// their words alone (no vectors), same run.
 	WordsOnly10                float64
@@ -70,7 +77,9 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 	if err != nil {
 		return nil, err
 	}
-	res := &MemoryResult{Store: name, Recall: map[int]float64{}, Baseline: map[int]float64{}, ByCategory: map[int][2]float64{}}
+	kMax := recallAt[len(recallAt)-1]
+	res := &MemoryResult{Store: name, Recall: map[int]float64{}, Baseline: map[int]float64{}, ByCategory: map[int][2]float64{},
+		Curve: make([]float64, kMax), BaselineCurve: make([]float64, kMax)}
 	perCat := map[int]int{}
 	var lat, wordsLat []time.Duration
 	var extractTime time.Duration
@@ -98,6 +107,10 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 				res.Recall[k] += coverage(ours, evidence, k)
 				res.Baseline[k] += coverage(base, evidence, k)
 			}
+			for k := 1; k <= kMax; k++ {
+				res.Curve[k-1] += coverage(ours, evidence, k)
+				res.BaselineCurve[k-1] += coverage(base, evidence, k)
+			}
 			c := res.ByCategory[qa.Category]
 			c[0] += coverage(ours, evidence, 10)
 			c[1] += coverage(base, evidence, 10)
@@ -115,6 +128,10 @@ func Memory(ctx context.Context, name string, st parley.Store, opts Options) (*M
 	for _, k := range recallAt {
 		res.Recall[k] /= float64(max(res.Questions, 1))
 		res.Baseline[k] /= float64(max(res.Questions, 1))
+	}
+	for i := range res.Curve {
+		res.Curve[i] /= float64(max(res.Questions, 1))
+		res.BaselineCurve[i] /= float64(max(res.Questions, 1))
 	}
 	for cat, c := range res.ByCategory {
 		n := float64(max(perCat[cat], 1))
@@ -430,6 +447,56 @@ func coverage(hits [][]int64, evidence map[int64]bool, k int) float64 {
 		}
 	}
 	return float64(len(found)) / float64(len(evidence))
+}
+
+// MemoryPlot draws recall@k, k = 1..20, of each store's recall and of the
+// BM25 baseline (the first store's run; the baseline reads no store), with
+// the target at k = 10, to an SVG or PNG file.
+func MemoryPlot(rs []*MemoryResult, path string) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = "LoCoMo: share of each question's evidence turns in the first k hits, no model"
+	p.X.Label.Text = "k (hits read)"
+	p.Y.Label.Text = "recall@k"
+	p.Y.Min, p.Y.Max = 0, 1
+	curve := func(ys []float64) plotter.XYs {
+		pts := make(plotter.XYs, len(ys))
+		for i, y := range ys {
+			pts[i].X, pts[i].Y = float64(i+1), y
+		}
+		return pts
+	}
+	p.Add(plotter.NewGrid())
+	for i, r := range rs {
+		l, err := plotter.NewLine(curve(r.Curve))
+		if err != nil {
+			return err
+		}
+		l.Color = plotutil.Color(i)
+		l.Width = vg.Points(1.5)
+		p.Add(l)
+		p.Legend.Add("Parley recall, "+r.Store, l)
+	}
+	base, err := plotter.NewLine(curve(rs[0].BaselineCurve))
+	if err != nil {
+		return err
+	}
+	base.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(base)
+	p.Legend.Add("BM25 over the raw turns", base)
+	target, err := plotter.NewScatter(plotter.XYs{{X: 10, Y: 0.80}})
+	if err != nil {
+		return err
+	}
+	target.Shape = draw.CrossGlyph{}
+	target.Radius = vg.Points(5)
+	p.Add(target)
+	p.Legend.Add("target: 0.80 at k = 10", target)
+	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(10), vg.Points(10)
+	return p.Save(8*vg.Inch, 4.5*vg.Inch, path)
 }
 
 // MemoryTable prints the memory suite's figures.
