@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/rank"
@@ -136,6 +137,11 @@ type convCache struct {
 	postings [][]int32
 	indexed  int
 
+	// debounce is the bot's, as the conversation's last reply read it: a
+	// coalescing job younger than it will most likely be snoozed, and
+	// need not read the user's memories with its state (Cache.newest).
+	debounce time.Duration
+
 	bytes     int64 // estimated size
 	accounted int64 // size the Cache counts (under Cache.mu)
 }
@@ -169,22 +175,23 @@ func (cc *convCache) last() int64 {
 const loadPage = 500
 
 // newest is the seq of the newest message the cache holds of a
-// conversation: false when it holds none, or while a reply is using the
-// entry (it is moving on). A reply reads the messages after it with its
-// state (parley.ReplyRead), loadPage of them, and hands them to update.
-func (c *Cache) newest(id string) (int64, bool) {
+// conversation, and the bot's debounce its last reply saw: false when it
+// holds none, or while a reply is using the entry (it is moving on). A
+// reply reads the messages after it with its state (parley.ReplyRead),
+// loadPage of them, and hands them to update.
+func (c *Cache) newest(id string) (seq int64, debounce time.Duration, ok bool) {
 	c.mu.Lock()
 	e, ok := c.m[id]
 	c.mu.Unlock()
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
 	cc := e.Value.(*convCache)
 	if !cc.mu.TryLock() {
-		return 0, false
+		return 0, 0, false
 	}
 	defer cc.mu.Unlock()
-	return cc.last(), len(cc.msgs) > 0
+	return cc.last(), cc.debounce, len(cc.msgs) > 0
 }
 
 // update brings the entry up to date with the store: the newest

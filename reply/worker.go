@@ -129,12 +129,15 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 	a := job.Args
 	// The conversation's reply lock, if free, and its state, read at once
 	// with what the reply reads next: the messages its cache lacks, the
-	// user's memories.
+	// user's memories. Not the memories for a coalescing job younger than
+	// the bot's debounce: it is most likely snoozed before it uses them
+	// (and reads them later, with its state or by itself).
 	var read parley.ReplyRead
-	if after, ok := w.cache().newest(a.ConversationID); ok {
+	after, debounce, held := w.cache().newest(a.ConversationID)
+	if held {
 		read.AfterSeq, read.Messages = after, loadPage
 	}
-	if w.Retrieval != nil {
+	if w.Retrieval != nil && (a.Seq > 0 || time.Since(job.CreatedAt) >= debounce) {
 		read.Memories = parley.RecallMemories
 	}
 	st, unlock, locked, err := w.Store.LockReply(ctx, a.TenantID, a.ConversationID, read)
@@ -399,6 +402,7 @@ func (w *Worker) history(ctx context.Context, st *parley.ReplyState, target int6
 	c := w.cache()
 	cc := c.conversation(st.Conversation.ID)
 	defer c.done(cc)
+	cc.debounce = st.Bot.Reply.Debounce()
 	if err := cc.update(ctx, w.Store, st.TenantID, c.maxMessages, st.Messages); err != nil {
 		return nil, err
 	}

@@ -198,10 +198,26 @@ func TestReply(t *testing.T) {
 	})
 }
 
-// readCounter counts a store's reads of messages and memories.
+// readCounter counts a store's reads of messages and memories, and its
+// reply locks (those asking for the user's memories too).
 type readCounter struct {
 	parley.Store
-	messages, memories atomic.Int32
+	messages, memories, locks, lockMemories atomic.Int32
+}
+
+func (r *readCounter) LockReply(ctx context.Context, tenantID, conversationID string, read parley.ReplyRead) (*parley.ReplyState, func(), bool, error) {
+	r.locks.Add(1)
+	if read.Memories > 0 {
+		r.lockMemories.Add(1)
+	}
+	return r.Store.LockReply(ctx, tenantID, conversationID, read)
+}
+
+func (r *readCounter) reset() {
+	r.messages.Store(0)
+	r.memories.Store(0)
+	r.locks.Store(0)
+	r.lockMemories.Store(0)
 }
 
 func (r *readCounter) ListMessages(ctx context.Context, tenantID, conversationID string, q parley.HistoryQuery) ([]parley.Message, error) {
@@ -232,13 +248,24 @@ func TestReplyReadsWithItsState(t *testing.T) {
 		require.NoError(t, b.say(t, conv, "Hello there", false))
 		b.replies(t, conv, 1)
 		require.Positive(t, reads.messages.Load(), "the first reply fills the cache")
-		reads.messages.Store(0)
-		reads.memories.Store(0)
+		reads.reset()
 		require.NoError(t, b.say(t, conv, "Do you have red shoes?", false))
 		_, answers := b.replies(t, conv, 2)
 		require.Equal(t, [2]int64{3, 3}, answers[1])
 		require.Zero(t, reads.messages.Load(), "the messages since came with the state")
 		require.Zero(t, reads.memories.Load(), "the memories came with the state")
+
+		// A bot with a debounce: the job that comes before the burst is
+		// quiet is snoozed, and reads the memories only when it replies.
+		slow := b.conversation(t, parley.Bot{ID: "slow", Name: "Slowbot", Reply: parley.ReplySettings{DebounceMS: ms(1000)}})
+		require.NoError(t, b.say(t, slow, "Hello there", false))
+		b.replies(t, slow, 1)
+		reads.reset()
+		require.NoError(t, b.say(t, slow, "Do you have blue shoes?", false))
+		b.replies(t, slow, 2)
+		require.GreaterOrEqual(t, reads.locks.Load(), int32(2), "snoozed until the burst was quiet")
+		require.Equal(t, int32(1), reads.lockMemories.Load(), "the memories read once, by the attempt that replied")
+		require.Zero(t, reads.memories.Load())
 	})
 }
 
