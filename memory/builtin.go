@@ -183,7 +183,7 @@ func (r rule) fact(s string, loc []int, said time.Time) (parley.Fact, bool) {
 		}
 	case strings.HasSuffix(r.key, ":"):
 		words := strings.Fields(strings.ToLower(value))
-		if pronouns[words[0]] && len(words) == 1 {
+		if pronouns[words[0]] && len(words) == 1 || aboutYou(words) {
 			return parley.Fact{}, false
 		}
 		f.Key = r.key + strings.Join(words[:min(len(words), 4)], " ")
@@ -204,26 +204,55 @@ func (r rule) fact(s string, loc []int, said time.Time) (parley.Fact, bool) {
 	return f, true
 }
 
-// clean trims a value to its thought: no trailing clause, no filler, at
-// most eight words.
+// aboutYou tells a taste or plan that is about the one spoken to, not the
+// user's own: "I love that you came", "I want to tell you", "quiero
+// decirte".
+func aboutYou(words []string) bool {
+	switch {
+	case len(words) == 0:
+		return false
+	case words[0] == "you" || words[0] == "your" || words[0] == "tu" || words[0] == "tus":
+		return true
+	case len(words) > 1 && (words[1] == "you" || words[1] == "your") && (words[0] == "that" || words[0] == "how" ||
+		words[0] == "when" || words[0] == "it" || words[0] == "what"):
+		return true
+	case len(words) > 1 && (words[1] == "you" || words[1] == "your") && speech[words[0]]:
+		return true // "tell you", "let you know"
+	case speech[strings.TrimSuffix(words[0], "te")] && strings.HasSuffix(words[0], "te"):
+		return true // "decirte", "contarte"
+	}
+	return false
+}
+
+// speech are the verbs of telling, showing and thanking someone.
+var speech = map[string]bool{"tell": true, "ask": true, "show": true, "thank": true, "let": true, "send": true,
+	"give": true, "help": true, "see": true, "meet": true, "call": true, "text": true, "decir": true, "contar": true,
+	"preguntar": true, "enseñar": true, "mostrar": true, "ayudar": true, "ver": true, "llamar": true}
+
+// clean trims a value to its thought: no trailing clause, at most eight
+// words, no filler or dangling word at its end.
 func clean(v string) string {
 	v = stops.ReplaceAllString(v, "")
 	v = strings.TrimFunc(v, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) })
 	words := strings.Fields(v)
+	if len(words) > 8 {
+		words = words[:8]
+	}
 	for len(words) > 0 {
 		last := strings.ToLower(words[len(words)-1])
 		if last == "too" || last == "also" || last == "much" || last == "mucho" || last == "también" || last == "lot" ||
-			last == "a" || last == "so" || last == "very" || last == "muchísimo" {
+			last == "a" || last == "so" || last == "very" || last == "muchísimo" || dangling[last] {
 			words = words[:len(words)-1]
 			continue
 		}
 		break
 	}
-	if len(words) > 8 {
-		words = words[:8]
-	}
 	return strings.Join(words, " ")
 }
+
+// dangling words end no thought: a value cut after one lost what followed.
+var dangling = map[string]bool{"and": true, "or": true, "but": true, "the": true, "my": true, "our": true, "your": true,
+	"an": true, "y": true, "o": true, "pero": true, "el": true, "la": true, "los": true, "las": true, "mi": true, "mis": true}
 
 func upperFirst(s string) string {
 	for i, r := range s {

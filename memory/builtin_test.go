@@ -62,6 +62,18 @@ func TestBuiltinExtract(t *testing.T) {
 		{"I don't know", nil},
 		{"What is your name?", nil},
 		{"It is raining in Madrid", nil},
+		// About the one spoken to, not the user.
+		{"I love that you chose pottery for your art", nil},
+		{"I want to tell you something", nil},
+		{"I'm going to show you my garden", nil},
+		{"quiero decirte algo", nil},
+		{"I love your paintings", nil},
+		{"I want to help people like me", []found{{parley.KindPlan, "plan:help people like me", "Plans to help people like me"}}},
+		// A value cut after a dangling word loses it.
+		{"I started caring more about mental health and", []found{{parley.KindFact, "event:caring more about mental",
+			"I started caring more about mental health"}}},
+		{"I started caring more about mental health and understanding myself", []found{{parley.KindFact,
+			"event:caring more about mental", "I started caring more about mental health"}}},
 	} {
 		require.Equal(t, tc.want, extract(tc.text, said), tc.text)
 	}
