@@ -57,10 +57,10 @@ func sentences(text string) []string {
 type rule struct {
 	kind string
 	key  string // key prefix; the value (or the relation) completes it
-	// any: words one of which every match of re holds, lower-cased: a
+	// words: one of them is in every match of re, lower-cased: a
 	// sentence of ASCII letters holding none is not searched (most
 	// sentences hold no fact, and a pattern's search is the cost).
-	any        []string
+	words      []string
 	re         *regexp.Regexp
 	text       string // fmt pattern of the memory's text, given the value(s)
 	confidence float64
@@ -81,33 +81,33 @@ const (
 // rules are tried in order; the first that matches a stretch of a sentence
 // wins it (so "no me gusta" is a dislike, not a like).
 var rules = []rule{
-	{kind: parley.KindName, key: "name", any: []string{"my name is", "call me", "i'm", "i am"}, re: regexp.MustCompile(`(?:\b[Mm]y name is|\b[Cc]all me|\bI'm called|\bI am called|^(?:[Hh]i|[Hh]ello|[Hh]ey),? (?:I'm|I am)) ` + name), text: "Name: %s", confidence: 0.9},
-	{kind: parley.KindName, key: "name", any: []string{"me llamo", "mi nombre es", "soy"}, re: regexp.MustCompile(`(?:\b[Mm]e llamo|\b[Mm]i nombre es|^(?:[Hh]ola),? soy) ` + name), text: "Name: %s", confidence: 0.9},
-	{kind: parley.KindPlace, key: "place:home", any: []string{"live", "living", "moved", "relocated"}, re: regexp.MustCompile(`\bI (?:live|am living|'m living|moved|have moved|'ve moved|just moved|relocated) (?:in|to) ` + place), text: "Lives in %s", confidence: 0.8},
-	{kind: parley.KindPlace, key: "place:home", any: []string{"vivo en", "mudé", "mudado", "vivir"}, re: regexp.MustCompile(`\b(?:[Vv]ivo en|[Mm]e mudé a|[Mm]e he mudado a|[Mm]e fui a vivir a) ` + place), text: "Lives in %s", confidence: 0.8},
-	{kind: parley.KindPlace, key: "place:origin", any: []string{"from"}, re: regexp.MustCompile(`\b(?:I'm|I am|I come) from ` + place), text: "From %s", confidence: 0.8},
-	{kind: parley.KindPlace, key: "place:origin", any: []string{"soy de", "vengo de"}, re: regexp.MustCompile(`\b(?:[Ss]oy de|[Vv]engo de) ` + place), text: "From %s", confidence: 0.8},
-	{kind: parley.KindWork, key: "work:role", any: []string{"work"}, re: regexp.MustCompile(`(?i)\bI(?:'m| am)? work(?:ing)? as (?:an? )?` + clause), text: "Works as %s", confidence: 0.8},
-	{kind: parley.KindWork, key: "work:role", any: []string{"trabajo"}, re: regexp.MustCompile(`(?i)\btrabajo (?:como|de) ` + clause), text: "Works as %s", confidence: 0.8},
-	{kind: parley.KindWork, key: "work:employer", any: []string{"work"}, re: regexp.MustCompile(`\bI (?:work|am working|'m working) (?:at|for) ` + place), text: "Works at %s", confidence: 0.8},
-	{kind: parley.KindWork, key: "work:employer", any: []string{"trabajo en"}, re: regexp.MustCompile(`\b[Tt]rabajo en ` + place), text: "Works at %s", confidence: 0.8},
-	{kind: parley.KindFamily, key: "family:", any: []string{"my "}, re: regexp.MustCompile(`(?i:\bmy) ` + relation + `(?:'s name is| is called| is named|,| is| named| called)? ` + name), text: "%s: %s", confidence: 0.8, named: true},
-	{kind: parley.KindFamily, key: "family:", any: []string{"mi "}, re: regexp.MustCompile(`(?i:\bmi) ` + relES + ` (?:se llama|es) ` + name), text: "%s: %s", confidence: 0.8, named: true},
-	{kind: parley.KindFamily, key: "family:children", any: []string{"i have"}, re: regexp.MustCompile(`(?i)\bI have (\d+|two|three|four|five|six) (?:kids|children)`), text: "Has %s children", confidence: 0.8},
-	{kind: parley.KindFamily, key: "family:children", any: []string{"tengo"}, re: regexp.MustCompile(`(?i)\btengo (\d+|dos|tres|cuatro|cinco|seis) hij[oa]s`), text: "Has %s children", confidence: 0.8},
-	{kind: parley.KindPet, key: "pet:", any: []string{"i have", "i've got", "i adopted", "my "}, re: regexp.MustCompile(`(?i:\bI have an?|\bI've got an?|\bI adopted an?|\bmy) ` + animal + `(?:(?:'s name is| is called| is named| called| named|,)? ` + name + `)?`), text: "Pet %s: %s", confidence: 0.8, named: true},
-	{kind: parley.KindPet, key: "pet:", any: []string{"tengo", "adopté", "mi "}, re: regexp.MustCompile(`(?i:\btengo una?|\badopté una?|\bmi) ` + animalES + `(?:(?: que se llama| se llama| llamad[oa]) ` + name + `)?`), text: "Pet %s: %s", confidence: 0.8, named: true},
-	{kind: parley.KindDislike, key: "taste:", any: []string{"i don't", "i do not", "i didn't", "i really don't"}, re: regexp.MustCompile(`(?i)\bI (?:don't|do not|didn't|really don't) (?:like|love|enjoy) ` + clause), text: "Dislikes %s", confidence: 0.7},
-	{kind: parley.KindDislike, key: "taste:", any: []string{"i hate", "i dislike", "i can't stand", "i cannot stand"}, re: regexp.MustCompile(`(?i)\bI (?:hate|dislike|can't stand|cannot stand) ` + clause), text: "Dislikes %s", confidence: 0.7},
-	{kind: parley.KindDislike, key: "taste:", any: []string{"no me gusta", "no me encanta", "odio", "detesto"}, re: regexp.MustCompile(`(?i)\b(?:no me gustan?|no me encantan?|odio|detesto) ` + clause), text: "Dislikes %s", confidence: 0.7},
-	{kind: parley.KindLike, key: "taste:", any: []string{"love", "like", "enjoy", "adore"}, re: regexp.MustCompile(`(?i)\bI (?:really |also |just |absolutely )?(?:love|like|enjoy|adore) ` + clause), text: "Likes %s", confidence: 0.7},
-	{kind: parley.KindLike, key: "taste:", any: []string{"me gusta", "me encanta"}, re: regexp.MustCompile(`(?i)\b(?:me gustan?|me encantan?) ` + clause), text: "Likes %s", confidence: 0.7},
-	{kind: parley.KindPlan, key: "plan:", any: []string{"i'm", "i am"}, re: regexp.MustCompile(`(?i)\bI(?:'m| am) (?:going|planning|hoping) to ` + clause), text: "Plans to %s", confidence: 0.6, dated: true},
-	{kind: parley.KindPlan, key: "plan:", any: []string{"plan", "want", "hope", "intend"}, re: regexp.MustCompile(`(?i)\bI (?:plan|want|hope|intend) to ` + clause), text: "Plans to %s", confidence: 0.6, dated: true},
+	{kind: parley.KindName, key: "name", words: []string{"my name is", "call me", "i'm", "i am"}, re: regexp.MustCompile(`(?:\b[Mm]y name is|\b[Cc]all me|\bI'm called|\bI am called|^(?:[Hh]i|[Hh]ello|[Hh]ey),? (?:I'm|I am)) ` + name), text: "Name: %s", confidence: 0.9},
+	{kind: parley.KindName, key: "name", words: []string{"me llamo", "mi nombre es", "soy"}, re: regexp.MustCompile(`(?:\b[Mm]e llamo|\b[Mm]i nombre es|^(?:[Hh]ola),? soy) ` + name), text: "Name: %s", confidence: 0.9},
+	{kind: parley.KindPlace, key: "place:home", words: []string{"live", "living", "moved", "relocated"}, re: regexp.MustCompile(`\bI (?:live|am living|'m living|moved|have moved|'ve moved|just moved|relocated) (?:in|to) ` + place), text: "Lives in %s", confidence: 0.8},
+	{kind: parley.KindPlace, key: "place:home", words: []string{"vivo en", "mudé", "mudado", "vivir"}, re: regexp.MustCompile(`\b(?:[Vv]ivo en|[Mm]e mudé a|[Mm]e he mudado a|[Mm]e fui a vivir a) ` + place), text: "Lives in %s", confidence: 0.8},
+	{kind: parley.KindPlace, key: "place:origin", words: []string{"from"}, re: regexp.MustCompile(`\b(?:I'm|I am|I come) from ` + place), text: "From %s", confidence: 0.8},
+	{kind: parley.KindPlace, key: "place:origin", words: []string{"soy de", "vengo de"}, re: regexp.MustCompile(`\b(?:[Ss]oy de|[Vv]engo de) ` + place), text: "From %s", confidence: 0.8},
+	{kind: parley.KindWork, key: "work:role", words: []string{"work"}, re: regexp.MustCompile(`(?i)\bI(?:'m| am)? work(?:ing)? as (?:an? )?` + clause), text: "Works as %s", confidence: 0.8},
+	{kind: parley.KindWork, key: "work:role", words: []string{"trabajo"}, re: regexp.MustCompile(`(?i)\btrabajo (?:como|de) ` + clause), text: "Works as %s", confidence: 0.8},
+	{kind: parley.KindWork, key: "work:employer", words: []string{"work"}, re: regexp.MustCompile(`\bI (?:work|am working|'m working) (?:at|for) ` + place), text: "Works at %s", confidence: 0.8},
+	{kind: parley.KindWork, key: "work:employer", words: []string{"trabajo en"}, re: regexp.MustCompile(`\b[Tt]rabajo en ` + place), text: "Works at %s", confidence: 0.8},
+	{kind: parley.KindFamily, key: "family:", words: []string{"my "}, re: regexp.MustCompile(`(?i:\bmy) ` + relation + `(?:'s name is| is called| is named|,| is| named| called)? ` + name), text: "%s: %s", confidence: 0.8, named: true},
+	{kind: parley.KindFamily, key: "family:", words: []string{"mi "}, re: regexp.MustCompile(`(?i:\bmi) ` + relES + ` (?:se llama|es) ` + name), text: "%s: %s", confidence: 0.8, named: true},
+	{kind: parley.KindFamily, key: "family:children", words: []string{"i have"}, re: regexp.MustCompile(`(?i)\bI have (\d+|two|three|four|five|six) (?:kids|children)`), text: "Has %s children", confidence: 0.8},
+	{kind: parley.KindFamily, key: "family:children", words: []string{"tengo"}, re: regexp.MustCompile(`(?i)\btengo (\d+|dos|tres|cuatro|cinco|seis) hij[oa]s`), text: "Has %s children", confidence: 0.8},
+	{kind: parley.KindPet, key: "pet:", words: []string{"i have", "i've got", "i adopted", "my "}, re: regexp.MustCompile(`(?i:\bI have an?|\bI've got an?|\bI adopted an?|\bmy) ` + animal + `(?:(?:'s name is| is called| is named| called| named|,)? ` + name + `)?`), text: "Pet %s: %s", confidence: 0.8, named: true},
+	{kind: parley.KindPet, key: "pet:", words: []string{"tengo", "adopté", "mi "}, re: regexp.MustCompile(`(?i:\btengo una?|\badopté una?|\bmi) ` + animalES + `(?:(?: que se llama| se llama| llamad[oa]) ` + name + `)?`), text: "Pet %s: %s", confidence: 0.8, named: true},
+	{kind: parley.KindDislike, key: "taste:", words: []string{"i don't", "i do not", "i didn't", "i really don't"}, re: regexp.MustCompile(`(?i)\bI (?:don't|do not|didn't|really don't) (?:like|love|enjoy) ` + clause), text: "Dislikes %s", confidence: 0.7},
+	{kind: parley.KindDislike, key: "taste:", words: []string{"i hate", "i dislike", "i can't stand", "i cannot stand"}, re: regexp.MustCompile(`(?i)\bI (?:hate|dislike|can't stand|cannot stand) ` + clause), text: "Dislikes %s", confidence: 0.7},
+	{kind: parley.KindDislike, key: "taste:", words: []string{"no me gusta", "no me encanta", "odio", "detesto"}, re: regexp.MustCompile(`(?i)\b(?:no me gustan?|no me encantan?|odio|detesto) ` + clause), text: "Dislikes %s", confidence: 0.7},
+	{kind: parley.KindLike, key: "taste:", words: []string{"love", "like", "enjoy", "adore"}, re: regexp.MustCompile(`(?i)\bI (?:really |also |just |absolutely )?(?:love|like|enjoy|adore) ` + clause), text: "Likes %s", confidence: 0.7},
+	{kind: parley.KindLike, key: "taste:", words: []string{"me gusta", "me encanta"}, re: regexp.MustCompile(`(?i)\b(?:me gustan?|me encantan?) ` + clause), text: "Likes %s", confidence: 0.7},
+	{kind: parley.KindPlan, key: "plan:", words: []string{"i'm", "i am"}, re: regexp.MustCompile(`(?i)\bI(?:'m| am) (?:going|planning|hoping) to ` + clause), text: "Plans to %s", confidence: 0.6, dated: true},
+	{kind: parley.KindPlan, key: "plan:", words: []string{"plan", "want", "hope", "intend"}, re: regexp.MustCompile(`(?i)\bI (?:plan|want|hope|intend) to ` + clause), text: "Plans to %s", confidence: 0.6, dated: true},
 	// Spanish plans take an infinitive: "quiero viajar", not "quiero una pizza".
-	{kind: parley.KindPlan, key: "plan:", any: []string{"voy a", "pienso", "planeo", "quiero"}, re: regexp.MustCompile(`(?i)\b(?:voy a|pienso|planeo|quiero) (\p{L}+(?:ar|er|ir)(?:me|te|se|lo|la)?\b.{0,78})`), text: "Plans to %s", confidence: 0.6, dated: true},
-	{kind: parley.KindFact, key: "event:", any: []string{"went", "visited", "traveled", "travelled", "started", "finished", "graduated", "got married", "got engaged", "joined", "attended", "ran", "bought", "painted"}, re: regexp.MustCompile(`(?i)\bI (?:went|visited|traveled|travelled|started|finished|graduated|got married|got engaged|joined|attended|ran|bought|painted) ` + clause), text: "%s", confidence: 0.6, dated: true},
-	{kind: parley.KindFact, key: "event:", any: []string{"fui", "visité", "viajé", "empecé", "terminé", "me casé", "me gradué", "compré", "corrí"}, re: regexp.MustCompile(`(?i)\b(?:fui|visité|viajé|empecé|terminé|me casé|me gradué|compré|corrí) ` + clause), text: "%s", confidence: 0.6, dated: true},
+	{kind: parley.KindPlan, key: "plan:", words: []string{"voy a", "pienso", "planeo", "quiero"}, re: regexp.MustCompile(`(?i)\b(?:voy a|pienso|planeo|quiero) (\p{L}+(?:ar|er|ir)(?:me|te|se|lo|la)?\b.{0,78})`), text: "Plans to %s", confidence: 0.6, dated: true},
+	{kind: parley.KindFact, key: "event:", words: []string{"went", "visited", "traveled", "travelled", "started", "finished", "graduated", "got married", "got engaged", "joined", "attended", "ran", "bought", "painted"}, re: regexp.MustCompile(`(?i)\bI (?:went|visited|traveled|travelled|started|finished|graduated|got married|got engaged|joined|attended|ran|bought|painted) ` + clause), text: "%s", confidence: 0.6, dated: true},
+	{kind: parley.KindFact, key: "event:", words: []string{"fui", "visité", "viajé", "empecé", "terminé", "me casé", "me gradué", "compré", "corrí"}, re: regexp.MustCompile(`(?i)\b(?:fui|visité|viajé|empecé|terminé|me casé|me gradué|compré|corrí) ` + clause), text: "%s", confidence: 0.6, dated: true},
 }
 
 // stops end a value: what follows them is another thought.
@@ -127,7 +127,7 @@ func extractSentence(s string, said time.Time) []parley.Fact {
 	taken := make([]bool, len(s))
 	lower, ascii := asciiLower(s)
 	for _, r := range rules {
-		if ascii && !slices.ContainsFunc(r.any, func(w string) bool { return strings.Contains(lower, w) }) {
+		if ascii && !slices.ContainsFunc(r.words, func(w string) bool { return strings.Contains(lower, w) }) {
 			continue
 		}
 		for _, loc := range r.re.FindAllStringSubmatchIndex(s, -1) {

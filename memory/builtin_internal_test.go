@@ -7,7 +7,7 @@ import (
 )
 
 // FuzzRuleWords: a sentence a rule's pattern matches holds one of the
-// rule's words (rule.any), so that skipping the pattern for a sentence
+// rule's words (rule.words), so that skipping the pattern for a sentence
 // holding none of them changes no extraction.
 func FuzzRuleWords(f *testing.F) {
 	for _, s := range []string{
@@ -27,8 +27,8 @@ func FuzzRuleWords(f *testing.F) {
 			return // every pattern is searched
 		}
 		for _, r := range rules {
-			if r.re.MatchString(s) && !slices.ContainsFunc(r.any, func(w string) bool { return strings.Contains(lower, w) }) {
-				t.Fatalf("%q matches %s's pattern %s but holds none of %q", s, r.key, r.re, r.any)
+			if r.re.MatchString(s) && !slices.ContainsFunc(r.words, func(w string) bool { return strings.Contains(lower, w) }) {
+				t.Fatalf("%q matches %s's pattern %s but holds none of %q", s, r.key, r.re, r.words)
 			}
 		}
 	})
