@@ -24,9 +24,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley/internal/pgtest"
+	"github.com/parley-chat/parley/llm/llmtest"
 )
 
 var (
@@ -333,6 +335,46 @@ func TestJSClient(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "node --test:\n%s\nserver:\n%s", out, s.logs)
 	require.Contains(t, string(out), "# fail 0", string(out))
+}
+
+// TestModelConnectionsKept makes replies from many conversations at once,
+// round after round, through the operator's model endpoint: the server
+// keeps a connection to it for each completion made at once, so the later
+// rounds dial (and, on TLS, handshake) no new ones.
+func TestModelConnectionsKept(t *testing.T) {
+	t.Parallel()
+	model := llmtest.New(t)
+	model.Always(llmtest.Step{Delay: 100 * time.Millisecond, Text: "Noted."})
+	s := start(t, "PARLEY_DATA_DIR="+t.TempDir(), "PARLEY_DATABASE_URL=", "PARLEY_LLM_BASE_URL="+model.BaseURL(),
+		"PARLEY_LLM_MODEL=m", "PARLEY_ALLOW_PRIVATE_NETWORKS=true")
+	status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-1", "reply": map[string]any{"debounce_ms": 0}})
+	require.NoError(t, err)
+	require.Equal(t, 201, status)
+	const at = 20
+	var convs []string
+	for i := range at {
+		status, body, err := s.call("POST", "/api/conversations",
+			map[string]any{"bot_id": "bot-1", "user_id": fmt.Sprintf("u%d", i), "create_user_if_not_exists": true})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		convs = append(convs, body["conversation"].(map[string]any)["id"].(string))
+	}
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for _, conv := range convs {
+			wg.Go(func() {
+				status, body, err := s.call("POST", "/api/conversations/"+conv+"/messages?wait=30s",
+					map[string]any{"message": map[string]any{"text": fmt.Sprintf("round %d", round)}})
+				assert.NoError(t, err)
+				assert.Equal(t, 201, status)
+				assert.Equal(t, "replied", body["reply_status"])
+			})
+		}
+		wg.Wait()
+	}
+	// Each round's completions overlap, so the first dials up to one
+	// connection each; the next two reuse them.
+	require.LessOrEqual(t, model.Conns(), at+at/4, "connections opened to the model over three rounds of %d", at)
 }
 
 // TestReplyCrash posts user messages to many conversations, kills the

@@ -84,10 +84,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	providers := &reply.Providers{DefaultModel: cfg.LLMModel, Endpoints: endpoints, Keys: keys, Egress: egressClient}
+	// The operator's own endpoint is trusted: it is often on a private
+	// network (vLLM, Ollama), so it does not go through the egress guard.
+	// Its client still keeps a connection for each worker that talks to
+	// it at once (http.DefaultClient keeps two, and would dial and
+	// handshake again for nearly every completion).
+	operatorClient := egress.NewClient(egress.Options{AllowPrivate: true, Redirects: 5})
 	if cfg.LLMBaseURL != "" {
-		// The operator's own endpoint is trusted: it is often on a private
-		// network (vLLM, Ollama), so it does not go through the egress guard.
-		providers.Default = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel})
+		providers.Default = llm.NewOpenAI(llm.OpenAIConfig{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.LLMModel,
+			HTTPClient: operatorClient})
 	}
 	// Memories come from the operator's model when there is one (never a
 	// tenant's endpoint: extraction reads every conversation), else from
@@ -103,7 +108,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		if cfg.LLMBaseURL == "" {
 			return fmt.Errorf("PARLEY_EMBEDDING_MODEL needs PARLEY_LLM_BASE_URL")
 		}
-		embedder = llm.NewEmbeddings(llm.OpenAIConfig{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.EmbeddingModel})
+		embedder = llm.NewEmbeddings(llm.OpenAIConfig{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey, Model: cfg.EmbeddingModel,
+			HTTPClient: operatorClient})
 	}
 	blobs, err := cfg.blobs(ctx)
 	if err != nil {

@@ -7,10 +7,12 @@ package llmtest
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -118,6 +120,7 @@ type Server struct {
 	requests []Request
 	quiet    bool // keep no requests (a long benchmark)
 	embedded []EmbeddingRequest
+	conns    atomic.Int64 // connections accepted
 }
 
 // EmbeddingRequest is what the server was sent on /embeddings.
@@ -205,10 +208,19 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 // New starts a server; it is closed when the test ends.
 func New(t interface{ Cleanup(func()) }, script ...Step) *Server {
 	s := &Server{script: script}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.handle))
+	s.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	s.Start()
 	t.Cleanup(s.Close)
 	return s
 }
+
+// Conns is how many connections clients opened to the server so far.
+func (s *Server) Conns() int { return int(s.conns.Load()) }
 
 // BaseURL is what clients are configured with.
 func (s *Server) BaseURL() string { return s.URL + "/v1" }
