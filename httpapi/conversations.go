@@ -314,7 +314,7 @@ func (s *Server) appendMessage(ctx context.Context, in *appendMessageInput) (*ap
 	out := &appendMessageOutput{Status: http.StatusCreated, Replayed: res.Replayed}
 	out.Body.Message = res.Message
 	if signals != nil {
-		o, err := s.awaitReply(ctx, tenantID, in.ID, res.Message.Seq, signals, wait)
+		o, err := s.awaitReply(ctx, tenantID, in.ID, res.Message.Seq, !res.Replayed, signals, wait)
 		if err != nil {
 			return nil, s.problem(ctx, err)
 		}

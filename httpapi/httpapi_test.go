@@ -722,9 +722,10 @@ func (r *readCounter) ListMessages(ctx context.Context, tenantID, conversationID
 	return r.Store.ListMessages(ctx, tenantID, conversationID, q)
 }
 
-// TestWaitReadsWhenStored: a wait for a reply reads the conversation again
-// when an event is stored, not at each delta of the reply being made (a
-// streaming model sends dozens a reply).
+// TestWaitReadsWhenStored: a wait for a reply reads the conversation when
+// an event is stored, not before (the message is new) nor at each delta of
+// the reply being made (a streaming model sends dozens a reply); a
+// replayed append's wait reads at once.
 func TestWaitReadsWhenStored(t *testing.T) {
 	t.Parallel()
 	enginetest.Run(t, func(t *testing.T, engine string) {
@@ -769,7 +770,22 @@ func TestWaitReadsWhenStored(t *testing.T) {
 		got := <-done
 		require.NoError(t, got.err)
 		require.Equal(t, "replied", got.status)
-		require.Less(t, st.reads.Load(), int64(10), "reads for the stored events, none for the 50 deltas")
+		require.Equal(t, int64(1), st.reads.Load(), "one read, at the reply's event: none before it (the message is new), none for the 50 deltas")
+
+		// A retried append (its Idempotency-Key replayed) may have had its
+		// reply already, and no event will come: the wait reads first.
+		body := map[string]any{"message": map[string]any{"text": "again"}}
+		res := b.do(t, b.user, "POST", "/api/conversations/"+id+"/messages", body, "Idempotency-Key", "k-1")
+		require.Equal(t, 201, res.status, res.raw)
+		seq := int64(res.body["message"].(map[string]any)["seq"].(float64))
+		_, err = st.StoreReply(ctx, b.tenant, id, parley.Reply{UptoSeq: seq,
+			Message: parley.NewMessage{FromBot: true, Text: "hello again", Bubbles: []string{"hello again"},
+				Metadata: json.RawMessage(fmt.Sprintf(`{"reply": {"answers_seq": [%d, %d]}}`, seq, seq))}})
+		require.NoError(t, err)
+		res = b.do(t, b.user, "POST", "/api/conversations/"+id+"/messages?wait=5s", body, "Idempotency-Key", "k-1")
+		require.Equal(t, 201, res.status, res.raw)
+		require.Equal(t, "replied", res.body["reply_status"], res.raw)
+		require.Equal(t, "hello again", res.body["reply"].(map[string]any)["text"])
 	})
 }
 

@@ -190,8 +190,10 @@ type replyOutcome struct {
 
 // awaitReply waits until a bot reply covers the user message at seq, the
 // reply fails, or the wait ends. signals must be subscribed before the
-// message was appended, so that no news is missed.
-func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string, seq int64, signals <-chan live.Signal, wait time.Duration) (replyOutcome, error) {
+// message was appended, so that no news is missed: a message the append
+// stored (fresh) has no outcome before the first signal, and the store is
+// read only once one comes; a replayed one may have had its reply already.
+func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string, seq int64, fresh bool, signals <-chan live.Signal, wait time.Duration) (replyOutcome, error) {
 	ctx, stop := s.untilRevoked(ctx)
 	defer stop()
 	timer := time.NewTimer(wait)
@@ -207,16 +209,18 @@ func (s *Server) awaitReply(ctx context.Context, tenantID, conversationID string
 		}
 		return replyOutcome{}, false, nil
 	}
-	for {
-		msgs, err := s.store.ListMessages(ctx, tenantID, conversationID, parley.HistoryQuery{Limit: 50, AfterSeq: seq - 1})
-		if err != nil {
-			if o, ok, err := ended(); ok {
-				return o, err
+	for read := !fresh; ; read = true {
+		if read {
+			msgs, err := s.store.ListMessages(ctx, tenantID, conversationID, parley.HistoryQuery{Limit: 50, AfterSeq: seq - 1})
+			if err != nil {
+				if o, ok, err := ended(); ok {
+					return o, err
+				}
+				return replyOutcome{}, err
 			}
-			return replyOutcome{}, err
-		}
-		if o := findReply(msgs, seq); o.status != "" {
-			return o, nil
+			if o := findReply(msgs, seq); o.status != "" {
+				return o, nil
+			}
 		}
 		// Read again once an event is stored: a delta (a piece of a reply
 		// being made, many a reply) stores nothing.

@@ -106,7 +106,7 @@ func (s *Server) complete(ctx context.Context, in *v1Input) (*v1Output, error) {
 		o = findReply(append([]parley.Message{*userMsg}, sent.Following...), userMsg.Seq) // mostly there: a retry comes after the reply
 	}
 	if o.status == "" {
-		if o, err = s.awaitReply(ctx, tenantID, conv.ID, userMsg.Seq, signals, v1Wait); err != nil {
+		if o, err = s.awaitReply(ctx, tenantID, conv.ID, userMsg.Seq, false, signals, v1Wait); err != nil {
 			return nil, s.problem(ctx, err)
 		}
 	}
