@@ -402,6 +402,9 @@ type ReplyState struct {
 	AnsweredSeq  int64
 	Summary      string
 	SummarySeq   int64
+	// HasContent says whether the bot has an item in its content library:
+	// a reply searches the library for what to offer only when it does.
+	HasContent bool
 
 	// What Replies.LockReply was asked to read besides (ReplyRead); nil
 	// when it was not asked to.

@@ -2,11 +2,14 @@ package reply_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"image"
 	"image/color"
 	"image/png"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,6 +48,46 @@ func library(t *testing.T, b *testBundle, dir, bot string) (beach, dog *parley.C
 		Title: "Rufo the dog", Field: "body.file"})
 	require.NoError(t, err)
 	return beach, dog
+}
+
+// searchCounter is a library that counts its searches.
+type searchCounter struct {
+	reply.Library
+	searches atomic.Int64
+}
+
+func (s *searchCounter) Search(ctx context.Context, tenantID, botID, query, mediaType string, offset, limit int) ([]parley.ContentItem, error) {
+	s.searches.Add(1)
+	return s.Library.Search(ctx, tenantID, botID, query, mediaType, offset, limit)
+}
+
+// TestEmptyLibraryNotSearched: a reply searches its bot's library only
+// when the bot has an item in it (a search is a read of the store).
+func TestEmptyLibraryNotSearched(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var counters sync.Map // by engine's store
+	counted := func(st reply.Store, srv *llmtest.Server) *reply.Worker {
+		w := openai(st, srv)
+		c := &searchCounter{Library: &content.Library{Store: st.(content.Store), Blobs: blob.Dir{Root: dir}}}
+		counters.Store(st, c)
+		w.Library = c
+		return w
+	}
+	engines(t, counted, func(t *testing.T, b *testBundle) {
+		c, _ := counters.Load(b.st)
+		searches := &c.(*searchCounter).searches
+		conv := b.conversation(t, parley.Bot{ID: "bot", Name: "Ana"})
+		require.NoError(t, b.say(t, conv, "how was the beach?", false))
+		b.replies(t, conv, 1)
+		require.Zero(t, searches.Load(), "the bot has no library")
+		beach, _ := library(t, b, dir, "bot")
+		require.NoError(t, b.say(t, conv, "and the beach again?", false))
+		b.replies(t, conv, 2)
+		require.Equal(t, int64(1), searches.Load(), "the bot has items now")
+		reqs := b.llm.Requests()
+		require.Contains(t, string(reqs[len(reqs)-1].Tools), beach.ID, "and the one matching is offered")
+	})
 }
 
 func TestBuiltinSendsMedia(t *testing.T) {

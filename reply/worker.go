@@ -243,7 +243,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[parley.ReplyJob]) (err
 	}
 	_, builtin := provider.(llm.Builtin)
 	var sending []parley.ContentItem // what the reply sends: the built-in responder's pick, or the model's
-	if w.Library != nil {
+	if w.Library != nil && st.HasContent {
 		if builtin {
 			if what := asksForMedia(query); what != "" {
 				if sending, err = w.Library.Search(ctx, a.TenantID, st.Bot.ID, what, "image", 0, 1); err != nil {

@@ -30,7 +30,8 @@ const (
 	replyStateColumns = `c.id, c.bot_id, c.user_id, c.external_id, c.webhook, c.platform, c.language, c.last_seq,
 	   c.created_at, c.updated_at, c.last_message_at, c.last_user_seq, c.answered_seq, c.summary, c.summary_seq,
 	   b.id, b.name, b.persona, b.language, b.webhook, b.model, b.reply, b.created_at, b.updated_at, b.model_key,
-	   u.id, u.platform, u.language, u.kv, u.created_at, u.updated_at`
+	   u.id, u.platform, u.language, u.kv, u.created_at, u.updated_at,
+	   EXISTS (SELECT 1 FROM content_items i WHERE i.tenant_id = c.tenant_id AND i.bot_id = c.bot_id)`
 	replyStateTables = `conversations c
 	 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id
 	 JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.user_id`
@@ -49,7 +50,7 @@ func (r *replyStateRow) dest() []any {
 	return []any{&c.ID, &c.BotID, &c.UserID, &c.ExternalID, &c.Webhook, &c.Platform, &c.Language, &c.MessageCount,
 		&c.CreatedAt, &c.UpdatedAt, &c.LastMessageAt, &st.LastUserSeq, &st.AnsweredSeq, &st.Summary, &st.SummarySeq,
 		&b.ID, &b.Name, &b.Persona, &b.Language, &b.Webhook, &b.Model, &b.Reply, &b.CreatedAt, &b.UpdatedAt, &b.ModelKey,
-		&u.ID, &u.Platform, &u.Language, &u.KV, &u.CreatedAt, &u.UpdatedAt}
+		&u.ID, &u.Platform, &u.Language, &u.KV, &u.CreatedAt, &u.UpdatedAt, &st.HasContent}
 }
 
 // state is the row read, or what the read's error means.

@@ -18,9 +18,10 @@ func (db *DB) ReplyState(ctx context.Context, tenantID, conversationID string) (
 	st := parley.ReplyState{TenantID: tenantID}
 	var br botRow
 	var ur userRow
-	extra := append([]any{&st.LastUserSeq, &st.AnsweredSeq, &st.Summary, &st.SummarySeq}, br.dest()...)
+	extra := append([]any{&st.LastUserSeq, &st.AnsweredSeq, &st.Summary, &st.SummarySeq, &st.HasContent}, br.dest()...)
 	c, err := scanConversation(extraScan{row: db.read.QueryRowContext(ctx,
 		`SELECT `+prefixed("c.", conversationColumns)+`, c.last_user_seq, c.answered_seq, c.summary, c.summary_seq,
+		   EXISTS (SELECT 1 FROM content_items i WHERE i.tenant_id = c.tenant_id AND i.bot_id = c.bot_id),
 		   `+prefixed("b.", botColumns)+`, `+prefixed("u.", userColumns)+`
 		 FROM conversations c
 		 JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id

@@ -63,6 +63,39 @@ func (s *suite) replies(t *testing.T) {
 		unlock()
 	})
 
+	t.Run("ReplyStateHasContent", func(t *testing.T) {
+		// Whether the conversation's bot has a library item comes with the
+		// reply's state: its own tenant's and bot's items only.
+		t.Parallel()
+		b := s.setup(t)
+		c := conversation(t, b, b.t1, "bot-1", "ana")
+		conversation(t, b, b.t1, "bot-2", "ana")
+		conversation(t, b, b.t2, "bot-1", "ana")
+		add := func(tenant *parley.Tenant, bot, sum string) {
+			t.Helper()
+			_, _, err := b.store.AddContent(b.ctx, tenant.ID, &parley.ContentItem{BotID: bot, SHA256: sum, MediaType: "image/png",
+				Size: 10, Width: 4, Height: 3, Title: "Red car"})
+			require.NoError(t, err)
+		}
+		has := func() bool {
+			t.Helper()
+			st, err := b.store.ReplyState(b.ctx, b.t1.ID, c.ID)
+			require.NoError(t, err)
+			locked, unlock, ok, err := b.store.LockReply(b.ctx, b.t1.ID, c.ID, parley.ReplyRead{})
+			require.NoError(t, err)
+			require.True(t, ok)
+			unlock()
+			require.Equal(t, st.HasContent, locked.HasContent, "ReplyState and LockReply agree")
+			return st.HasContent
+		}
+		require.False(t, has(), "an empty library")
+		add(b.t1, "bot-2", "aa")
+		add(b.t2, "bot-1", "bb")
+		require.False(t, has(), "another bot's item, another tenant's bot's")
+		add(b.t1, "bot-1", "cc")
+		require.True(t, has())
+	})
+
 	t.Run("LockReplyReads", func(t *testing.T) {
 		// What a reply reads next comes with its state, read as
 		// ListMessages and ListMemories read them, taken or not; nothing
