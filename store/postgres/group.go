@@ -151,6 +151,7 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 	}
 
 	var read pgx.Batch
+	read.Queue(`SELECT ` + genericPlans)
 	convs := map[string]*lockedConversation{}
 	read.Queue(`SELECT c.id, c.tenant_id, c.bot_id, c.user_id, c.last_seq, c.last_user_seq, c.answered_seq, c.summary_seq,
 		   c.reply_queued, c.memory_queued, c.digest, b.reply, coalesce(nullif(c.webhook, ''), b.webhook),

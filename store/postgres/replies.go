@@ -180,11 +180,12 @@ type heldLease struct {
 // The lease statements. takeLeaseSQL returns a row only when the lease
 // was taken: the tenant has the conversation, and the lease was free or
 // had expired. Its transaction does not wait for its WAL flush, nor does
-// the read sent with it, in the same implicit transaction. A lease given
+// the read sent with it, in the same implicit transaction, whose
+// statements are planned once (genericPlans). A lease given
 // back is expired in place: the row stays, for the next take to update
 // (migration 00013).
 const (
-	takeLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
+	takeLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true), `+genericPlans+`)
 	INSERT INTO reply_leases (conversation_id, holder, expires_at)
 	SELECT id, $3, now() + make_interval(secs => $4) FROM conversations, durability WHERE tenant_id = $1 AND id = $2
 	ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at

@@ -149,3 +149,14 @@ func (t *batchTx) Conn() *pgx.Conn { return t.conn }
 type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
+
+// genericPlans, a select list's item, has the statements after it in its
+// transaction run on their prepared statements' generic plans. By
+// default PostgreSQL plans a statement again at each run while a plan for
+// its parameters' values looks cheaper than the generic one, which for a
+// statement over an array (unnest, = ANY) or after a cursor it always
+// does: the group's and a reply's statements then spent more time being
+// planned than running (docs/performance.md). Each of them reads or
+// writes by a key, which the generic plan uses as well; a statement whose
+// best plan depends on its values (a search) is not sent after it.
+const genericPlans = `set_config('plan_cache_mode', 'force_generic_plan', true)`
