@@ -185,7 +185,7 @@ type heldLease struct {
 // back is expired in place: the row stays, for the next take to update
 // (migration 00013).
 const (
-	takeLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true), `+genericPlans+`)
+	takeLeaseSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true), ` + genericPlans + `)
 	INSERT INTO reply_leases (conversation_id, holder, expires_at)
 	SELECT id, $3, now() + make_interval(secs => $4) FROM conversations, durability WHERE tenant_id = $1 AND id = $2
 	ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
