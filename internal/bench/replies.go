@@ -167,21 +167,20 @@ func Replies(ctx context.Context, name string, st ReplyStore, hub *live.Hub, reg
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
-				for {
-					var answered bool
-					if after, answered, err = readUntilReply(ctx, st, tenant.ID, c, after, res.Message.Seq); err != nil {
-						firstErr.CompareAndSwap(nil, err)
-						return
-					}
-					if answered {
-						break
-					}
+				// Read once signalled, as a live stream does: the append
+				// stored no event (a user message has none), and its reply
+				// comes after it, with a signal.
+				for answered := false; !answered; {
 					// The timeout only guards against a missed signal.
 					select {
 					case <-signals:
 					case <-time.After(time.Second):
 					case <-ctx.Done():
 						firstErr.CompareAndSwap(nil, ctx.Err())
+						return
+					}
+					if after, answered, err = readUntilReply(ctx, st, tenant.ID, c, after, res.Message.Seq); err != nil {
+						firstErr.CompareAndSwap(nil, err)
 						return
 					}
 				}
