@@ -196,6 +196,21 @@ func (s *server) call(method, path string, body any) (int, map[string]any, error
 	return res.StatusCode, out, err
 }
 
+// conversations makes n conversations of bot-1, one for each of the users
+// u0, u1, ..., and returns their ids.
+func (s *server) conversations(t *testing.T, n int) []string {
+	t.Helper()
+	convs := make([]string, n)
+	for i := range convs {
+		status, body, err := s.call("POST", "/api/conversations",
+			map[string]any{"bot_id": "bot-1", "user_id": fmt.Sprintf("u%d", i), "create_user_if_not_exists": true})
+		require.NoError(t, err)
+		require.Equal(t, 201, status)
+		convs[i] = body["conversation"].(map[string]any)["id"].(string)
+	}
+	return convs
+}
+
 // stores runs fn with the environment for each store of the real binary.
 func stores(t *testing.T, fn func(t *testing.T, env []string)) {
 	t.Run("sqlite", func(t *testing.T) {
@@ -351,14 +366,7 @@ func TestModelConnectionsKept(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 201, status)
 	const at = 20
-	var convs []string
-	for i := range at {
-		status, body, err := s.call("POST", "/api/conversations",
-			map[string]any{"bot_id": "bot-1", "user_id": fmt.Sprintf("u%d", i), "create_user_if_not_exists": true})
-		require.NoError(t, err)
-		require.Equal(t, 201, status)
-		convs = append(convs, body["conversation"].(map[string]any)["id"].(string))
-	}
+	convs := s.conversations(t, at)
 	for round := range 3 {
 		var wg sync.WaitGroup
 		for _, conv := range convs {
@@ -389,14 +397,7 @@ func TestReplyCrash(t *testing.T) {
 		status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-1", "reply": map[string]any{"debounce_ms": 0}})
 		require.NoError(t, err)
 		require.Equal(t, 201, status)
-		var convs []string
-		for i := range 20 {
-			status, body, err := s.call("POST", "/api/conversations",
-				map[string]any{"bot_id": "bot-1", "user_id": fmt.Sprintf("u%d", i), "create_user_if_not_exists": true})
-			require.NoError(t, err)
-			require.Equal(t, 201, status)
-			convs = append(convs, body["conversation"].(map[string]any)["id"].(string))
-		}
+		convs := s.conversations(t, 20)
 		var wg sync.WaitGroup
 		for _, conv := range convs {
 			wg.Add(1)
@@ -476,14 +477,7 @@ func TestMemoryCrash(t *testing.T) {
 		status, _, err := s.call("POST", "/api/bots", map[string]any{"id": "bot-1", "reply": map[string]any{"debounce_ms": 0}})
 		require.NoError(t, err)
 		require.Equal(t, 201, status)
-		convs := make([]string, len(names))
-		for i := range names {
-			status, body, err := s.call("POST", "/api/conversations",
-				map[string]any{"bot_id": "bot-1", "user_id": fmt.Sprintf("u%d", i), "create_user_if_not_exists": true})
-			require.NoError(t, err)
-			require.Equal(t, 201, status)
-			convs[i] = body["conversation"].(map[string]any)["id"].(string)
-		}
+		convs := s.conversations(t, len(names))
 		// The facts of each conversation whose message was acknowledged.
 		told := make([]map[string]string, len(convs)) // key: text
 		var acked atomic.Int32
