@@ -380,6 +380,7 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 		return nil, fmt.Errorf("postgres: append messages: %w", err)
 	}
 	if len(jobs) > 0 {
+		commitWithQuery(tx) // the jobs' insert is the last statement
 		if err := db.enqueueMany(ctx, tx, jobs); err != nil {
 			return nil, fmt.Errorf("postgres: enqueue: %w", err)
 		}

@@ -4,20 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // batchTx is a transaction that sends its BEGIN with its first batch and
-// can send its COMMIT with its last (commitIn). pgx's own Tx sends each in
-// a round trip of its own, and under many small transactions round trips,
-// more than the statements in them, are what PostgreSQL's CPU goes to
-// (docs/performance.md). A statement that is not a batch, first, is
-// preceded by a BEGIN of its own, as with pgx's Tx.
+// can send its COMMIT with its last (commitIn), or with its last query
+// (commitWithQuery). pgx's own Tx sends each in a round trip of its own,
+// and under many small transactions round trips, more than the statements
+// in them, are what PostgreSQL's CPU goes to (docs/performance.md). A
+// statement that is not a batch, first, is preceded by a BEGIN of its own,
+// as with pgx's Tx.
 type batchTx struct {
 	conn  *pgx.Conn
 	begun bool // BEGIN sent
+
+	commitNext bool  // the next Query sends the COMMIT with it (commitWithQuery)
+	commitSent bool  // it did: Commit reports its outcome, and sends nothing
+	commitErr  error // that outcome
 }
 
 var _ pgx.Tx = (*batchTx)(nil)
@@ -66,14 +72,35 @@ func commitIn(tx pgx.Tx, b *pgx.Batch) {
 	})
 }
 
+// commitWithQuery has the transaction's River job insert, its last
+// statement, send the COMMIT in the same round trip: only River's client
+// sends that statement (InsertManyTx), so the transaction sends the COMMIT
+// after it. The COMMIT's outcome is the insert's rows' Err once they are
+// read, and Commit's. Any other query (River may read before it inserts)
+// runs as usual; a statement sent after the insert runs on its own,
+// outside the transaction (River's insert notification, when it sends
+// one).
+func commitWithQuery(tx pgx.Tx) {
+	if jt, ok := tx.(*jobTx); ok {
+		tx = jt.Tx
+	}
+	if bt, ok := tx.(*batchTx); ok {
+		bt.commitNext = true
+	}
+}
+
 // open says whether a transaction is open on the connection: begun, and
 // neither committed in a batch (commitIn) nor ended by the server.
 func (t *batchTx) open() bool {
 	return t.begun && t.conn.PgConn().TxStatus() != 'I'
 }
 
-// Commit commits the transaction, if commitIn has not.
+// Commit commits the transaction, if commitIn or commitWithQuery has not;
+// if commitWithQuery has, it returns that COMMIT's outcome.
 func (t *batchTx) Commit(ctx context.Context) error {
+	if t.commitSent {
+		return t.commitErr
+	}
 	if !t.open() {
 		return nil
 	}
@@ -133,7 +160,83 @@ func (t *batchTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows,
 	if err := t.begin(ctx); err != nil {
 		return nil, err
 	}
-	return t.conn.Query(ctx, sql, args...)
+	if !t.commitNext || !strings.Contains(sql, riverJobInsert) {
+		return t.conn.Query(ctx, sql, args...)
+	}
+	t.commitNext, t.commitSent = false, true
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	br := t.conn.SendBatch(ctx, b)
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close() // the rest of the pipeline was skipped: its error is this one
+		t.commitErr = err
+		return nil, err
+	}
+	return &committingRows{Rows: rows, tx: t, br: br}, nil
+}
+
+// riverJobInsert marks River's job insert in its statement's text (River's
+// queries are named in a comment). Should River rename it, the COMMIT is
+// sent by Commit, as for any transaction.
+const riverJobInsert = "name: JobInsertFastMany "
+
+// committingRows are a query's rows followed by its transaction's COMMIT
+// (commitWithQuery): once the rows are read (Next has said there are no
+// more, or Close), the COMMIT's outcome is read too, and is Err's unless
+// the query failed first.
+type committingRows struct {
+	pgx.Rows
+	tx   *batchTx
+	br   pgx.BatchResults
+	done bool
+	err  error
+}
+
+func (r *committingRows) Next() bool {
+	if r.done {
+		return false
+	}
+	if r.Rows.Next() {
+		return true
+	}
+	r.finish()
+	return false
+}
+
+func (r *committingRows) Close() { r.finish() }
+
+func (r *committingRows) Err() error {
+	if r.done {
+		return r.err
+	}
+	return r.Rows.Err()
+}
+
+// finish closes the rows and reads the COMMIT's outcome: a COMMIT that a
+// failed transaction ran as ROLLBACK is an error, as in commitIn; a query
+// that failed left the COMMIT unrun (PostgreSQL skips the rest of a failed
+// pipeline), and the transaction is rolled back as any other.
+func (r *committingRows) finish() {
+	if r.done {
+		return
+	}
+	r.done = true
+	r.Rows.Close()
+	if r.err = r.Rows.Err(); r.err != nil {
+		_ = r.br.Close() // the COMMIT was skipped: its error is this one
+	} else {
+		tag, err := r.br.Exec()
+		switch {
+		case err != nil:
+			r.err = fmt.Errorf("postgres: commit: %w", err)
+		case tag.String() != "COMMIT":
+			r.err = pgx.ErrTxCommitRollback
+		}
+		r.err = errors.Join(r.err, r.br.Close())
+	}
+	r.tx.commitErr = r.err
 }
 
 func (t *batchTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
