@@ -381,8 +381,11 @@ func TestModelConnectionsKept(t *testing.T) {
 		wg.Wait()
 	}
 	// Each round's completions overlap, so the first dials up to one
-	// connection each; the next two reuse them.
-	require.LessOrEqual(t, model.Conns(), at+at/4, "connections opened to the model over three rounds of %d", at)
+	// connection each; the next two reuse them (a few more may be dialled
+	// for a completion that starts as another's connection comes free, or
+	// for the memories' extraction, which asks the same model). Keeping
+	// two idle, as http.DefaultClient does, dials about 60.
+	require.LessOrEqual(t, model.Conns(), 2*at, "connections opened to the model over three rounds of %d", at)
 }
 
 // TestReplyCrash posts user messages to many conversations, kills the
