@@ -20,9 +20,7 @@ import (
 func TestCommitKicksQueues(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
+	db := openDB(t)
 	// The queue's listener answers a kick at once; with nothing kicked it
 	// waits for River's own notifications, here until the short deadline.
 	l := db.queue.Driver().GetListener(&riverdriver.GetListenenerParams{Schema: pgtest.Schema(t)})

@@ -112,13 +112,20 @@ func TestLockReplyReadsAfterTheWait(t *testing.T) {
 	require.Equal(t, int64(7), got.answered, "the state that commit left")
 }
 
-// openConversation opens a store in a schema of the test's own, with a
-// conversation.
-func openConversation(t *testing.T) (*DB, *parley.Tenant, *parley.Conversation) {
+// openDB opens a store in a schema of the test's own.
+func openDB(t *testing.T) *DB {
 	t.Helper()
 	db, err := Open(context.Background(), pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// openConversation opens a store in a schema of the test's own, with a
+// conversation.
+func openConversation(t *testing.T) (*DB, *parley.Tenant, *parley.Conversation) {
+	t.Helper()
+	db := openDB(t)
 	tenant, c := storetest.NewConversation(t, db)
 	return db, tenant, c
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
-	"github.com/parley-chat/parley/internal/pgtest"
 )
 
 // TestCommitWithQuery: a transaction told to commit with its River job
@@ -20,10 +19,8 @@ import (
 func TestCommitWithQuery(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	_, err = db.pool.Exec(ctx, `CREATE TABLE committed (n int);
+	db := openDB(t)
+	_, err := db.pool.Exec(ctx, `CREATE TABLE committed (n int);
 		CREATE FUNCTION refuse_negative() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN IF NEW.n < 0 THEN RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END $$;
 		CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON committed DEFERRABLE INITIALLY DEFERRED
@@ -92,20 +89,11 @@ func TestCommitWithQuery(t *testing.T) {
 func TestGroupCommitsWithItsJobs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.URL(t), Options{Schema: pgtest.Schema(t)})
+	db, tenant, c := openConversation(t)
+	o, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
+		ConversationKey: parley.ConversationKey{BotID: c.BotID, UserID: "another"}, CreateUser: true})
 	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	tenant, err := db.EnsureTenant(ctx, "t")
-	require.NoError(t, err)
-	_, err = db.CreateBot(ctx, tenant.ID, &parley.Bot{ID: "bot"})
-	require.NoError(t, err)
-	conversation := func(user string) string {
-		c, _, err := db.GetOrCreateConversation(ctx, tenant.ID, parley.NewConversation{
-			ConversationKey: parley.ConversationKey{BotID: "bot", UserID: user}, CreateUser: true})
-		require.NoError(t, err)
-		return c.ID
-	}
-	conv, other := conversation("u1"), conversation("u2")
+	conv, other := c.ID, o.ID
 	jobs := func() (n int) {
 		require.NoError(t, db.pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1`, parley.ReplyJob{}.Kind()).Scan(&n))
 		return n
