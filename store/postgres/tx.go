@@ -58,18 +58,31 @@ func (t *batchTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults 
 // COMMIT unrun (PostgreSQL skips the rest of a failed pipeline), and the
 // transaction is rolled back as any other.
 func commitIn(tx pgx.Tx, b *pgx.Batch) {
+	if _, ok := batchOf(tx); !ok {
+		return
+	}
+	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error { return committed(tag, nil) })
+}
+
+// batchOf is the batchTx tx is, or wraps (jobTx).
+func batchOf(tx pgx.Tx) (*batchTx, bool) {
 	if jt, ok := tx.(*jobTx); ok {
 		tx = jt.Tx
 	}
-	if _, ok := tx.(*batchTx); !ok {
-		return
+	bt, ok := tx.(*batchTx)
+	return bt, ok
+}
+
+// committed is the outcome of a COMMIT that answered tag and err: a
+// transaction already failed commits as ROLLBACK.
+func committed(tag pgconn.CommandTag, err error) error {
+	switch {
+	case err != nil:
+		return fmt.Errorf("postgres: commit: %w", err)
+	case tag.String() != "COMMIT":
+		return pgx.ErrTxCommitRollback
 	}
-	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
-		if tag.String() != "COMMIT" { // a transaction already failed commits as ROLLBACK
-			return pgx.ErrTxCommitRollback
-		}
-		return nil
-	})
+	return nil
 }
 
 // commitWithQuery has the transaction's River job insert, its last
@@ -81,10 +94,7 @@ func commitIn(tx pgx.Tx, b *pgx.Batch) {
 // outside the transaction (River's insert notification, when it sends
 // one).
 func commitWithQuery(tx pgx.Tx) {
-	if jt, ok := tx.(*jobTx); ok {
-		tx = jt.Tx
-	}
-	if bt, ok := tx.(*batchTx); ok {
+	if bt, ok := batchOf(tx); ok {
 		bt.commitNext = true
 	}
 }
@@ -104,14 +114,7 @@ func (t *batchTx) Commit(ctx context.Context) error {
 	if !t.open() {
 		return nil
 	}
-	tag, err := t.conn.Exec(ctx, "COMMIT")
-	if err != nil {
-		return fmt.Errorf("postgres: commit: %w", err)
-	}
-	if tag.String() != "COMMIT" {
-		return pgx.ErrTxCommitRollback
-	}
-	return nil
+	return committed(t.conn.Exec(ctx, "COMMIT"))
 }
 
 // Rollback rolls the transaction back, if it is open.
@@ -227,14 +230,7 @@ func (r *committingRows) finish() {
 	if r.err = r.Rows.Err(); r.err != nil {
 		_ = r.br.Close() // the COMMIT was skipped: its error is this one
 	} else {
-		tag, err := r.br.Exec()
-		switch {
-		case err != nil:
-			r.err = fmt.Errorf("postgres: commit: %w", err)
-		case tag.String() != "COMMIT":
-			r.err = pgx.ErrTxCommitRollback
-		}
-		r.err = errors.Join(r.err, r.br.Close())
+		r.err = errors.Join(committed(r.br.Exec()), r.br.Close())
 	}
 	r.tx.commitErr = r.err
 }
