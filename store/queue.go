@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -104,6 +105,10 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll, cooldown time.Durat
 	// at a few hundred replies a second is tens of millions of rows in the
 	// database's job table. Jobs that failed for good keep River's week.
 	cfg.CompletedJobRetentionPeriod = completedJobRetention
+	// River's reindexer rebuilds the job table's indexes, but for those
+	// Parley drops.
+	cfg.ReindexerIndexNames = slices.DeleteFunc(river.ReindexerIndexNamesDefault(),
+		func(name string) bool { return slices.Contains(UnqueriedJobIndexes(), name) })
 	// River wants the cooldown between fetches no longer than the poll.
 	cfg.FetchCooldown = cmp.Or(cooldown, 20*time.Millisecond)
 	if poll > 0 {
@@ -111,6 +116,18 @@ func (o QueueOptions) RiverConfig(logger *slog.Logger, poll, cooldown time.Durat
 		cfg.FetchCooldown = min(cfg.FetchCooldown, poll)
 	}
 	return cfg
+}
+
+// UnqueriedJobIndexes are the job table's indexes that the PostgreSQL
+// store drops after River's migrations: GIN indexes of every job's args
+// and metadata, which serve only River's job listing filtered by their
+// contents, which Parley never asks for. Every job's insert and both its
+// updates (taken, completed: never HOT, as the state is in the fetch
+// index) wrote an entry per key and value to each; without them a reply
+// costs PostgreSQL about a tenth less CPU (docs/performance.md). SQLite's
+// job table never had them.
+func UnqueriedJobIndexes() []string {
+	return []string{"river_job_args_index", "river_job_metadata_index"}
 }
 
 // completedJobRetention is how long a completed job stays in the queue's

@@ -39,6 +39,10 @@ func TestRiverConfig(t *testing.T) {
 	require.Equal(t, 20*time.Millisecond, cfg.FetchCooldown)
 	cfg = QueueOptions{Workers: w}.RiverConfig(nil, 20*time.Millisecond, 5*time.Millisecond)
 	require.Equal(t, 5*time.Millisecond, cfg.FetchCooldown, "a cooldown given is kept")
+	require.Contains(t, cfg.ReindexerIndexNames, "river_job_prioritized_fetching_index", "the indexes kept are rebuilt")
+	for _, name := range UnqueriedJobIndexes() {
+		require.NotContains(t, cfg.ReindexerIndexNames, name, "the indexes dropped are not")
+	}
 }
 
 // newKickedListener is a kicked listener over a blocking one.

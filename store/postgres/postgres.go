@@ -243,6 +243,11 @@ func (db *DB) migrate(ctx context.Context) error {
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("postgres: migrate queue: %w", err)
 	}
+	for _, name := range store.UnqueriedJobIndexes() {
+		if _, err := conn.Exec(ctx, `DROP INDEX IF EXISTS `+pgx.Identifier{name}.Sanitize()); err != nil {
+			return fmt.Errorf("postgres: drop the job queue's index %s: %w", name, err)
+		}
+	}
 	return nil
 }
 

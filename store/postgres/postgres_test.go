@@ -13,13 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/pgtest"
 	"github.com/parley-chat/parley/live"
+	"github.com/parley-chat/parley/store"
 	"github.com/parley-chat/parley/store/postgres"
 	"github.com/parley-chat/parley/store/storetest"
 )
@@ -104,6 +107,25 @@ func conversations(t *testing.T, db *postgres.DB, n int) (tenantID string, ids [
 		ids = append(ids, c.ID)
 	}
 	return tenant.ID, ids
+}
+
+// TestJobIndexes: the job table keeps the indexes River's reindexer is
+// told of, and only those: the ones Parley never queries are dropped after
+// River's migrations, at every start (a second replica opens the same
+// schema), and the reindexer is not sent after them.
+func TestJobIndexes(t *testing.T) {
+	t.Parallel()
+	replicas := replicasOf(t, nil, nil)
+	rows, err := replicas[1].Pool().Query(context.Background(),
+		`SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'river_job'`)
+	require.NoError(t, err)
+	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	reindexed := store.QueueOptions{Workers: river.NewWorkers()}.RiverConfig(nil, 0, 0).ReindexerIndexNames
+	require.ElementsMatch(t, reindexed, indexes)
+	for _, name := range store.UnqueriedJobIndexes() {
+		require.NotContains(t, indexes, name)
+	}
 }
 
 // TestGroupsOfTwoReplicas: two stores on one database (two replicas)
