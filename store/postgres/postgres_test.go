@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -126,6 +127,36 @@ func TestJobIndexes(t *testing.T) {
 	for _, name := range store.UnqueriedJobIndexes() {
 		require.NotContains(t, indexes, name)
 	}
+}
+
+// TestLZ4: the long values written at every reply are compressed with
+// lz4 (Debian's PostgreSQL, as CI's, is built with it), and the text
+// read back is the text stored.
+func TestLZ4(t *testing.T) {
+	t.Parallel()
+	db := replicasOf(t, nil)[0]
+	ctx := context.Background()
+	for _, col := range [][2]string{{"reply_contexts", "context"}, {"conversations", "summary"}} {
+		var method string
+		require.NoError(t, db.Pool().QueryRow(ctx, `SELECT attcompression FROM pg_attribute
+			WHERE attrelid = to_regclass($1) AND attname = $2`, col[0], col[1]).Scan(&method))
+		require.Equal(t, "l", method, "%s.%s", col[0], col[1])
+	}
+	tenant, convs := conversations(t, db, 1)
+	long := strings.Repeat("a summary long enough to be compressed; ", 200)
+	_, err := db.AppendMessage(ctx, tenant, convs[0], parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
+	require.NoError(t, err)
+	msg, err := db.StoreReply(ctx, tenant, convs[0], parley.Reply{UptoSeq: 1, Message: parley.NewMessage{FromBot: true, Text: "hello", Bubbles: []string{"hello"}},
+		Summary: long, SummarySeq: 1, Context: json.RawMessage(`{"summary":"` + long + `"}`)})
+	require.NoError(t, err)
+	var summary, stored string
+	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT summary, pg_column_compression(summary) FROM conversations WHERE id = $1`,
+		convs[0]).Scan(&summary, &stored))
+	require.Equal(t, long, summary)
+	require.Equal(t, "lz4", stored)
+	got, err := db.ReplyContext(ctx, tenant, convs[0], msg.Seq)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"summary":"`+long+`"}`, string(got))
 }
 
 // TestGroupsOfTwoReplicas: two stores on one database (two replicas)
