@@ -353,7 +353,8 @@ func (db *DB) writeGroup(ctx context.Context, tx pgx.Tx, ops []*groupOp) ([]erro
 		 WHERE c.id = u.id`, ids, last, lastUser, answered, replyQueued, memoryQueued, now, digests, summarySeq, newSummary, summaries, advanced)
 	}
 	if len(contexts.seq) > 0 {
-		write.Queue(`INSERT INTO reply_contexts (conversation_id, seq, context) SELECT * FROM unnest($1::text[], $2::bigint[], $3::jsonb[])`,
+		// As text: see migration 00015.
+		write.Queue(`INSERT INTO reply_contexts (conversation_id, seq, context_text) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])`,
 			contexts.conversationID, contexts.seq, contexts.context)
 	}
 	if len(evs.id) > 0 {

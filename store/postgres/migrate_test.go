@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -53,4 +54,42 @@ func TestContentTermsMigration(t *testing.T) {
 	require.NoError(t, db.DeleteBot(ctx, tenant.ID, "bot"))
 	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT count(*) FROM content_terms`).Scan(&n))
 	require.Zero(t, n, "items indexed by the migration leave with their bot")
+}
+
+// TestReplyContextTextMigration: down from migration 15 a reply's context
+// is jsonb again; up, a context stored as jsonb is read as ever, and the
+// next is stored as text.
+func TestReplyContextTextMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, tenant, c := openConversation(t)
+	sent := `{"messages": [{"role": "user", "content": "hi"}]}`
+	reply := func(upto int64) *parley.Message {
+		_, err := db.AppendMessage(ctx, tenant.ID, c.ID, parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
+		require.NoError(t, err)
+		m, err := db.StoreReply(ctx, tenant.ID, c.ID, parley.Reply{UptoSeq: upto,
+			Message: parley.NewMessage{FromBot: true, Text: "hello", Bubbles: []string{"hello"}}, Context: json.RawMessage(sent)})
+		require.NoError(t, err)
+		return m
+	}
+	first := reply(1)
+	sqlDB := stdlib.OpenDBFromPool(db.Pool())
+	t.Cleanup(func() { sqlDB.Close() })
+	provider, err := migrationProvider(sqlDB)
+	require.NoError(t, err)
+	_, err = provider.DownTo(ctx, 14)
+	require.NoError(t, err)
+	var kept string
+	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT context::text FROM reply_contexts WHERE seq = $1`, first.Seq).Scan(&kept))
+	require.JSONEq(t, sent, kept, "down, the context is jsonb again")
+
+	_, err = provider.Up(ctx)
+	require.NoError(t, err)
+	got, err := db.ReplyContext(ctx, tenant.ID, c.ID, first.Seq)
+	require.NoError(t, err)
+	require.JSONEq(t, sent, string(got), "a context stored as jsonb is read")
+	second := reply(3)
+	got, err = db.ReplyContext(ctx, tenant.ID, c.ID, second.Seq)
+	require.NoError(t, err)
+	require.Equal(t, sent, string(got), "the next is stored as the text encoded")
 }

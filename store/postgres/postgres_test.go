@@ -129,14 +129,14 @@ func TestJobIndexes(t *testing.T) {
 	}
 }
 
-// TestLZ4: the long values written at every reply are compressed with
-// lz4 (Debian's PostgreSQL, as CI's, is built with it), and the text
-// read back is the text stored.
-func TestLZ4(t *testing.T) {
+// TestReplyContextText: a reply's context is stored as the text encoded
+// (migration 00015), once, and read back as it was; the long values written at every reply are compressed with lz4
+// (Debian's PostgreSQL, as CI's, is built with it).
+func TestReplyContextText(t *testing.T) {
 	t.Parallel()
 	db := replicasOf(t, nil)[0]
 	ctx := context.Background()
-	for _, col := range [][2]string{{"reply_contexts", "context"}, {"conversations", "summary"}} {
+	for _, col := range [][2]string{{"reply_contexts", "context_text"}, {"conversations", "summary"}} {
 		var method string
 		require.NoError(t, db.Pool().QueryRow(ctx, `SELECT attcompression FROM pg_attribute
 			WHERE attrelid = to_regclass($1) AND attname = $2`, col[0], col[1]).Scan(&method))
@@ -144,19 +144,30 @@ func TestLZ4(t *testing.T) {
 	}
 	tenant, convs := conversations(t, db, 1)
 	long := strings.Repeat("a summary long enough to be compressed; ", 200)
-	_, err := db.AppendMessage(ctx, tenant, convs[0], parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
-	require.NoError(t, err)
-	msg, err := db.StoreReply(ctx, tenant, convs[0], parley.Reply{UptoSeq: 1, Message: parley.NewMessage{FromBot: true, Text: "hello", Bubbles: []string{"hello"}},
-		Summary: long, SummarySeq: 1, Context: json.RawMessage(`{"summary":"` + long + `"}`)})
-	require.NoError(t, err)
-	var summary, stored string
+	sent := `{"summary": "` + long + `", "tokens":3}` // as encoded, spaces included
+	var msg *parley.Message
+	for seq := range int64(2) {
+		_, err := db.AppendMessage(ctx, tenant, convs[0], parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
+		require.NoError(t, err)
+		msg, err = db.StoreReply(ctx, tenant, convs[0], parley.Reply{UptoSeq: 2*seq + 1,
+			Message: parley.NewMessage{FromBot: true, Text: "hello", Bubbles: []string{"hello"}},
+			Summary: long, SummarySeq: 2*seq + 1, Context: json.RawMessage(sent)})
+		require.NoError(t, err)
+	}
+	var summary, method string
 	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT summary, pg_column_compression(summary) FROM conversations WHERE id = $1`,
-		convs[0]).Scan(&summary, &stored))
+		convs[0]).Scan(&summary, &method))
 	require.Equal(t, long, summary)
-	require.Equal(t, "lz4", stored)
+	require.Equal(t, "lz4", method)
+	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT pg_column_compression(context_text) FROM reply_contexts
+		WHERE conversation_id = $1 AND seq = $2`, convs[0], msg.Seq).Scan(&method))
+	require.Equal(t, "lz4", method)
 	got, err := db.ReplyContext(ctx, tenant, convs[0], msg.Seq)
 	require.NoError(t, err)
-	require.JSONEq(t, `{"summary":"`+long+`"}`, string(got))
+	require.Equal(t, sent, string(got), "the text as it was encoded")
+
+	_, err = db.Pool().Exec(ctx, `UPDATE reply_contexts SET context = context_text::jsonb WHERE conversation_id = $1 AND seq = 4`, convs[0])
+	require.ErrorContains(t, err, "reply_contexts_one_context", "a context is kept once")
 }
 
 // TestGroupsOfTwoReplicas: two stores on one database (two replicas)

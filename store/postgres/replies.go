@@ -252,7 +252,7 @@ func (db *DB) FailReply(ctx context.Context, tenantID, conversationID string, up
 func (db *DB) ReplyContext(ctx context.Context, tenantID, conversationID string, seq int64) (json.RawMessage, error) {
 	var c []byte
 	err := db.pool.QueryRow(ctx,
-		`SELECT rc.context::text FROM reply_contexts rc JOIN conversations c ON c.id = rc.conversation_id
+		`SELECT coalesce(rc.context_text, rc.context::text) FROM reply_contexts rc JOIN conversations c ON c.id = rc.conversation_id
 		 WHERE c.tenant_id = $1 AND rc.conversation_id = $2 AND rc.seq = $3`, tenantID, conversationID, seq).Scan(&c)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, parley.Errorf(parley.ENOTFOUND, "no reply context for message %d of conversation %q", seq, conversationID)
