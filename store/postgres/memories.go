@@ -49,15 +49,20 @@ func (db *DB) ClaimMemories(ctx context.Context, tenantID, conversationID string
 }
 
 // StoreMemories stores a conversation's facts up to uptoSeq at once.
+//
+// The conversation's row is read without a lock: every group commit with
+// the conversation in it updates that row, and a lock held across this
+// transaction's round trips (a few per fact) held up each such group, and
+// every reply and append in it. The advance of memories_seq, the last
+// statement, takes the row's lock until the commit only, and stores
+// nothing when another job has read as far meanwhile (errReadAlready).
 func (db *DB) StoreMemories(ctx context.Context, tenantID, conversationID string, uptoSeq int64, facts []parley.Fact) ([]parley.Memory, error) {
 	var out []parley.Memory
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		out = nil
 		var botID, userID string
 		var seq int64
-		// NO KEY, as the group's lock (writeGroup): rows that refer to
-		// the conversation are inserted meanwhile.
-		err := tx.QueryRow(ctx, `SELECT bot_id, user_id, memories_seq FROM conversations WHERE tenant_id = $1 AND id = $2 FOR NO KEY UPDATE`,
+		err := tx.QueryRow(ctx, `SELECT bot_id, user_id, memories_seq FROM conversations WHERE tenant_id = $1 AND id = $2`,
 			tenantID, conversationID).Scan(&botID, &userID, &seq)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
@@ -79,13 +84,24 @@ func (db *DB) StoreMemories(ctx context.Context, tenantID, conversationID string
 			}
 			out = append(out, *m)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE conversations SET memories_seq = $2 WHERE id = $1`, conversationID, uptoSeq); err != nil {
+		tag, err := tx.Exec(ctx, `UPDATE conversations SET memories_seq = $2 WHERE id = $1 AND memories_seq < $2`, conversationID, uptoSeq)
+		if err != nil {
 			return fmt.Errorf("postgres: advance memories: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return errReadAlready
 		}
 		return nil
 	})
+	if errors.Is(err, errReadAlready) {
+		return nil, nil
+	}
 	return out, err
 }
+
+// errReadAlready rolls back a StoreMemories whose messages another job
+// stored the facts of while it ran.
+var errReadAlready = errors.New("postgres: memories read already")
 
 // storeFact applies one fact to the memory of its key (parley.PlanMemory).
 // Two writers of one key are ordered by the memory row's lock, or by the
