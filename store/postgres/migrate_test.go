@@ -7,11 +7,22 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/internal/pgtest"
 )
+
+// migrationsOf is the schema's migrations on db, to run down and up.
+func migrationsOf(t *testing.T, db *DB) *goose.Provider {
+	t.Helper()
+	sqlDB := stdlib.OpenDBFromPool(db.Pool())
+	t.Cleanup(func() { sqlDB.Close() })
+	provider, err := migrationProvider(sqlDB)
+	require.NoError(t, err)
+	return provider
+}
 
 // TestContentTermsMigration: migration 10 replaces the library's tsvector
 // by the term index, and 11 indexes the items stored before it; down
@@ -33,10 +44,7 @@ func TestContentTermsMigration(t *testing.T) {
 		require.NoError(t, err)
 		items = append(items, it)
 	}
-	sqlDB := stdlib.OpenDBFromPool(db.Pool())
-	t.Cleanup(func() { sqlDB.Close() })
-	provider, err := migrationProvider(sqlDB)
-	require.NoError(t, err)
+	provider := migrationsOf(t, db)
 	_, err = provider.DownTo(ctx, 9)
 	require.NoError(t, err)
 	var n int
@@ -73,11 +81,8 @@ func TestReplyContextTextMigration(t *testing.T) {
 		return m
 	}
 	first := reply(1)
-	sqlDB := stdlib.OpenDBFromPool(db.Pool())
-	t.Cleanup(func() { sqlDB.Close() })
-	provider, err := migrationProvider(sqlDB)
-	require.NoError(t, err)
-	_, err = provider.DownTo(ctx, 14)
+	provider := migrationsOf(t, db)
+	_, err := provider.DownTo(ctx, 14)
 	require.NoError(t, err)
 	var kept string
 	require.NoError(t, db.Pool().QueryRow(ctx, `SELECT context::text FROM reply_contexts WHERE seq = $1`, first.Seq).Scan(&kept))
