@@ -1,7 +1,7 @@
 -- +goose Up
 -- A reply's context is kept as the text the server encoded (context_text):
 -- JSON of Parley's own making, read back whole and never queried inside,
--- which jsonb parsed at every reply for nothing (jsonb's input was ~9 % of
+-- which jsonb parsed at every reply for nothing (jsonb's input was ~8 % of
 -- PostgreSQL's CPU in the replies benchmark, docs/performance.md).
 -- Contexts stored before keep their jsonb, read where context_text is NULL:
 -- no table rewrite. The check holds for the rows written from now on.
