@@ -130,8 +130,9 @@ func TestJobIndexes(t *testing.T) {
 }
 
 // TestReplyContextText: a reply's context is stored as the text encoded
-// (migration 00015), once, and read back as it was; the long values written at every reply are compressed with lz4
-// (Debian's PostgreSQL, as CI's, is built with it).
+// (migration 00015), once, and read back as it was; the long values
+// written at every reply are compressed with lz4 (Debian's PostgreSQL, as
+// CI's, is built with it).
 func TestReplyContextText(t *testing.T) {
 	t.Parallel()
 	db := replicasOf(t, nil)[0]
@@ -146,12 +147,12 @@ func TestReplyContextText(t *testing.T) {
 	long := strings.Repeat("a summary long enough to be compressed; ", 200)
 	sent := `{"summary": "` + long + `", "tokens":3}` // as encoded, spaces included
 	var msg *parley.Message
-	for seq := range int64(2) {
+	for round := range int64(2) {
 		_, err := db.AppendMessage(ctx, tenant, convs[0], parley.NewMessage{Text: "hi", Bubbles: []string{"hi"}})
 		require.NoError(t, err)
-		msg, err = db.StoreReply(ctx, tenant, convs[0], parley.Reply{UptoSeq: 2*seq + 1,
+		msg, err = db.StoreReply(ctx, tenant, convs[0], parley.Reply{UptoSeq: 2*round + 1,
 			Message: parley.NewMessage{FromBot: true, Text: "hello", Bubbles: []string{"hello"}},
-			Summary: long, SummarySeq: 2*seq + 1, Context: json.RawMessage(sent)})
+			Summary: long, SummarySeq: 2*round + 1, Context: json.RawMessage(sent)})
 		require.NoError(t, err)
 	}
 	var summary, method string
