@@ -36,9 +36,7 @@ func scanMemory(row pgx.Row) (*parley.Memory, error) {
 
 // ClaimMemories ends the conversation's "a memory job is queued" state.
 func (db *DB) ClaimMemories(ctx context.Context, tenantID, conversationID string) (*parley.Conversation, error) {
-	c, err := scanConversation(db.pool.QueryRow(ctx,
-		`UPDATE conversations SET memory_queued = false WHERE tenant_id = $1 AND id = $2 RETURNING `+conversationColumns,
-		tenantID, conversationID))
+	c, err := scanConversation(db.pool.QueryRow(ctx, claimMemoriesSQL, tenantID, conversationID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 	}
@@ -98,6 +96,17 @@ func (db *DB) StoreMemories(ctx context.Context, tenantID, conversationID string
 	}
 	return out, err
 }
+
+// claimMemoriesSQL commits without waiting for its WAL flush, as a reply's
+// claim does (claimReplySQL) and for the same reason: it is redoable. A
+// claim lost to a crash takes with it everything committed after it (the
+// job's stored facts and its completion wait for the flush past it), so
+// the job runs again and claims again. Waiting for the flush held the
+// conversation's row lock through it, and every group commit with the
+// conversation in it waited too.
+const claimMemoriesSQL = `WITH durability AS (SELECT set_config('synchronous_commit', 'off', true))
+	UPDATE conversations SET memory_queued = false FROM durability
+	WHERE tenant_id = $1 AND id = $2 RETURNING ` + conversationColumns
 
 // errReadAlready rolls back a StoreMemories whose messages another job
 // stored the facts of while it ran.

@@ -49,8 +49,8 @@ func TestCommitKicksQueues(t *testing.T) {
 	require.Empty(t, kicked(), "one kick per queue")
 }
 
-// TestClaimDoesNotWaitForFlush: a reply claim's transaction, and only it,
-// commits with synchronous_commit off.
+// TestClaimDoesNotWaitForFlush: a reply's claim's transaction and a memory
+// job's, and only they, commit with synchronous_commit off.
 func TestClaimDoesNotWaitForFlush(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -66,21 +66,49 @@ func TestClaimDoesNotWaitForFlush(t *testing.T) {
 		require.NoError(t, q.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&v))
 		return v
 	}
-	tx, err := conn.Begin(ctx)
-	require.NoError(t, err)
-	require.Equal(t, "on", setting(tx))
-	var last int64
-	require.NoError(t, tx.QueryRow(ctx, claimReplySQL, tenant.ID, c.ID).Scan(&last))
-	require.Equal(t, int64(1), last)
-	require.Equal(t, "off", setting(tx))
-	require.NoError(t, tx.Commit(ctx))
+	for _, claim := range []struct {
+		name string
+		sql  string
+		scan func(pgx.Row) error
+	}{
+		{"reply", claimReplySQL, func(row pgx.Row) error {
+			var last int64
+			if err := row.Scan(&last); err != nil {
+				return err
+			}
+			require.Equal(t, int64(1), last)
+			return nil
+		}},
+		{"memories", claimMemoriesSQL, func(row pgx.Row) error {
+			got, err := scanConversation(row)
+			if err == nil {
+				require.Equal(t, c.ID, got.ID)
+			}
+			return err
+		}},
+	} {
+		tx, err := conn.Begin(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "on", setting(tx), claim.name)
+		require.NoError(t, claim.scan(tx.QueryRow(ctx, claim.sql, tenant.ID, c.ID)), claim.name)
+		require.Equal(t, "off", setting(tx), claim.name)
+		require.NoError(t, tx.Commit(ctx))
 
-	tx, err = conn.Begin(ctx)
-	require.NoError(t, err)
-	require.Equal(t, "on", setting(tx), "the next transaction waits for its flush again")
-	require.NoError(t, tx.Rollback(ctx))
+		tx, err = conn.Begin(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "on", setting(tx), "%s: the next transaction waits for its flush again", claim.name)
+		require.NoError(t, tx.Rollback(ctx))
+	}
 
-	last, err = db.ClaimReply(ctx, tenant.ID, c.ID)
+	last, err := db.ClaimReply(ctx, tenant.ID, c.ID)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), last)
+	_, err = db.pool.Exec(ctx, `UPDATE conversations SET memory_queued = true WHERE id = $1`, c.ID)
+	require.NoError(t, err)
+	claimed, err := db.ClaimMemories(ctx, tenant.ID, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, c.ID, claimed.ID)
+	var queued bool
+	require.NoError(t, db.pool.QueryRow(ctx, `SELECT memory_queued FROM conversations WHERE id = $1`, c.ID).Scan(&queued))
+	require.False(t, queued, "claimed")
 }
