@@ -26,28 +26,63 @@ const (
 // the job that sends it, in the caller's transaction. Every replica hears
 // of it once the transaction has committed (eventsIn).
 func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversationID, typ string, data any, now time.Time) error {
+	e, err := newEventInsert(tenantID, conversationID, typ, data, now)
+	if err != nil {
+		return err
+	}
+	var b pgx.Batch
+	e.queue(&b)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return err
+	}
+	return db.deliver(ctx, tx, e)
+}
+
+// eventInsert is an event queued in a batch with the statements around
+// it; once the batch has run, it holds the event's id and where the event
+// is delivered, and deliver finishes it.
+type eventInsert struct {
+	tenantID, conversationID, typ string
+	object                        []byte
+	now                           time.Time
+
+	id                 int64
+	botID, userID, url string
+	disabled           bool
+}
+
+func newEventInsert(tenantID, conversationID, typ string, data any, now time.Time) (*eventInsert, error) {
 	object, err := json.Marshal(data)
 	if err != nil {
-		return fmt.Errorf("postgres: encode event: %w", err)
+		return nil, fmt.Errorf("postgres: encode event: %w", err)
 	}
-	var eventID int64
-	var botID, userID, url string
-	var disabled bool
-	// One round trip: the event, and where it is delivered.
-	if err := tx.QueryRow(ctx,
-		`WITH e AS (INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id)
+	return &eventInsert{tenantID: tenantID, conversationID: conversationID, typ: typ, object: object, now: now}, nil
+}
+
+// queue queues the event's insert, which reads where it is delivered in
+// the same statement.
+func (e *eventInsert) queue(b *pgx.Batch) {
+	b.Queue(`WITH e AS (INSERT INTO events (tenant_id, conversation_id, type, data, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id)
 		 SELECT e.id, c.bot_id, c.user_id, coalesce(nullif(c.webhook, ''), b.webhook),
 		   EXISTS (SELECT 1 FROM webhook_disabled d WHERE d.tenant_id = c.tenant_id
 		           AND d.url = coalesce(nullif(c.webhook, ''), b.webhook))
 		 FROM e, conversations c JOIN bots b ON b.tenant_id = c.tenant_id AND b.id = c.bot_id WHERE c.id = $2`,
-		tenantID, conversationID, typ, object, now).Scan(&eventID, &botID, &userID, &url, &disabled); err != nil {
-		return fmt.Errorf("postgres: insert event: %w", err)
-	}
-	db.eventsIn(tx, conversationID)
-	if url == "" || disabled {
+		e.tenantID, e.conversationID, e.typ, e.object, e.now).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&e.id, &e.botID, &e.userID, &e.url, &e.disabled); err != nil {
+			return fmt.Errorf("postgres: insert event: %w", err)
+		}
+		return nil
+	})
+}
+
+// deliver stores an inserted event's delivery and queues its job, when
+// it has a webhook, and has the event heard of after the commit.
+func (db *DB) deliver(ctx context.Context, tx pgx.Tx, e *eventInsert) error {
+	db.eventsIn(tx, e.conversationID)
+	if e.url == "" || e.disabled {
 		return nil
 	}
-	payload, err := parley.WebhookPayload(typ, now, parley.WebhookEventData(typ, eventID, conversationID, botID, userID, object))
+	payload, err := parley.WebhookPayload(e.typ, e.now, parley.WebhookEventData(e.typ, e.id, e.conversationID, e.botID, e.userID, e.object))
 	if err != nil {
 		return err
 	}
@@ -55,10 +90,10 @@ func (db *DB) insertEvent(ctx context.Context, tx pgx.Tx, tenantID, conversation
 	if _, err := tx.Exec(ctx,
 		`INSERT INTO webhook_deliveries (id, tenant_id, conversation_id, event_id, event_type, url, payload, status,
 		   created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
-		id, tenantID, conversationID, eventID, typ, url, string(payload), parley.DeliveryPending, now); err != nil {
+		id, e.tenantID, e.conversationID, e.id, e.typ, e.url, string(payload), parley.DeliveryPending, e.now); err != nil {
 		return fmt.Errorf("postgres: insert delivery: %w", err)
 	}
-	if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: tenantID, DeliveryID: id}, store.DeliveryJobOpts()); err != nil {
+	if err := db.enqueue(ctx, tx, parley.WebhookJob{TenantID: e.tenantID, DeliveryID: id}, store.DeliveryJobOpts()); err != nil {
 		return fmt.Errorf("postgres: enqueue delivery: %w", err)
 	}
 	return nil

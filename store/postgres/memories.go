@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/parley-chat/parley"
 )
@@ -46,48 +48,99 @@ func (db *DB) ClaimMemories(ctx context.Context, tenantID, conversationID string
 	return c, nil
 }
 
-// StoreMemories stores a conversation's facts up to uptoSeq at once.
+// StoreMemories stores a conversation's facts up to uptoSeq at once, in
+// three round trips whatever the number of facts: the reads, the writes,
+// the commit.
 //
 // The conversation's row is read without a lock: every group commit with
 // the conversation in it updates that row, and a lock held across this
-// transaction's round trips (a few per fact) held up each such group, and
-// every reply and append in it. The advance of memories_seq, the last
-// statement, takes the row's lock until the commit only, and stores
-// nothing when another job has read as far meanwhile (errReadAlready).
+// transaction's round trips held up each such group, and every reply and
+// append in it. The advance of memories_seq, the last write, takes the
+// row's lock until the commit only, and stores nothing when another job
+// has read as far meanwhile (errReadAlready). The memories of the facts'
+// keys are locked in the order of their keys, so that two jobs sharing
+// keys lock them in the same order.
 func (db *DB) StoreMemories(ctx context.Context, tenantID, conversationID string, uptoSeq int64, facts []parley.Fact) ([]parley.Memory, error) {
+	facts = slices.Clone(facts)
+	keys := make([]string, len(facts))
+	for i := range facts {
+		if facts[i].Key == "" {
+			facts[i].Key = parley.NormalKey(facts[i].Kind, facts[i].Text)
+		}
+		keys[i] = facts[i].Key
+	}
 	var out []parley.Memory
 	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		out = nil
 		var botID, userID string
 		var seq int64
-		err := tx.QueryRow(ctx, `SELECT bot_id, user_id, memories_seq FROM conversations WHERE tenant_id = $1 AND id = $2`,
-			tenantID, conversationID).Scan(&botID, &userID, &seq)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
+		found := false
+		existing := map[string]*parley.Memory{}
+		var read pgx.Batch
+		read.Queue(`SELECT bot_id, user_id, memories_seq FROM conversations WHERE tenant_id = $1 AND id = $2`,
+			tenantID, conversationID).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				found = true
+				if err := rows.Scan(&botID, &userID, &seq); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+		if len(keys) > 0 {
+			read.Queue(`SELECT `+memoryColumns+` FROM memories
+				 WHERE tenant_id = $1 AND (bot_id, user_id) = (SELECT bot_id, user_id FROM conversations WHERE tenant_id = $1 AND id = $2)
+				   AND key = ANY($3) ORDER BY key FOR UPDATE OF memories`, tenantID, conversationID, keys).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					m, err := scanMemory(rows)
+					if err != nil {
+						return err
+					}
+					existing[m.Key] = m
+				}
+				return rows.Err()
+			})
 		}
-		if err != nil {
-			return fmt.Errorf("postgres: lock conversation: %w", err)
+		if err := tx.SendBatch(ctx, &read).Close(); err != nil {
+			return fmt.Errorf("postgres: read conversation and memories: %w", err)
+		}
+		if !found {
+			return parley.Errorf(parley.ENOTFOUND, "conversation %q not found", conversationID)
 		}
 		if uptoSeq <= seq {
 			return nil // read already
 		}
 		now := parley.Now()
+		var write pgx.Batch
+		events := make([]*eventInsert, 0, len(facts))
 		for _, f := range facts {
-			change, m, err := storeFact(ctx, tx, tenantID, botID, userID, conversationID, f, now)
+			change, m := queueFact(&write, tenantID, botID, userID, conversationID, existing[f.Key], f, now)
+			existing[f.Key] = m // a later fact of the same key applies to this one
+			e, err := newEventInsert(tenantID, conversationID, change.Event(), m, now)
 			if err != nil {
 				return err
 			}
-			if err := db.insertEvent(ctx, tx, tenantID, conversationID, change.Event(), m, now); err != nil {
-				return err
-			}
+			e.queue(&write)
+			events = append(events, e)
 			out = append(out, *m)
 		}
-		tag, err := tx.Exec(ctx, `UPDATE conversations SET memories_seq = $2 WHERE id = $1 AND memories_seq < $2`, conversationID, uptoSeq)
-		if err != nil {
-			return fmt.Errorf("postgres: advance memories: %w", err)
+		write.Queue(`UPDATE conversations SET memories_seq = $2 WHERE id = $1 AND memories_seq < $2`,
+			conversationID, uptoSeq).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() == 0 {
+				return errReadAlready
+			}
+			return nil
+		})
+		if err := tx.SendBatch(ctx, &write).Close(); err != nil {
+			if errors.Is(err, errReadAlready) {
+				return err
+			}
+			return fmt.Errorf("postgres: store memories: %w", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return errReadAlready
+		for _, e := range events {
+			if err := db.deliver(ctx, tx, e); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -112,58 +165,43 @@ const claimMemoriesSQL = `WITH durability AS (SELECT set_config('synchronous_com
 // stored the facts of while it ran.
 var errReadAlready = errors.New("postgres: memories read already")
 
-// storeFact applies one fact to the memory of its key (parley.PlanMemory).
-// Two writers of one key are ordered by the memory row's lock, or by the
-// unique key when there is no row yet (the loser's transaction is retried
-// by its job).
-func storeFact(ctx context.Context, tx pgx.Tx, tenantID, botID, userID, conversationID string, f parley.Fact, now time.Time) (parley.MemoryChange, *parley.Memory, error) {
-	if f.Key == "" {
-		f.Key = parley.NormalKey(f.Kind, f.Text)
-	}
-	existing, err := scanMemory(tx.QueryRow(ctx, `SELECT `+memoryColumns+` FROM memories
-		 WHERE tenant_id = $1 AND bot_id = $2 AND user_id = $3 AND key = $4 FOR UPDATE`, tenantID, botID, userID, f.Key))
-	if errors.Is(err, pgx.ErrNoRows) {
-		existing, err = nil, nil
-	}
-	if err != nil {
-		return "", nil, fmt.Errorf("postgres: read memory: %w", err)
-	}
+// queueFact queues the writes that apply fact f to existing, the memory
+// of its key (nil: there is none; the caller holds its row's lock), as
+// parley.PlanMemory decides, and returns the change and the memory as it
+// is stored. Two writers of one key are ordered by the memory row's lock,
+// or by the unique key when there is no row yet (the loser's transaction
+// is retried by its job).
+func queueFact(b *pgx.Batch, tenantID, botID, userID, conversationID string, existing *parley.Memory, f parley.Fact, now time.Time) (parley.MemoryChange, *parley.Memory) {
 	change, m := parley.PlanMemory(existing, f, conversationID, now)
 	m.BotID, m.UserID = botID, userID
 	switch change {
 	case parley.MemoryCreate:
-		_, err = tx.Exec(ctx, `INSERT INTO memories (id, tenant_id, bot_id, user_id, kind, key, text, confidence,
+		b.Queue(`INSERT INTO memories (id, tenant_id, bot_id, user_id, kind, key, text, confidence,
 			 confirmations, version, conversation_id, source_seqs, created_at, updated_at, confirmed_at, vector_model, vector)
 			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $13, $14, $15)`,
 			m.ID, tenantID, botID, userID, m.Kind, m.Key, m.Text, m.Confidence, m.Confirmations, m.Version,
 			m.ConversationID, m.SourceSeqs, now, m.Vector.Model, m.Vector.Bytes())
 	case parley.MemorySupersede:
-		if err = keepVersion(ctx, tx, existing, "superseded", now); err == nil {
-			err = updateMemory(ctx, tx, &m)
-		}
+		queueKeepVersion(b, existing, "superseded", now)
+		queueUpdateMemory(b, &m)
 	default:
-		err = updateMemory(ctx, tx, &m)
+		queueUpdateMemory(b, &m)
 	}
-	if err != nil {
-		return "", nil, fmt.Errorf("postgres: store memory: %w", err)
-	}
-	return change, &m, nil
+	return change, &m
 }
 
-func updateMemory(ctx context.Context, tx pgx.Tx, m *parley.Memory) error {
-	_, err := tx.Exec(ctx, `UPDATE memories SET kind = $2, text = $3, confidence = $4, confirmations = $5, version = $6,
+func queueUpdateMemory(b *pgx.Batch, m *parley.Memory) {
+	b.Queue(`UPDATE memories SET kind = $2, text = $3, confidence = $4, confirmations = $5, version = $6,
 		 conversation_id = $7, source_seqs = $8, updated_at = $9, confirmed_at = $10, vector_model = $11, vector = $12 WHERE id = $1`,
 		m.ID, m.Kind, m.Text, m.Confidence, m.Confirmations, m.Version, m.ConversationID, m.SourceSeqs, m.UpdatedAt, m.ConfirmedAt,
 		m.Vector.Model, m.Vector.Bytes())
-	return err
 }
 
-// keepVersion puts a memory's current text in its history.
-func keepVersion(ctx context.Context, tx pgx.Tx, m *parley.Memory, reason string, now time.Time) error {
-	_, err := tx.Exec(ctx, `INSERT INTO memory_versions (memory_id, version, kind, text, conversation_id, source_seqs,
+// queueKeepVersion queues putting a memory's current text in its history.
+func queueKeepVersion(b *pgx.Batch, m *parley.Memory, reason string, now time.Time) {
+	b.Queue(`INSERT INTO memory_versions (memory_id, version, kind, text, conversation_id, source_seqs,
 		 reason, replaced_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		m.ID, m.Version, m.Kind, m.Text, m.ConversationID, m.SourceSeqs, reason, now)
-	return err
 }
 
 // ListMemories lists a bot's memories of a user, newest first.
@@ -249,9 +287,23 @@ func (db *DB) AddMemory(ctx context.Context, tenantID, botID, userID string, f p
 		if !user {
 			return parley.FieldError(parley.ENOTFOUND, "path.id", "user %q not found", userID)
 		}
-		var err error
-		change, out, err = storeFact(ctx, tx, tenantID, botID, userID, "", f, parley.Now())
-		return err
+		if f.Key == "" {
+			f.Key = parley.NormalKey(f.Kind, f.Text)
+		}
+		existing, err := scanMemory(tx.QueryRow(ctx, `SELECT `+memoryColumns+` FROM memories
+			 WHERE tenant_id = $1 AND bot_id = $2 AND user_id = $3 AND key = $4 FOR UPDATE`, tenantID, botID, userID, f.Key))
+		if errors.Is(err, pgx.ErrNoRows) {
+			existing, err = nil, nil
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: read memory: %w", err)
+		}
+		var b pgx.Batch
+		change, out = queueFact(&b, tenantID, botID, userID, "", existing, f, parley.Now())
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return fmt.Errorf("postgres: store memory: %w", err)
+		}
+		return nil
 	})
 	return out, change, err
 }
@@ -269,11 +321,13 @@ func (db *DB) EditMemory(ctx context.Context, tenantID, id string, f parley.Fact
 			return fmt.Errorf("postgres: read memory: %w", err)
 		}
 		now := parley.Now()
-		if err := keepVersion(ctx, tx, m, "edited", now); err != nil {
-			return fmt.Errorf("postgres: keep memory version: %w", err)
-		}
-		m.Kind, m.Text, m.Version, m.UpdatedAt, m.Confidence, m.Vector = f.Kind, f.Text, m.Version+1, now, 1, f.Vector
-		if err := updateMemory(ctx, tx, m); err != nil {
+		var b pgx.Batch
+		queueKeepVersion(&b, m, "edited", now)
+		edited := *m
+		edited.Kind, edited.Text, edited.Version, edited.UpdatedAt, edited.Confidence, edited.Vector = f.Kind, f.Text, m.Version+1, now, 1, f.Vector
+		m = &edited
+		queueUpdateMemory(&b, m)
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return fmt.Errorf("postgres: edit memory: %w", err)
 		}
 		out = m

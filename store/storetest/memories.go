@@ -141,6 +141,43 @@ func (s *suite) memories(t *testing.T) {
 		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
 	})
 
+	t.Run("StoreMemoriesInOrder", func(t *testing.T) {
+		// One job's facts apply in their order, a later one of a key to the
+		// memory an earlier one made; a fact without a key gets its
+		// normal key; the events go to the conversation's webhook.
+		t.Parallel()
+		b := s.setup(t)
+		_, err := b.store.CreateBot(b.ctx, b.t1.ID, &parley.Bot{ID: "bot", Webhook: "https://hooks.example/in"})
+		require.NoError(t, err)
+		c := conversation(t, b, b.t1, "bot", "ana")
+		for _, text := range []string{"I live in Madrid", "I moved to Paris", "I like tea"} {
+			appendText(t, b, b.t1, c.ID, text)
+		}
+		moved := parley.Fact{Kind: parley.KindPlace, Key: "place:home", Text: "Lives in Paris", Confidence: 0.8, SourceSeqs: []int64{2}}
+		tea := parley.Fact{Kind: parley.KindLike, Text: "Likes tea", Confidence: 0.7, SourceSeqs: []int64{3}}
+		stored, err := b.store.StoreMemories(b.ctx, b.t1.ID, c.ID, 3, []parley.Fact{home, moved, tea})
+		require.NoError(t, err)
+		require.Len(t, stored, 3)
+		require.Equal(t, stored[0].ID, stored[1].ID, "the second fact of the key changed the memory the first made")
+		require.Equal(t, 2, stored[1].Version)
+		require.Equal(t, parley.NormalKey(tea.Kind, tea.Text), stored[2].Key)
+		all := list(t, b, b.t1, parley.MemoryFilter{UserID: "ana"})
+		require.ElementsMatch(t, []string{"Lives in Paris", "Likes tea"}, texts(all))
+		history, err := b.store.MemoryHistory(b.ctx, b.t1.ID, stored[0].ID)
+		require.NoError(t, err)
+		require.Len(t, history, 1)
+		require.Equal(t, "Lives in Madrid", history[0].Text)
+
+		deliveries, err := b.store.ListDeliveries(b.ctx, b.t1.ID, parley.DeliveryFilter{ConversationID: c.ID, Limit: 20})
+		require.NoError(t, err)
+		count := map[string]int{}
+		for _, d := range deliveries {
+			count[d.EventType]++
+		}
+		require.Equal(t, 2, count[parley.EventMemoryCreated], "%v", count)
+		require.Equal(t, 1, count[parley.EventMemoryUpdated], "%v", count)
+	})
+
 	t.Run("MemoryJobs", func(t *testing.T) {
 		t.Parallel()
 		b := s.setup(t)
