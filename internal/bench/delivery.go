@@ -193,8 +193,13 @@ func Streams(ctx context.Context, bin string, n int) (*StreamResult, error) {
 	ln.Close()
 	token := "prly_bench-streams"
 	cmd := exec.CommandContext(ctx, bin, "serve")
+	// One token opens every stream, as fast as it can: the limits on the
+	// streams a token and a tenant may hold (1,000 and 10,000 by default)
+	// and on their requests a second are lifted, as an operator expecting
+	// that many would.
 	cmd.Env = append(os.Environ(), "PARLEY_ADDR="+addr, "PARLEY_DATA_DIR="+dir, "PARLEY_BOOTSTRAP_TOKEN="+token,
-		"PARLEY_DATABASE_URL=", "PARLEY_LOG_LEVEL=error")
+		"PARLEY_DATABASE_URL=", "PARLEY_LOG_LEVEL=error", "PARLEY_STREAMS_TOKEN=0", "PARLEY_STREAMS_TENANT=0",
+		"PARLEY_RATE_TOKEN=0", "PARLEY_RATE_TENANT=0")
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
