@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/parley-chat/parley"
 	"github.com/parley-chat/parley/store"
@@ -62,12 +63,17 @@ func (db *DB) secrets(ctx context.Context, tenantID string) ([]parley.WebhookSec
 
 // WebhookSecrets lists a tenant's secrets that still sign, newest first.
 func (db *DB) WebhookSecrets(ctx context.Context, tenantID string) ([]parley.WebhookSecret, error) {
-	rows, err := db.pool.Query(ctx,
-		`SELECT id, secret, created_at, expires_at FROM webhook_secrets
-		 WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > now()) ORDER BY created_at DESC, id DESC`, tenantID)
+	rows, err := db.pool.Query(ctx, secretsSQL, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list webhook secrets: %w", err)
 	}
+	return collectSecrets(rows)
+}
+
+const secretsSQL = `SELECT id, secret, created_at, expires_at FROM webhook_secrets
+	WHERE tenant_id = $1 AND (expires_at IS NULL OR expires_at > now()) ORDER BY created_at DESC, id DESC`
+
+func collectSecrets(rows pgx.Rows) ([]parley.WebhookSecret, error) {
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (parley.WebhookSecret, error) {
 		var s parley.WebhookSecret
 		err := row.Scan(&s.ID, &s.Secret, &s.CreatedAt, &s.ExpiresAt)
@@ -114,63 +120,77 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, tenantID, secret string, 
 	return s, nil
 }
 
-// DeliveryForSend reads what one attempt of a delivery sends.
+// DeliveryForSend reads what one attempt of a delivery sends: the
+// delivery, whether its endpoint is disabled, and the tenant's secrets, in
+// one round trip (and one snapshot).
 func (db *DB) DeliveryForSend(ctx context.Context, tenantID, deliveryID string) (*parley.Outgoing, error) {
-	d, err := scanDelivery(db.pool.QueryRow(ctx,
-		`SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2`, tenantID, deliveryID))
+	var d *parley.Delivery
+	var disabled bool
+	var secrets []parley.WebhookSecret
+	var b pgx.Batch
+	b.Queue(`SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2`,
+		tenantID, deliveryID).QueryRow(func(row pgx.Row) (err error) {
+		d, err = scanDelivery(row)
+		return err
+	})
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM webhook_disabled w JOIN webhook_deliveries d ON d.tenant_id = w.tenant_id AND d.url = w.url
+		 WHERE d.tenant_id = $1 AND d.id = $2)`, tenantID, deliveryID).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&disabled)
+	})
+	b.Queue(secretsSQL, tenantID).Query(func(rows pgx.Rows) (err error) {
+		secrets, err = collectSecrets(rows)
+		return err
+	})
+	err := db.pool.SendBatch(ctx, &b).Close()
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, parley.Errorf(parley.ENOTFOUND, "delivery %q not found", deliveryID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read delivery: %w", err)
 	}
-	out := &parley.Outgoing{Delivery: *d}
-	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_disabled WHERE tenant_id = $1 AND url = $2)`,
-		tenantID, d.URL).Scan(&out.Disabled); err != nil {
-		return nil, fmt.Errorf("postgres: read disabled endpoints: %w", err)
+	if len(secrets) == 0 { // the tenant's first: made now
+		if secrets, err = db.secrets(ctx, tenantID); err != nil {
+			return nil, err
+		}
 	}
-	secrets, err := db.secrets(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
+	out := &parley.Outgoing{Delivery: *d, Disabled: disabled}
 	for _, s := range secrets {
 		out.Secrets = append(out.Secrets, s.Secret)
 	}
 	return out, nil
 }
 
-// RecordAttempt logs an attempt and sets the delivery's status.
+// RecordAttempt logs an attempt and sets the delivery's status, in one
+// round trip: the attempt's log and the endpoint's disabling read the
+// delivery's row themselves, and store nothing when there is none.
 func (db *DB) RecordAttempt(ctx context.Context, tenantID, deliveryID string, a parley.DeliveryAttempt, status string, disable bool) error {
-	return db.withTx(ctx, func(tx pgx.Tx) error {
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
 		now := parley.Now()
-		var url string
-		var attempts int
-		err := tx.QueryRow(ctx,
-			`UPDATE webhook_deliveries SET attempts = attempts + 1, status = $3, last_error = $4, updated_at = $5,
+		var b pgx.Batch
+		b.Queue(`UPDATE webhook_deliveries SET attempts = attempts + 1, status = $3, last_error = $4, updated_at = $5,
 			   delivered_at = CASE WHEN $3 = 'delivered' THEN $5 ELSE delivered_at END
-			 WHERE tenant_id = $1 AND id = $2 RETURNING url, attempts`,
-			tenantID, deliveryID, status, a.Error, now).Scan(&url, &attempts)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return parley.Errorf(parley.ENOTFOUND, "delivery %q not found", deliveryID)
-		}
-		if err != nil {
-			return fmt.Errorf("postgres: update delivery: %w", err)
-		}
-		if _, err := tx.Exec(ctx,
-			`INSERT INTO webhook_attempts (delivery_id, attempt, status_code, latency_us, error, created_at)
-			 VALUES ($1, (SELECT coalesce(max(attempt), 0) + 1 FROM webhook_attempts WHERE delivery_id = $1), $2, $3, $4, $5)`,
-			deliveryID, a.StatusCode, int64(a.LatencyMS*1000), a.Error, now); err != nil {
-			return fmt.Errorf("postgres: insert attempt: %w", err)
-		}
-		if disable {
-			if _, err := tx.Exec(ctx,
-				`INSERT INTO webhook_disabled (tenant_id, url, disabled_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				tenantID, url, now); err != nil {
-				return fmt.Errorf("postgres: disable endpoint: %w", err)
+			 WHERE tenant_id = $1 AND id = $2`, tenantID, deliveryID, status, a.Error, now).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() == 0 {
+				return parley.Errorf(parley.ENOTFOUND, "delivery %q not found", deliveryID)
 			}
+			return nil
+		})
+		b.Queue(`INSERT INTO webhook_attempts (delivery_id, attempt, status_code, latency_us, error, created_at)
+			 SELECT d.id, (SELECT coalesce(max(attempt), 0) + 1 FROM webhook_attempts WHERE delivery_id = d.id), $3, $4, $5, $6
+			 FROM webhook_deliveries d WHERE d.tenant_id = $1 AND d.id = $2`,
+			tenantID, deliveryID, a.StatusCode, int64(a.LatencyMS*1000), a.Error, now)
+		if disable {
+			b.Queue(`INSERT INTO webhook_disabled (tenant_id, url, disabled_at)
+				 SELECT tenant_id, url, $3 FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2 ON CONFLICT DO NOTHING`,
+				tenantID, deliveryID, now)
 		}
-		return nil
+		commitIn(tx, &b)
+		return tx.SendBatch(ctx, &b).Close()
 	})
+	if err != nil && parley.ErrorCode(err) != parley.ENOTFOUND {
+		return fmt.Errorf("postgres: record attempt: %w", err)
+	}
+	return err
 }
 
 // ListDeliveries lists a tenant's deliveries, newest first, with attempts.

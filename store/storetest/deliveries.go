@@ -82,6 +82,16 @@ func (s *suite) deliveries(t *testing.T) {
 		require.False(t, out.Disabled)
 		_, err = b.store.DeliveryForSend(b.ctx, b.t2.ID, d.ID)
 		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err), "another tenant's delivery")
+		gone := parley.DeliveryAttempt{Attempt: 1, StatusCode: 410, CreatedAt: parley.Now()}
+		err = b.store.RecordAttempt(b.ctx, b.t2.ID, d.ID, gone, parley.DeliveryDisabled, true)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err), "another tenant's delivery")
+		err = b.store.RecordAttempt(b.ctx, b.t1.ID, "no-such-delivery", gone, parley.DeliveryDisabled, true)
+		require.Equal(t, parley.ENOTFOUND, parley.ErrorCode(err))
+		out, err = b.store.DeliveryForSend(b.ctx, b.t1.ID, d.ID)
+		require.NoError(t, err)
+		require.Equal(t, parley.DeliveryPending, out.Delivery.Status, "changed by no refused attempt")
+		require.Zero(t, out.Delivery.Attempts)
+		require.False(t, out.Disabled)
 
 		// A 410 disables the endpoint: later events are not delivered there.
 		require.NoError(t, b.store.RecordAttempt(b.ctx, b.t1.ID, d.ID,
@@ -92,6 +102,9 @@ func (s *suite) deliveries(t *testing.T) {
 		require.Equal(t, 1, got[0].Attempts)
 		require.Len(t, got[0].AttemptLog, 1)
 		require.Equal(t, 410, got[0].AttemptLog[0].StatusCode)
+		out, err = b.store.DeliveryForSend(b.ctx, b.t1.ID, d.ID)
+		require.NoError(t, err)
+		require.True(t, out.Disabled, "its endpoint is disabled")
 		_, err = b.store.AppendMessage(b.ctx, b.t1.ID, c.ID, parley.NewMessage{FromBot: true, Text: "op", Bubbles: []string{"op"}})
 		require.NoError(t, err)
 		got, err = b.store.ListDeliveries(b.ctx, b.t1.ID, parley.DeliveryFilter{ConversationID: c.ID, Limit: 10})
