@@ -147,7 +147,10 @@ func (db *DB) StoreMemories(ctx context.Context, tenantID, conversationID string
 	if errors.Is(err, errReadAlready) {
 		return nil, nil
 	}
-	return out, err
+	if err != nil {
+		return nil, err // planned, but not stored
+	}
+	return out, nil
 }
 
 // claimMemoriesSQL commits without waiting for its WAL flush, as a reply's
