@@ -36,7 +36,9 @@ func scanConversation(row pgx.Row) (*parley.Conversation, error) {
 func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error) {
 	// A V1 conversation id names the conversation whatever the user; a V3
 	// conversation is the one of its bot and user.
-	get := func(q pgx.Tx) (*parley.Conversation, error) {
+	get := func(q interface {
+		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	}) (*parley.Conversation, error) {
 		c, err := scanConversation(q.QueryRow(ctx,
 			`SELECT `+conversationColumns+` FROM conversations
 			 WHERE tenant_id = $1 AND bot_id = $2 AND external_id = $4 AND (external_id <> '' OR user_id = $3)`,
@@ -47,9 +49,18 @@ func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc p
 		}
 		return c, err
 	}
+	// Most calls find it: one round trip, no transaction. The transaction,
+	// for a conversation to make, looks again.
+	c, err := get(db.pool)
+	if err == nil || parley.ErrorCode(err) == parley.ECONFLICT {
+		return c, false, err
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, fmt.Errorf("postgres: read conversation: %w", err)
+	}
 	var out *parley.Conversation
 	var created bool
-	err := db.withTx(ctx, func(tx pgx.Tx) error {
+	err = db.withTx(ctx, func(tx pgx.Tx) error {
 		c, err := get(tx)
 		if err == nil {
 			out = c

@@ -84,6 +84,30 @@ func (s *suite) conversations(t *testing.T) {
 		require.True(t, created)
 		require.NotEqual(t, c.ID, v1.ID, "a V1 conversation id is a conversation of its own")
 		require.Equal(t, "chat-123", v1.ExternalID)
+
+		// Found again: the same conversation, not created.
+		again, created, err := b.store.GetOrCreateConversation(b.ctx, b.t1.ID, parley.NewConversation{ConversationKey: key})
+		require.NoError(t, err)
+		require.False(t, created)
+		require.Equal(t, c.ID, again.ID)
+		require.Equal(t, "https://example.com/new", again.Webhook)
+		again, created, err = b.store.GetOrCreateConversation(b.ctx, b.t1.ID, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot-456", UserID: "user-789", ExternalID: "chat-123"}})
+		require.NoError(t, err)
+		require.False(t, created)
+		require.Equal(t, v1.ID, again.ID)
+		// A V1 conversation id names one user's conversation.
+		_, _, err = b.store.GetOrCreateConversation(b.ctx, b.t1.ID, parley.NewConversation{
+			ConversationKey: parley.ConversationKey{BotID: "bot-456", UserID: "someone-else", ExternalID: "chat-123"}, CreateUser: true})
+		require.Equal(t, parley.ECONFLICT, parley.ErrorCode(err))
+		require.Equal(t, "body.user_id", fieldOf(err))
+		// Another tenant's same names are another conversation.
+		_, err = b.store.CreateBot(b.ctx, b.t2.ID, &parley.Bot{ID: "bot-456"})
+		require.NoError(t, err)
+		theirs, created, err := b.store.GetOrCreateConversation(b.ctx, b.t2.ID, parley.NewConversation{ConversationKey: key, CreateUser: true})
+		require.NoError(t, err)
+		require.True(t, created)
+		require.NotEqual(t, c.ID, theirs.ID)
 	})
 	t.Run("AppendMessage", func(t *testing.T) {
 		t.Parallel()
