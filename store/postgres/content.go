@@ -193,9 +193,7 @@ func (db *DB) Unreferenced(ctx context.Context, tenantID string, sums []string) 
 	return out, nil
 }
 
-func contentReferenced(ctx context.Context, q interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}, tenantID, sum string) (bool, error) {
+func contentReferenced(ctx context.Context, q rowQuerier, tenantID, sum string) (bool, error) {
 	var found bool
 	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM content_items WHERE tenant_id = $1 AND sha256 = $2)
 	   OR EXISTS (SELECT 1 FROM message_media WHERE tenant_id = $1 AND sha256 = $2)`, tenantID, sum).Scan(&found)

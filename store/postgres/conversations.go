@@ -36,9 +36,7 @@ func scanConversation(row pgx.Row) (*parley.Conversation, error) {
 func (db *DB) GetOrCreateConversation(ctx context.Context, tenantID string, nc parley.NewConversation) (*parley.Conversation, bool, error) {
 	// A V1 conversation id names the conversation whatever the user; a V3
 	// conversation is the one of its bot and user.
-	get := func(q interface {
-		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	}) (*parley.Conversation, error) {
+	get := func(q rowQuerier) (*parley.Conversation, error) {
 		c, err := scanConversation(q.QueryRow(ctx,
 			`SELECT `+conversationColumns+` FROM conversations
 			 WHERE tenant_id = $1 AND bot_id = $2 AND external_id = $4 AND (external_id <> '' OR user_id = $3)`,

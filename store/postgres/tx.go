@@ -10,6 +10,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// rowQuerier reads one row: the pool, outside a transaction, or a
+// transaction.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // batchTx is a transaction that sends its BEGIN with its first batch and
 // can send its COMMIT with its last (commitIn), or with its last query
 // (commitWithQuery). pgx's own Tx sends each in a round trip of its own,
